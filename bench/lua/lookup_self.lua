@@ -1,0 +1,5 @@
+-- Token lookup-self with the root token.
+local token = os.getenv("VAULT_TOKEN")
+request = function()
+  return wrk.format("GET", "/v1/auth/token/lookup-self", { ["X-Vault-Token"] = token })
+end

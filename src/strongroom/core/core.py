@@ -1,0 +1,485 @@
+"""Core state: seal status, mount tables, and the services that live while unsealed.
+
+``Core`` is built by server/wiring.py with its storage, barrier, seal manager and the
+backend factories (from builtin.py). It never imports an engine: it only knows types by
+name through ``factories``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from strongroom.barrier import AESGCMBarrier, View
+from strongroom.clock import Clock, SystemClock
+from strongroom.core.acl import ACL
+from strongroom.core.mounts import (
+    AUTH_TABLE_KEY,
+    MOUNT_TABLE_KEY,
+    PROTECTED_PREFIXES,
+    MountConfig,
+    MountEntry,
+    MountTable,
+    new_accessor,
+    validate_mount_path,
+)
+from strongroom.core.policies import PolicyStore
+from strongroom.core.router import Route, Router
+from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
+from strongroom.core.tokens import TokenEntry, TokenStore
+from strongroom.errors import InvalidRequest, Sealed
+from strongroom.framework import list_all
+from strongroom.logical import Backend, BackendConfig, BackendFactory, StorageOp
+from strongroom.seal import SealManager
+
+__all__ = ["Core", "CoreSettings"]
+
+log = logging.getLogger("strongroom.core")
+
+_CLUSTER_KEY = "core/cluster"
+_TOKEN_SALT_KEY = "core/token-salt"  # noqa: S105 (a storage key, not a secret)
+_SWEEP_INTERVAL = 1.0
+# Mount types core provides itself and that can be neither enabled twice nor disabled.
+_SINGLETON_TYPES = ("system", "token", "cubbyhole", "identity")
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSettings:
+    default_lease_ttl: int = 768 * 3600
+    max_lease_ttl: int = 768 * 3600
+    storage_type: str = "inmem"
+    api_addr: str = ""
+    version: str = "1.17.0+strongroom"
+
+
+@dataclass(slots=True)
+class _MountSystemView:
+    core: Core
+    uuid: str
+
+    def _entry(self) -> MountEntry | None:
+        return self.core.entry_by_uuid(self.uuid)
+
+    def default_lease_ttl(self) -> int:
+        entry = self._entry()
+        value = entry.config.default_lease_ttl if entry else 0
+        return value or self.core.settings.default_lease_ttl
+
+    def max_lease_ttl(self) -> int:
+        entry = self._entry()
+        value = entry.config.max_lease_ttl if entry else 0
+        return value or self.core.settings.max_lease_ttl
+
+    def now(self) -> float:
+        return self.core.clock.now()
+
+
+@dataclass(slots=True)
+class _Unsealed:
+    """Everything that exists only while the barrier is unsealed."""
+
+    tokens: TokenStore
+    policies: PolicyStore
+    mounts: MountTable
+    auth_mounts: MountTable
+    cluster_id: str
+    cluster_name: str
+    sweeper: asyncio.Task[None] | None = None
+    by_uuid: dict[str, MountEntry] = field(default_factory=dict)
+
+
+class Core:
+    def __init__(
+        self,
+        *,
+        barrier: AESGCMBarrier,
+        seal: SealManager,
+        factories: Mapping[str, BackendFactory],
+        settings: CoreSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.barrier = barrier
+        self.seal_manager = seal
+        self.factories = dict(factories)
+        self.settings = settings or CoreSettings()
+        self.clock: Clock = clock or SystemClock()
+        self.router = Router()
+        self._state: _Unsealed | None = None
+        self._lock = asyncio.Lock()
+        self.active_time = 0.0
+
+    # ----- state ---------------------------------------------------------------------
+    @property
+    def sealed(self) -> bool:
+        return self._state is None
+
+    @property
+    def state(self) -> _Unsealed:
+        if self._state is None:
+            raise Sealed()
+        return self._state
+
+    @property
+    def tokens(self) -> TokenStore:
+        return self.state.tokens
+
+    @property
+    def policies(self) -> PolicyStore:
+        return self.state.policies
+
+    def entry_by_uuid(self, mount_uuid: str) -> MountEntry | None:
+        return self._state.by_uuid.get(mount_uuid) if self._state else None
+
+    def cluster_info(self) -> tuple[str, str]:
+        if self._state is None:
+            return "", ""
+        return self._state.cluster_name, self._state.cluster_id
+
+    async def acl_for(self, entry: TokenEntry) -> ACL:
+        return await self.state.policies.acl(entry.policies)
+
+    # ----- lifecycle -----------------------------------------------------------------
+    async def initialize(
+        self, secret_shares: int, secret_threshold: int
+    ) -> tuple[list[bytes], str]:
+        """Initialise storage: keys, default mounts, policies, and a root token.
+
+        Returns the unseal key shares and the root token; the core is left sealed.
+        """
+        async with self._lock:
+            result = await self.seal_manager.initialize(secret_shares, secret_threshold)
+            try:
+                cluster = {
+                    "id": str(uuid.uuid4()),
+                    "name": f"strongroom-cluster-{secrets.token_hex(4)}",
+                }
+                await self.barrier.put(_CLUSTER_KEY, orjson.dumps(cluster))
+                await self.barrier.put(_TOKEN_SALT_KEY, secrets.token_bytes(32))
+                await self._post_unseal()
+                token, _ = await self.tokens.create(
+                    policies=("root",),
+                    parent=None,
+                    display_name="root",
+                    path="auth/token/root",
+                )
+            finally:
+                await self._pre_seal()
+                self.seal_manager.seal()
+            return list(result.keys), token
+
+    async def after_unseal(self) -> None:
+        """Called once the seal manager has unsealed the barrier."""
+        async with self._lock:
+            if self._state is None:
+                await self._post_unseal()
+
+    async def seal(self) -> None:
+        async with self._lock:
+            await self._pre_seal()
+            self.seal_manager.seal()
+
+    async def mint_root_token(self) -> str:
+        token, _ = await self.tokens.create(
+            policies=("root",), parent=None, display_name="root", path="auth/token/root"
+        )
+        return token
+
+    async def _post_unseal(self) -> None:
+        raw_cluster = await self.barrier.get(_CLUSTER_KEY)
+        cluster = orjson.loads(raw_cluster) if raw_cluster else {"id": "", "name": ""}
+        salt = await self.barrier.get(_TOKEN_SALT_KEY)
+        if salt is None:
+            salt = secrets.token_bytes(32)
+            await self.barrier.put(_TOKEN_SALT_KEY, salt)
+        tokens = TokenStore(View(self.barrier, "sys/token/"), self.clock, salt)
+        policies = PolicyStore(View(self.barrier, "sys/policy/"))
+        mounts = await MountTable.load(self.barrier, MOUNT_TABLE_KEY, is_auth=False)
+        auth_mounts = await MountTable.load(self.barrier, AUTH_TABLE_KEY, is_auth=True)
+        if mounts is None:
+            mounts = MountTable(MOUNT_TABLE_KEY, is_auth=False)
+            for path, kind, desc in (
+                ("cubbyhole/", "cubbyhole", "per-token private secret storage"),
+                ("sys/", "system", "system endpoints used for control, policy and debugging"),
+            ):
+                mounts = mounts.with_entry(_new_entry(path, kind, desc, is_auth=False))
+            await self.barrier.put(MOUNT_TABLE_KEY, mounts.encode())
+        if auth_mounts is None:
+            auth_mounts = MountTable(AUTH_TABLE_KEY, is_auth=True)
+            auth_mounts = auth_mounts.with_entry(
+                _new_entry("token/", "token", "token based credentials", is_auth=True)
+            )
+            await self.barrier.put(AUTH_TABLE_KEY, auth_mounts.encode())
+        state = _Unsealed(
+            tokens=tokens,
+            policies=policies,
+            mounts=mounts,
+            auth_mounts=auth_mounts,
+            cluster_id=cluster["id"],
+            cluster_name=cluster["name"],
+        )
+        self._state = state
+        try:
+            await policies.setup_defaults()
+            await tokens.load_schedule()
+            tokens.on_revoke(self._destroy_cubbyhole)
+            for entry in [*mounts.entries.values(), *auth_mounts.entries.values()]:
+                await self._activate(entry)
+        except BaseException:
+            self._state = None
+            self.router.clear()
+            raise
+        state.sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
+        self.active_time = self.clock.now()
+        log.info("core unsealed; %d mounts active", len(self.router.routes()))
+
+    async def _pre_seal(self) -> None:
+        state = self._state
+        if state is None:
+            return
+        self._state = None
+        if state.sweeper is not None:
+            state.sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await state.sweeper
+        for route in self.router.routes():
+            try:
+                await route.backend.cleanup()
+            except Exception:
+                log.exception("cleanup failed for mount %s", route.mount_point)
+        self.router.clear()
+        log.info("core sealed")
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_SWEEP_INTERVAL)
+            state = self._state
+            if state is None:
+                return
+            try:
+                await state.tokens.sweep()
+            except Sealed:
+                return
+            except Exception:
+                log.exception("token sweep failed")
+
+    async def _destroy_cubbyhole(self, entry: TokenEntry) -> None:
+        route = self.router.get("cubbyhole/")
+        if route is None or not entry.cubbyhole_id:
+            return
+        prefix = entry.cubbyhole_id + "/"
+        keys = await list_all(route.storage, prefix)
+        if keys:
+            await route.storage.transaction([StorageOp(prefix + key) for key in keys])
+
+    # ----- mounts --------------------------------------------------------------------
+    def _build_core_backend(self, entry: MountEntry) -> Backend | None:
+        if entry.type == "token":
+            deps = TokenBackendDeps(
+                store=self.tokens,
+                acl_for=self.acl_for,
+                default_ttl=lambda: (
+                    entry.config.default_lease_ttl or self.settings.default_lease_ttl
+                ),
+                max_ttl=lambda: entry.config.max_lease_ttl or self.settings.max_lease_ttl,
+                now=self.clock.now,
+            )
+            return build_token_backend(deps)
+        if entry.type == "system":
+            from strongroom.core.system import build_system_backend
+
+            return build_system_backend(self)
+        return None
+
+    async def _activate(self, entry: MountEntry) -> Route:
+        view = View(self.barrier, entry.storage_prefix)
+        backend = self._build_core_backend(entry)
+        if backend is None:
+            factory = self.factories.get(entry.type)
+            if factory is None:
+                raise InvalidRequest(f"unknown backend type: {entry.type!r}")
+            config = BackendConfig(
+                mount_type=entry.type,
+                mount_point=entry.full_path,
+                mount_accessor=entry.accessor,
+                options=dict(entry.options),
+                system=_MountSystemView(self, entry.uuid),
+                storage=view,
+            )
+            backend = await factory(config)
+        await backend.initialize()
+        route = Route(entry=entry, backend=backend, storage=view)
+        self.router.mount(route)
+        self.state.by_uuid[entry.uuid] = entry
+        return route
+
+    def _table(self, is_auth: bool) -> MountTable:
+        return self.state.auth_mounts if is_auth else self.state.mounts
+
+    async def _save_table(self, table: MountTable) -> None:
+        await self.barrier.put(table.key, table.encode())
+        if table.is_auth:
+            self.state.auth_mounts = table
+        else:
+            self.state.mounts = table
+
+    def mount_entries(self, *, is_auth: bool) -> list[MountEntry]:
+        return list(self._table(is_auth).entries.values())
+
+    def find_mount(self, path: str, *, is_auth: bool) -> MountEntry | None:
+        path = validate_mount_path(path)
+        return self._table(is_auth).entries.get(path)
+
+    async def enable(
+        self,
+        path: str,
+        mount_type: str,
+        *,
+        is_auth: bool,
+        description: str = "",
+        config: MountConfig | None = None,
+        options: Mapping[str, str] | None = None,
+        local: bool = False,
+        seal_wrap: bool = False,
+    ) -> MountEntry:
+        path = validate_mount_path(path)
+        options = dict(options or {})
+        if mount_type == "kv-v2":
+            mount_type, options["version"] = "kv", "2"
+        if mount_type in _SINGLETON_TYPES:
+            raise InvalidRequest(f"cannot mount {mount_type!r} of type {mount_type!r}")
+        if mount_type not in self.factories:
+            raise InvalidRequest(f"plugin not found in the catalog: {mount_type}")
+        if not is_auth and path.startswith(PROTECTED_PREFIXES):
+            raise InvalidRequest(f"cannot mount under {path.split('/')[0]}/")
+        self._check_ttls(config or MountConfig())
+        async with self._lock:
+            table = self._table(is_auth)
+            conflict = table.find_conflict(path)
+            if conflict is not None:
+                raise InvalidRequest(f"path is already in use at {conflict}")
+            entry = MountEntry(
+                path=path,
+                type=mount_type,
+                uuid=str(uuid.uuid4()),
+                accessor=new_accessor(("auth_" if is_auth else "") + mount_type),
+                description=description,
+                config=config or MountConfig(),
+                options=options,
+                local=local,
+                seal_wrap=seal_wrap,
+                is_auth=is_auth,
+            )
+            await self._activate(entry)
+            try:
+                await self._save_table(table.with_entry(entry))
+            except BaseException:
+                self.router.unmount(entry.full_path)
+                raise
+            return entry
+
+    def _check_ttls(self, config: MountConfig) -> None:
+        limit = self.settings.max_lease_ttl
+        if config.max_lease_ttl and config.max_lease_ttl > limit:
+            raise InvalidRequest("max_lease_ttl exceeds the system max TTL")
+        if config.default_lease_ttl and config.default_lease_ttl > (config.max_lease_ttl or limit):
+            raise InvalidRequest("default_lease_ttl exceeds max_lease_ttl")
+
+    async def disable(self, path: str, *, is_auth: bool) -> None:
+        path = validate_mount_path(path)
+        async with self._lock:
+            table = self._table(is_auth)
+            entry = table.entries.get(path)
+            if entry is None:
+                return  # Vault: disabling an unmounted path succeeds
+            if entry.type in _SINGLETON_TYPES:
+                raise InvalidRequest(f"cannot unmount {entry.full_path!r}")
+            route = self.router.unmount(entry.full_path)
+            await self._save_table(table.without(path))
+            self.state.by_uuid.pop(entry.uuid, None)
+            if route is not None:
+                try:
+                    await route.backend.cleanup()
+                finally:
+                    keys = await list_all(route.storage, "")
+                    for start in range(0, len(keys), 500):
+                        batch = keys[start : start + 500]
+                        await route.storage.transaction([StorageOp(k) for k in batch])
+
+    async def remount(self, src: str, dst: str) -> MountEntry:
+        is_auth = src.startswith("auth/")
+        if is_auth != dst.startswith("auth/"):
+            raise InvalidRequest("cannot move between secret and auth mounts")
+        if is_auth:
+            src, dst = src[len("auth/") :], dst[len("auth/") :]
+        src, dst = validate_mount_path(src), validate_mount_path(dst)
+        async with self._lock:
+            table = self._table(is_auth)
+            entry = table.entries.get(src)
+            if entry is None:
+                raise InvalidRequest(f"no matching mount at {src!r}")
+            if entry.type in _SINGLETON_TYPES:
+                raise InvalidRequest(f"cannot remount {entry.full_path!r}")
+            if not is_auth and dst.startswith(PROTECTED_PREFIXES):
+                raise InvalidRequest(f"cannot mount under {dst.split('/')[0]}/")
+            conflict = table.without(src).find_conflict(dst)
+            if conflict is not None:
+                raise InvalidRequest(f"path already in use at {conflict}")
+            moved = replace(entry, path=dst)
+            await self._save_table(table.moved(src, dst))
+            old = self.router.unmount(entry.full_path)
+            if old is not None:
+                self.router.mount(Route(entry=moved, backend=old.backend, storage=old.storage))
+            self.state.by_uuid[moved.uuid] = moved
+            return moved
+
+    async def tune(
+        self,
+        path: str,
+        *,
+        is_auth: bool,
+        config_changes: Mapping[str, Any],
+        description: str | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> None:
+        path = validate_mount_path(path)
+        async with self._lock:
+            table = self._table(is_auth)
+            entry = table.entries.get(path)
+            if entry is None:
+                raise InvalidRequest(f"no mount at {path!r}")
+            config = replace(entry.config, **config_changes)
+            self._check_ttls(config)
+            updated = replace(entry, config=config)
+            if description is not None:
+                updated = replace(updated, description=description)
+            if options:
+                merged = {**entry.options, **options}
+                if merged.get("version", "") != entry.options.get("version", merged.get("version")):
+                    raise InvalidRequest("changing a mount's version in place is not supported")
+                updated = replace(updated, options=merged)
+            await self._save_table(table.with_entry(updated))
+            self.state.by_uuid[updated.uuid] = updated
+            route = self.router.get(entry.full_path)
+            if route is not None:
+                self.router.mount(
+                    Route(entry=updated, backend=route.backend, storage=route.storage)
+                )
+
+
+def _new_entry(path: str, kind: str, description: str, *, is_auth: bool) -> MountEntry:
+    return MountEntry(
+        path=path,
+        type=kind,
+        uuid=str(uuid.uuid4()),
+        accessor=new_accessor(("auth_" if is_auth else "") + kind),
+        description=description,
+        is_auth=is_auth,
+    )

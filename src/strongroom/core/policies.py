@@ -1,0 +1,98 @@
+"""The policy store: ACL policies behind the barrier, and compiled ACLs cached per policy set.
+
+``root`` is built in and never stored; ``default`` is stored at setup and may be edited
+but not deleted. Every write or delete drops the ACL cache, so a change applies to the
+very next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import orjson
+
+from strongroom.core.acl import ACL
+from strongroom.core.policy import (
+    DEFAULT_POLICY_NAME,
+    DEFAULT_POLICY_TEXT,
+    ROOT_POLICY_NAME,
+    Policy,
+    normalize_policy_name,
+    parse_policy,
+)
+from strongroom.errors import InvalidRequest
+from strongroom.logical import Storage
+
+__all__ = ["PolicyStore"]
+
+_ACL_CACHE_LIMIT = 4096
+
+
+class PolicyStore:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage  # a view on "sys/policy/"
+        self._policies: dict[str, Policy | None] = {}
+        self._acls: dict[tuple[str, ...], ACL] = {}
+
+    async def setup_defaults(self) -> None:
+        if await self._storage.get(DEFAULT_POLICY_NAME) is None:
+            await self.put(DEFAULT_POLICY_NAME, DEFAULT_POLICY_TEXT)
+
+    def invalidate(self) -> None:
+        self._policies.clear()
+        self._acls.clear()
+
+    async def get(self, name: str) -> Policy | None:
+        name = normalize_policy_name(name)
+        if name in self._policies:
+            return self._policies[name]
+        raw = await self._storage.get(name)
+        policy = None if raw is None else parse_policy(name, orjson.loads(raw)["policy"])
+        self._policies[name] = policy
+        return policy
+
+    async def text(self, name: str) -> str | None:
+        name = normalize_policy_name(name)
+        if name == ROOT_POLICY_NAME:
+            return ""
+        raw = await self._storage.get(name)
+        return None if raw is None else str(orjson.loads(raw)["policy"])
+
+    async def put(self, name: str, text: str) -> None:
+        name = normalize_policy_name(name)
+        if name == ROOT_POLICY_NAME:
+            raise InvalidRequest('cannot update "root" policy')
+        parse_policy(name, text)  # validates; raises InvalidRequest with the line
+        await self._storage.put(name, orjson.dumps({"name": name, "policy": text}))
+        self.invalidate()
+
+    async def delete(self, name: str) -> None:
+        name = normalize_policy_name(name)
+        if name in (ROOT_POLICY_NAME, DEFAULT_POLICY_NAME):
+            raise InvalidRequest(f'cannot delete "{name}" policy')
+        await self._storage.delete(name)
+        self.invalidate()
+
+    async def names(self) -> list[str]:
+        names = {n for n in await self._storage.list("") if not n.endswith("/")}
+        names.add(ROOT_POLICY_NAME)
+        return sorted(names)
+
+    async def acl(self, names: Iterable[str]) -> ACL:
+        key = tuple(sorted(set(names)))
+        acl = self._acls.get(key)
+        if acl is not None:
+            return acl
+        policies: list[Policy] = []
+        for name in key:
+            if name == ROOT_POLICY_NAME:
+                policies.append(Policy(name=ROOT_POLICY_NAME, rules=()))
+                continue
+            policy = await self.get(name)
+            if policy is not None:
+                policies.append(policy)
+        acl = ACL(policies)
+        if len(self._acls) >= _ACL_CACHE_LIMIT:
+            self._acls.clear()
+        self._acls[key] = acl
+        return acl

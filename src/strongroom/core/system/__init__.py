@@ -1,0 +1,46 @@
+"""The sys/ backend: one module per path family, assembled here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from strongroom.core.system.mounts import mount_paths
+from strongroom.core.system.operations import operation_paths
+from strongroom.core.system.policies import policy_paths
+from strongroom.framework import FrameworkBackend
+from strongroom.logical import BackendKind
+
+if TYPE_CHECKING:
+    from strongroom.core.core import Core
+
+__all__ = ["build_system_backend"]
+
+# Vault's sudo-protected sys paths (those that exist here).
+ROOT_PATHS = (
+    "auth/*",
+    "remount",
+    "audit",
+    "audit/*",
+    "raw",
+    "raw/*",
+    "rotate",
+    "seal",
+    "step-down",
+    "config/*",
+    "plugins/catalog/*",
+    "leases/revoke-prefix/*",
+    "leases/revoke-force/*",
+    "leases/lookup/*",
+    "revoke-prefix/*",
+    "revoke-force/*",
+)
+
+
+def build_system_backend(core: Core) -> FrameworkBackend:
+    paths = [*operation_paths(core), *mount_paths(core), *policy_paths(core)]
+    return FrameworkBackend(
+        kind=BackendKind.SECRET,
+        paths=paths,
+        help="System endpoints: mounts, policies, seal and operator controls.",
+        root_paths=ROOT_PATHS,
+    )

@@ -1,0 +1,259 @@
+"""sys/mounts, sys/auth, sys/remount and sys/internal/ui/mounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from strongroom.core.mounts import MountConfig, MountEntry
+from strongroom.errors import InvalidRequest, PermissionDenied
+from strongroom.framework import Path, parse_bool, parse_duration, parse_str_list
+from strongroom.logical import Operation, Request, Response
+
+if TYPE_CHECKING:
+    from strongroom.core.core import Core
+
+__all__ = ["mount_paths"]
+
+_TUNABLE_LISTS = (
+    "audit_non_hmac_request_keys",
+    "audit_non_hmac_response_keys",
+    "passthrough_request_headers",
+    "allowed_response_headers",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MountArgs:
+    path: str
+    type: str = ""
+    description: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    local: bool = False
+    seal_wrap: bool = False
+    plugin_name: str = ""
+    external_entropy_access: bool = False
+    plugin_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PathArgs:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class TuneArgs:
+    path: str
+    default_lease_ttl: str = ""
+    max_lease_ttl: str = ""
+    description: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    listing_visibility: str | None = None
+    force_no_cache: bool | None = None
+    audit_non_hmac_request_keys: list[str] | None = None
+    audit_non_hmac_response_keys: list[str] | None = None
+    passthrough_request_headers: list[str] | None = None
+    allowed_response_headers: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemountArgs:
+    # "from" is a Python keyword: the handler reads it from request.data
+    to: str = ""
+
+
+def _config_from(raw: dict[str, Any]) -> MountConfig:
+    known = {"default_lease_ttl", "max_lease_ttl", "force_no_cache", "listing_visibility"}
+    known.update(_TUNABLE_LISTS)
+    unknown = set(raw) - known - {"plugin_name", "token_type", "user_lockout_config"}
+    if unknown:
+        raise InvalidRequest(f"unknown mount config keys: {', '.join(sorted(unknown))}")
+    return MountConfig(
+        default_lease_ttl=parse_duration(raw.get("default_lease_ttl", 0), "default_lease_ttl"),
+        max_lease_ttl=parse_duration(raw.get("max_lease_ttl", 0), "max_lease_ttl"),
+        force_no_cache=parse_bool(raw.get("force_no_cache", False), "force_no_cache"),
+        listing_visibility=str(raw.get("listing_visibility", "")),
+        **{name: tuple(parse_str_list(raw.get(name), name)) for name in _TUNABLE_LISTS},
+    )
+
+
+def _tune_view(core: Core, entry: MountEntry) -> dict[str, Any]:
+    config = entry.config
+    out: dict[str, Any] = {
+        "default_lease_ttl": config.default_lease_ttl or core.settings.default_lease_ttl,
+        "max_lease_ttl": config.max_lease_ttl or core.settings.max_lease_ttl,
+        "force_no_cache": config.force_no_cache,
+        "description": entry.description,
+    }
+    if entry.options:
+        out["options"] = dict(entry.options)
+    if config.listing_visibility:
+        out["listing_visibility"] = config.listing_visibility
+    for name in _TUNABLE_LISTS:
+        if getattr(config, name):
+            out[name] = list(getattr(config, name))
+    return out
+
+
+def mount_paths(core: Core) -> list[Path]:
+    def listing(is_auth: bool) -> Any:
+        async def handler(request: Request, args: object) -> Response:
+            data = {e.path: e.describe() for e in core.mount_entries(is_auth=is_auth)}
+            return Response(data=data)
+
+        return handler
+
+    def enabler(is_auth: bool) -> Any:
+        async def handler(request: Request, args: MountArgs) -> None:
+            mount_type = args.type or args.plugin_name
+            if not mount_type:
+                raise InvalidRequest("type is required")
+            options = dict(args.options)
+            await core.enable(
+                args.path,
+                mount_type,
+                is_auth=is_auth,
+                description=args.description,
+                config=_config_from(args.config),
+                options=options,
+                local=args.local,
+                seal_wrap=args.seal_wrap,
+            )
+
+        return handler
+
+    def reader(is_auth: bool) -> Any:
+        async def handler(request: Request, args: PathArgs) -> Response:
+            entry = core.find_mount(args.path, is_auth=is_auth)
+            if entry is None:
+                raise InvalidRequest(f"No {'auth' if is_auth else 'secret'} engine at {args.path}")
+            return Response(data=entry.describe())
+
+        return handler
+
+    def disabler(is_auth: bool) -> Any:
+        async def handler(request: Request, args: PathArgs) -> None:
+            await core.disable(args.path, is_auth=is_auth)
+
+        return handler
+
+    def tune_reader(is_auth: bool) -> Any:
+        async def handler(request: Request, args: PathArgs) -> Response:
+            entry = core.find_mount(args.path, is_auth=is_auth)
+            if entry is None:
+                raise InvalidRequest(f"cannot fetch sysview for path {args.path!r}")
+            return Response(data=_tune_view(core, entry))
+
+        return handler
+
+    def tuner(is_auth: bool) -> Any:
+        async def handler(request: Request, args: TuneArgs) -> None:
+            changes: dict[str, Any] = {}
+            for name in ("default_lease_ttl", "max_lease_ttl"):
+                raw = getattr(args, name)
+                if raw == "system":
+                    changes[name] = 0
+                elif raw not in ("", None):
+                    changes[name] = int(parse_duration(raw, name))
+            if args.listing_visibility is not None:
+                if args.listing_visibility not in ("", "unauth", "hidden"):
+                    raise InvalidRequest("listing_visibility must be '', 'unauth' or 'hidden'")
+                changes["listing_visibility"] = args.listing_visibility
+            if args.force_no_cache is not None:
+                changes["force_no_cache"] = args.force_no_cache
+            for name in _TUNABLE_LISTS:
+                value = getattr(args, name)
+                if value is not None:
+                    changes[name] = tuple(value)
+            await core.tune(
+                args.path,
+                is_auth=is_auth,
+                config_changes=changes,
+                description=args.description,
+                options=args.options or None,
+            )
+
+        return handler
+
+    async def remount(request: Request, args: RemountArgs) -> Response:
+        src = str(request.data.get("from", "")).strip()
+        if not src or not args.to:
+            raise InvalidRequest("both 'from' and 'to' are required")
+        moved = await core.remount(src, args.to)
+        return Response(data={"migration_id": moved.uuid})
+
+    async def ui_mounts(request: Request, args: object) -> Response:
+        out: dict[str, dict[str, Any]] = {"secret": {}, "auth": {}}
+        acl = await core.acl_for(await _caller(core, request))
+        for is_auth, bucket in ((False, "secret"), (True, "auth")):
+            for entry in core.mount_entries(is_auth=is_auth):
+                if entry.config.listing_visibility == "hidden":
+                    continue
+                if acl.capabilities(entry.full_path + "*") != ["deny"] or _any_access(
+                    acl, entry.full_path
+                ):
+                    out[bucket][entry.path] = entry.describe()
+        return Response(data=out)
+
+    async def ui_mount(request: Request, args: PathArgs) -> Response:
+        acl = await core.acl_for(await _caller(core, request))
+        path = args.path
+        found = core.router.match(path)
+        if found is None:
+            raise PermissionDenied()
+        route = found[0]
+        if route.entry.type in ("system",) or not _any_access(acl, path):
+            raise PermissionDenied()
+        data = route.entry.describe()
+        data["path"] = route.entry.full_path if route.entry.is_auth else route.entry.path
+        return Response(data=data)
+
+    read, update, delete = Operation.READ, Operation.UPDATE, Operation.DELETE
+    paths: list[Path] = []
+    for prefix, is_auth in (("mounts", False), ("auth", True)):
+        paths += [
+            Path(prefix, {read: listing(is_auth)}, synopsis=f"List {prefix}"),
+            Path(
+                prefix + r"/(?P<path>.+?)/tune/?",
+                {read: tune_reader(is_auth), update: tuner(is_auth)},
+                TuneArgs,
+                synopsis="Tune a mount's configuration",
+            ),
+            Path(
+                prefix + r"/(?P<path>.+)",
+                {read: reader(is_auth), update: enabler(is_auth), delete: disabler(is_auth)},
+                MountArgs,
+                synopsis=f"Enable, read or disable a {'n auth method' if is_auth else ' mount'}",
+            ),
+        ]
+    paths += [
+        Path(r"remount", {update: remount}, RemountArgs, synopsis="Move a mount"),
+        Path(r"internal/ui/mounts", {read: ui_mounts}, synopsis="Mounts visible to the caller"),
+        Path(
+            r"internal/ui/mounts/(?P<path>.+)",
+            {read: ui_mount},
+            PathArgs,
+            synopsis="The mount owning a path, if the caller may use it",
+        ),
+    ]
+    return paths
+
+
+async def _caller(core: Core, request: Request) -> Any:
+    entry = (
+        await core.tokens.lookup(request.client_token, in_last_use=True)
+        if request.client_token
+        else None
+    )
+    if entry is None:
+        raise PermissionDenied()
+    return entry
+
+
+def _any_access(acl: Any, path: str) -> bool:
+    """Whether the ACL grants anything at or below ``path`` (for mount discovery)."""
+    probe = path if path.endswith("/") else path + "/"
+    if acl.capabilities(path) != ["deny"]:
+        return True
+    return bool(acl.has_access_under(probe))

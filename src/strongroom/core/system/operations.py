@@ -1,0 +1,35 @@
+"""Authenticated operator endpoints: sys/seal, sys/step-down, sys/rotate, sys/key-status."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from strongroom.framework import NoArgs, Path
+from strongroom.logical import Operation, Request, Response
+
+if TYPE_CHECKING:
+    from strongroom.core.core import Core
+
+__all__ = ["operation_paths"]
+
+
+def operation_paths(core: Core) -> list[Path]:
+    async def seal(request: Request, args: NoArgs) -> None:
+        await core.seal()
+
+    async def step_down(request: Request, args: NoArgs) -> None:
+        return None  # a single active node: nothing to step down from
+
+    async def rotate(request: Request, args: NoArgs) -> None:
+        await core.seal_manager.rotate()
+
+    async def key_status(request: Request, args: NoArgs) -> Response:
+        return Response(data=core.seal_manager.key_status().to_json())
+
+    update, read = Operation.UPDATE, Operation.READ
+    return [
+        Path(r"seal", {update: seal}, synopsis="Seal the server"),
+        Path(r"step-down", {update: step_down}, synopsis="Give up active status"),
+        Path(r"rotate", {update: rotate}, synopsis="Rotate the barrier encryption key"),
+        Path(r"key-status", {read: key_status}, synopsis="The barrier key's term"),
+    ]

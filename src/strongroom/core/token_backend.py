@@ -1,0 +1,318 @@
+"""The ``auth/token/`` backend: Vault's token API over the :class:`TokenStore`.
+
+It lives in core (not auth/) because it mints tokens directly and checks the caller's
+own policies: a non-root caller may only create children with a subset of its policies,
+and orphans need sudo on the create path (or the create-orphan endpoint).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from strongroom.core.acl import ACL
+from strongroom.core.policy import normalize_policy_name
+from strongroom.core.tokens import TokenEntry, TokenStore, rfc3339
+from strongroom.errors import InvalidRequest, PermissionDenied
+from strongroom.framework import Duration, FrameworkBackend, NoArgs, Path
+from strongroom.logical import Auth, BackendKind, Operation, Request, Response
+
+__all__ = ["TokenBackendDeps", "build_token_backend", "token_auth_block", "token_lookup_data"]
+
+_DISPLAY_NAME_STRIP = re.compile(r"[^a-zA-Z0-9\-_.@]")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBackendDeps:
+    store: TokenStore
+    acl_for: Callable[[TokenEntry], Awaitable[ACL]]
+    default_ttl: Callable[[], int]
+    max_ttl: Callable[[], int]
+    now: Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateArgs:
+    id: str = ""
+    policies: list[str] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+    no_parent: bool = False
+    no_default_policy: bool = False
+    renewable: bool = True
+    ttl: Duration = Duration(0)
+    type: str = "service"
+    explicit_max_ttl: Duration = Duration(0)
+    display_name: str = ""
+    num_uses: int = 0
+    period: Duration = Duration(0)
+    entity_alias: str = ""
+    role_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenArgs:
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessorArgs:
+    accessor: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RenewArgs:
+    token: str = ""
+    increment: Duration = Duration(0)
+
+
+@dataclass(frozen=True, slots=True)
+class RenewAccessorArgs:
+    accessor: str = ""
+    increment: Duration = Duration(0)
+
+
+@dataclass(frozen=True, slots=True)
+class RenewSelfArgs:
+    increment: Duration = Duration(0)
+
+
+def token_lookup_data(entry: TokenEntry, token_id: str, now: float) -> dict[str, Any]:
+    """The ``data`` of a token lookup, in Vault's shape."""
+    return {
+        "accessor": entry.accessor,
+        "creation_time": int(entry.creation_time),
+        "creation_ttl": entry.creation_ttl,
+        "display_name": entry.display_name,
+        "entity_id": entry.entity_id,
+        "expire_time": rfc3339(entry.expire_time) if entry.expire_time else None,
+        "explicit_max_ttl": entry.explicit_max_ttl,
+        "id": token_id,
+        "issue_time": rfc3339(entry.creation_time),
+        "meta": dict(entry.meta) or None,
+        "num_uses": max(entry.num_uses, 0),
+        "orphan": entry.orphan,
+        "path": entry.path,
+        "period": entry.period or None,
+        "policies": list(entry.policies),
+        "renewable": entry.renewable and entry.expire_time != 0.0,
+        "ttl": entry.ttl(now),
+        "type": entry.type,
+    }
+
+
+def token_auth_block(token: str, entry: TokenEntry, now: float, **extra: Any) -> Auth:
+    return Auth(
+        client_token=token,
+        accessor=entry.accessor,
+        policies=entry.policies,
+        token_policies=entry.policies,
+        metadata=dict(entry.meta),
+        lease_duration=entry.ttl(now),
+        renewable=entry.renewable and entry.expire_time != 0.0,
+        entity_id=entry.entity_id,
+        orphan=entry.orphan,
+        token_type=entry.type,
+        num_uses=max(entry.num_uses, 0),
+        **extra,
+    )
+
+
+def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
+    store = deps.store
+
+    async def caller(request: Request) -> TokenEntry:
+        entry = await store.lookup(request.client_token, in_last_use=True)
+        if entry is None:
+            raise PermissionDenied()
+        return entry
+
+    async def create(request: Request, args: CreateArgs, *, orphan_endpoint: bool) -> Response:
+        parent = await caller(request)
+        acl = await deps.acl_for(parent)
+        if args.type not in ("service", "default"):
+            raise InvalidRequest(f"unsupported token type {args.type!r}: only service tokens")
+        if args.role_name:
+            raise InvalidRequest("token roles are not supported yet")
+        if args.num_uses < 0:
+            raise InvalidRequest("number of uses cannot be negative")
+        if args.id and not parent.is_root:
+            raise PermissionDenied("root or sudo privileges required to specify token id")
+        # Without explicit policies a child inherits its parent's.
+        if args.policies:
+            requested = [normalize_policy_name(p) for p in args.policies]
+        else:
+            requested = list(parent.policies)
+        if not parent.is_root:
+            missing = set(requested) - set(parent.policies) - {"default"}
+            if missing:
+                raise PermissionDenied("child policies must be subset of parent")
+            if "root" in requested:
+                raise PermissionDenied("root or sudo privileges required to create root tokens")
+        orphan = orphan_endpoint
+        if args.no_parent:
+            sudo = acl.check(Operation.UPDATE, "auth/token/create").sudo
+            if not (parent.is_root or sudo):
+                raise PermissionDenied("root or sudo privileges required to create orphan token")
+            orphan = True
+        policies = set(requested)
+        if not args.no_default_policy and "root" not in policies:
+            policies.add("default")
+        if args.no_default_policy:
+            policies.discard("default")
+        policy_tuple = tuple(sorted(policies))
+        ttl = int(args.period) or int(args.ttl)
+        max_ttl = deps.max_ttl()
+        warnings: list[str] = []
+        if ttl == 0 and "root" not in policies:
+            ttl = deps.default_ttl()
+            if args.explicit_max_ttl and ttl > args.explicit_max_ttl:
+                ttl = int(args.explicit_max_ttl)
+        if "root" in policies and args.ttl == 0 and args.period == 0:
+            max_ttl = 0  # a root token without a TTL never expires
+        if parent.expire_time and not orphan and ttl == 0:
+            ttl = parent.ttl(deps.now())
+        if max_ttl and ttl > max_ttl and not args.period:
+            warnings.append(
+                f"TTL of {ttl}s exceeded the effective max_ttl of {max_ttl}s; "
+                "TTL value is capped accordingly"
+            )
+            ttl = max_ttl
+        name = _DISPLAY_NAME_STRIP.sub("", args.display_name.strip().replace(" ", "-"))
+        display_name = f"token-{name}" if name else "token"
+        token, entry = await store.create(
+            policies=policy_tuple,
+            parent=None if orphan else parent,
+            meta=args.meta,
+            display_name=display_name,
+            ttl=ttl,
+            explicit_max_ttl=int(args.explicit_max_ttl),
+            max_ttl=0 if args.period else max_ttl,
+            period=int(args.period),
+            num_uses=args.num_uses,
+            renewable=args.renewable,
+            path=request.mount_point + request.path,
+            token_id=args.id or None,
+        )
+        auth = token_auth_block(token, entry, deps.now())
+        return Response(auth=auth, warnings=warnings)
+
+    async def create_handler(request: Request, args: CreateArgs) -> Response:
+        return await create(request, args, orphan_endpoint=False)
+
+    async def create_orphan_handler(request: Request, args: CreateArgs) -> Response:
+        return await create(request, args, orphan_endpoint=True)
+
+    async def lookup_self(request: Request, args: NoArgs) -> Response:
+        entry = await caller(request)
+        return Response(data=token_lookup_data(entry, request.client_token, deps.now()))
+
+    async def target(token: str) -> TokenEntry:
+        if not token:
+            raise InvalidRequest("missing token")
+        entry = await store.lookup(token)
+        if entry is None:
+            raise InvalidRequest("bad token")
+        return entry
+
+    async def target_accessor(accessor: str) -> TokenEntry:
+        if not accessor:
+            raise InvalidRequest("missing accessor")
+        entry = await store.lookup_accessor(accessor)
+        if entry is None:
+            raise InvalidRequest("invalid accessor")
+        return entry
+
+    async def lookup(request: Request, args: TokenArgs) -> Response:
+        token = args.token or request.client_token
+        entry = await target(token)
+        return Response(data=token_lookup_data(entry, token, deps.now()))
+
+    async def lookup_accessor(request: Request, args: AccessorArgs) -> Response:
+        entry = await target_accessor(args.accessor)
+        return Response(data=token_lookup_data(entry, "", deps.now()))
+
+    async def renew_entry(token: str, entry: TokenEntry, increment: int) -> Response:
+        updated, warnings = await store.renew(entry, increment)
+        return Response(auth=token_auth_block(token, updated, deps.now()), warnings=warnings)
+
+    async def renew(request: Request, args: RenewArgs) -> Response:
+        return await renew_entry(args.token, await target(args.token), int(args.increment))
+
+    async def renew_self(request: Request, args: RenewSelfArgs) -> Response:
+        entry = await caller(request)
+        return await renew_entry(request.client_token, entry, int(args.increment))
+
+    async def renew_accessor(request: Request, args: RenewAccessorArgs) -> Response:
+        entry = await target_accessor(args.accessor)
+        response = await renew_entry("", entry, int(args.increment))
+        return response
+
+    async def revoke(request: Request, args: TokenArgs) -> None:
+        await store.revoke_tree(await target(args.token))
+
+    async def revoke_self(request: Request, args: NoArgs) -> None:
+        await store.revoke_tree(await caller(request))
+
+    async def revoke_accessor(request: Request, args: AccessorArgs) -> None:
+        await store.revoke_tree(await target_accessor(args.accessor))
+
+    async def revoke_orphan(request: Request, args: TokenArgs) -> None:
+        await store.revoke_orphan(await target(args.token))
+
+    async def accessors(request: Request, args: NoArgs) -> Response:
+        return Response(data={"keys": await store.list_accessors()})
+
+    async def tidy(request: Request, args: NoArgs) -> Response:
+        count = await store.sweep()
+        return Response(warnings=[f"tidy revoked {count} expired tokens"])
+
+    read, update, lst = Operation.READ, Operation.UPDATE, Operation.LIST
+    paths = [
+        Path(r"create", {update: create_handler}, CreateArgs, synopsis="Create a token"),
+        Path(
+            r"create-orphan",
+            {update: create_orphan_handler},
+            CreateArgs,
+            synopsis="Create a token without a parent",
+        ),
+        Path(r"lookup-self", {read: lookup_self}, synopsis="Look up the calling token"),
+        Path(r"lookup", {read: lookup, update: lookup}, TokenArgs, synopsis="Look up a token"),
+        Path(
+            r"lookup-accessor",
+            {update: lookup_accessor},
+            AccessorArgs,
+            synopsis="Look up a token by accessor",
+        ),
+        Path(r"renew-self", {update: renew_self}, RenewSelfArgs, synopsis="Renew own token"),
+        Path(r"renew", {update: renew}, RenewArgs, synopsis="Renew a token"),
+        Path(
+            r"renew-accessor",
+            {update: renew_accessor},
+            RenewAccessorArgs,
+            synopsis="Renew a token by accessor",
+        ),
+        Path(r"revoke-self", {update: revoke_self}, synopsis="Revoke own token and its children"),
+        Path(r"revoke", {update: revoke}, TokenArgs, synopsis="Revoke a token and its children"),
+        Path(
+            r"revoke-accessor",
+            {update: revoke_accessor},
+            AccessorArgs,
+            synopsis="Revoke a token by accessor",
+        ),
+        Path(
+            r"revoke-orphan",
+            {update: revoke_orphan},
+            TokenArgs,
+            synopsis="Revoke a token, leaving its children as orphans",
+        ),
+        Path(r"accessors/?", {lst: accessors}, synopsis="List token accessors"),
+        Path(r"tidy", {update: tidy}, synopsis="Clean up expired tokens"),
+    ]
+    return FrameworkBackend(
+        kind=BackendKind.AUTH,
+        paths=paths,
+        help="The token store: create, look up, renew and revoke tokens.",
+        root_paths=("revoke-orphan", "revoke-orphan/*", "accessors", "accessors/*"),
+    )

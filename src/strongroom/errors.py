@@ -1,0 +1,115 @@
+"""The one exception tree. A leaf module: it imports nothing of ours.
+
+http/ maps each class to exactly one HTTP status (see ``status``)::
+
+    StrongroomError                 500  something broke; the message is generic to clients
+    ├── InvalidRequest              400  bad input: malformed JSON, wrong field type, bad path
+    │   ├── InvalidPath             400  "." / ".." segments, bad characters
+    │   └── CheckAndSetMismatch     400  KV v2 ``options.cas`` did not match (Vault answers 400)
+    ├── PermissionDenied            403  no token, a bad token, or the ACL said no
+    ├── NotFound                    404  no such mount or path (``unsupported path``)
+    ├── UnsupportedOperation        405  the path exists but not with this operation
+    ├── PreconditionFailed          412
+    ├── RequestTooLarge             413  body over ``max_request_size``
+    ├── RateLimited                 429
+    ├── Sealed                      503  the barrier is sealed
+    ├── Standby                     503
+    └── CryptoError                 400  a flat "cipher: message authentication failed"-like error
+        (never says which byte, key or share was wrong)
+
+Messages never contain secrets: callers pass descriptions, not values.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckAndSetMismatch",
+    "CryptoError",
+    "InternalError",
+    "InvalidPath",
+    "InvalidRequest",
+    "NotFound",
+    "PermissionDenied",
+    "PreconditionFailed",
+    "RateLimited",
+    "RequestTooLarge",
+    "Sealed",
+    "Standby",
+    "StrongroomError",
+    "UnsupportedOperation",
+]
+
+
+class StrongroomError(Exception):
+    """Base of every error we raise on purpose. ``status`` is the HTTP status http/ uses."""
+
+    status = 500
+
+    def __init__(self, message: str = "", *more: str) -> None:
+        self.messages: list[str] = [message, *more] if message else list(more)
+        super().__init__("; ".join(self.messages) if self.messages else self.__class__.__name__)
+
+
+class InternalError(StrongroomError):
+    """Unexpected state: logged in full on the server, reported generically to the client."""
+
+    status = 500
+
+
+class InvalidRequest(StrongroomError):
+    status = 400
+
+
+class InvalidPath(InvalidRequest):
+    status = 400
+
+
+class CheckAndSetMismatch(InvalidRequest):
+    status = 400
+
+
+class PermissionDenied(StrongroomError):
+    status = 403
+
+    def __init__(self, message: str = "permission denied", *more: str) -> None:
+        super().__init__(message, *more)
+
+
+class NotFound(StrongroomError):
+    status = 404
+
+
+class UnsupportedOperation(StrongroomError):
+    status = 405
+
+    def __init__(self, message: str = "unsupported operation", *more: str) -> None:
+        super().__init__(message, *more)
+
+
+class PreconditionFailed(StrongroomError):
+    status = 412
+
+
+class RequestTooLarge(StrongroomError):
+    status = 413
+
+
+class RateLimited(StrongroomError):
+    status = 429
+
+
+class Sealed(StrongroomError):
+    status = 503
+
+    def __init__(self, message: str = "Vault is sealed", *more: str) -> None:
+        super().__init__(message, *more)
+
+
+class Standby(StrongroomError):
+    status = 503
+
+
+class CryptoError(InvalidRequest):
+    """A decryption/authentication failure. Deliberately says nothing specific."""
+
+    status = 400

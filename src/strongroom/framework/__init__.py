@@ -1,0 +1,38 @@
+"""Declarative path tables for backends (secrets engines, auth methods, sys)."""
+
+from strongroom.framework._backend import FrameworkBackend, glob_match
+from strongroom.framework._path import ArgsBuilder, ExistenceCheck, Handler, NoArgs, Path
+from strongroom.framework._storage import KeyLocks, get_json, list_all, put_json
+from strongroom.framework._times import format_time, format_time_ns
+from strongroom.framework._types import (
+    Duration,
+    parse_bool,
+    parse_duration,
+    parse_int,
+    parse_str,
+    parse_str_list,
+    parse_str_map,
+)
+
+__all__ = [
+    "ArgsBuilder",
+    "Duration",
+    "ExistenceCheck",
+    "FrameworkBackend",
+    "Handler",
+    "KeyLocks",
+    "NoArgs",
+    "Path",
+    "format_time",
+    "format_time_ns",
+    "get_json",
+    "glob_match",
+    "list_all",
+    "parse_bool",
+    "parse_duration",
+    "parse_int",
+    "parse_str",
+    "parse_str_list",
+    "parse_str_map",
+    "put_json",
+]

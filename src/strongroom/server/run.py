@@ -1,0 +1,209 @@
+"""``strongroom server``: start a production server from a config file, or a dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import logging.handlers
+import os
+import queue
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import uvicorn
+
+from strongroom.server.config import ConfigError, ListenerConfig, ServerConfig, load_config
+from strongroom.server.listener import StrongroomProtocol, make_ssl_context
+from strongroom.server.wiring import Assembly, assemble
+
+__all__ = ["main"]
+
+log = logging.getLogger("strongroom.server")
+
+DEV_WARNING = """\
+WARNING! dev mode is enabled! In this mode, Strongroom runs unsealed with a single
+unseal key and a root token printed below. Never use dev mode in production.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Args:
+    dev: bool = False
+    config: str = ""
+    dev_listen_address: str = "127.0.0.1:8200"
+    dev_root_token_id: str = ""
+    dev_dir: str = ".strongroom"
+    log_level: str = "info"
+
+
+def _parse(argv: Sequence[str]) -> _Args:
+    values: dict[str, str | bool] = {}
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        arg = items[i].lstrip("-")
+        name, sep, value = arg.partition("=")
+        name = name.replace("-", "_")
+        if name == "dev":
+            values["dev"] = True
+        elif name in ("config", "dev_listen_address", "dev_root_token_id", "dev_dir", "log_level"):
+            if not sep:
+                i += 1
+                if i >= len(items):
+                    raise ConfigError(f"flag -{name} needs a value")
+                value = items[i]
+            values[name] = value
+        else:
+            raise ConfigError(f"unknown flag: {items[i]}")
+        i += 1
+    return _Args(**values)  # type: ignore[arg-type]
+
+
+def _setup_logging(level: str) -> logging.handlers.QueueListener:
+    """Log lines go through a queue to a thread that writes stderr: the event loop never
+    blocks on its own output."""
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(name)s: %(message)s"))
+    listener = logging.handlers.QueueListener(records, stream)
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(records)]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    listener.start()
+    return listener
+
+
+def _uvicorn_config(app: object, listener: ListenerConfig) -> uvicorn.Config:
+    host, _, port = listener.address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    kwargs: dict[str, object] = {}
+    if not listener.tls_disable:
+        context = make_ssl_context(
+            listener.tls_cert_file,
+            listener.tls_key_file,
+            client_ca_file=listener.tls_client_ca_file,
+            require_client_cert=listener.tls_require_and_verify_client_cert,
+            min_version=listener.tls_min_version,
+        )
+        kwargs["ssl_context_factory"] = lambda _config, _default: context
+        kwargs["ssl_certfile"] = listener.tls_cert_file
+        kwargs["ssl_keyfile"] = listener.tls_key_file
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=int(port),
+        http=StrongroomProtocol,
+        loop="none",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        date_header=True,
+        timeout_keep_alive=300,
+        timeout_graceful_shutdown=5,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def _serve(assembly: Assembly, listeners: Sequence[ListenerConfig]) -> None:
+    servers = [uvicorn.Server(_uvicorn_config(assembly.app, lst)) for lst in listeners]
+    try:
+        await asyncio.gather(*(server.serve() for server in servers))
+    finally:
+        await assembly.close()
+
+
+async def _run_dev(args: _Args) -> None:
+    directory = os.path.abspath(args.dev_dir)
+    db = os.path.join(directory, "dev.db")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(db + suffix)
+    assembly = await assemble("sqlite", {"path": db}, api_addr=f"http://{args.dev_listen_address}")
+    core = assembly.core
+    keys, root_token = await core.initialize(1, 1)
+    await core.seal_manager.submit_unseal_key(keys[0])
+    await core.after_unseal()
+    if args.dev_root_token_id:
+        await core.tokens.create(
+            policies=("root",),
+            parent=None,
+            display_name="root",
+            path="auth/token/root",
+            token_id=args.dev_root_token_id,
+        )
+        root_token = args.dev_root_token_id
+    await core.enable(
+        "secret/",
+        "kv",
+        is_auth=False,
+        options={"version": "2"},
+        description="key/value secret storage",
+    )
+    import base64
+
+    print(DEV_WARNING, file=sys.stderr)
+    print(f"Api Address: http://{args.dev_listen_address}", file=sys.stderr)
+    print(f"Storage: sqlite at {db}", file=sys.stderr)
+    print(f"Unseal Key: {base64.b64encode(keys[0]).decode()}", file=sys.stderr)
+    print(f"Root Token: {root_token}", file=sys.stderr)
+    print("", file=sys.stderr, flush=True)
+    listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
+    await _serve(assembly, [listener])
+
+
+async def _run_config(config: ServerConfig) -> None:
+    assembly = await assemble(
+        config.storage.type,
+        dict(config.storage.options),
+        default_lease_ttl=config.default_lease_ttl,
+        max_lease_ttl=config.max_lease_ttl,
+        max_request_size=min((lst.max_request_size for lst in config.listeners), default=32 << 20),
+        api_addr=config.api_addr,
+    )
+    for listener in config.listeners:
+        scheme = "http" if listener.tls_disable else "https"
+        log.info("listening on %s://%s", scheme, listener.address)
+    await _serve(assembly, config.listeners)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parse(argv)
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    listener = _setup_logging(args.log_level)
+    try:
+        if args.dev:
+            runner = _run_dev(args)
+        else:
+            if not args.config:
+                print("Error: a configuration file must be given with -config", file=sys.stderr)
+                return 1
+            try:
+                config = load_config(args.config)
+            except (ConfigError, OSError) as exc:
+                print(f"Error loading configuration from {args.config}: {exc}", file=sys.stderr)
+                return 1
+            for warning in config.warnings:
+                log.warning("config: %s", warning)
+            runner = _run_config(config)
+        try:
+            import uvloop
+
+            uvloop.run(runner)
+        except ImportError:
+            asyncio.run(runner)
+        except KeyboardInterrupt:
+            pass
+        return 0
+    except Exception as exc:
+        log.error("server failed: %s", exc)
+        return 1
+    finally:
+        listener.stop()

@@ -1,0 +1,77 @@
+"""The composition root: storage → barrier → seal → core(builtin) → http.
+
+The only place where concrete classes meet. Tests and the dev server use it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from strongroom.barrier import AESGCMBarrier
+from strongroom.builtin import FACTORIES
+from strongroom.clock import Clock, SystemClock
+from strongroom.core.core import Core, CoreSettings
+from strongroom.core.handling import handle
+from strongroom.errors import InvalidRequest
+from strongroom.http import HttpLimits, StrongroomApp
+from strongroom.logical import Request, Response
+from strongroom.seal import SealManager
+from strongroom.storage import CachedStorage, MemoryStorage, SQLiteStorage
+
+__all__ = ["Assembly", "assemble", "open_storage"]
+
+
+@dataclass(slots=True)
+class Assembly:
+    core: Core
+    app: StrongroomApp
+    physical: Any = field(repr=False)
+
+    async def close(self) -> None:
+        if not self.core.sealed:
+            await self.core.seal()
+        await self.physical.close()
+
+
+async def open_storage(kind: str, options: dict[str, Any]) -> Any:
+    if kind == "inmem":
+        return MemoryStorage()
+    if kind == "sqlite":
+        path = options.get("path")
+        if not path:
+            raise InvalidRequest('storage "sqlite" needs a path')
+        return await SQLiteStorage.open(str(path))
+    raise InvalidRequest(f"storage type {kind!r} is not supported yet (use sqlite or inmem)")
+
+
+async def assemble(
+    storage_type: str,
+    storage_options: dict[str, Any],
+    *,
+    default_lease_ttl: int = 768 * 3600,
+    max_lease_ttl: int = 768 * 3600,
+    max_request_size: int = 32 * 1024 * 1024,
+    api_addr: str = "",
+    clock: Clock | None = None,
+    cache_entries: int = 100_000,
+) -> Assembly:
+    clock = clock or SystemClock()
+    physical = await open_storage(storage_type, storage_options)
+    cached = CachedStorage(physical, max_entries=cache_entries)
+    barrier = AESGCMBarrier(cached, clock=clock)
+    seal = SealManager(cached, barrier, clock=clock)
+    await seal.load()
+    settings = CoreSettings(
+        default_lease_ttl=default_lease_ttl,
+        max_lease_ttl=max_lease_ttl,
+        storage_type=storage_type,
+        api_addr=api_addr,
+    )
+    core = Core(barrier=barrier, seal=seal, factories=FACTORIES, settings=settings, clock=clock)
+
+    async def handler(request: Request) -> Response | None:
+        return await handle(core, request)
+
+    app = StrongroomApp(handler, limits=HttpLimits(max_request_size=max_request_size))
+    return Assembly(core=core, app=app, physical=physical)
