@@ -34,6 +34,7 @@ def main() -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,
     )
     uvicorn.Server(config).run()
 

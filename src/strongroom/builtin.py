@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from strongroom.engines import cubbyhole, kv
+from strongroom.auth import approle, cert, jwt, kubernetes, userpass
+from strongroom.engines import cubbyhole, database, kv, transit
 from strongroom.logical import BackendFactory
 
 __all__ = ["FACTORIES"]
@@ -10,4 +11,13 @@ __all__ = ["FACTORIES"]
 FACTORIES: dict[str, BackendFactory] = {
     "kv": kv.factory,
     "cubbyhole": cubbyhole.factory,
+    "database": database.factory,
+    "transit": transit.factory,
+    # auth methods (mounted under auth/ through sys/auth)
+    "userpass": userpass.factory,
+    "approle": approle.factory,
+    "jwt": jwt.factory,
+    "oidc": jwt.factory,
+    "kubernetes": kubernetes.factory,
+    "cert": cert.factory,
 }

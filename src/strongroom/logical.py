@@ -40,6 +40,9 @@ class Operation(enum.StrEnum):
     DELETE = "delete"
     LIST = "list"
     HELP = "help"
+    # Sent by core's expiration manager, never by clients:
+    RENEW = "renew"
+    REVOKE = "revoke"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +115,28 @@ class Request:
     connection: Connection = field(default_factory=Connection)
     # whether the request came through an unauthenticated path (login and the like)
     unauthenticated: bool = False
+    # the lease being renewed or revoked (RENEW/REVOKE operations from core only)
+    secret: Secret | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Secret:
-    """A leased secret: the lease ID is assigned by core."""
+    """A leased secret: the lease ID is assigned by core.
 
+    ``type`` names the backend's secret type (e.g. ``"creds"``); core sends RENEW and
+    REVOKE requests for the lease back to the same mount with this Secret attached, and
+    ``internal_data`` (kept behind the barrier, never shown to clients) tells the backend
+    what to renew or revoke (e.g. the database username).
+    """
+
+    type: str = ""
     ttl: int = 0
     max_ttl: int = 0
     renewable: bool = False
     internal_data: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # set by core on RENEW: the increment the client asked for and when the lease began
+    increment: int = 0
+    issue_time: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

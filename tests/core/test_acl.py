@@ -813,6 +813,48 @@ def test_reasons_never_contain_request_values(data: dict[str, Any]) -> None:
     assert "\u00a7" not in result.reason
 
 
+def test_large_groups_of_plain_globs_keep_vault_precedence() -> None:
+    # past a threshold, plain globs are looked up by longest prefix instead of by regex
+    blocks = [(f"secret/team-{i:03d}/*", '["read"]') for i in range(100)]
+    blocks += [
+        ("secret/team-007/x/*", '["deny"]'),
+        ("secret/+/x/y", '["update"]'),
+        ("secret/team-00*", '["list"]'),
+        ("*", '["sudo"]'),
+    ]
+    compiled = acl(rules(*blocks))
+    for path, pattern in [
+        ("secret/team-042/a", "secret/team-042/*"),
+        ("secret/team-007/x/y", "secret/team-007/x/*"),
+        ("secret/team-008/x/y", "secret/team-008/*"),
+        ("secret/other/x/y", "secret/+/x/y"),
+        ("secret/team-00", "secret/team-00*"),
+        ("secret/team-999/a", "*"),
+        ("elsewhere", "*"),
+    ]:
+        assert compiled.rule_for(path) == pattern, path
+        assert compiled.rule_for(path) == _reference_select([b[0] for b in blocks], path)
+
+
+_plain_globs = st.lists(
+    st.text("ab/", max_size=6).map(lambda body: f"s/{body}*"), min_size=40, max_size=60, unique=True
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    _plain_globs,
+    st.lists(patterns().map(lambda p: "s/" + p), max_size=5),
+    st.text("ab/", max_size=8).map(lambda tail: "s/" + tail),
+)
+def test_selection_with_many_plain_globs_agrees_with_the_reference(
+    globs: list[str], others: list[str], path: str
+) -> None:
+    pattern_list = globs + others
+    compiled = acl(rules(*((p, '["read"]') for p in pattern_list)))
+    assert compiled.rule_for(path) == _reference_select(pattern_list, path)
+
+
 def test_pathrule_and_acl_reprs_are_short() -> None:
     compiled = acl(rules(*((f"p/{i}/*", '["read"]') for i in range(200))))
     assert len(repr(compiled)) < 60

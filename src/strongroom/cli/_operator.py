@@ -348,8 +348,15 @@ def _rekey(ctx: Context, opts: Options, args: list[str]) -> int:
         return 0
     if opts.flag("cancel"):
         expect_args(args, 0)
+        # The server (like Vault since the rekey-cancel fix) wants the attempt's nonce to
+        # cancel a recent rekey; without -nonce, cancel the attempt in progress. Vault's
+        # HTTP handler reads it from the DELETE's JSON body.
+        nonce = opts.text("nonce")
+        if not nonce and not verify:
+            with remote("reading rekey status"):
+                nonce = str((client.request("GET", status_path) or {}).get("nonce") or "")
         with remote("canceling rekey"):
-            client.delete(status_path)
+            client.request("DELETE", status_path, body={"nonce": nonce} if nonce else None)
         ctx.print("Success! Canceled rekeying (if it was started)")
         return 0
     if opts.flag("status"):

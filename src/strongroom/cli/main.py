@@ -16,7 +16,7 @@ from typing import TextIO
 
 import httpx
 
-from . import _generic, _kv, _mounts, _operator, _policy, _token
+from . import _audit, _generic, _kv, _mounts, _operator, _policy, _token
 from ._client import CommandError
 from ._command import Command, Context, resolve_format
 from ._flags import UsageError, parse
@@ -24,6 +24,7 @@ from ._flags import UsageError, parse
 __all__ = ["COMMANDS", "main", "run"]
 
 COMMANDS: dict[tuple[str, ...], Command] = {
+    **_audit.COMMANDS,
     **_generic.COMMANDS,
     **_kv.COMMANDS,
     **_mounts.COMMANDS,

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from strongroom.audit import AuditBroker
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.acl import ACL
@@ -105,12 +106,15 @@ class Core:
         factories: Mapping[str, BackendFactory],
         settings: CoreSettings | None = None,
         clock: Clock | None = None,
+        audit: AuditBroker | None = None,
     ) -> None:
         self.barrier = barrier
         self.seal_manager = seal
         self.factories = dict(factories)
         self.settings = settings or CoreSettings()
         self.clock: Clock = clock or SystemClock()
+        # Lives as long as core; its devices open at unseal and close at seal.
+        self.audit = audit or AuditBroker(clock=self.clock)
         self.router = Router()
         self._state: _Unsealed | None = None
         self._lock = asyncio.Lock()
@@ -232,9 +236,11 @@ class Core:
             tokens.on_revoke(self._destroy_cubbyhole)
             for entry in [*mounts.entries.values(), *auth_mounts.entries.values()]:
                 await self._activate(entry)
+            await self.audit.start(self.barrier)
         except BaseException:
             self._state = None
             self.router.clear()
+            await self.audit.stop()
             raise
         state.sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
         self.active_time = self.clock.now()
@@ -245,6 +251,8 @@ class Core:
         if state is None:
             return
         self._state = None
+        # Final checkpoints and chain state go behind the barrier while it is still open.
+        await self.audit.stop()
         if state.sweeper is not None:
             state.sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

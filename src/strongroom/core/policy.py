@@ -12,10 +12,11 @@ promises that every :class:`PathRule` it returns satisfies these invariants:
 * ``capabilities`` holds only known capability names; a rule with ``deny`` holds nothing
   else and carries no parameter or wrapping constraints.
 * parameter names are lower-case; ``"*"`` maps to ``()``; values are JSON scalars.
-* ``min_wrapping_ttl <= max_wrapping_ttl`` whenever both are set (non-zero).
+* in each block, ``min_wrapping_ttl <= max_wrapping_ttl`` when both are set (non-zero).
 
 Several blocks for the same pattern in one policy are merged with the same rules that merge
-the same pattern across the policies of a token (:func:`merge_path_rules`).
+the same pattern across the policies of a token (:func:`merge_path_rules`). Merging keeps
+the lowest of each wrapping bound, which can leave min above max: the ACL then denies.
 
 Deviations from Vault, all deliberate and in the fail-closed direction:
 
@@ -24,6 +25,10 @@ Deviations from Vault, all deliberate and in the fail-closed direction:
 * JSON-pointer parameter keys (``"/a/b"``) are rejected, for the same reason.
 * ``+`` inside a segment (``secret/c++``) is rejected instead of being a literal character.
 * A ``"*"`` parameter key must map to ``[]`` (the only value Vault documents for it).
+
+Limits of the HCL parser (pyhcl), none of which affect JSON policies: only the ``\\"`` and
+``\\\\`` escapes are interpreted, and a list in which a string comes before a number or a
+boolean does not parse.
 """
 
 from __future__ import annotations

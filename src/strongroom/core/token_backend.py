@@ -213,7 +213,7 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
             raise InvalidRequest("missing token")
         entry = await store.lookup(token)
         if entry is None:
-            raise InvalidRequest("bad token")
+            raise PermissionDenied("bad token")
         return entry
 
     async def target_accessor(accessor: str) -> TokenEntry:

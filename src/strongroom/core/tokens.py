@@ -124,7 +124,7 @@ class TokenStore:
         self._revoke_hooks.append(hook)
 
     def hash_id(self, token: str) -> str:
-        return hmac.new(self._salt, token.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._salt, token.encode(), "sha256").hex()
 
     def _accessor_key(self, accessor: str) -> str:
         digest = hmac.new(self._salt, b"accessor:" + accessor.encode(), hashlib.sha256)

@@ -1,6 +1,6 @@
 """Declarative path tables for backends (secrets engines, auth methods, sys)."""
 
-from strongroom.framework._backend import FrameworkBackend, glob_match
+from strongroom.framework._backend import FrameworkBackend, SecretType, glob_match
 from strongroom.framework._path import ArgsBuilder, ExistenceCheck, Handler, NoArgs, Path
 from strongroom.framework._storage import KeyLocks, get_json, list_all, put_json
 from strongroom.framework._times import format_time, format_time_ns
@@ -23,6 +23,7 @@ __all__ = [
     "KeyLocks",
     "NoArgs",
     "Path",
+    "SecretType",
     "format_time",
     "format_time_ns",
     "get_json",

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from strongroom.errors import NotFound, UnsupportedOperation
+from strongroom.errors import InvalidRequest, NotFound, UnsupportedOperation
 from strongroom.framework._path import Path
 from strongroom.logical import BackendKind, Operation, Request, Response
 
-__all__ = ["FrameworkBackend", "glob_match"]
+__all__ = ["FrameworkBackend", "SecretType", "glob_match"]
 
 
 def glob_match(patterns: Sequence[str], path: str) -> bool:
@@ -22,6 +23,18 @@ def glob_match(patterns: Sequence[str], path: str) -> bool:
         elif path == pattern:
             return True
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class SecretType:
+    """How a backend renews and revokes the leased secrets of one type.
+
+    ``renew`` returns a Response whose ``secret`` carries the new TTL (or raises);
+    ``revoke`` must be idempotent: core retries it until it succeeds.
+    """
+
+    revoke: Callable[[Request], Awaitable[None]]
+    renew: Callable[[Request], Awaitable[Response]] | None = None
 
 
 class FrameworkBackend:
@@ -37,6 +50,7 @@ class FrameworkBackend:
         root_paths: Sequence[str] = (),
         initialize: Callable[[], Awaitable[None]] | None = None,
         cleanup: Callable[[], Awaitable[None]] | None = None,
+        secrets: Mapping[str, SecretType] | None = None,
     ) -> None:
         self.kind = kind
         self.paths = tuple(paths)
@@ -45,6 +59,7 @@ class FrameworkBackend:
         self.root_paths = tuple(root_paths)
         self._initialize = initialize
         self._cleanup = cleanup
+        self.secrets = dict(secrets or {})
 
     def route(self, path: str) -> tuple[Path, re.Match[str]] | None:
         for entry in self.paths:
@@ -54,6 +69,8 @@ class FrameworkBackend:
         return None
 
     async def handle(self, request: Request) -> Response | None:
+        if request.operation in (Operation.RENEW, Operation.REVOKE):
+            return await self._lease_operation(request)
         found = self.route(request.path)
         if found is None:
             raise NotFound("unsupported path")
@@ -66,6 +83,18 @@ class FrameworkBackend:
         if handler is None:
             raise UnsupportedOperation()
         return await handler(request, entry.build_args(request, match))
+
+    async def _lease_operation(self, request: Request) -> Response | None:
+        secret = request.secret
+        kind = self.secrets.get(secret.type) if secret is not None else None
+        if kind is None:
+            raise InvalidRequest("no secret type for this lease")
+        if request.operation is Operation.REVOKE:
+            await kind.revoke(request)
+            return None
+        if kind.renew is None:
+            raise InvalidRequest("lease is not renewable")
+        return await kind.renew(request)
 
     async def exists(self, request: Request) -> bool | None:
         found = self.route(request.path)

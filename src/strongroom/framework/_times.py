@@ -9,12 +9,24 @@ __all__ = ["format_time", "format_time_ns"]
 _NS = 1_000_000_000
 
 
+_last: list[tuple[int, str]] = [(-1, "")]  # one-entry cache: strftime is slow on hot paths
+
+
+def _whole_seconds(seconds: int) -> str:
+    cached = _last[0]
+    if cached[0] == seconds:
+        return cached[1]
+    text = datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    _last[0] = (seconds, text)
+    return text
+
+
 def format_time_ns(ns: int | None) -> str:
     """``2018-03-22T02:24:06.945319214Z``; ``""`` for an unset time."""
     if ns is None:
         return ""
     seconds, frac = divmod(ns, _NS)
-    stamp = datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = _whole_seconds(seconds)
     if frac:
         stamp += "." + f"{frac:09d}".rstrip("0")
     return stamp + "Z"

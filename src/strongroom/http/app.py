@@ -7,7 +7,8 @@ throughput, so this is a plain ASGI callable.
 from __future__ import annotations
 
 import logging
-import uuid
+import os
+import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
@@ -86,7 +87,7 @@ class StrongroomApp:
         path: str = scope["path"]
         head_only = method == "HEAD"
         operation = Operation.READ
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         try:
             if not path.startswith("/v1/"):
                 await _send(send, 404, encode_errors([]), head_only)
@@ -95,6 +96,7 @@ class StrongroomApp:
             operation = operation_for(method, query)
             token = ""
             declared: int | None = None
+            chunked = False
             headers: dict[str, str] = {}
             for raw_name, raw_value in scope["headers"]:
                 name = raw_name.decode("latin-1").lower()
@@ -109,8 +111,12 @@ class StrongroomApp:
                         declared = int(raw_value)
                     except ValueError:
                         raise InvalidRequest("invalid Content-Length") from None
+                elif name == "transfer-encoding":
+                    chunked = True
                 elif name in _FORWARDED_HEADERS:
                     headers[name] = raw_value.decode("latin-1")
+            if declared is None and not chunked:
+                declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
             body = await read_body(receive, declared, self.limits)
             data = parse_json_object(body, self.limits) if body else {}
             rel = path[4:]
@@ -136,11 +142,21 @@ class StrongroomApp:
             elif exc.status == 503:
                 messages = exc.messages
             await _send(send, exc.status, encode_errors(messages), head_only)
-        except Exception:
-            # The traceback goes to the server log (it never holds request values: our
-            # exceptions carry descriptions only); the client learns nothing.
-            log.exception("unhandled error (request %s)", request_id)
+        except Exception as exc:
+            # The log gets the exception type and where it happened, never its message: a
+            # library's message can quote a request value (int("hunter2")). The client
+            # learns nothing.
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error(
+                "unhandled error: %s (request %s)\n%s", type(exc).__name__, request_id, frames
+            )
             await _send(send, 500, encode_errors(["internal error"]), head_only)
+
+
+def _request_id() -> str:
+    """A random UUID-shaped request ID, without the cost of building a uuid.UUID."""
+    raw = os.urandom(16).hex()
+    return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{raw[16:20]}-{raw[20:]}"
 
 
 def _connection(scope: Scope) -> Connection:

@@ -14,7 +14,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["HEADER_TIMEOUT", "StrongroomProtocol", "make_ssl_context"]
+__all__ = ["HEADER_TIMEOUT", "StrongroomProtocol", "make_ssl_context", "protocol_class"]
 
 log = logging.getLogger("strongroom.listener")
 
@@ -22,6 +22,7 @@ HEADER_TIMEOUT = 10.0  # seconds to receive a request's headers (Vault's read-he
 
 # TLS 1.2 suites: ECDHE key exchange with AEAD ciphers only. TLS 1.3 suites are all AEAD.
 _TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!SHA1:!CBC"
+_TLS_VERSIONS = {"tls12": ssl.TLSVersion.TLSv1_2, "tls13": ssl.TLSVersion.TLSv1_3}
 
 
 def make_ssl_context(
@@ -30,27 +31,45 @@ def make_ssl_context(
     *,
     client_ca_file: str = "",
     require_client_cert: bool = False,
+    disable_client_certs: bool = False,
     min_version: str = "tls12",
+    max_version: str = "tls13",
 ) -> ssl.SSLContext:
     """A server context: TLS 1.2+ and AEAD only.
 
     With a client CA file, a client certificate is requested and verified (required only
     with ``require_client_cert``). Without one, Python's ssl module cannot request a
-    certificate it would not verify, so none is requested (see docs/architecture.md).
+    certificate it would not verify, so none is requested (see docs/architecture.md);
+    ``disable_client_certs`` (Vault's ``tls_disable_client_certs``) never requests one.
+
+    Raises:
+        ValueError: an unknown TLS version, or a required client certificate without a CA
+            file (or with client certificates disabled).
+        OSError, ssl.SSLError: a certificate, key or CA file cannot be loaded.
     """
+    if min_version not in _TLS_VERSIONS or max_version not in _TLS_VERSIONS:
+        raise ValueError('TLS versions must be "tls12" or "tls13"')
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = (
-        ssl.TLSVersion.TLSv1_3 if min_version == "tls13" else ssl.TLSVersion.TLSv1_2
-    )
+    # TLS 1.0 and 1.1 are never offered (RFC 8996), whatever the configuration says
+    context.minimum_version = _TLS_VERSIONS[min_version]
+    context.maximum_version = _TLS_VERSIONS[max_version]
     context.set_ciphers(_TLS12_CIPHERS)
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     context.load_cert_chain(cert_file, key_file)
-    if client_ca_file:
+    if require_client_cert and (disable_client_certs or not client_ca_file):
+        raise ValueError("tls_require_and_verify_client_cert needs tls_client_ca_file")
+    if client_ca_file and not disable_client_certs:
         context.load_verify_locations(cafile=client_ca_file)
         context.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
-    elif require_client_cert:
-        raise ValueError("tls_require_and_verify_client_cert needs tls_client_ca_file")
     return context
+
+
+def protocol_class(header_timeout: float = HEADER_TIMEOUT) -> type[StrongroomProtocol]:
+    """The protocol class for one listener: uvicorn builds protocols from a class, so a
+    listener's settings are class attributes of a subclass. ``0`` disables the deadline."""
+    if header_timeout == StrongroomProtocol.header_timeout:
+        return StrongroomProtocol
+    return type("StrongroomProtocol", (StrongroomProtocol,), {"header_timeout": header_timeout})
 
 
 _LIST = b"LIST "
@@ -68,6 +87,7 @@ class StrongroomProtocol(HttpToolsProtocol):
     LIST fails closed (400), never as another operation.
     """
 
+    header_timeout: float = HEADER_TIMEOUT  # seconds; 0: no deadline
     _tls_ext: dict[str, Any] | None = None
     _header_timer: asyncio.TimerHandle | None = None
     _at_message_start = True
@@ -84,6 +104,8 @@ class StrongroomProtocol(HttpToolsProtocol):
                         self.transport.close()
                         return
                     self._pending = data  # wait for the whole request line
+                    if self._header_timer is None:  # a kept-alive connection's next request
+                        self._arm_header_timer()
                     return
                 parts = data[:end].split(b" ")
                 if len(parts) == 3:
@@ -107,7 +129,9 @@ class StrongroomProtocol(HttpToolsProtocol):
     def _arm_header_timer(self) -> None:
         if self._header_timer is not None:
             self._header_timer.cancel()
-        self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._header_timeout)
+            self._header_timer = None
+        if self.header_timeout > 0:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._header_timeout)
 
     def _header_timeout(self) -> None:
         self._header_timer = None

@@ -8,14 +8,16 @@ import logging
 import logging.handlers
 import os
 import queue
+import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, replace
 
 import uvicorn
 
+from strongroom.http import StrongroomApp
 from strongroom.server.config import ConfigError, ListenerConfig, ServerConfig, load_config
-from strongroom.server.listener import StrongroomProtocol, make_ssl_context
+from strongroom.server.listener import make_ssl_context, protocol_class
 from strongroom.server.wiring import Assembly, assemble
 
 __all__ = ["main"]
@@ -35,7 +37,7 @@ class _Args:
     dev_listen_address: str = "127.0.0.1:8200"
     dev_root_token_id: str = ""
     dev_dir: str = ".strongroom"
-    log_level: str = "info"
+    log_level: str = ""  # "": the config file's log_level, else info
 
 
 def _parse(argv: Sequence[str]) -> _Args:
@@ -61,6 +63,17 @@ def _parse(argv: Sequence[str]) -> _Args:
     return _Args(**values)  # type: ignore[arg-type]
 
 
+# Vault's level names (config.py normalises the file's to these) → logging's levels
+_LOG_LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
 def _setup_logging(level: str) -> logging.handlers.QueueListener:
     """Log lines go through a queue to a thread that writes stderr: the event loop never
     blocks on its own output."""
@@ -70,14 +83,51 @@ def _setup_logging(level: str) -> logging.handlers.QueueListener:
     listener = logging.handlers.QueueListener(records, stream)
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(records)]
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    _set_level(level)
     listener.start()
     return listener
 
 
-def _uvicorn_config(app: object, listener: ListenerConfig) -> uvicorn.Config:
+def _set_level(level: str) -> None:
+    logging.getLogger().setLevel(_LOG_LEVELS.get(level.strip().lower(), logging.INFO))
+
+
+# A timeout of 0 means "none" (as in Go's http.Server); these stand in for "never".
+_NO_TIMEOUT = 365 * 24 * 3600
+_UNLIMITED_SIZE = sys.maxsize
+
+
+@dataclass(frozen=True, slots=True)
+class _Timeouts:
+    header: float  # whole request line and headers (0: none)
+    body: float  # the body, once the headers are in
+    idle: int  # between requests on a kept-alive connection
+
+
+def _timeouts(listener: ListenerConfig) -> _Timeouts:
+    """Vault's ``http_*_timeout`` with Go's fallbacks: a zero header or idle timeout takes the
+    read timeout's value, and zero everywhere means no limit."""
+    read = max(listener.http_read_timeout, 0)
+    header = max(listener.http_read_header_timeout, 0) or read
+    idle = max(listener.http_idle_timeout, 0) or read
+    return _Timeouts(header=header, body=read or _NO_TIMEOUT, idle=idle or _NO_TIMEOUT)
+
+
+def _listener_app(app: StrongroomApp, listener: ListenerConfig) -> StrongroomApp:
+    """The app with this listener's body limits (size, read timeout); one handler for all."""
+    size = listener.max_request_size
+    limits = replace(
+        app.limits,
+        max_request_size=_UNLIMITED_SIZE if size < 0 else size,
+        body_timeout=float(_timeouts(listener).body),
+    )
+    return app if limits == app.limits else StrongroomApp(app.handler, limits=limits)
+
+
+def _uvicorn_config(app: StrongroomApp, listener: ListenerConfig) -> uvicorn.Config:
     host, _, port = listener.address.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
+    timeouts = _timeouts(listener)
     kwargs: dict[str, object] = {}
     if not listener.tls_disable:
         context = make_ssl_context(
@@ -85,33 +135,72 @@ def _uvicorn_config(app: object, listener: ListenerConfig) -> uvicorn.Config:
             listener.tls_key_file,
             client_ca_file=listener.tls_client_ca_file,
             require_client_cert=listener.tls_require_and_verify_client_cert,
+            disable_client_certs=listener.tls_disable_client_certs,
             min_version=listener.tls_min_version,
+            max_version=listener.tls_max_version,
         )
         kwargs["ssl_context_factory"] = lambda _config, _default: context
         kwargs["ssl_certfile"] = listener.tls_cert_file
         kwargs["ssl_keyfile"] = listener.tls_key_file
     return uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        _listener_app(app, listener),
         host=host,
         port=int(port),
-        http=StrongroomProtocol,
+        http=protocol_class(timeouts.header),
         loop="none",
         lifespan="off",
         log_config=None,
         access_log=False,
         server_header=False,
         date_header=True,
-        timeout_keep_alive=300,
+        # X-Forwarded-For is not trusted (Vault ignores it unless configured), and uvicorn's
+        # proxy-headers middleware costs every request a wrapper call.
+        proxy_headers=False,
+        timeout_keep_alive=timeouts.idle,
         timeout_graceful_shutdown=5,
         **kwargs,  # type: ignore[arg-type]
     )
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to :func:`_serve`.
+
+    uvicorn's own handling suits one server per process only: each server replaces the
+    previous handler, and after a graceful stop it re-raises the signal under the original
+    handler, which for SIGTERM kills the process before storage is closed and the log
+    flushed."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
 async def _serve(assembly: Assembly, listeners: Sequence[ListenerConfig]) -> None:
-    servers = [uvicorn.Server(_uvicorn_config(assembly.app, lst)) for lst in listeners]
+    loop = asyncio.get_running_loop()
     try:
+        servers = [_Server(_uvicorn_config(assembly.app, lst)) for lst in listeners]
+
+        def stop() -> None:
+            for server in servers:
+                # a second signal stops without waiting for requests in flight
+                server.force_exit = server.should_exit
+                server.should_exit = True
+
+        reopening: set[asyncio.Task[None]] = set()
+
+        def reopen_audit() -> None:
+            # SIGHUP, as Vault: audit devices reopen their files (after log rotation)
+            task = loop.create_task(assembly.core.audit.reopen())
+            reopening.add(task)
+            task.add_done_callback(reopening.discard)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        loop.add_signal_handler(signal.SIGHUP, reopen_audit)
         await asyncio.gather(*(server.serve() for server in servers))
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
         await assembly.close()
 
 
@@ -161,8 +250,8 @@ async def _run_config(config: ServerConfig) -> None:
         dict(config.storage.options),
         default_lease_ttl=config.default_lease_ttl,
         max_lease_ttl=config.max_lease_ttl,
-        max_request_size=min((lst.max_request_size for lst in config.listeners), default=32 << 20),
         api_addr=config.api_addr,
+        audit_directory=config.audit_directory,
     )
     for listener in config.listeners:
         scheme = "http" if listener.tls_disable else "https"
@@ -177,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    listener = _setup_logging(args.log_level)
+    listener = _setup_logging(args.log_level or "info")
     try:
         if args.dev:
             runner = _run_dev(args)
@@ -190,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (ConfigError, OSError) as exc:
                 print(f"Error loading configuration from {args.config}: {exc}", file=sys.stderr)
                 return 1
+            _set_level(args.log_level or config.log_level)
             for warning in config.warnings:
                 log.warning("config: %s", warning)
             runner = _run_config(config)

@@ -1,4 +1,4 @@
-"""The composition root: storage → barrier → seal → core(builtin) → http.
+"""The composition root: storage → barrier → seal → audit → core(builtin) → http.
 
 The only place where concrete classes meet. Tests and the dev server use it too.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from strongroom.audit import AuditBroker
 from strongroom.barrier import AESGCMBarrier
 from strongroom.builtin import FACTORIES
 from strongroom.clock import Clock, SystemClock
@@ -55,6 +56,7 @@ async def assemble(
     api_addr: str = "",
     clock: Clock | None = None,
     cache_entries: int = 100_000,
+    audit_directory: str = "",
 ) -> Assembly:
     clock = clock or SystemClock()
     physical = await open_storage(storage_type, storage_options)
@@ -68,7 +70,15 @@ async def assemble(
         storage_type=storage_type,
         api_addr=api_addr,
     )
-    core = Core(barrier=barrier, seal=seal, factories=FACTORIES, settings=settings, clock=clock)
+    audit = AuditBroker(audit_directory=audit_directory, clock=clock)
+    core = Core(
+        barrier=barrier,
+        seal=seal,
+        factories=FACTORIES,
+        settings=settings,
+        clock=clock,
+        audit=audit,
+    )
 
     async def handler(request: Request) -> Response | None:
         return await handle(core, request)

@@ -376,12 +376,28 @@ def _unlink(conn: sqlite3.Connection, parent: str) -> None:
         conn.execute(_FOLDER_DROP, (grand, folder))
 
 
+def _make_private_dirs(directory: str) -> None:
+    """Create each missing level 0700 (os.makedirs gives only the last one its mode, and
+    that filtered by the umask)."""
+    missing: list[str] = []
+    current = directory
+    while current and not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for level in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(level, 0o700)
+        os.chmod(level, 0o700)
+
+
 def _prepare_file(path: str) -> int:
     """Create the directory (0700) and database file (0600), lock it; return the lock's fd."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        os.chmod(directory, 0o700)  # makedirs' mode is filtered by the umask
+        _make_private_dirs(directory)
     flags = os.O_RDWR | os.O_CLOEXEC
     try:
         fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)

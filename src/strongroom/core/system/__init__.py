@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
+from strongroom.core.system.audit import audit_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.policies import policy_paths
@@ -35,12 +37,17 @@ ROOT_PATHS = (
     "revoke-force/*",
 )
 
+# Vault's unauthenticated sys paths (those that exist here). The ui/mounts handlers look up
+# the caller's token themselves and show only mounts it can use.
+UNAUTHENTICATED_PATHS = ("internal/ui/mounts", "internal/ui/mounts/*", *AUDIT_UNAUTHENTICATED)
+
 
 def build_system_backend(core: Core) -> FrameworkBackend:
-    paths = [*operation_paths(core), *mount_paths(core), *policy_paths(core)]
+    paths = [*operation_paths(core), *mount_paths(core), *policy_paths(core), *audit_paths(core)]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
         paths=paths,
-        help="System endpoints: mounts, policies, seal and operator controls.",
+        help="System endpoints: mounts, policies, audit, seal and operator controls.",
         root_paths=ROOT_PATHS,
+        unauthenticated_paths=UNAUTHENTICATED_PATHS,
     )

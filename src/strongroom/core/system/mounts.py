@@ -203,7 +203,7 @@ def mount_paths(core: Core) -> list[Path]:
         if found is None:
             raise PermissionDenied()
         route = found[0]
-        if route.entry.type in ("system",) or not _any_access(acl, path):
+        if route.entry.type in ("system",) or not _any_access(acl, route.entry.full_path):
             raise PermissionDenied()
         data = route.entry.describe()
         data["path"] = route.entry.full_path if route.entry.is_auth else route.entry.path

@@ -202,7 +202,7 @@ async def _generate_root_attempt(core: Core, request: Request) -> Response | Non
         raise Sealed()
     if request.data.get("pgp_key"):
         raise InvalidRequest("PGP-encrypted root tokens are not supported yet; use the OTP")
-    status = manager.generate_root_init()
+    status = manager.generate_root_init(otp=str(request.data.get("otp") or ""))
     return _bare(status.to_json())
 
 

@@ -1,0 +1,129 @@
+"""Small helpers every auth method shares: the storage view, Vault's globs, field presence,
+remote-address checks and RFC 3339 times.
+
+Nothing here touches secrets: callers pass names and patterns, never credentials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from strongroom.errors import InternalError, InvalidRequest, PermissionDenied
+from strongroom.framework import format_time
+from strongroom.logical import Request, Storage
+
+__all__ = [
+    "GO_ZERO_TIME",
+    "cidrs_subset",
+    "given",
+    "glob_match",
+    "glob_match_any",
+    "parse_cidrs",
+    "remote_in",
+    "require_remote_in",
+    "rfc3339",
+    "storage_of",
+]
+
+# Go's zero time.Time, which Vault prints for "never" (e.g. a secret ID without expiry)
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def storage_of(request: Request) -> Storage:
+    if request.storage is None:
+        raise InternalError("request carries no storage view")
+    return request.storage
+
+
+def given(args: Any, *, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """The fields of an args dataclass the client actually sent (``None`` means absent)."""
+    skip = set(exclude)
+    return {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(args)
+        if f.name not in skip and getattr(args, f.name) is not None
+    }
+
+
+@functools.lru_cache(maxsize=1024)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def glob_match(pattern: str, value: str) -> bool:
+    """ryanuber/go-glob as Vault uses it: ``*`` matches any run of characters (dots and
+    slashes included); nothing else is special; a lone ``*`` matches everything."""
+    if pattern == "*":
+        return True
+    if "*" not in pattern:
+        return pattern == value
+    return _glob_regex(pattern).fullmatch(value) is not None
+
+
+def glob_match_any(patterns: Sequence[str], value: str) -> bool:
+    return any(glob_match(pattern, value) for pattern in patterns)
+
+
+def parse_cidrs(values: Sequence[str], name: str) -> tuple[str, ...]:
+    """Vault's ParseAddrs: CIDR blocks or bare addresses, normalised; refuses anything else."""
+    out: list[str] = []
+    for value in values:
+        text = value.strip()
+        try:
+            if "/" in text:
+                out.append(str(ipaddress.ip_network(text, strict=False)))
+            else:
+                out.append(str(ipaddress.ip_address(text)))
+        except ValueError:
+            raise InvalidRequest(f"{name}: invalid CIDR block or address") from None
+    return tuple(dict.fromkeys(out))
+
+
+def remote_in(cidrs: Sequence[str], remote_addr: str) -> bool:
+    """Whether ``remote_addr`` lies inside one of ``cidrs`` (an empty list allows everyone).
+
+    An unknown or unparsable remote address never matches a non-empty list: the check fails
+    closed (Vault: "token bound CIDRs found but no connection information available").
+    """
+    if not cidrs:
+        return True
+    try:
+        address = ipaddress.ip_address(remote_addr.strip())
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr, strict=False)
+        if address.version == network.version and address in network:
+            return True
+    return False
+
+
+def require_remote_in(cidrs: Sequence[str], request: Request) -> None:
+    if not remote_in(cidrs, request.connection.remote_addr):
+        raise PermissionDenied()
+
+
+def cidrs_subset(inner: Sequence[str], outer: Sequence[str]) -> bool:
+    """Every block of ``inner`` lies within some block of ``outer`` (empty ``outer``: all do)."""
+    if not outer:
+        return True
+    outer_nets = [ipaddress.ip_network(cidr, strict=False) for cidr in outer]
+    for cidr in inner:
+        net = ipaddress.ip_network(cidr, strict=False)
+        if not any(
+            net.version == o.version and net.subnet_of(o)  # type: ignore[arg-type]
+            for o in outer_nets
+        ):
+            return False
+    return True
+
+
+def rfc3339(seconds: float) -> str:
+    return format_time(seconds) if seconds else GO_ZERO_TIME

@@ -1,0 +1,118 @@
+"""The database secrets engine through HTTP with hvac, against a real PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+
+import hvac
+import hvac.exceptions
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.pg import PgCluster, pg_cluster_fixture
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgCluster]:
+    yield from pg_cluster_fixture()
+
+
+@pytest.fixture(scope="module")
+def admin(pg: PgCluster) -> tuple[str, str]:
+    name, password = "vault_http_admin", "adm-" + secrets.token_hex(12)
+    with pg.admin() as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password)
+            )
+        )
+        conn.execute("CREATE TABLE IF NOT EXISTS http_widgets (id int)")
+        conn.execute("INSERT INTO http_widgets VALUES (1), (2)")
+    return name, password
+
+
+@pytest.fixture(scope="module")
+def mount(dev_server, pg: PgCluster, admin: tuple[str, str]) -> str:
+    client = dev_server.client(dev_server.root_token)
+    client.sys.enable_secrets_engine("database", path="pgdb")
+    client.secrets.database.configure(
+        name="pg",
+        plugin_name="postgresql-database-plugin",
+        allowed_roles=["ro", "static-app"],
+        connection_url=pg.template_url(),
+        username=admin[0],
+        password=admin[1],
+        mount_point="pgdb",
+    )
+    return "pgdb"
+
+
+def test_generate_credentials_and_log_in(
+    root_client: hvac.Client, mount: str, pg: PgCluster, admin: tuple[str, str]
+) -> None:
+    db = root_client.secrets.database
+    db.create_role(
+        name="ro",
+        db_name="pg",
+        creation_statements=[
+            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
+            "VALID UNTIL '{{expiration}}';",
+            'GRANT SELECT ON http_widgets TO "{{name}}";',
+        ],
+        default_ttl="1h",
+        max_ttl="24h",
+        mount_point=mount,
+    )
+    assert db.read_role("ro", mount_point=mount)["data"]["default_ttl"] == 3600
+    assert db.list_roles(mount_point=mount)["data"]["keys"] == ["ro"]
+
+    creds = db.generate_credentials("ro", mount_point=mount)
+    assert creds["lease_duration"] == 3600 and creds["renewable"] is True
+    username, password = creds["data"]["username"], creds["data"]["password"]
+    assert re.fullmatch(r"v-root-ro-[A-Za-z0-9]{20}-\d{10}", username)
+    with psycopg.connect(pg.dsn(username, password)) as conn:
+        assert conn.execute("SELECT count(*) FROM http_widgets").fetchone() == (2,)
+
+    connection = db.read_connection("pg", mount_point=mount)["data"]
+    assert connection["plugin_name"] == "postgresql-database-plugin"
+    assert admin[1] not in str(connection)
+
+    db.create_role(name="rw", db_name="pg", creation_statements=["SELECT 1"], mount_point=mount)
+    with pytest.raises(hvac.exceptions.Forbidden, match="not an allowed role"):
+        db.generate_credentials("rw", mount_point=mount)
+
+
+def test_static_role_and_root_rotation(
+    root_client: hvac.Client, mount: str, pg: PgCluster, admin: tuple[str, str]
+) -> None:
+    db = root_client.secrets.database
+    with pg.admin() as conn:
+        conn.execute("CREATE ROLE http_static_user LOGIN PASSWORD 'before-rotation'")
+    db.create_static_role(
+        name="static-app",
+        db_name="pg",
+        username="http_static_user",
+        rotation_statements=["ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'"],
+        rotation_period=3600,
+        mount_point=mount,
+    )
+    creds = db.get_static_credentials("static-app", mount_point=mount)["data"]
+    assert creds["username"] == "http_static_user" and creds["rotation_period"] == 3600
+    assert pg.can_login("http_static_user", creds["password"])
+    assert not pg.can_login("http_static_user", "before-rotation")
+
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="unsupported plugin_name"):
+        db.configure(
+            name="mysql",
+            plugin_name="mysql-database-plugin",
+            connection_url="x",
+            mount_point=mount,
+        )
+
+    db.rotate_root_credentials("pg", mount_point=mount)
+    assert not pg.can_login(*admin)
+    again = db.generate_credentials("ro", mount_point=mount)["data"]  # still connects
+    assert pg.can_login(again["username"], again["password"])
