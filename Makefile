@@ -32,6 +32,10 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/transit.py
+	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/database.py
+	test ! -f bench/audit.py || $(BIN)/python bench/audit.py
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .mypy_cache .ruff_cache

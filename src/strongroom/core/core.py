@@ -22,6 +22,8 @@ from strongroom.audit import AuditBroker
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.acl import ACL
+from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend
+from strongroom.core.leases import LeaseEntry, LeaseManager
 from strongroom.core.mounts import (
     AUTH_TABLE_KEY,
     MOUNT_TABLE_KEY,
@@ -36,9 +38,18 @@ from strongroom.core.policies import PolicyStore
 from strongroom.core.router import Route, Router
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
 from strongroom.core.tokens import TokenEntry, TokenStore
-from strongroom.errors import InvalidRequest, Sealed
+from strongroom.errors import InternalError, InvalidRequest, Sealed
 from strongroom.framework import list_all
-from strongroom.logical import Backend, BackendConfig, BackendFactory, StorageOp
+from strongroom.logical import (
+    Backend,
+    BackendConfig,
+    BackendFactory,
+    Connection,
+    Operation,
+    Request,
+    Secret,
+    StorageOp,
+)
 from strongroom.seal import SealManager
 
 __all__ = ["Core", "CoreSettings"]
@@ -93,6 +104,9 @@ class _Unsealed:
     auth_mounts: MountTable
     cluster_id: str
     cluster_name: str
+    leases: LeaseManager
+    identity: IdentityStore
+    oidc: OIDCProvider
     sweeper: asyncio.Task[None] | None = None
     by_uuid: dict[str, MountEntry] = field(default_factory=dict)
 
@@ -148,7 +162,21 @@ class Core:
         return self._state.cluster_name, self._state.cluster_id
 
     async def acl_for(self, entry: TokenEntry) -> ACL:
-        return await self.state.policies.acl(entry.policies)
+        """The ACL of a token: its own policies plus its entity's and groups', evaluated
+        now (a group losing a policy takes effect on the next request), with templated
+        policies rendered for the entity."""
+        state = self.state
+        entity_id = entry.entity_id
+        if not entity_id:
+            return await state.policies.acl(entry.policies)
+        identity = state.identity
+        names = (*entry.policies, *identity.policies_for(entity_id))
+        return await state.policies.acl(
+            names,
+            entity_id=entity_id,
+            identity_version=identity.version,
+            template_values=lambda: identity.template_values(entity_id),
+        )
 
     # ----- lifecycle -----------------------------------------------------------------
     async def initialize(
@@ -205,6 +233,14 @@ class Core:
             await self.barrier.put(_TOKEN_SALT_KEY, salt)
         tokens = TokenStore(View(self.barrier, "sys/token/"), self.clock, salt)
         policies = PolicyStore(View(self.barrier, "sys/policy/"))
+        leases = LeaseManager(
+            View(self.barrier, "sys/expire/"), self.clock, self._lease_call, self._mount_max_ttl
+        )
+        identity_view = View(self.barrier, "sys/identity/")
+        identity = IdentityStore(identity_view, self.clock)
+        oidc = OIDCProvider(
+            identity_view, self.clock, identity, issuer_base=lambda: self.settings.api_addr
+        )
         mounts = await MountTable.load(self.barrier, MOUNT_TABLE_KEY, is_auth=False)
         auth_mounts = await MountTable.load(self.barrier, AUTH_TABLE_KEY, is_auth=True)
         if mounts is None:
@@ -214,6 +250,11 @@ class Core:
                 ("sys/", "system", "system endpoints used for control, policy and debugging"),
             ):
                 mounts = mounts.with_entry(_new_entry(path, kind, desc, is_auth=False))
+            await self.barrier.put(MOUNT_TABLE_KEY, mounts.encode())
+        if not any(e.type == "identity" for e in mounts.entries.values()):
+            mounts = mounts.with_entry(
+                _new_entry("identity/", "identity", "identity store", is_auth=False)
+            )
             await self.barrier.put(MOUNT_TABLE_KEY, mounts.encode())
         if auth_mounts is None:
             auth_mounts = MountTable(AUTH_TABLE_KEY, is_auth=True)
@@ -228,14 +269,23 @@ class Core:
             auth_mounts=auth_mounts,
             cluster_id=cluster["id"],
             cluster_name=cluster["name"],
+            leases=leases,
+            identity=identity,
+            oidc=oidc,
         )
         self._state = state
         try:
             await policies.setup_defaults()
             await tokens.load_schedule()
             tokens.on_revoke(self._destroy_cubbyhole)
+            tokens.on_revoke(self._revoke_token_leases)
+            await identity.load()
             for entry in [*mounts.entries.values(), *auth_mounts.entries.values()]:
                 await self._activate(entry)
+            # Leases restore after the mounts are active: one that expired while the server
+            # was down is revoked through its backend right away.
+            await leases.restore()
+            leases.start()
             await self.audit.start(self.barrier)
         except BaseException:
             self._state = None
@@ -253,6 +303,7 @@ class Core:
         self._state = None
         # Final checkpoints and chain state go behind the barrier while it is still open.
         await self.audit.stop()
+        await state.leases.stop()
         if state.sweeper is not None:
             state.sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -278,6 +329,67 @@ class Core:
             except Exception:
                 log.exception("token sweep failed")
 
+    @property
+    def leases(self) -> LeaseManager:
+        return self.state.leases
+
+    @property
+    def identity(self) -> IdentityStore:
+        return self.state.identity
+
+    def _mount_max_ttl(self, mount_uuid: str) -> int:
+        entry = self.entry_by_uuid(mount_uuid)
+        value = entry.config.max_lease_ttl if entry is not None else 0
+        return value or self.settings.max_lease_ttl
+
+    async def _lease_call(self, op: str, lease: LeaseEntry, increment: int) -> Secret | None:
+        """Send RENEW/REVOKE for a lease to the backend of the mount that issued it."""
+        entry = self.entry_by_uuid(lease.mount_uuid)
+        route = self.router.get(entry.full_path) if entry is not None else None
+        if route is None:
+            raise InternalError("the mount that issued this lease is gone")
+        request = Request(
+            operation=Operation.RENEW if op == "renew" else Operation.REVOKE,
+            path=lease.path[len(route.mount_point) :],
+            storage=route.storage,
+            mount_point=route.mount_point,
+            mount_accessor=route.entry.accessor,
+            mount_type=route.entry.type,
+            secret=lease.secret(increment),
+        )
+        response = await route.backend.handle(request)
+        return response.secret if response is not None else None
+
+    async def _renew_login(self, entry: TokenEntry, increment: int, connection: Connection) -> None:
+        """Ask the auth method that issued a login token to approve its renewal."""
+        if not entry.path.startswith("auth/") or entry.path.startswith("auth/token/"):
+            return
+        found = self.router.match(entry.path)
+        if found is None or not found[0].entry.is_auth:
+            raise InvalidRequest("the auth method that issued this token is gone")
+        route, relative = found
+        await route.backend.handle(
+            Request(
+                operation=Operation.RENEW,
+                path=relative,
+                storage=route.storage,
+                mount_point=route.mount_point,
+                mount_accessor=route.entry.accessor,
+                mount_type=route.entry.type,
+                connection=connection,
+                secret=Secret(
+                    type="login",
+                    internal_data=entry.internal,
+                    increment=increment,
+                    issue_time=entry.creation_time,
+                ),
+            )
+        )
+
+    async def _revoke_token_leases(self, entry: TokenEntry) -> None:
+        if self._state is not None:
+            await self._state.leases.revoke_by_token(entry.id_hash)
+
     async def _destroy_cubbyhole(self, entry: TokenEntry) -> None:
         route = self.router.get("cubbyhole/")
         if route is None or not entry.cubbyhole_id:
@@ -298,12 +410,23 @@ class Core:
                 ),
                 max_ttl=lambda: entry.config.max_lease_ttl or self.settings.max_lease_ttl,
                 now=self.clock.now,
+                renew_check=self._renew_login,
             )
             return build_token_backend(deps)
         if entry.type == "system":
             from strongroom.core.system import build_system_backend
 
             return build_system_backend(self)
+        if entry.type == "identity":
+            state = self.state
+            return build_identity_backend(
+                state.identity,
+                state.oidc,
+                mount_exists=lambda accessor: self._mount_by_accessor(accessor) is not None,
+                mount_type_of=lambda accessor: getattr(
+                    self._mount_by_accessor(accessor), "type", None
+                ),
+            )
         return None
 
     async def _activate(self, entry: MountEntry) -> Route:
@@ -327,6 +450,13 @@ class Core:
         self.router.mount(route)
         self.state.by_uuid[entry.uuid] = entry
         return route
+
+    def _mount_by_accessor(self, accessor: str) -> MountEntry | None:
+        state = self.state
+        for entry in [*state.mounts.entries.values(), *state.auth_mounts.entries.values()]:
+            if entry.accessor == accessor:
+                return entry
+        return None
 
     def _table(self, is_auth: bool) -> MountTable:
         return self.state.auth_mounts if is_auth else self.state.mounts
@@ -409,6 +539,9 @@ class Core:
                 return  # Vault: disabling an unmounted path succeeds
             if entry.type in _SINGLETON_TYPES:
                 raise InvalidRequest(f"cannot unmount {entry.full_path!r}")
+            # Every lease the mount issued is revoked through it first (as Vault does); a
+            # failure aborts the unmount rather than orphaning live credentials.
+            await self.state.leases.revoke_prefix(entry.full_path)
             route = self.router.unmount(entry.full_path)
             await self._save_table(table.without(path))
             self.state.by_uuid.pop(entry.uuid, None)

@@ -9,6 +9,7 @@ two see different keys.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import replace
 
@@ -19,7 +20,8 @@ from strongroom.core.router import Route
 from strongroom.core.system.seal import SEAL_OPERATIONS, SealOp
 from strongroom.core.token_backend import token_auth_block
 from strongroom.core.tokens import TokenEntry
-from strongroom.errors import InvalidPath, NotFound, PermissionDenied, Sealed
+from strongroom.core.wrapping import DEFAULT_WRAP_TTL, envelope_of, parse_wrap_ttl, wrap_response
+from strongroom.errors import InvalidPath, InvalidRequest, NotFound, PermissionDenied, Sealed
 from strongroom.framework import format_time, glob_match
 from strongroom.logical import Auth, Operation, Request, Response
 
@@ -90,7 +92,8 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
             raise PermissionDenied()
         if trail is not None:
             trail.auth = audit_auth(entry)
-        acl = await state.policies.acl(entry.policies)
+        _check_token_binding(core, entry, request)
+        acl = await core.acl_for(entry)
         if route is not None:
             backend_request = _backend_request(route, relative, request, entry)
             if operation is Operation.UPDATE:
@@ -100,7 +103,7 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
                     backend_request = replace(backend_request, operation=operation)
                     if trail is not None:
                         trail.operation = operation
-        result = acl.check(operation, path, request.data)
+        result = acl.check(operation, path, request.data, wrap_ttl=_wrap_ttl(request, path))
         if not result.allowed:
             raise PermissionDenied()
         if route is not None and glob_match(route.backend.root_paths, relative) and not result.sudo:
@@ -124,6 +127,18 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
                 )
                 if trail is not None:
                     trail.login = audit_auth(minted)
+            if response.secret is not None and not response.lease_id:
+                lease_id, ttl = await state.leases.register(
+                    path=path,
+                    mount_uuid=route.entry.uuid,
+                    token_hash=entry.id_hash if entry is not None else "",
+                    secret=response.secret,
+                )
+                response.lease_id = lease_id
+                response.secret = replace(response.secret, ttl=ttl)
+            wrap_ttl = _wrap_ttl(request, path)
+            if wrap_ttl and response.wrap_info is None and path != "sys/wrapping/unwrap":
+                response = await _wrap(core, response, request, path, wrap_ttl)
         return response
     finally:
         if last_use is not None:
@@ -136,6 +151,40 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
 _MEMO_LIMIT = 4096
 _AUTH_MEMO: dict[int, tuple[TokenEntry, AuditAuth]] = {}
 _MOUNT_MEMO: dict[int, tuple[MountEntry, MountInfo]] = {}
+
+
+def _wrap_ttl(request: Request, path: str) -> int | None:
+    raw = request.headers.get("x-vault-wrap-ttl")
+    if raw:
+        return parse_wrap_ttl(raw)
+    return DEFAULT_WRAP_TTL if path == "sys/wrapping/wrap" else None
+
+
+async def _wrap(core: Core, response: Response, request: Request, path: str, ttl: int) -> Response:
+    """Replace a response by a single-use wrapping token holding it (cubbyhole-backed)."""
+    cubbyhole = core.router.get("cubbyhole/")
+    if cubbyhole is None:
+        raise InvalidRequest("response wrapping needs the cubbyhole mount")
+    body = envelope_of(response, request.id)
+    result = await wrap_response(core.tokens, cubbyhole.storage, body, ttl=ttl, creation_path=path)
+    wrapped = Response(mount_type=response.mount_type)
+    accessor = response.auth.accessor if response.auth is not None else ""
+    wrapped.wrap_info = result.wrap_info(path, ttl, accessor)
+    return wrapped
+
+
+def _check_token_binding(core: Core, entry: TokenEntry, request: Request) -> None:
+    """A disabled entity's tokens, and tokens used outside their bound CIDRs, are refused."""
+    if entry.entity_id and core.identity.is_disabled(entry.entity_id):
+        raise PermissionDenied()
+    cidrs = entry.internal.get("bound_cidrs")
+    if cidrs:
+        try:
+            address = ipaddress.ip_address(request.connection.remote_addr)
+        except ValueError:
+            raise PermissionDenied() from None
+        if not any(address in ipaddress.ip_network(c, strict=False) for c in cidrs):
+            raise PermissionDenied()
 
 
 def audit_auth(entry: TokenEntry) -> AuditAuth:
@@ -257,6 +306,14 @@ async def _mint_login_token(
     ttl = min(ttl, max_ttl) if not auth.period else ttl
     prefix = route.entry.path.rstrip("/").replace("/", "-")
     name = _DISPLAY_CLEAN.sub("", auth.display_name)
+    entity_id = auth.entity_id
+    if auth.alias_name:
+        # One identity per (auth mount, alias): created on first login, reused after.
+        groups = tuple(str(g) for g in auth.internal_data.get("groups", ()) or ())
+        entity = await core.identity.login_entity(
+            route.entry.accessor, route.entry.type, auth.alias_name, auth.metadata, groups
+        )
+        entity_id = entity.id
     token, entry = await core.tokens.create(
         policies=tuple(sorted(policies)),
         parent=None,
@@ -269,7 +326,7 @@ async def _mint_login_token(
         num_uses=auth.num_uses,
         renewable=auth.renewable,
         path=route.mount_point + relative,
-        entity_id=auth.entity_id,
+        entity_id=entity_id,
         internal=dict(auth.internal_data),
     )
     return token_auth_block(token, entry, core.clock.now()), entry

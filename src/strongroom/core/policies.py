@@ -8,7 +8,8 @@ very next request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -22,6 +23,7 @@ from strongroom.core.policy import (
     Policy,
     normalize_policy_name,
     parse_policy,
+    render_policy,
 )
 from strongroom.errors import InvalidRequest
 from strongroom.logical import Storage
@@ -89,13 +91,30 @@ class PolicyStore:
         names.add(ROOT_POLICY_NAME)
         return sorted(names)
 
-    async def acl(self, names: Iterable[str]) -> ACL:
-        key = tuple(sorted(set(names)))
+    async def acl(
+        self,
+        names: Iterable[str],
+        *,
+        entity_id: str = "",
+        identity_version: int = 0,
+        template_values: Callable[[], Mapping[str, str]] | None = None,
+    ) -> ACL:
+        """The compiled ACL of a set of policies, cached.
+
+        With an ``entity_id``, templated policies (``{{identity.entity.name}}`` …) are
+        rendered with that entity's values; the cache key then includes the entity and the
+        identity store's version, so an identity change applies to the next request.
+        Without one, templated rules grant nothing.
+        """
+        key: tuple[Any, ...] = tuple(sorted(set(names)))
+        if entity_id:
+            key = (*key, "\x00", entity_id, identity_version)
         acl = self._acls.get(key)
         if acl is not None:
             return acl
         policies: list[Policy] = []
-        for name in key:
+        values: Mapping[str, str] | None = None
+        for name in sorted(set(names)):
             if name == ROOT_POLICY_NAME:
                 policies.append(Policy(name=ROOT_POLICY_NAME, rules=()))
                 continue
@@ -103,8 +122,15 @@ class PolicyStore:
                 policies.append(_WRAPPING)
                 continue
             policy = await self.get(name)
-            if policy is not None:
-                policies.append(policy)
+            if policy is None:
+                continue
+            if entity_id and template_values is not None and policy.templated:
+                if values is None:
+                    values = template_values()
+                rendered = render_policy(policy.text, values)
+                if rendered is not None:
+                    policy = parse_policy(policy.name, rendered)
+            policies.append(policy)
         acl = ACL(policies)
         if len(self._acls) >= _ACL_CACHE_LIMIT:
             self._acls.clear()

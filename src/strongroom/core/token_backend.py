@@ -17,7 +17,7 @@ from strongroom.core.policy import normalize_policy_name
 from strongroom.core.tokens import TokenEntry, TokenStore, rfc3339
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import Duration, FrameworkBackend, NoArgs, Path
-from strongroom.logical import Auth, BackendKind, Operation, Request, Response
+from strongroom.logical import Auth, BackendKind, Connection, Operation, Request, Response
 
 __all__ = ["TokenBackendDeps", "build_token_backend", "token_auth_block", "token_lookup_data"]
 
@@ -31,6 +31,9 @@ class TokenBackendDeps:
     default_ttl: Callable[[], int]
     max_ttl: Callable[[], int]
     now: Callable[[], float]
+    # Asks the auth method that issued a login token whether it may be renewed (it raises
+    # to refuse: user gone, policies changed, a different client certificate ...).
+    renew_check: Callable[[TokenEntry, int, Connection], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,20 +236,27 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
         entry = await target_accessor(args.accessor)
         return Response(data=token_lookup_data(entry, "", deps.now()))
 
-    async def renew_entry(token: str, entry: TokenEntry, increment: int) -> Response:
+    async def renew_entry(
+        token: str, entry: TokenEntry, increment: int, connection: Connection
+    ) -> Response:
+        if deps.renew_check is not None:
+            await deps.renew_check(entry, increment, connection)
         updated, warnings = await store.renew(entry, increment)
         return Response(auth=token_auth_block(token, updated, deps.now()), warnings=warnings)
 
     async def renew(request: Request, args: RenewArgs) -> Response:
-        return await renew_entry(args.token, await target(args.token), int(args.increment))
+        entry = await target(args.token)
+        return await renew_entry(args.token, entry, int(args.increment), request.connection)
 
     async def renew_self(request: Request, args: RenewSelfArgs) -> Response:
         entry = await caller(request)
-        return await renew_entry(request.client_token, entry, int(args.increment))
+        return await renew_entry(
+            request.client_token, entry, int(args.increment), request.connection
+        )
 
     async def renew_accessor(request: Request, args: RenewAccessorArgs) -> Response:
         entry = await target_accessor(args.accessor)
-        response = await renew_entry("", entry, int(args.increment))
+        response = await renew_entry("", entry, int(args.increment), request.connection)
         return response
 
     async def revoke(request: Request, args: TokenArgs) -> None:

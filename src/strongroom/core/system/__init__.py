@@ -6,9 +6,12 @@ from typing import TYPE_CHECKING
 
 from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
 from strongroom.core.system.audit import audit_paths
+from strongroom.core.system.leases import lease_paths
+from strongroom.core.system.locked_users import locked_user_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.policies import policy_paths
+from strongroom.core.system.wrapping import wrapping_paths
 from strongroom.framework import FrameworkBackend
 from strongroom.logical import BackendKind
 
@@ -35,15 +38,29 @@ ROOT_PATHS = (
     "leases/lookup/*",
     "revoke-prefix/*",
     "revoke-force/*",
+    "locked-users/*",
 )
 
 # Vault's unauthenticated sys paths (those that exist here). The ui/mounts handlers look up
 # the caller's token themselves and show only mounts it can use.
-UNAUTHENTICATED_PATHS = ("internal/ui/mounts", "internal/ui/mounts/*", *AUDIT_UNAUTHENTICATED)
+UNAUTHENTICATED_PATHS = (
+    "internal/ui/mounts",
+    "internal/ui/mounts/*",
+    "wrapping/lookup",
+    *AUDIT_UNAUTHENTICATED,
+)
 
 
 def build_system_backend(core: Core) -> FrameworkBackend:
-    paths = [*operation_paths(core), *mount_paths(core), *policy_paths(core), *audit_paths(core)]
+    paths = [
+        *operation_paths(core),
+        *mount_paths(core),
+        *policy_paths(core),
+        *audit_paths(core),
+        *lease_paths(core),
+        *wrapping_paths(core),
+        *locked_user_paths(core),
+    ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
         paths=paths,

@@ -1,0 +1,119 @@
+"""sys/leases/* (and the legacy sys/renew, sys/revoke, sys/revoke-prefix, sys/revoke-force)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from strongroom.errors import InvalidRequest
+from strongroom.framework import Duration, NoArgs, Path
+from strongroom.logical import Operation, Request, Response, Secret
+
+if TYPE_CHECKING:
+    from strongroom.core.core import Core
+
+__all__ = ["lease_paths"]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseArgs:
+    lease_id: str = ""
+    url_lease_id: str = ""
+    increment: Duration = Duration(0)
+    sync: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixArgs:
+    prefix: str = ""
+    sync: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CountArgs:
+    type: str = ""
+    include_child_namespaces: bool = False
+
+
+def lease_paths(core: Core) -> list[Path]:
+    def lease_id_of(args: LeaseArgs) -> str:
+        lease_id = (args.lease_id or args.url_lease_id).strip()
+        if not lease_id:
+            raise InvalidRequest("lease_id must be specified")
+        return lease_id
+
+    async def lookup(request: Request, args: LeaseArgs) -> Response:
+        entry = await core.leases.get(lease_id_of(args))
+        if entry is None:
+            raise InvalidRequest("invalid lease")
+        return Response(data=entry.describe(core.clock.now()))
+
+    async def list_prefix(request: Request, args: PrefixArgs) -> Response | None:
+        keys = await core.leases.list_prefix(args.prefix)
+        return Response(data={"keys": keys}) if keys else None
+
+    async def renew(request: Request, args: LeaseArgs) -> Response:
+        lease_id = lease_id_of(args)
+        entry, warnings = await core.leases.renew(lease_id, int(args.increment))
+        ttl = max(0, round(entry.expire_time - core.clock.now()))
+        response = Response(
+            secret=Secret(type=entry.secret_type, ttl=ttl, renewable=entry.renewable),
+            warnings=warnings,
+        )
+        response.lease_id = lease_id
+        return response
+
+    async def revoke(request: Request, args: LeaseArgs) -> None:
+        await core.leases.revoke(lease_id_of(args))
+
+    async def revoke_prefix(request: Request, args: PrefixArgs) -> None:
+        await core.leases.revoke_prefix(args.prefix)
+
+    async def revoke_force(request: Request, args: PrefixArgs) -> None:
+        await core.leases.revoke_prefix(args.prefix, force=True)
+
+    async def tidy(request: Request, args: NoArgs) -> Response:
+        revoked = await core.leases.expire_due()
+        return Response(warnings=[f"tidy revoked {revoked} expired leases"])
+
+    async def count(request: Request, args: CountArgs) -> Response:
+        total = await core.leases.count()
+        return Response(data={"lease_count": total, "counts": {"": total}})
+
+    read, update, lst = Operation.READ, Operation.UPDATE, Operation.LIST
+    prefix = r"(?P<prefix>.*)"
+    paths: list[Path] = []
+    for base in ("leases/", ""):
+        paths += [
+            Path(
+                base + r"renew(?:/(?P<url_lease_id>.+))?",
+                {update: renew},
+                LeaseArgs,
+                synopsis="Renew a lease",
+            ),
+            Path(
+                base + r"revoke(?:/(?P<url_lease_id>.+))?",
+                {update: revoke},
+                LeaseArgs,
+                synopsis="Revoke a lease",
+            ),
+            Path(
+                base + r"revoke-prefix/" + prefix,
+                {update: revoke_prefix},
+                PrefixArgs,
+                synopsis="Revoke every lease under a prefix",
+            ),
+            Path(
+                base + r"revoke-force/" + prefix,
+                {update: revoke_force},
+                PrefixArgs,
+                synopsis="Delete leases under a prefix without revoking at the backend",
+            ),
+        ]
+    paths += [
+        Path(r"leases/lookup/" + prefix, {lst: list_prefix}, PrefixArgs, synopsis="List leases"),
+        Path(r"leases/lookup", {update: lookup}, LeaseArgs, synopsis="Look up a lease"),
+        Path(r"leases/tidy", {update: tidy}, synopsis="Revoke expired leases now"),
+        Path(r"leases/count", {read: count}, CountArgs, synopsis="Count leases"),
+    ]
+    return paths
