@@ -8,9 +8,18 @@ the database engine, configures it against the cluster, then, with an async http
 * issues creds/<role> for a role that only creates the user, and for one that also grants
   SELECT on a table (concurrent GRANTs on one table conflict in PostgreSQL and are retried);
 * revokes every lease issued through ``sys/leases/revoke``, when the server has a lease
-  manager (the creds response carries a lease_id); otherwise says so and skips it.
+  manager (the creds response carries a lease_id); otherwise says so and skips it;
+* measures how late the expiration manager drops expired users: with ``--live`` (1,000)
+  live leases on a 1h role, issues ``--short`` (200) creds from a role with a
+  ``--short-ttl`` (5 s) TTL, paced evenly over ``--stagger`` (4 s) seconds, and polls
+  pg_roles over the cluster's admin socket (one query per ``--poll-ms``, 50 ms) for the
+  short users still present. Each user's lateness is the time it was first seen gone minus
+  its expiry: the issue response's arrival + lease_duration (as a client sees it), and also
+  the server's own ``expire_time`` from sys/leases/lookup. Every lease left is then revoked
+  with sys/leases/revoke-prefix (timed too).
 
-Prints requests/s, p50/p99 latency and errors. Figures are reported, never asserted.
+Prints requests/s, p50/p99 latency and errors, then the lateness p50/p95/p99/max (the
+issue's target: p99 < 2 s). Figures are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -20,9 +29,12 @@ import asyncio
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run as a script: make ``bench`` and ``tests`` importable
@@ -39,6 +51,14 @@ CREATE_ONLY = (
     "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
 )
 CREATE_GRANT = CREATE_ONLY + ' GRANT SELECT ON bench_widgets TO "{{name}}";'
+LIVE_ROLE, SHORT_ROLE = "live", "expiry"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile of ``values`` in milliseconds (NaN when empty)."""
+    if len(values) < 2:
+        return values[0] * 1000 if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
 @dataclass
@@ -49,15 +69,19 @@ class Phase:
     errors: int = 0
     elapsed: float = 0.0
     lease_ids: list[str] = field(default_factory=list)
+    first_error: str = ""
 
     @property
     def rps(self) -> float:
         return len(self.latencies) / self.elapsed if self.elapsed else 0.0
 
     def percentile(self, q: float) -> float:
-        if len(self.latencies) < 2:
-            return self.latencies[0] * 1000 if self.latencies else float("nan")
-        return statistics.quantiles(self.latencies, n=100)[int(q) - 1] * 1000
+        return percentile(self.latencies, q)
+
+    def error(self, response: httpx.Response) -> None:
+        self.errors += 1
+        if not self.first_error:
+            self.first_error = f"{response.status_code} {response.text[:200]}"
 
 
 async def issue(client: httpx.AsyncClient, role: str, concurrency: int, seconds: float) -> Phase:
@@ -69,7 +93,7 @@ async def issue(client: httpx.AsyncClient, role: str, concurrency: int, seconds:
             started = time.perf_counter()
             response = await client.get(f"/v1/database/creds/{role}")
             if response.status_code != 200:
-                phase.errors += 1
+                phase.error(response)
                 continue
             phase.latencies.append(time.perf_counter() - started)
             lease_id = response.json().get("lease_id", "")
@@ -92,7 +116,7 @@ async def revoke(client: httpx.AsyncClient, lease_ids: list[str], concurrency: i
             started = time.perf_counter()
             response = await client.put("/v1/sys/leases/revoke", json={"lease_id": lease_id})
             if response.status_code not in (200, 204):
-                phase.errors += 1
+                phase.error(response)
                 continue
             phase.latencies.append(time.perf_counter() - started)
 

@@ -106,6 +106,10 @@ class PolicyStore:
         identity store's version, so an identity change applies to the next request.
         Without one, templated rules grant nothing.
         """
+        if not entity_id and isinstance(names, tuple):
+            cached = self._acls.get(names)  # a token's policies are stored sorted already
+            if cached is not None:
+                return cached
         key: tuple[Any, ...] = tuple(sorted(set(names)))
         if entity_id:
             key = (*key, "\x00", entity_id, identity_version)
@@ -135,4 +139,6 @@ class PolicyStore:
         if len(self._acls) >= _ACL_CACHE_LIMIT:
             self._acls.clear()
         self._acls[key] = acl
+        if not entity_id and isinstance(names, tuple):
+            self._acls[names] = acl
         return acl
