@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from strongroom.server.wiring import assemble  # noqa: E402
+from strongroom.server.wiring import assemble
 
 
 async def main(profile: bool) -> None:
