@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run as a script: make ``bench`` and ``tests`` importable
@@ -123,6 +127,182 @@ async def revoke(client: httpx.AsyncClient, lease_ids: list[str], concurrency: i
     return phase
 
 
+class RolePoller(threading.Thread):
+    """Lists, once per ``interval``, which of the watched users pg_roles still holds (one
+    query over the cluster's admin socket), and records when each was first seen gone (the
+    wall-clock time that query returned: an upper bound on the drop time) and last seen
+    present (the time that query was sent: a lower bound)."""
+
+    def __init__(self, pg: PgCluster, interval: float) -> None:
+        super().__init__(name="pg_roles poller", daemon=True)
+        self.pg, self.interval = pg, interval
+        self.gone: dict[str, float] = {}
+        self.present: dict[str, float] = {}
+        self.query_seconds: list[float] = []
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+        self.failure: BaseException | None = None
+
+    def watch(self, username: str) -> None:
+        with self._lock:
+            self._pending.add(username)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join(timeout=10)
+
+    def run(self) -> None:
+        try:
+            with self.pg.admin() as conn:
+                tick = time.monotonic()
+                while not self._halt.is_set():
+                    with self._lock:
+                        names = list(self._pending)
+                    if names:
+                        sent_at, started = time.time(), time.perf_counter()
+                        rows = conn.execute(
+                            "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (names,)
+                        ).fetchall()
+                        seen_at = time.time()
+                        self.query_seconds.append(time.perf_counter() - started)
+                        present = {row[0] for row in rows}
+                        with self._lock:
+                            for name in names:
+                                if name not in present:
+                                    self._pending.discard(name)
+                                    self.gone[name] = seen_at
+                                else:
+                                    self.present[name] = sent_at
+                    tick += self.interval
+                    self._halt.wait(max(0.0, tick - time.monotonic()))
+        except BaseException as exc:  # reported by the main thread
+            self.failure = exc
+
+
+@dataclass
+class Expiry:
+    live: Phase
+    short: Phase
+    short_ttl: int = 0
+    spread: float = 0.0  # seconds from the first short issue to the last
+    lateness: list[float] = field(default_factory=list)  # vs response + lease_duration
+    server_lateness: list[float] = field(default_factory=list)  # vs the lease's expire_time
+    server_lower: list[float] = field(default_factory=list)  # last seen present - expire_time
+    not_dropped: int = 0
+    waited: float = 0.0
+    query_seconds: list[float] = field(default_factory=list)
+    cleanup_leases: int = 0
+    cleanup_seconds: float = 0.0
+    cleanup_error: str = ""
+
+
+async def expiry(client: httpx.AsyncClient, pg: PgCluster, opts: argparse.Namespace) -> Expiry:
+    live = Phase(f"issue creds/{LIVE_ROLE} (live load)", opts.concurrency)
+    short = Phase(f"issue creds/{SHORT_ROLE} (paced, +lookup)", opts.concurrency)
+    result = Expiry(live, short)
+
+    # the live load: --live leases on the 1h role, at full concurrency
+    queue = list(range(opts.live))
+
+    async def live_worker() -> None:
+        while queue:
+            queue.pop()
+            started = time.perf_counter()
+            response = await client.get(f"/v1/database/creds/{LIVE_ROLE}")
+            if response.status_code != 200:
+                live.error(response)
+                continue
+            live.latencies.append(time.perf_counter() - started)
+            live.lease_ids.append(response.json()["lease_id"])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(live_worker() for _ in range(opts.concurrency)))
+    live.elapsed = time.perf_counter() - started
+
+    # the short leases, paced evenly over --stagger seconds; every user is watched
+    poller = RolePoller(pg, opts.poll_ms / 1000)
+    expiries: dict[str, float] = {}
+    server_expiries: dict[str, float] = {}
+    issued_at: list[float] = []
+    gap = opts.stagger / max(1, opts.short - 1)
+    gate = asyncio.Semaphore(opts.concurrency)
+    poller.start()
+    try:
+        begin = time.perf_counter()
+
+        async def issue_one(i: int) -> None:
+            await asyncio.sleep(max(0.0, begin + i * gap - time.perf_counter()))
+            async with gate:
+                started = time.perf_counter()
+                response = await client.get(f"/v1/database/creds/{SHORT_ROLE}")
+                received = time.time()
+                if response.status_code != 200:
+                    short.error(response)
+                    return
+                short.latencies.append(time.perf_counter() - started)
+                issued_at.append(time.perf_counter())
+                body: dict[str, Any] = response.json()
+                username = body["data"]["username"]
+                result.short_ttl = body["lease_duration"]
+                expiries[username] = received + body["lease_duration"]
+                poller.watch(username)
+                short.lease_ids.append(body["lease_id"])
+                looked = await client.put(
+                    "/v1/sys/leases/lookup", json={"lease_id": body["lease_id"]}
+                )
+                if looked.status_code == 200:
+                    stamp = looked.json()["data"]["expire_time"]
+                    server_expiries[username] = datetime.fromisoformat(stamp).timestamp()
+
+        await asyncio.gather(*(issue_one(i) for i in range(opts.short)))
+        short.elapsed = time.perf_counter() - begin
+        result.spread = max(issued_at) - min(issued_at) if issued_at else 0.0
+
+        # wait for every watched user to go (or --expiry-timeout past the last expiry)
+        deadline = max(expiries.values(), default=time.time()) + opts.expiry_timeout
+        while poller.pending() and time.time() < deadline and poller.is_alive():
+            await asyncio.sleep(0.1)
+        result.waited = time.time() - min(expiries.values(), default=time.time())
+    finally:
+        poller.stop()
+    if poller.failure is not None:
+        raise RuntimeError(f"polling pg_roles failed: {poller.failure!r}")
+    result.query_seconds = poller.query_seconds
+    for username, expires in expiries.items():
+        dropped = poller.gone.get(username)
+        if dropped is None:
+            result.not_dropped += 1
+            continue
+        result.lateness.append(dropped - expires)
+        if username in server_expiries:
+            result.server_lateness.append(dropped - server_expiries[username])
+            seen = poller.present.get(username, server_expiries[username])
+            result.server_lower.append(seen - server_expiries[username])
+
+    # clean up: revoke whatever is left under both roles
+    started = time.perf_counter()
+    for role in (LIVE_ROLE, SHORT_ROLE):
+        result.cleanup_leases += len(
+            (await client.request("LIST", f"/v1/sys/leases/lookup/database/creds/{role}/"))
+            .json()
+            .get("data", {})
+            .get("keys", [])
+        )
+        response = await client.put(
+            f"/v1/sys/leases/revoke-prefix/database/creds/{role}", timeout=600
+        )
+        if response.status_code not in (200, 204) and not result.cleanup_error:
+            result.cleanup_error = f"{response.status_code} {response.text[:200]}"
+    result.cleanup_seconds = time.perf_counter() - started
+    return result
+
+
 def setup_cluster(pg: PgCluster) -> None:
     with pg.admin() as conn:
         conn.execute(
@@ -133,7 +313,7 @@ def setup_cluster(pg: PgCluster) -> None:
         conn.execute("CREATE TABLE bench_widgets (id int)")
 
 
-def configure(url: str, token: str, pg: PgCluster, max_open: int) -> None:
+def configure(url: str, token: str, pg: PgCluster, opts: argparse.Namespace) -> None:
     with httpx.Client(base_url=url, headers={"X-Vault-Token": token}, timeout=60) as http:
         http.post("/v1/sys/mounts/database", json={"type": "database"}).raise_for_status()
         http.post(
@@ -144,19 +324,27 @@ def configure(url: str, token: str, pg: PgCluster, max_open: int) -> None:
                 "username": ADMIN,
                 "password": ADMIN_PASSWORD,
                 "allowed_roles": "*",
-                "max_open_connections": max_open,
+                "max_open_connections": opts.max_open_connections,
             },
         ).raise_for_status()
-        for role, statements in (("create-only", CREATE_ONLY), ("create-grant", CREATE_GRANT)):
+        for role, statements, ttl in (
+            ("create-only", CREATE_ONLY, "1h"),
+            ("create-grant", CREATE_GRANT, "1h"),
+            (LIVE_ROLE, CREATE_ONLY, "1h"),
+            (SHORT_ROLE, CREATE_ONLY, f"{opts.short_ttl}s"),
+        ):
             http.post(
                 f"/v1/database/roles/{role}",
-                json={"db_name": "pg", "creation_statements": statements, "default_ttl": "1h"},
+                json={"db_name": "pg", "creation_statements": statements, "default_ttl": ttl},
             ).raise_for_status()
 
 
-async def run(url: str, token: str, opts: argparse.Namespace) -> list[Phase]:
+async def run(
+    url: str, token: str, pg: PgCluster, opts: argparse.Namespace
+) -> tuple[list[Phase], Expiry | None]:
     limits = httpx.Limits(max_connections=opts.concurrency)
     phases: list[Phase] = []
+    expired: Expiry | None = None
     async with httpx.AsyncClient(
         base_url=url, headers={"X-Vault-Token": token}, limits=limits, timeout=60
     ) as client:
@@ -171,7 +359,67 @@ async def run(url: str, token: str, opts: argparse.Namespace) -> list[Phase]:
             )
         else:
             phases.append(await revoke(client, lease_ids, opts.concurrency))
-    return phases
+            if opts.short:
+                expired = await expiry(client, pg, opts)
+    return phases, expired
+
+
+def report(
+    pg: PgCluster, opts: argparse.Namespace, phases: list[Phase], exp: Expiry | None
+) -> None:
+    print()
+    print(
+        f"PostgreSQL {pg.bindir.parent.name}, concurrency {opts.concurrency}, "
+        f"max_open_connections {opts.max_open_connections}, {os.cpu_count()} CPUs, "
+        f"load average at start {opts.load_at_start:.2f}"
+    )
+    print(f"{'benchmark':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'count':>7} {'errors':>7}")
+    shown = [*phases, *((exp.live, exp.short) if exp else ())]
+    for phase in shown:
+        print(
+            f"{phase.name:36} {phase.rps:9.0f} {phase.percentile(50):8.2f} "
+            f"{phase.percentile(99):8.2f} {len(phase.latencies):7d} {phase.errors:7d}"
+        )
+    for phase in shown:
+        if phase.first_error:
+            print(f"  first error in {phase.name}: {phase.first_error}")
+    if exp is None:
+        return
+    print(
+        f"\nexpiry -> DROP ROLE lateness: {len(exp.live.lease_ids):,} live 1h leases, "
+        f"{len(exp.short.lease_ids)} leases of ttl {exp.short_ttl} s issued over "
+        f"{exp.spread:.1f} s, pg_roles polled every {opts.poll_ms:.0f} ms "
+        f"(query p50 {percentile(exp.query_seconds, 50):.1f} ms, "
+        f"max {max(exp.query_seconds, default=0) * 1000:.1f} ms)"
+    )
+    print(
+        f"{'expiry taken as':36} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'min ms':>8}"
+    )
+    for label, values in (
+        ("issue response + lease_duration", exp.lateness),
+        ("server expire_time (leases/lookup)", exp.server_lateness),
+        ("  lower bound (last seen present)", exp.server_lower),
+    ):
+        worst = max(values, default=float("nan")) * 1000
+        best = min(values, default=float("nan")) * 1000
+        print(
+            f"{label:36} {len(values):7d} {percentile(values, 50):8.0f} "
+            f"{percentile(values, 95):8.0f} {percentile(values, 99):8.0f} {worst:8.0f} "
+            f"{best:8.0f}"
+        )
+    p99 = percentile(exp.lateness, 99)
+    verdict = "met" if p99 < 2000 and not exp.not_dropped else "MISSED"
+    print(
+        f"target p99 < 2000 ms: {verdict} (p99 {p99:.0f} ms; users not dropped within "
+        f"{opts.expiry_timeout:.0f} s of the last expiry: {exp.not_dropped})"
+    )
+    rate = exp.cleanup_leases / exp.cleanup_seconds if exp.cleanup_seconds else 0.0
+    print(
+        f"clean-up: sys/leases/revoke-prefix of {exp.cleanup_leases:,} leases took "
+        f"{exp.cleanup_seconds:.1f} s ({rate:.0f} leases/s)"
+        + (f"; error: {exp.cleanup_error}" if exp.cleanup_error else "")
+    )
 
 
 def main() -> int:
@@ -179,7 +427,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--max-open-connections", type=int, default=4)
+    parser.add_argument("--live", type=int, default=1000, help="live 1h leases held")
+    parser.add_argument("--short", type=int, default=200, help="short leases (0: skip)")
+    parser.add_argument("--short-ttl", type=int, default=5, help="their TTL, seconds")
+    parser.add_argument("--stagger", type=float, default=4.0, help="issued over N seconds")
+    parser.add_argument("--poll-ms", type=float, default=50.0, help="pg_roles poll interval")
+    parser.add_argument("--expiry-timeout", type=float, default=30.0)
     opts = parser.parse_args()
+    opts.load_at_start = os.getloadavg()[0]
     with PgCluster() as pg, tempfile.TemporaryDirectory(prefix="strongroom-bench-") as tmp:
         setup_cluster(pg)
         port = free_port()
@@ -191,24 +446,14 @@ def main() -> int:
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            configure(url, server.token, pg, opts.max_open_connections)
-            phases = asyncio.run(run(url, server.token, opts))
+            configure(url, server.token, pg, opts)
+            phases, expired = asyncio.run(run(url, server.token, pg, opts))
         finally:
             server.stop()
         left = pg.query("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%'")[0][0]
 
-    print()
-    print(
-        f"PostgreSQL {pg.bindir.parent.name}, concurrency {opts.concurrency}, "
-        f"max_open_connections {opts.max_open_connections}"
-    )
-    print(f"{'benchmark':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'count':>7} {'errors':>7}")
-    for phase in phases:
-        print(
-            f"{phase.name:34} {phase.rps:9.0f} {phase.percentile(50):8.2f} "
-            f"{phase.percentile(99):8.2f} {len(phase.latencies):7d} {phase.errors:7d}"
-        )
-    print(f"\ndynamic users left in PostgreSQL after the run: {left}")
+    report(pg, opts, phases, expired)
+    print(f"dynamic users left in PostgreSQL after the run: {left}")
     return 0
 
 
