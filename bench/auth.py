@@ -7,6 +7,12 @@ against each login endpoint (userpass: -c8 with a 10 s timeout, since argon2id b
 tens of logins per second). Every successful login mints and durably stores a token, so the
 figures include token creation. Prints logins/s, p50/p99 latency, the argon2id parameters
 userpass uses, and token lookup-self on the same server for scale. Reported, never asserted.
+
+Two more rows measure a templated ACL policy: a userpass user whose only token policy, ``tmpl``,
+grants read on ``secret/data/{{identity.entity.name}}/*`` and ``auth/token/lookup-self``, logs in
+once (which creates its identity entity); wrk then runs token lookup-self and a KV v2 read of
+``secret/data/<entity name>/x`` (written first as root) with that user's token, to compare with
+the root token's lookup-self.
 """
 
 from __future__ import annotations
@@ -36,6 +42,14 @@ from strongroom.auth.userpass._passwords import ARGON2_PARAMETERS  # noqa: E402
 
 LUA = HERE / "lua"
 USERS = 64
+TEMPLATED_POLICY = """
+path "secret/data/{{identity.entity.name}}/*" {
+  capabilities = ["read"]
+}
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
+"""
 
 
 def _signed(key: RSAKey | ECKey, alg: str) -> str:
@@ -118,6 +132,35 @@ def prepare(client: httpx.Client) -> dict[str, str]:
     }
 
 
+def prepare_templated(client: httpx.Client) -> dict[str, str]:
+    """Policy ``tmpl``, a userpass user with it, one login (creating the identity entity) and
+    the secret the templated path grants; the env vars kv_read_path.lua and lookup_self.lua read.
+    Needs userpass enabled (``prepare``)."""
+    client.put("/v1/sys/policies/acl/tmpl", json={"policy": TEMPLATED_POLICY}).raise_for_status()
+    password = secrets.token_urlsafe(16)
+    client.post(
+        "/v1/auth/userpass/users/tmpl-user",
+        json={"password": password, "token_policies": "tmpl"},
+    ).raise_for_status()
+    login = httpx.post(
+        f"{client.base_url}/v1/auth/userpass/login/tmpl-user",
+        json={"password": password},
+        timeout=60,
+    )
+    login.raise_for_status()
+    token = login.json()["auth"]["client_token"]
+    own = client.get("/v1/auth/token/lookup-self", headers={"X-Vault-Token": token})
+    own.raise_for_status()
+    entity_id = own.json()["data"]["entity_id"]
+    entity = client.get(f"/v1/identity/entity/id/{entity_id}")
+    entity.raise_for_status()
+    path = f"/v1/secret/data/{entity.json()['data']['name']}/x"
+    client.post(path, json={"data": {"username": "svc", "password": "p" * 24}}).raise_for_status()
+    check = client.get(path, headers={"X-Vault-Token": token})  # the policy really grants it
+    check.raise_for_status()
+    return {"VAULT_TOKEN": token, "BENCH_KV_PATH": path}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
@@ -141,6 +184,7 @@ def main() -> int:
                 base_url=url, headers={"X-Vault-Token": server.token}, timeout=60
             ) as client:
                 env = prepare(client)
+                templated = prepare_templated(client)
             seconds = opts.seconds
             results.append(
                 run_wrk(
@@ -149,6 +193,24 @@ def main() -> int:
                     LUA / "lookup_self.lua",
                     seconds,
                     {"VAULT_TOKEN": server.token},
+                )
+            )
+            results.append(
+                run_wrk(
+                    "token lookup-self with a templated policy",
+                    url,
+                    LUA / "lookup_self.lua",
+                    seconds,
+                    templated,
+                )
+            )
+            results.append(
+                run_wrk(
+                    "KV v2 read through a templated policy",
+                    url,
+                    LUA / "kv_read_path.lua",
+                    seconds,
+                    templated,
                 )
             )
             results.append(
@@ -181,10 +243,10 @@ def main() -> int:
         f"userpass hashes with {params['type']}: m={params['memory_kib']} KiB, "
         f"t={params['time_cost']}, p={params['parallelism']}"
     )
-    print(f"{'benchmark':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'benchmark':41} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for result in results:
         print(
-            f"{result.name:34} {result.rps:10.0f} {result.p50_ms:8.2f} {result.p99_ms:8.2f} "
+            f"{result.name:41} {result.rps:10.0f} {result.p50_ms:8.2f} {result.p99_ms:8.2f} "
             f"{result.errors:7d}"
         )
     return 0

@@ -16,7 +16,7 @@ from typing import TextIO
 
 import httpx
 
-from . import _audit, _generic, _kv, _mounts, _operator, _policy, _token
+from . import _audit, _generic, _kv, _lease, _mounts, _operator, _policy, _token
 from ._client import CommandError
 from ._command import Command, Context, resolve_format
 from ._flags import UsageError, parse
@@ -27,6 +27,7 @@ COMMANDS: dict[tuple[str, ...], Command] = {
     **_audit.COMMANDS,
     **_generic.COMMANDS,
     **_kv.COMMANDS,
+    **_lease.COMMANDS,
     **_mounts.COMMANDS,
     **_operator.COMMANDS,
     **_policy.COMMANDS,
@@ -41,6 +42,7 @@ _GROUPS: dict[tuple[str, ...], str] = {
     ("audit",): "Interact with audit devices",
     ("policy",): "Interact with policies",
     ("token",): "Interact with tokens",
+    ("lease",): "Interact with leases",
 }
 _COMMON = ("read", "write", "delete", "list", "login", "server", "status")
 

@@ -135,7 +135,11 @@ class StrongroomApp:
             )
             response = await self.handler(request)
             status, payload = encode_response(response, operation, request_id)
-            await _send(send, status, payload, head_only)
+            if response is not None and response.raw_body is not None:
+                content_type = response.content_type.encode("latin-1")
+                await _send(send, status, payload, head_only, content_type)
+            else:
+                await _send(send, status, payload, head_only)
         except StrongroomError as exc:
             messages = exc.messages if exc.status < 500 else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
@@ -179,11 +183,14 @@ def _connection(scope: Scope) -> Connection:
     )
 
 
-async def _send(send: Send, status: int, body: bytes | None, head_only: bool) -> None:
+async def _send(
+    send: Send, status: int, body: bytes | None, head_only: bool, content_type: bytes = b""
+) -> None:
     if body is None:
         await send({"type": "http.response.start", "status": status, "headers": _NO_BODY})
         await send({"type": "http.response.body", "body": b""})
         return
-    headers = [*_JSON, (b"content-length", str(len(body)).encode())]
+    base = [(b"content-type", content_type), _JSON[1]] if content_type else _JSON
+    headers = [*base, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head_only else body})

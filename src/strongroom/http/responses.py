@@ -41,6 +41,8 @@ def encode_response(
         if operation in (Operation.READ, Operation.LIST, Operation.HELP):
             return 404, encode_errors([])
         return 204, None
+    if response.raw_body is not None:
+        return response.status or 200, response.raw_body
     if not response.envelope:
         return response.status or 200, orjson.dumps(response.data)
     if operation is Operation.LIST and response.status is None:
@@ -50,6 +52,8 @@ def encode_response(
     if (
         response.data is None
         and response.auth is None
+        and response.secret is None
+        and not response.lease_id
         and not response.warnings
         and response.wrap_info is None
         and response.status is None

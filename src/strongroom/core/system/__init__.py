@@ -8,6 +8,7 @@ from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHEN
 from strongroom.core.system.audit import audit_paths
 from strongroom.core.system.leases import lease_paths
 from strongroom.core.system.locked_users import locked_user_paths
+from strongroom.core.system.metrics import metric_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.policies import policy_paths
@@ -60,6 +61,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *lease_paths(core),
         *wrapping_paths(core),
         *locked_user_paths(core),
+        *metric_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
