@@ -50,12 +50,7 @@ def _data(response: dict) -> dict:  # type: ignore[type-arg]
 def userpass(root_client: hvac.Client) -> Iterator[Userpass]:
     suffix = _suffix()
     path = f"up-{suffix}"
-    try:
-        root_client.sys.enable_auth_method("userpass", path=path)
-    except hvac.exceptions.InvalidRequest as error:
-        if "plugin not found" in str(error):
-            pytest.skip("the userpass auth method is not available")
-        raise
+    root_client.sys.enable_auth_method("userpass", path=path)
     accessor = _data(root_client.sys.list_auth_methods())[f"{path}/"]["accessor"]
     role = f"role-{suffix}"
     policy = f"templ-{suffix}"
