@@ -341,9 +341,24 @@ async def load_config(storage: Storage) -> EngineConfig:
     return EngineConfig() if raw is None else EngineConfig.from_json(orjson.loads(raw))
 
 
+# Decoded metadata by its exact stored bytes: decoding a record with many versions costs tens
+# of microseconds on every read. KeyMetadata is never mutated (updates build new objects),
+# so sharing one decoded object between requests is safe; equal bytes mean equal records.
+_DECODED: dict[bytes, KeyMetadata] = {}
+_DECODED_LIMIT = 4096
+
+
 async def load_metadata(storage: Storage, path: str) -> KeyMetadata | None:
     raw = await storage.get(METADATA_PREFIX + path)
-    return None if raw is None else KeyMetadata.from_json(orjson.loads(raw))
+    if raw is None:
+        return None
+    meta = _DECODED.get(raw)
+    if meta is None:
+        meta = KeyMetadata.from_json(orjson.loads(raw))
+        if len(_DECODED) >= _DECODED_LIMIT:
+            _DECODED.clear()
+        _DECODED[raw] = meta
+    return meta
 
 
 async def load_version(storage: Storage, path: str, version: int) -> VersionRecord | None:
