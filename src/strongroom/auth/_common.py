@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from strongroom.errors import InternalError, InvalidRequest, PermissionDenied
-from strongroom.framework import format_time
-from strongroom.logical import Request, Storage
+from strongroom.framework import NoArgs, Path, format_time
+from strongroom.logical import Operation, Request, Response, Storage
 
 __all__ = [
     "GO_ZERO_TIME",
@@ -127,3 +127,61 @@ def cidrs_subset(inner: Sequence[str], outer: Sequence[str]) -> bool:
 
 def rfc3339(seconds: float) -> str:
     return format_time(seconds) if seconds else GO_ZERO_TIME
+
+
+class RoleTablePaths:
+    """``LIST role/`` and read/delete/existence of ``role/<name>``, shared by the methods
+    whose roles are one JSON record each (jwt, kubernetes). A subclass names its args
+    dataclass, how a name is normalised, how a role is loaded, and writes roles itself.
+    """
+
+    role_args: type[Any] = NoArgs
+    prefix = "role/"
+    synopsis = "Manage a role."
+    description = ""
+
+    def role_name(self, raw: str) -> str:
+        raise NotImplementedError
+
+    async def load(self, storage: Storage, name: str) -> Any:
+        raise NotImplementedError
+
+    async def write_role(self, request: Request, args: Any) -> None:
+        raise NotImplementedError
+
+    def paths(self) -> list[Path]:
+        return [
+            Path(
+                pattern=r"role/?",
+                args=NoArgs,
+                operations={Operation.LIST: self.list_roles},
+                synopsis="List the roles of this mount.",
+            ),
+            Path(
+                pattern=r"role/(?P<name>[^/]+)",
+                args=self.role_args,
+                operations={
+                    Operation.CREATE: self.write_role,
+                    Operation.UPDATE: self.write_role,
+                    Operation.READ: self.read_role,
+                    Operation.DELETE: self.delete_role,
+                },
+                existence_check=self.role_exists,
+                synopsis=self.synopsis,
+                description=self.description,
+            ),
+        ]
+
+    async def list_roles(self, request: Request, args: NoArgs) -> Response | None:
+        keys = [k for k in await storage_of(request).list(self.prefix) if not k.endswith("/")]
+        return Response(data={"keys": keys}) if keys else None
+
+    async def role_exists(self, request: Request, args: Any) -> bool:
+        return await self.load(storage_of(request), args.name) is not None
+
+    async def read_role(self, request: Request, args: Any) -> Response | None:
+        role = await self.load(storage_of(request), self.role_name(args.name))
+        return None if role is None else Response(data=role.describe())
+
+    async def delete_role(self, request: Request, args: Any) -> None:
+        await storage_of(request).delete(self.prefix + self.role_name(args.name))

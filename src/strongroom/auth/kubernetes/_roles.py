@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from strongroom.auth._common import given, storage_of
+from strongroom.auth._common import RoleTablePaths, given, storage_of
 from strongroom.auth._tokenfields import TOKEN_FIELD_NAMES, TokenFieldArgs, TokenParams
 from strongroom.errors import InvalidRequest
-from strongroom.framework import NoArgs, Path, get_json, put_json
-from strongroom.logical import Operation, Request, Response, Storage
+from strongroom.framework import get_json, put_json
+from strongroom.logical import Request, Storage
 
 __all__ = ["ROLE_PREFIX", "K8sRole", "RoleArgs", "RolePaths", "load_role"]
 
@@ -90,43 +90,16 @@ def _check_globs(values: tuple[str, ...], name: str) -> None:
         raise InvalidRequest(f'{name}: can not mix "*" with values')
 
 
-class RolePaths:
-    def paths(self) -> list[Path]:
-        return [
-            Path(
-                pattern=r"role/?",
-                args=NoArgs,
-                operations={Operation.LIST: self.list_roles},
-                synopsis="List the roles of this mount.",
-            ),
-            Path(
-                pattern=r"role/(?P<name>[^/]+)",
-                args=RoleArgs,
-                operations={
-                    Operation.CREATE: self.write_role,
-                    Operation.UPDATE: self.write_role,
-                    Operation.READ: self.read_role,
-                    Operation.DELETE: self.delete_role,
-                },
-                existence_check=self.role_exists,
-                synopsis="Manage a role: which service accounts may log in, and their token.",
-                description=__doc__ or "",
-            ),
-        ]
+class RolePaths(RoleTablePaths):
+    role_args = RoleArgs
+    synopsis = "Manage a role: which service accounts may log in, and their token."
+    description = __doc__ or ""
 
-    async def list_roles(self, request: Request, args: NoArgs) -> Response | None:
-        keys = [k for k in await storage_of(request).list(ROLE_PREFIX) if not k.endswith("/")]
-        return Response(data={"keys": keys}) if keys else None
+    def role_name(self, raw: str) -> str:
+        return _role_name(raw)
 
-    async def role_exists(self, request: Request, args: RoleArgs) -> bool:
-        return await load_role(storage_of(request), args.name) is not None
-
-    async def read_role(self, request: Request, args: RoleArgs) -> Response | None:
-        role = await load_role(storage_of(request), _role_name(args.name))
-        return None if role is None else Response(data=role.describe())
-
-    async def delete_role(self, request: Request, args: RoleArgs) -> None:
-        await storage_of(request).delete(ROLE_PREFIX + _role_name(args.name))
+    async def load(self, storage: Storage, name: str) -> K8sRole | None:
+        return await load_role(storage, name)
 
     async def write_role(self, request: Request, args: RoleArgs) -> None:
         name = _role_name(args.name)
