@@ -19,6 +19,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+import uvloop
+
 from strongroom.server.wiring import assemble
 
 
@@ -57,16 +59,20 @@ async def main(profile: bool) -> None:
         body = b'{"data":{"username":"svc","password":"0123456789abcdef0123"}}'
         for i in range(100):
             assert await call("POST", f"/v1/secret/data/b{i}", body) == 200
-        n = 5000
-        for name, method, path in (
-            ("KV v2 read", "GET", "/v1/secret/data/b1"),
-            ("token lookup-self", "GET", "/v1/auth/token/lookup-self"),
+        n = 2000
+        reads = [f"/v1/secret/data/b{i % 100}" for i in range(n)]
+        for name, paths in (
+            ("KV v2 read", reads),
+            ("token lookup-self", ["/v1/auth/token/lookup-self"] * n),
         ):
-            start = time.perf_counter()
-            for _ in range(n):
-                await call(method, path)
-            elapsed = time.perf_counter() - start
-            print(f"{name:20} {elapsed / n * 1e6:7.1f} us/request")
+            # the best of five rounds: this box shares its two cores with other jobs
+            best = float("inf")
+            for _ in range(5):
+                start = time.perf_counter()
+                for path in paths:
+                    await call("GET", path)
+                best = min(best, time.perf_counter() - start)
+            print(f"{name:20} {best / n * 1e6:7.1f} us/request")
         semaphore = asyncio.Semaphore(32)
 
         async def write(i: int) -> None:
@@ -77,11 +83,13 @@ async def main(profile: bool) -> None:
         await asyncio.gather(*(write(i) for i in range(2000)))
         elapsed = time.perf_counter() - start
         print(f"{'KV v2 write (c=32)':20} {elapsed / 2000 * 1e6:7.1f} us/request")
+        physical: Any = assembly.physical
+        print(f"  ({physical.write_count} writes in {physical.commit_count} commits so far)")
         if profile:
             profiler = cProfile.Profile()
             profiler.enable()
-            for _ in range(n):
-                await call("GET", "/v1/secret/data/b1")
+            for path in reads * 3:
+                await call("GET", path)
             profiler.disable()
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         await assembly.close()
@@ -90,4 +98,4 @@ async def main(profile: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profile", action="store_true")
-    asyncio.run(main(parser.parse_args().profile))
+    uvloop.run(main(parser.parse_args().profile))  # the server's event loop

@@ -50,6 +50,29 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    cpu_us: float = float("nan")  # server CPU (user + system, all threads) per request
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used (user + system, all its threads). Unlike req/s, this
+    does not move with the CPU time the hypervisor steals or wrk takes from the server."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def run_wrk_cpu(
+    name: str, url: str, script: Path | None, seconds: int, env: dict[str, str], pid: int
+) -> Result:
+    before = cpu_seconds(pid)
+    result = run_wrk(name, url, script, seconds, env)
+    used = cpu_seconds(pid) - before
+    if result.requests:
+        result.cpu_us = used / result.requests * 1e6
+    return result
 
 
 def _ms(text: str) -> float:
@@ -71,13 +94,19 @@ def run_wrk(name: str, url: str, script: Path | None, seconds: int, env: dict[st
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"^\s*50%\s+(\S+)", out, re.M)
     p99 = re.search(r"^\s*99%\s+(\S+)", out, re.M)
+    total = re.search(r"(\d+) requests in", out)
     errors = 0
     for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: .*?timeout (\d+)"):
         match = re.search(pattern, out)
         if match:
             errors += int(match.group(1))
     return Result(
-        name, rps, _ms(p50.group(1)) if p50 else 0, _ms(p99.group(1)) if p99 else 0, errors
+        name,
+        rps,
+        _ms(p50.group(1)) if p50 else 0,
+        _ms(p99.group(1)) if p99 else 0,
+        errors,
+        int(total.group(1)) if total else 0,
     )
 
 
@@ -157,12 +186,13 @@ def main() -> int:
         ceiling = subprocess.Popen([sys.executable, str(HERE / "ceiling.py"), str(port)])
         try:
             wait_port(port)
-            base = run_wrk(
+            base = run_wrk_cpu(
                 "ceiling (bare ASGI, 100-byte JSON)",
                 f"http://127.0.0.1:{port}/",
                 None,
                 opts.seconds,
                 {},
+                ceiling.pid,
             )
         finally:
             ceiling.terminate()
@@ -179,13 +209,13 @@ def main() -> int:
             url = f"http://127.0.0.1:{port}"
             asyncio.run(load_secrets(url, server.token, 1000, "bench"))
             env = {"VAULT_TOKEN": server.token}
-            results.append(run_wrk("KV v2 read", url, LUA / "kv_read.lua", opts.seconds, env))
-            results.append(
-                run_wrk("KV v2 write (durable)", url, LUA / "kv_write.lua", opts.seconds, env)
-            )
-            results.append(
-                run_wrk("token lookup-self", url, LUA / "lookup_self.lua", opts.seconds, env)
-            )
+            pid = server.proc.pid
+            for name, script in (
+                ("KV v2 read", "kv_read.lua"),
+                ("KV v2 write (durable)", "kv_write.lua"),
+                ("token lookup-self", "lookup_self.lua"),
+            ):
+                results.append(run_wrk_cpu(name, url, LUA / script, opts.seconds, env, pid))
             if opts.rss_secrets:
                 took = asyncio.run(load_secrets(url, server.token, opts.rss_secrets, "rss"))
                 rss = server.peak_rss_mb()
@@ -195,13 +225,21 @@ def main() -> int:
             server.stop()
 
     print()
-    print(f"{'benchmark':40} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7} {'errors':>7}")
+    print(
+        f"{'benchmark':36} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} "
+        f"{'cpu us/req':>10} {'cpu ratio':>9} {'errors':>6}"
+    )
     for result in results:
         ratio = result.rps / base.rps if base.rps else float("nan")
+        cpu_ratio = base.cpu_us / result.cpu_us if result.cpu_us else float("nan")
         print(
-            f"{result.name:40} {result.rps:10.0f} {result.p50_ms:8.2f} {result.p99_ms:8.2f} "
-            f"{ratio:7.2f} {result.errors:7d}"
+            f"{result.name:36} {result.rps:8.0f} {result.p50_ms:7.2f} {result.p99_ms:7.2f} "
+            f"{ratio:6.2f} {result.cpu_us:10.1f} {cpu_ratio:9.2f} {result.errors:6d}"
         )
+    print(
+        "\nratio: req/s over the ceiling's. cpu ratio: the ceiling's server CPU per request over"
+        "\nthis one's, which the CPU time stolen by the hypervisor or taken by wrk does not move."
+    )
     if opts.rss_secrets:
         print(
             f"\npeak RSS with {opts.rss_secrets:,} secrets stored (+1,000 + writes above): "

@@ -30,7 +30,11 @@ def _check_prefix(prefix: str, what: str) -> None:
 def _check_relative(key: str, what: str) -> None:
     if key.startswith("/"):
         raise errors.InvalidPath(f"{what} cannot start with '/'")
-    if any(segment in {".", ".."} for segment in key.split("/")):
+    # a "." or ".." segment starts at the beginning or right after a "/"; most keys have
+    # no such dot at all, so test that first (this runs on every storage access)
+    if (key.startswith(".") or "/." in key) and any(
+        segment in {".", ".."} for segment in key.split("/")
+    ):
         raise errors.InvalidPath(f"{what} cannot contain '.' or '..' segments")
 
 

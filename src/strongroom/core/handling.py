@@ -23,13 +23,15 @@ from strongroom.core.tokens import TokenEntry
 from strongroom.core.wrapping import DEFAULT_WRAP_TTL, envelope_of, parse_wrap_ttl, wrap_response
 from strongroom.errors import InvalidPath, InvalidRequest, NotFound, PermissionDenied, Sealed
 from strongroom.framework import format_time, glob_match
-from strongroom.logical import Auth, Operation, Request, Response
+from strongroom.logical import Auth, Operation, Request, Response, TokenInfo
 
 __all__ = ["AUDITED_SEAL_OPERATIONS", "audit_auth", "handle", "validate_path"]
 
 _MAX_PATH = 4096
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _DISPLAY_CLEAN = re.compile(r"[^a-zA-Z0-9\-_.@]")
+_VALID_PATHS: set[str] = set()  # paths that passed validate_path (it is pure); bounded
+_VALID_PATHS_LIMIT = 8192
 
 
 def validate_path(path: str) -> str:
@@ -38,6 +40,8 @@ def validate_path(path: str) -> str:
     A single trailing slash is meaningful (LIST); empty inner segments, ``.`` and ``..``
     segments and control characters are refused before any ACL check.
     """
+    if path in _VALID_PATHS:
+        return path
     if len(path) > _MAX_PATH:
         raise InvalidPath("path too long")
     if _BAD_CHARS.search(path):
@@ -48,6 +52,9 @@ def validate_path(path: str) -> str:
     for segment in body.split("/"):
         if segment in ("", ".", ".."):
             raise InvalidPath("invalid path: empty, '.' or '..' segment")
+    if len(_VALID_PATHS) >= _VALID_PATHS_LIMIT:
+        _VALID_PATHS.clear()
+    _VALID_PATHS.add(path)
     return path
 
 
@@ -100,13 +107,13 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
                 exists = await route.backend.exists(backend_request)
                 if exists is False:
                     operation = Operation.CREATE
-                    backend_request = replace(backend_request, operation=operation)
+                    backend_request = _backend_request(route, relative, request, entry, operation)
                     if trail is not None:
                         trail.operation = operation
         result = acl.check(operation, path, request.data, wrap_ttl=_wrap_ttl(request, path))
         if not result.allowed:
             raise PermissionDenied()
-        if route is not None and glob_match(route.backend.root_paths, relative) and not result.sudo:
+        if not result.sudo and route is not None and glob_match(route.backend.root_paths, relative):
             raise PermissionDenied()
     if route is None:
         raise NotFound(f"no handler for route {path!r}. route entry not found.")
@@ -150,6 +157,7 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
 # memo holds the object itself, so its id() cannot be reused while it is cached.
 _MEMO_LIMIT = 4096
 _AUTH_MEMO: dict[int, tuple[TokenEntry, AuditAuth]] = {}
+_INFO_MEMO: dict[int, tuple[TokenEntry, TokenInfo]] = {}
 _MOUNT_MEMO: dict[int, tuple[MountEntry, MountInfo]] = {}
 
 
@@ -210,6 +218,18 @@ def audit_auth(entry: TokenEntry) -> AuditAuth:
     return auth
 
 
+def _token_info(entry: TokenEntry) -> TokenInfo:
+    """What a backend learns about the caller's token (memoised per entry)."""
+    memo = _INFO_MEMO.get(id(entry))
+    if memo is not None and memo[0] is entry:
+        return memo[1]
+    info = entry.info()
+    if len(_INFO_MEMO) >= _MEMO_LIMIT:
+        _INFO_MEMO.clear()
+    _INFO_MEMO[id(entry)] = (entry, info)
+    return info
+
+
 def _mount_info(route: Route) -> MountInfo:
     entry = route.entry
     memo = _MOUNT_MEMO.get(id(entry))
@@ -265,14 +285,18 @@ async def _audited_seal_operation(core: Core, request: Request, seal_op: SealOp)
 
 
 def _backend_request(
-    route: Route, relative: str, request: Request, entry: TokenEntry | None
+    route: Route,
+    relative: str,
+    request: Request,
+    entry: TokenEntry | None,
+    operation: Operation | None = None,
 ) -> Request:
     mount_point = route.mount_point
     # Only the token store and sys see the caller's token ID; other backends never do.
     sees_token = mount_point in ("auth/token/", "sys/")
     # Built field by field: dataclasses.replace() costs ~20 us per call on the hot path.
     return Request(
-        operation=request.operation,
+        operation=request.operation if operation is None else operation,
         path=relative,
         data=request.data,
         storage=route.storage,
@@ -281,7 +305,7 @@ def _backend_request(
         mount_accessor=route.entry.accessor,
         mount_type=route.entry.type,
         client_token=request.client_token if sees_token else "",
-        token=entry.info() if entry is not None else None,
+        token=_token_info(entry) if entry is not None else None,
         query=request.query,
         headers=request.headers,
         connection=request.connection,

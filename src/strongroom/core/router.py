@@ -15,30 +15,39 @@ class Route:
     entry: MountEntry
     backend: Backend = field(repr=False)
     storage: Storage = field(repr=False)
+    # where requests reach it ("secret/", "auth/userpass/"): read on every request
+    mount_point: str = field(init=False)
 
-    @property
-    def mount_point(self) -> str:
-        return self.entry.full_path
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mount_point", self.entry.full_path)
+
+
+_MEMO_LIMIT = 8192
 
 
 class Router:
     """Maps mount points ("secret/", "auth/token/") to routes.
 
     Lookup walks the request path's "/" boundaries from the longest prefix down, so its
-    cost is the path's depth, not the number of mounts.
+    cost is the path's depth, not the number of mounts; answers are memoised per path until
+    the mount table changes.
     """
 
     def __init__(self) -> None:
         self._routes: dict[str, Route] = {}
+        self._memo: dict[str, tuple[Route, str] | None] = {}
 
     def mount(self, route: Route) -> None:
         self._routes[route.mount_point] = route
+        self._memo.clear()
 
     def unmount(self, mount_point: str) -> Route | None:
+        self._memo.clear()
         return self._routes.pop(mount_point, None)
 
     def clear(self) -> None:
         self._routes.clear()
+        self._memo.clear()
 
     def routes(self) -> list[Route]:
         return list(self._routes.values())
@@ -48,6 +57,17 @@ class Router:
 
     def match(self, path: str) -> tuple[Route, str] | None:
         """The route owning ``path`` and the path relative to its mount."""
+        try:
+            return self._memo[path]
+        except KeyError:
+            pass
+        found = self._walk(path)
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[path] = found
+        return found
+
+    def _walk(self, path: str) -> tuple[Route, str] | None:
         probe = path if path.endswith("/") else path + "/"
         idx = len(probe)
         while idx > 0:

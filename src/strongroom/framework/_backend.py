@@ -37,6 +37,9 @@ class SecretType:
     renew: Callable[[Request], Awaitable[Response]] | None = None
 
 
+_PLAIN_ARGS_LIMIT = 4096
+
+
 class FrameworkBackend:
     """Dispatches a request to the first path whose pattern matches the whole path."""
 
@@ -60,6 +63,12 @@ class FrameworkBackend:
         self._initialize = initialize
         self._cleanup = cleanup
         self.secrets = dict(secrets or {})
+        # Parsed args of parameterless requests (reads), by path: args are frozen and
+        # depend only on the path then. Bounded; cleared when full.
+        self._plain_args: dict[str, tuple[Path, Any]] = {}
+        # The args exists() built, for handle() of the very same request (a write runs
+        # both); matched by identity, and holding the objects keeps the identities unique.
+        self._last_args: tuple[str, object, object, Path, Any] | None = None
 
     def route(self, path: str) -> tuple[Path, re.Match[str]] | None:
         for entry in self.paths:
@@ -68,21 +77,52 @@ class FrameworkBackend:
                 return entry, match
         return None
 
-    async def handle(self, request: Request) -> Response | None:
-        if request.operation in (Operation.RENEW, Operation.REVOKE):
-            return await self._lease_operation(request)
-        found = self.route(request.path)
+    def _resolve(self, request: Request) -> tuple[Path, Any] | None:
+        """The path entry and parsed args for a request (``None``: no path matches)."""
+        path = request.path
+        plain = not request.data and not request.query
+        if plain:
+            memo = self._plain_args.get(path)
+            if memo is not None:
+                return memo
+        last = self._last_args
+        if (
+            last is not None
+            and last[0] == path
+            and last[1] is request.data
+            and last[2] is request.query
+        ):
+            return last[3], last[4]
+        found = self.route(path)
         if found is None:
-            raise NotFound("unsupported path")
+            return None
         entry, match = found
-        if request.operation is Operation.HELP:
-            return Response(data=self._help_for(entry))
-        handler = entry.operations.get(request.operation)
-        if handler is None and request.operation is Operation.CREATE:
+        resolved = entry, entry.build_args(request, match)
+        if plain:
+            if len(self._plain_args) >= _PLAIN_ARGS_LIMIT:
+                self._plain_args.clear()
+            self._plain_args[path] = resolved
+        return resolved
+
+    async def handle(self, request: Request) -> Response | None:
+        operation = request.operation
+        if operation is Operation.RENEW or operation is Operation.REVOKE:
+            return await self._lease_operation(request)
+        if operation is Operation.HELP:
+            found = self.route(request.path)
+            if found is None:
+                raise NotFound("unsupported path")
+            return Response(data=self._help_for(found[0]))
+        resolved = self._resolve(request)
+        if resolved is None:
+            raise NotFound("unsupported path")
+        entry, args = resolved
+        handler = entry.operations.get(operation)
+        if handler is None and operation is Operation.CREATE:
             handler = entry.operations.get(Operation.UPDATE)
         if handler is None:
             raise UnsupportedOperation()
-        return await handler(request, entry.build_args(request, match))
+        return await handler(request, args)
 
     async def _lease_operation(self, request: Request) -> Response | None:
         secret = request.secret
@@ -103,7 +143,9 @@ class FrameworkBackend:
         entry, match = found
         if entry.existence_check is None:
             return None
-        return await entry.existence_check(request, entry.build_args(request, match))
+        args = entry.build_args(request, match)
+        self._last_args = (request.path, request.data, request.query, entry, args)
+        return await entry.existence_check(request, args)
 
     async def initialize(self) -> None:
         if self._initialize is not None:

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-import datetime
+import time
 
 __all__ = ["format_time", "format_time_ns"]
 
 _NS = 1_000_000_000
 
 
-_last: list[tuple[int, str]] = [(-1, "")]  # one-entry cache: strftime is slow on hot paths
+# Rendered whole seconds: strftime costs microseconds, and responses keep rendering the
+# same few instants (a secret's creation time, "now"). Bounded; cleared when full.
+_SECONDS: dict[int, str] = {}
+_SECONDS_LIMIT = 8192
 
 
 def _whole_seconds(seconds: int) -> str:
-    cached = _last[0]
-    if cached[0] == seconds:
-        return cached[1]
-    text = datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    _last[0] = (seconds, text)
+    text = _SECONDS.get(seconds)
+    if text is None:
+        t = time.gmtime(seconds)
+        text = (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        )
+        if len(_SECONDS) >= _SECONDS_LIMIT:
+            _SECONDS.clear()
+        _SECONDS[seconds] = text
     return text
 
 

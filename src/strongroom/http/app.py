@@ -35,7 +35,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _NO_BODY: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store")]
-_FORWARDED_HEADERS = frozenset({"x-vault-request", "x-vault-wrap-ttl", "x-vault-wrap-format"})
+_FORWARDED_HEADERS = frozenset({b"x-vault-request", b"x-vault-wrap-ttl", b"x-vault-wrap-format"})
 
 
 class Handler(Protocol):
@@ -99,23 +99,24 @@ class StrongroomApp:
             declared: int | None = None
             chunked = False
             headers: dict[str, str] = {}
+            # ASGI servers hand header names over lower-cased, so they compare as bytes
             for raw_name, raw_value in scope["headers"]:
-                name = raw_name.decode("latin-1").lower()
-                if name == "x-vault-token":
+                if raw_name == b"x-vault-token":
                     token = raw_value.decode("latin-1").strip()
-                elif name == "authorization" and not token:
-                    value = raw_value.decode("latin-1")
-                    if value[:7].lower() == "bearer ":
-                        token = value[7:].strip()
-                elif name == "content-length":
+                elif raw_name == b"authorization":
+                    if not token:
+                        value = raw_value.decode("latin-1")
+                        if value[:7].lower() == "bearer ":
+                            token = value[7:].strip()
+                elif raw_name == b"content-length":
                     try:
                         declared = int(raw_value)
                     except ValueError:
                         raise InvalidRequest("invalid Content-Length") from None
-                elif name == "transfer-encoding":
+                elif raw_name == b"transfer-encoding":
                     chunked = True
-                elif name in _FORWARDED_HEADERS:
-                    headers[name] = raw_value.decode("latin-1")
+                elif raw_name in _FORWARDED_HEADERS:
+                    headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
             body = await read_body(receive, declared, self.limits)
@@ -168,12 +169,25 @@ def _request_id() -> str:
     return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{raw[16:20]}-{raw[20:]}"
 
 
+_PLAIN_CONNECTIONS: dict[tuple[str, int], Connection] = {}  # by client address; bounded
+_CONNECTIONS_LIMIT = 4096
+
+
 def _connection(scope: Scope) -> Connection:
     client = scope.get("client") or ("", 0)
     extensions = scope.get("extensions") or {}
     tls = extensions.get("tls")
     if tls is None:
-        return Connection(remote_addr=client[0], remote_port=client[1])
+        # one immutable record per client address serves all its plaintext requests
+        key = (client[0], client[1])
+        connection = _PLAIN_CONNECTIONS.get(key)
+        if connection is None:
+            if len(_PLAIN_CONNECTIONS) >= _CONNECTIONS_LIMIT:
+                _PLAIN_CONNECTIONS.clear()
+            connection = _PLAIN_CONNECTIONS[key] = Connection(
+                remote_addr=client[0], remote_port=client[1]
+            )
+        return connection
     return Connection(
         remote_addr=client[0],
         remote_port=client[1],

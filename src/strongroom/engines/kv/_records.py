@@ -20,6 +20,7 @@ trimmed): ``2018-03-22T02:24:06.945319214Z``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -201,14 +202,23 @@ class KeyMetadata:
     cas_required: bool = False
     delete_version_after: int = 0
     custom_metadata: Mapping[str, str] | None = None
+    # rendered (created_time, deletion_time) per version: records are immutable and shared
+    # between requests (see load_metadata), so each is rendered once
+    _times: dict[int, tuple[str, str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def describe_version(self, version: int) -> dict[str, Any]:
         """The version metadata Vault returns from data/ writes and reads."""
         vm = self.versions[version]
+        times = self._times.get(version)
+        if times is None:
+            times = (format_time(vm.created_time), format_time(vm.deletion_time))
+            self._times[version] = times
         return {
-            "created_time": format_time(vm.created_time),
+            "created_time": times[0],
             "custom_metadata": self.custom_metadata_json(),
-            "deletion_time": format_time(vm.deletion_time),
+            "deletion_time": times[1],
             "destroyed": vm.destroyed,
             "version": version,
         }
@@ -324,8 +334,13 @@ def check_cas(options: Mapping[str, Any], config: EngineConfig, meta: KeyMetadat
 # ---- storage -------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16384)
+def _path_digest(path: str) -> str:
+    return hashlib.sha256(path.encode()).hexdigest()
+
+
 def _version_key(path: str, version: int) -> str:
-    return f"{VERSION_PREFIX}{hashlib.sha256(path.encode()).hexdigest()}/{version}"
+    return f"{VERSION_PREFIX}{_path_digest(path)}/{version}"
 
 
 def _dumps(value: Any) -> bytes:
@@ -336,9 +351,20 @@ def _dumps(value: Any) -> bytes:
         raise InvalidRequest("data: contains a value that cannot be stored as JSON") from None
 
 
+_CONFIGS: dict[bytes, EngineConfig] = {}  # decoded engine configs by stored bytes; bounded
+
+
 async def load_config(storage: Storage) -> EngineConfig:
     raw = await storage.get(CONFIG_KEY)
-    return EngineConfig() if raw is None else EngineConfig.from_json(orjson.loads(raw))
+    if raw is None:
+        return EngineConfig()
+    config = _CONFIGS.get(raw)
+    if config is None:  # EngineConfig is frozen: one decoded object serves every write
+        config = EngineConfig.from_json(orjson.loads(raw))
+        if len(_CONFIGS) >= 256:
+            _CONFIGS.clear()
+        _CONFIGS[raw] = config
+    return config
 
 
 # Decoded metadata by its exact stored bytes: decoding a record with many versions costs tens
@@ -374,7 +400,13 @@ def config_put(config: EngineConfig) -> StorageOp:
 
 
 def metadata_put(meta: KeyMetadata) -> StorageOp:
-    return StorageOp(METADATA_PREFIX + meta.key, orjson.dumps(meta.to_json()))
+    raw = orjson.dumps(meta.to_json())
+    # the next load of this record (the following write's existence check, reads) finds
+    # it decoded already; should the write fail, the entry is merely never looked up
+    if len(_DECODED) >= _DECODED_LIMIT:
+        _DECODED.clear()
+    _DECODED[raw] = meta
+    return StorageOp(METADATA_PREFIX + meta.key, raw)
 
 
 def metadata_delete(path: str) -> StorageOp:
