@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from strongroom.errors import InvalidRequest, UnsupportedOperation
-from strongroom.http.requests import HttpLimits, operation_for, parse_json_object
+from strongroom.errors import InvalidRequest, RequestTooLarge, UnsupportedOperation
+from strongroom.http.requests import HttpLimits, operation_for, parse_json_object, read_body
 from strongroom.logical import Operation
 
 
@@ -50,3 +52,44 @@ def test_errors_never_echo_the_body() -> None:
     with pytest.raises(InvalidRequest) as info:
         parse_json_object(b'{"password": "hunter2"', HttpLimits())
     assert "hunter2" not in str(info.value)
+
+
+def _receiver(*messages: dict[str, object]):  # type: ignore[no-untyped-def]
+    queue = list(messages)
+
+    async def receive() -> dict[str, object]:
+        return queue.pop(0)
+
+    return receive
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_read_body_joins_chunks(complete: bool) -> None:
+    receive = _receiver(
+        {"type": "http.request", "body": b'{"a":', "more_body": True},
+        {"type": "http.request", "body": b"1}", "more_body": False},
+    )
+    limits = HttpLimits()
+    body = asyncio.run(read_body(receive, 7, limits, complete=complete))
+    assert body == b'{"a":1}'
+
+
+def test_read_body_complete_still_bounds_size() -> None:
+    receive = _receiver({"type": "http.request", "body": b"x" * 11, "more_body": False})
+    with pytest.raises(RequestTooLarge):
+        asyncio.run(read_body(receive, None, HttpLimits(max_request_size=10), complete=True))
+
+
+def test_read_body_times_out_only_when_incomplete() -> None:
+    async def stalls() -> dict[str, object]:
+        await asyncio.sleep(10)
+        raise AssertionError("unreachable")
+
+    with pytest.raises(InvalidRequest, match="timed out"):
+        asyncio.run(read_body(stalls, 5, HttpLimits(body_timeout=0.05)))
+
+
+def test_read_body_disconnect() -> None:
+    receive = _receiver({"type": "http.disconnect"})
+    with pytest.raises(InvalidRequest, match="disconnected"):
+        asyncio.run(read_body(receive, 3, HttpLimits(), complete=True))

@@ -345,6 +345,23 @@ def test_body_timeout_answers_400(slow_server: ServerProcess) -> None:
     assert b"timed out reading the request body" in response
 
 
+def test_body_arriving_after_the_headers_is_read_whole(slow_server: ServerProcess) -> None:
+    body = b'{"secret_shares": "many", "secret_threshold": 1}'
+    with _connect(slow_server) as sock:
+        sock.sendall(
+            b"PUT /v1/sys/init HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        time.sleep(0.2)  # the app is already waiting for the body, under its deadline
+        sock.sendall(body[:10])
+        time.sleep(0.2)
+        sock.sendall(body[10:])
+        response = _read_response(sock)
+    assert response.startswith(b"HTTP/1.1 400")
+    assert b"secret_shares" in response  # the field was parsed, the JSON read whole
+    assert b"timed out" not in response and b"malformed" not in response
+
+
 def test_idle_keep_alive_timeout(slow_server: ServerProcess) -> None:
     with _connect(slow_server) as sock:
         for _ in range(2):  # the connection is reused while it is busy

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from strongroom.errors import InvalidRequest, StrongroomError
 from strongroom.http.requests import (
+    BODY_COMPLETE,
     HttpLimits,
     operation_for,
     parse_json_object,
@@ -119,7 +120,9 @@ class StrongroomApp:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
-            body = await read_body(receive, declared, self.limits)
+            body = await read_body(
+                receive, declared, self.limits, complete=scope.get(BODY_COMPLETE, False)
+            )
             data = parse_json_object(body, self.limits) if body else {}
             rel = path[4:]
             if operation is Operation.LIST and not rel.endswith("/"):

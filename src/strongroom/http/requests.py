@@ -13,7 +13,14 @@ import orjson
 from strongroom.errors import InvalidRequest, RequestTooLarge, UnsupportedOperation
 from strongroom.logical import Operation
 
-__all__ = ["HttpLimits", "check_json_shape", "operation_for", "read_body", "split_query"]
+__all__ = [
+    "BODY_COMPLETE",
+    "HttpLimits",
+    "check_json_shape",
+    "operation_for",
+    "read_body",
+    "split_query",
+]
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
@@ -57,18 +64,34 @@ def split_query(raw: bytes) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True))
 
 
-async def read_body(receive: Receive, declared: int | None, limits: HttpLimits) -> bytes:
+# A scope key our listener sets once a request's whole body has been received, before the
+# app runs: reading it then cannot stall, so no timeout needs arming.
+BODY_COMPLETE = "strongroom.body_complete"
+
+
+async def read_body(
+    receive: Receive, declared: int | None, limits: HttpLimits, *, complete: bool = False
+) -> bytes:
+    """The request body, within ``limits``. ``complete``: the server already holds all of
+    it (see BODY_COMPLETE), so reading it cannot stall and needs no timeout."""
     if declared is not None and declared > limits.max_request_size:
         raise RequestTooLarge("http: request body too large")
-    if declared == 0:
-        # Nothing to wait for: the server hands over the (empty) body message at once, so
-        # skip the timeout machinery on the hot path of reads.
+    if complete or declared == 0:
+        # Nothing to wait for: the server hands over the body at once, so skip the timeout
+        # machinery on the hot path (reads have no body; most writes arrive in one piece).
         message = await receive()
         if message["type"] == "http.disconnect":
             raise InvalidRequest("client disconnected")
-        return b""
-    chunks: list[bytes] = []
-    size = 0
+        body: bytes = message.get("body", b"")
+        if len(body) > limits.max_request_size:
+            raise RequestTooLarge("http: request body too large")
+        if not message.get("more_body", False):
+            return body
+        return await _read_rest(receive, [body], len(body), limits)
+    return await _read_rest(receive, [], 0, limits)
+
+
+async def _read_rest(receive: Receive, chunks: list[bytes], size: int, limits: HttpLimits) -> bytes:
     more = True
     try:
         async with asyncio.timeout(limits.body_timeout):

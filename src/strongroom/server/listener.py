@@ -14,6 +14,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from strongroom.http import BODY_COMPLETE
+
 __all__ = ["HEADER_TIMEOUT", "StrongroomProtocol", "make_ssl_context", "protocol_class"]
 
 log = logging.getLogger("strongroom.listener")
@@ -148,6 +150,9 @@ class StrongroomProtocol(HttpToolsProtocol):
             self.scope["extensions"] = extensions
 
     def on_message_complete(self) -> None:
+        # The whole body is in the cycle's buffer before the app first runs: the app may
+        # read it without arming its body timeout (see http.requests.read_body).
+        self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]
         super().on_message_complete()
         self._at_message_start = True
 

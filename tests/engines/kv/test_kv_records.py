@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -140,3 +142,27 @@ def test_strip_values_keeps_keys_and_drops_every_value(data):
             yield value
 
     assert all(leaf is None for leaf in leaves(stripped))
+
+
+def test_add_version_carries_every_other_field():
+    """add_version builds the record field by field: a field added to KeyMetadata later must
+    not be silently dropped by it."""
+    meta = KeyMetadata(
+        key="a/b",
+        versions={1: VersionMeta(created_time=5, deletion_time=None)},
+        current_version=1,
+        oldest_version=1,
+        created_time=5,
+        updated_time=5,
+        max_versions=7,
+        cas_required=True,
+        delete_version_after=60,
+        custom_metadata={"team": "x"},
+    )
+    updated, pruned = add_version(meta, 9, None, 0)
+    assert pruned == []
+    changed = {"versions", "current_version", "updated_time", "_times"}
+    for f in dataclasses.fields(KeyMetadata):
+        if f.name not in changed:
+            assert getattr(updated, f.name) == getattr(meta, f.name), f.name
+    assert (updated.current_version, updated.updated_time) == (2, 9)

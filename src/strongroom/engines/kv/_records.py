@@ -295,13 +295,18 @@ def add_version(
         for n in pruned:
             del versions[n]
         oldest = last_pruned + 1
-    updated = dataclasses.replace(
-        meta,
+    # built field by field: dataclasses.replace costs several microseconds per write
+    updated = KeyMetadata(
+        key=meta.key,
         versions=versions,
         current_version=current,
         oldest_version=oldest,
-        updated_time=created,
         created_time=created if meta.created_time is None else meta.created_time,
+        updated_time=created,
+        max_versions=meta.max_versions,
+        cas_required=meta.cas_required,
+        delete_version_after=meta.delete_version_after,
+        custom_metadata=meta.custom_metadata,
     )
     return updated, pruned
 
