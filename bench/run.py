@@ -171,6 +171,23 @@ async def load_secrets(
     return time.perf_counter() - started
 
 
+def fill(url: str, token: str, count: int) -> tuple[int, float]:
+    """Write at least ``count`` new secrets with wrk (a Python client manages only a couple
+    hundred writes a second). Returns (secrets written, seconds taken)."""
+    started = time.perf_counter()
+    written = 0
+    run = 0
+    while written < count:
+        env = {"VAULT_TOKEN": token, "FILL_RUN": str(run)}
+        seconds = max(5, min(60, (count - written) // 1000))
+        result = run_wrk("fill", url, LUA / "kv_fill.lua", seconds, env)
+        if result.errors:
+            raise RuntimeError(f"{result.errors} writes failed while filling the store")
+        written += result.requests
+        run += 1
+    return written, time.perf_counter() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
@@ -217,10 +234,10 @@ def main() -> int:
             ):
                 results.append(run_wrk_cpu(name, url, LUA / script, opts.seconds, env, pid))
             if opts.rss_secrets:
-                took = asyncio.run(load_secrets(url, server.token, opts.rss_secrets, "rss"))
+                stored, took = fill(url, server.token, opts.rss_secrets)
                 rss = server.peak_rss_mb()
             else:
-                took, rss = 0.0, float("nan")
+                stored, took, rss = 0, 0.0, float("nan")
         finally:
             server.stop()
 
@@ -242,9 +259,9 @@ def main() -> int:
     )
     if opts.rss_secrets:
         print(
-            f"\npeak RSS with {opts.rss_secrets:,} secrets stored (+1,000 + writes above): "
-            f"{rss:.0f} MB (loaded in {took:.0f} s, {opts.rss_secrets / took:.0f} writes/s at "
-            "concurrency 64)"
+            f"\npeak RSS with {stored:,} secrets stored (+1,000 + writes above): "
+            f"{rss:.0f} MB (written in {took:.0f} s by wrk at concurrency 32, "
+            f"{stored / took:.0f} new secrets/s)"
         )
     return 0
 

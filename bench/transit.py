@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +27,7 @@ if str(HERE.parent) not in sys.path:  # run as a script: make ``bench`` importab
     sys.path.insert(0, str(HERE.parent))
 
 import httpx  # noqa: E402
-from bench.run import Result, Server, _ms, free_port, wait_port  # noqa: E402
+from bench.run import Result, Server, free_port, run_wrk_cpu, wait_port  # noqa: E402
 
 LUA = HERE / "lua"
 PLAINTEXT = bytes(range(100))
@@ -47,43 +45,18 @@ class Row:
         return self.result.rps * self.items
 
 
-def run_wrk(name: str, url: str, script: Path | None, seconds: int, env: dict[str, str]) -> Result:
-    """``bench.run.run_wrk`` with the latency percentiles read from their own lines.
-
-    ``bench.run`` searches ``50%`` anywhere, which also matches inside a ``+/- Stdev`` column
-    such as ``90.50%`` and then reads a word as a latency (NaN).
-    """
-    cmd = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency"]
-    if script is not None:
-        cmd += ["-s", str(script)]
-    cmd.append(url)
-    out = subprocess.run(
-        cmd, capture_output=True, text=True, env={**os.environ, **env}, check=True
-    ).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE)
-    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE)
-    errors = 0
-    for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: .*?timeout (\d+)"):
-        match = re.search(pattern, out)
-        if match:
-            errors += int(match.group(1))
-    return Result(
-        name,
-        float(rps.group(1)) if rps else 0.0,
-        _ms(p50.group(1)) if p50 else float("nan"),
-        _ms(p99.group(1)) if p99 else float("nan"),
-        errors,
-    )
-
-
 def measure_ceiling(seconds: int) -> Result:
     port = free_port()
     ceiling = subprocess.Popen([sys.executable, str(HERE / "ceiling.py"), str(port)])
     try:
         wait_port(port)
-        return run_wrk(
-            "ceiling (bare ASGI, 100-byte JSON)", f"http://127.0.0.1:{port}/", None, seconds, {}
+        return run_wrk_cpu(
+            "ceiling (bare ASGI, 100-byte JSON)",
+            f"http://127.0.0.1:{port}/",
+            None,
+            seconds,
+            {},
+            ceiling.pid,
         )
     finally:
         ceiling.terminate()
@@ -144,28 +117,33 @@ def main() -> int:
                 ("transit decrypt batch of 100", "transit_decrypt_batch.lua", BATCH),
                 ("transit sign (ed25519)", "transit_sign.lua", 1),
             ):
-                rows.append(Row(name, run_wrk(name, url, LUA / script, opts.seconds, env), items))
+                result = run_wrk_cpu(name, url, LUA / script, opts.seconds, env, server.proc.pid)
+                rows.append(Row(name, result, items))
         finally:
             server.stop()
 
     print()
-    print(f"{'benchmark':36} {'ops/s':>10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     print(
-        f"{ceiling.name:36} {ceiling.rps:10.0f} {ceiling.rps:9.0f} {ceiling.p50_ms:8.2f} "
-        f"{ceiling.p99_ms:8.2f} {ceiling.errors:7d}"
+        f"{'benchmark':36} {'ops/s':>10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu us/req':>10} {'errors':>7}"
     )
-    for row in rows:
+    for row in [Row(ceiling.name, ceiling, 1), *rows]:
         r = row.result
         print(
             f"{row.name:36} {row.ops:10.0f} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-            f"{r.errors:7d}"
+            f"{r.cpu_us:10.1f} {r.errors:7d}"
         )
     reference, encrypt, encrypt_batch = rows[0], rows[1], rows[3]
     ratio = encrypt.result.rps / ceiling.rps if ceiling.rps else float("nan")
     reference_ratio = reference.result.rps / ceiling.rps if ceiling.rps else float("nan")
     engine_share = encrypt.result.rps / reference.result.rps if reference.result.rps else 0.0
     batch_ratio = encrypt_batch.ops / encrypt.ops if encrypt.ops else float("nan")
+    cpu_ratio = ceiling.cpu_us / encrypt.result.cpu_us if encrypt.result.cpu_us else float("nan")
     print(f"\nsingle encrypt / ceiling: {ratio:.2f} (target >= 0.5)")
+    print(
+        f"single encrypt / ceiling by server CPU per request: {cpu_ratio:.2f} "
+        "(unmoved by CPU time the hypervisor steals)"
+    )
     print(
         f"token lookup-self / ceiling: {reference_ratio:.2f}; "
         f"single encrypt / lookup-self: {engine_share:.2f}"

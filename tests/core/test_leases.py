@@ -33,8 +33,8 @@ def _manager(
     storage: MemoryStorage | None = None, clock: FakeClock | None = None
 ) -> tuple[LeaseManager, FakeBackend, FakeClock, MemoryStorage]:
     backend = FakeBackend()
-    clock = clock or FakeClock()
-    storage = storage or MemoryStorage()
+    clock = FakeClock() if clock is None else clock
+    storage = MemoryStorage() if storage is None else storage  # an empty one is falsy
     return LeaseManager(storage, clock, backend, lambda _uuid: 3600), backend, clock, storage
 
 
@@ -169,5 +169,79 @@ def test_renew_unknown_or_expired() -> None:
         clock.advance(61)
         with pytest.raises(InvalidRequest):
             await leases.renew(lease_id, 10)
+
+    run(scenario())
+
+
+class SlowBackend(FakeBackend):
+    """Each revocation takes a while; records how many were in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def __call__(self, op: str, lease: LeaseEntry, increment: int) -> Secret | None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)
+            return await super().__call__(op, lease, increment)
+        finally:
+            self.in_flight -= 1
+
+
+def test_a_burst_of_expiries_is_revoked_concurrently_and_bounded() -> None:
+    async def scenario() -> None:
+        backend = SlowBackend()
+        clock = FakeClock()
+        leases = LeaseManager(MemoryStorage(), clock, backend, lambda _uuid: 3600)
+        ids = [
+            (await leases.register(path="db/creds/ro", mount_uuid="m", token_hash="", secret=s))[0]
+            for s in (_secret(f"u{i}") for i in range(100))
+        ]
+        clock.advance(61)
+        assert await leases.expire_due() == 100
+        assert sorted(backend.revoked) == sorted(f"u{i}" for i in range(100))
+        assert 1 < backend.max_in_flight <= 32
+        assert all([await leases.get(lease_id) is None for lease_id in ids])
+
+    run(scenario())
+
+
+class FlakyStorage(MemoryStorage):
+    """Fails the first read of one key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_key = ""
+
+    async def get(self, key: str) -> bytes | None:
+        if key == self.fail_key:
+            self.fail_key = ""
+            raise InternalError("storage read failed")
+        return await super().get(key)
+
+
+def test_a_storage_fault_while_expiring_keeps_the_lease_scheduled() -> None:
+    async def scenario() -> None:
+        storage = FlakyStorage()
+        backend, clock = FakeBackend(), FakeClock()
+        leases = LeaseManager(storage, clock, backend, lambda _uuid: 3600)
+        first, _ = await leases.register(
+            path="db/creds/ro", mount_uuid="m", token_hash="", secret=_secret("u1")
+        )
+        await leases.register(
+            path="db/creds/ro", mount_uuid="m", token_hash="", secret=_secret("u2")
+        )
+        clock.advance(61)
+        storage.fail_key = "id/" + first
+        assert await leases.expire_due() == 1  # the other lease is not held up
+        assert backend.revoked == ["u2"]
+        assert await leases.get(first) is not None
+        clock.advance(2)  # past the retry delay
+        assert await leases.expire_due() == 1
+        assert backend.revoked == ["u2", "u1"]
+        assert await leases.get(first) is None
 
     run(scenario())

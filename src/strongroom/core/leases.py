@@ -37,6 +37,7 @@ __all__ = ["LeaseCaller", "LeaseEntry", "LeaseManager"]
 log = logging.getLogger("strongroom.leases")
 
 _MIN_RETRY = 1.0
+_EXPIRY_CONCURRENCY = 32  # revocations in flight at once in an expiry pass
 _MAX_RETRY = 300.0
 _TICK = 0.25
 
@@ -316,20 +317,46 @@ class LeaseManager:
 
     # ----- the expiry loop -----------------------------------------------------------
     async def expire_due(self) -> int:
-        """Revoke every lease whose time has come. Returns how many were revoked."""
+        """Revoke every lease whose time has come. Returns how many were revoked.
+
+        Up to ``_EXPIRY_CONCURRENCY`` revocations run at once (a backend's own pool, such
+        as the database engine's connections, bounds it further), so a burst of
+        simultaneous expiries costs the slowest revocations, not the sum of them all.
+        """
         now = self._clock.now()
-        done = 0
+        due: dict[str, None] = {}  # in heap order, each lease once
         while self._heap and self._heap[0][0] <= now:
-            _, lease_id = heapq.heappop(self._heap)
+            due[heapq.heappop(self._heap)[1]] = None
+        if not due:
+            return 0
+        pending = iter(due)
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            for lease_id in pending:  # one shared iterator: each lease goes to one worker
+                if await self._expire_one(lease_id, now):
+                    done += 1
+
+        await asyncio.gather(*(worker() for _ in range(min(_EXPIRY_CONCURRENCY, len(due)))))
+        return done
+
+    async def _expire_one(self, lease_id: str, now: float) -> bool:
+        try:
             entry = await self.get(lease_id)
             if entry is None:
-                continue
+                return False
             due = entry.next_attempt if entry.revoke_attempts else entry.expire_time
             if due > now:
-                continue  # renewed (a newer heap item exists) or retry later
-            if await self._revoke_entry(entry, force=False, raise_errors=False):
-                done += 1
-        return done
+                return False  # renewed (a newer heap item exists) or retry later
+            return await self._revoke_entry(entry, force=False, raise_errors=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # storage failed: keep the lease scheduled rather than drop it from the heap
+            log.exception("expiring lease %s failed; will retry", lease_id)
+            self._schedule(now + _MIN_RETRY, lease_id)
+            return False
 
     async def _loop(self) -> None:
         while True:
