@@ -57,7 +57,17 @@ def test_kv1(root_client: hvac.Client) -> None:
     root_client.sys.enable_secrets_engine("kv", path="kv1", options={"version": "1"})
     kv = root_client.secrets.kv.v1
     kv.create_or_update_secret("team/db", {"user": "u", "pw": "p"}, mount_point="kv1")
-    assert kv.read_secret("team/db", mount_point="kv1")["data"] == {"user": "u", "pw": "p"}
+    read = kv.read_secret("team/db", mount_point="kv1")
+    assert read["data"] == {"user": "u", "pw": "p"}
+    # Vault's refresh hint: the mount's default lease TTL (768h), no lease, not renewable
+    assert (read["lease_duration"], read["lease_id"], read["renewable"]) == (2764800, "", False)
+    kv.create_or_update_secret("team/hinted", {"v": "x", "ttl": "90s"}, mount_point="kv1")
+    assert kv.read_secret("team/hinted", mount_point="kv1")["lease_duration"] == 90
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="failed to parse ttl"):
+        kv.create_or_update_secret("team/bad", {"ttl": "soon"}, mount_point="kv1")
+    with pytest.raises(hvac.exceptions.InvalidPath):  # no lease under kv1/: LIST is a 404
+        root_client.adapter.request("LIST", "/v1/sys/leases/lookup/kv1/")
+    kv.delete_secret("team/hinted", mount_point="kv1")
     assert kv.list_secrets("team", mount_point="kv1")["data"]["keys"] == ["db"]
     kv.delete_secret("team/db", mount_point="kv1")
     with pytest.raises(hvac.exceptions.InvalidPath):

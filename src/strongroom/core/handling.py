@@ -30,6 +30,8 @@ __all__ = ["AUDITED_SEAL_OPERATIONS", "audit_auth", "handle", "validate_path"]
 _MAX_PATH = 4096
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _DISPLAY_CLEAN = re.compile(r"[^a-zA-Z0-9\-_.@]")
+# KV (v1) answers reads with a TTL hint but, as in Vault, no lease is registered for it
+_UNLEASED_MOUNT_TYPES = frozenset({"kv", "generic"})
 _VALID_PATHS: set[str] = set()  # paths that passed validate_path (it is pure); bounded
 _VALID_PATHS_LIMIT = 8192
 
@@ -134,7 +136,11 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
                 )
                 if trail is not None:
                     trail.login = audit_auth(minted)
-            if response.secret is not None and not response.lease_id:
+            if (
+                response.secret is not None
+                and not response.lease_id
+                and route.entry.type not in _UNLEASED_MOUNT_TYPES
+            ):
                 lease_id, ttl = await state.leases.register(
                     path=path,
                     mount_uuid=route.entry.uuid,

@@ -26,6 +26,25 @@ async def test_write_read_replace_delete(make_kv, storage):
     assert await kv.delete("my-secret") is None
 
 
+async def test_read_carries_the_ttl_hint_and_no_lease(make_kv):
+    kv = await make_kv(version="1")
+    await kv.write("plain", {"v": 1})
+    await kv.write("hinted", {"v": 1, "ttl": "1h"})
+    await kv.write("legacy", {"v": 1, "lease": 90})
+    for path, ttl in (("plain", 2764800), ("hinted", 3600), ("legacy", 90)):
+        resp = await kv.read(path)
+        assert resp is not None and resp.secret is not None, path
+        assert (resp.secret.ttl, resp.secret.renewable) == (ttl, False), path
+
+
+async def test_write_refuses_an_unparsable_ttl(make_kv, storage):
+    kv = await make_kv(version="1")
+    for bad in ("soon", -5, True, {"h": 1}):
+        with pytest.raises(InvalidRequest, match="failed to parse ttl"):
+            await kv.write("s", {"v": 1, "ttl": bad})
+    assert list(storage.data) == []
+
+
 async def test_list_folders(make_kv):
     kv = await make_kv(version="1")
     for path in ("foo", "foo/bar", "foo/baz/qux"):

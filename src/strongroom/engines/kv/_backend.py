@@ -88,7 +88,7 @@ async def factory(config: BackendConfig) -> Backend:
     """
     if kv_version(config) == "2":
         return build_v2(config)
-    return build_v1()
+    return build_v1(config.system)
 
 
 _V2_HELP = """\

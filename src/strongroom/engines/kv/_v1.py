@@ -4,19 +4,31 @@ A write stores the whole JSON body at the path (replacing what was there); a rea
 LIST returns the children of a folder (folders end in ``/``). Each secret is one storage record
 at its own path in the mount's view.
 
-A ``ttl`` member is stored and returned like any other; it is Vault's advisory
-``lease_duration`` hint, which core (not this engine) turns into the response's lease duration.
+A ``ttl`` (or legacy ``lease``) member is stored and returned like any other, and is also
+Vault's advisory ``lease_duration`` of reads: a read answers with a non-renewable Secret whose
+TTL is that member or else the mount's default lease TTL. Core registers no lease for it
+(as Vault does for ``kv`` mounts); clients such as consul-template use the duration as their
+refresh interval. A write whose ``ttl`` cannot be parsed is refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from strongroom.errors import InternalError, InvalidPath, InvalidRequest
-from strongroom.framework import FrameworkBackend, Path
-from strongroom.logical import BackendKind, Operation, Request, Response, Storage
+from strongroom.framework import FrameworkBackend, Path, parse_duration
+from strongroom.logical import (
+    BackendKind,
+    Operation,
+    Request,
+    Response,
+    Secret,
+    Storage,
+    SystemView,
+)
 
 __all__ = ["V1Args", "V1Paths", "build_v1"]
 
@@ -46,8 +58,16 @@ def _leaf(path: str) -> str | None:
     return path
 
 
+def _ttl_hint(data: dict[str, Any]) -> Any:
+    """The advisory TTL member of a secret, if it has one (``ttl``, else ``lease``)."""
+    return data.get("ttl", data.get("lease"))
+
+
 class V1Paths:
     """The single catch-all path of a KV v1 mount."""
+
+    def __init__(self, system: SystemView) -> None:
+        self.system = system
 
     def paths(self) -> list[Path]:
         return [
@@ -79,7 +99,15 @@ class V1Paths:
         raw = await _storage(request).get(key)
         if raw is None:
             return None
-        return Response(data=orjson.loads(raw))
+        data = orjson.loads(raw)
+        ttl = self.system.default_lease_ttl()
+        hint = _ttl_hint(data)
+        if hint is not None:
+            try:
+                ttl = int(parse_duration(hint, "ttl"))
+            except InvalidRequest:
+                pass  # stored before it was validated: the mount's default stands, as in Vault
+        return Response(data=data, secret=Secret(type="kv", ttl=ttl, renewable=False))
 
     async def write(self, request: Request, args: V1Args) -> Response | None:
         if args.path == "":
@@ -89,6 +117,12 @@ class V1Paths:
         _check_segments(args.path)
         if not request.data:
             raise InvalidRequest("missing data fields")
+        hint = _ttl_hint(dict(request.data))
+        if hint is not None:
+            try:
+                parse_duration(hint, "ttl")
+            except InvalidRequest:
+                raise InvalidRequest("failed to parse ttl for entry") from None
         try:
             encoded = orjson.dumps(dict(request.data))
         except (orjson.JSONEncodeError, TypeError):
@@ -112,8 +146,10 @@ class V1Paths:
         return Response(data={"keys": keys}) if keys else None
 
 
-def build_v1() -> FrameworkBackend:
-    return FrameworkBackend(kind=BackendKind.SECRET, paths=V1Paths().paths(), help=_BACKEND_HELP)
+def build_v1(system: SystemView) -> FrameworkBackend:
+    return FrameworkBackend(
+        kind=BackendKind.SECRET, paths=V1Paths(system).paths(), help=_BACKEND_HELP
+    )
 
 
 _V1_HELP = """\
