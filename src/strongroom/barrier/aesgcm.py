@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from strongroom import errors
 from strongroom.barrier.keyring import KEY_SIZE, Keyring, TermKey
 from strongroom.clock import Clock, SystemClock
-from strongroom.framework import format_time
+from strongroom.framework import format_time, nonce_bytes
 from strongroom.logical import Storage, StorageOp
 
 __all__ = [
@@ -67,7 +67,7 @@ _AUTH_FAILED = "cipher: message authentication failed"
 
 
 def _seal_with(aead: AESGCM, term: int, aad: str, plaintext: bytes) -> bytes:
-    nonce = secrets.token_bytes(_NONCE_SIZE)
+    nonce = nonce_bytes(_NONCE_SIZE)
     return term.to_bytes(_TERM_SIZE, "big") + nonce + aead.encrypt(nonce, plaintext, aad.encode())
 
 

@@ -1,6 +1,7 @@
 """Declarative path tables for backends (secrets engines, auth methods, sys)."""
 
 from strongroom.framework._backend import FrameworkBackend, SecretType, glob_match
+from strongroom.framework._nonces import nonce_bytes
 from strongroom.framework._path import ArgsBuilder, ExistenceCheck, Handler, NoArgs, Path
 from strongroom.framework._storage import KeyLocks, get_json, list_all, put_json
 from strongroom.framework._times import format_time, format_time_ns
@@ -29,6 +30,7 @@ __all__ = [
     "get_json",
     "glob_match",
     "list_all",
+    "nonce_bytes",
     "parse_bool",
     "parse_duration",
     "parse_int",

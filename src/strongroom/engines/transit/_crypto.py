@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import binascii
 import math
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +44,7 @@ from strongroom.engines.transit._policy import (
     b64,
 )
 from strongroom.errors import CryptoError, InternalError, InvalidRequest
+from strongroom.framework import nonce_bytes
 
 __all__ = [
     "AUTH_FAILED",
@@ -278,14 +278,10 @@ class LoadedKey:
         p = self.policy
         if self.spec.family != "aead" or p.derived:
             return None
-        aead, prefix, urandom = (
-            self._aead(p.latest_version),
-            self.prefix(p.latest_version),
-            os.urandom,
-        )
+        aead, prefix = self._aead(p.latest_version), self.prefix(p.latest_version)
 
         def seal(plaintext: bytes) -> str:
-            nonce = urandom(NONCE_SIZE)
+            nonce = nonce_bytes(NONCE_SIZE)
             return prefix + b64(nonce + aead.encrypt(nonce, plaintext, None))
 
         return seal
@@ -332,7 +328,7 @@ class LoadedKey:
             if convergent:
                 nonce = hmac_sum(nonce_key, hashes.SHA256(), plaintext)[:NONCE_SIZE]
             else:
-                nonce = os.urandom(NONCE_SIZE)
+                nonce = nonce_bytes(NONCE_SIZE)
             sealed = nonce + aead.encrypt(nonce, plaintext, associated_data)
         return self.prefix(ver) + b64(sealed), ver
 
