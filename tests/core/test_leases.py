@@ -245,3 +245,20 @@ def test_a_storage_fault_while_expiring_keeps_the_lease_scheduled() -> None:
         assert await leases.get(first) is None
 
     run(scenario())
+
+
+def test_revoke_prefix_runs_revocations_concurrently() -> None:
+    async def scenario() -> None:
+        backend = SlowBackend()
+        leases = LeaseManager(MemoryStorage(), FakeClock(), backend, lambda _uuid: 3600)
+        for i in range(50):
+            await leases.register(
+                path="db/creds/ro", mount_uuid="m", token_hash="", secret=_secret(f"u{i}")
+            )
+        await leases.register(path="other/x", mount_uuid="m", token_hash="", secret=_secret("o"))
+        assert await leases.revoke_prefix("db/") == 50
+        assert sorted(backend.revoked) == sorted(f"u{i}" for i in range(50))
+        assert 1 < backend.max_in_flight <= 32
+        assert await leases.ids_with_prefix("other/")  # outside the prefix: untouched
+
+    run(scenario())

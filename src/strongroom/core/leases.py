@@ -37,7 +37,7 @@ __all__ = ["LeaseCaller", "LeaseEntry", "LeaseManager"]
 log = logging.getLogger("strongroom.leases")
 
 _MIN_RETRY = 1.0
-_EXPIRY_CONCURRENCY = 32  # revocations in flight at once in an expiry pass
+_CONCURRENCY = 32  # revocations in flight at once (expiry passes, revoke-prefix)
 _MAX_RETRY = 300.0
 _TICK = 0.25
 
@@ -251,12 +251,16 @@ class LeaseManager:
     async def revoke_prefix(self, prefix: str, *, force: bool = False) -> int:
         ids = await self.ids_with_prefix(prefix)
         failures = 0
-        for lease_id in ids:
+
+        async def revoke_one(lease_id: str) -> None:
+            nonlocal failures
             entry = await self.get(lease_id)
             if entry is None:
-                continue
+                return
             if not await self._revoke_entry(entry, force=force, raise_errors=False):
                 failures += 1
+
+        await _bounded(ids, revoke_one)
         if failures and not force:
             raise InvalidRequest(f"failed to revoke {failures} of {len(ids)} leases; will retry")
         return len(ids)
@@ -319,7 +323,7 @@ class LeaseManager:
     async def expire_due(self) -> int:
         """Revoke every lease whose time has come. Returns how many were revoked.
 
-        Up to ``_EXPIRY_CONCURRENCY`` revocations run at once (a backend's own pool, such
+        Up to ``_CONCURRENCY`` revocations run at once (a backend's own pool, such
         as the database engine's connections, bounds it further), so a burst of
         simultaneous expiries costs the slowest revocations, not the sum of them all.
         """
@@ -329,16 +333,14 @@ class LeaseManager:
             due[heapq.heappop(self._heap)[1]] = None
         if not due:
             return 0
-        pending = iter(due)
         done = 0
 
-        async def worker() -> None:
+        async def expire_one(lease_id: str) -> None:
             nonlocal done
-            for lease_id in pending:  # one shared iterator: each lease goes to one worker
-                if await self._expire_one(lease_id, now):
-                    done += 1
+            if await self._expire_one(lease_id, now):
+                done += 1
 
-        await asyncio.gather(*(worker() for _ in range(min(_EXPIRY_CONCURRENCY, len(due)))))
+        await _bounded(list(due), expire_one)
         return done
 
     async def _expire_one(self, lease_id: str, now: float) -> bool:
@@ -372,3 +374,14 @@ class LeaseManager:
                 raise
             except Exception:
                 log.exception("lease expiry pass failed")
+
+
+async def _bounded(items: list[str], run: Callable[[str], Awaitable[None]]) -> None:
+    """``run`` each item, up to ``_CONCURRENCY`` at a time, each item exactly once."""
+    pending = iter(items)
+
+    async def worker() -> None:
+        for item in pending:  # one shared iterator: each item goes to one worker
+            await run(item)
+
+    await asyncio.gather(*(worker() for _ in range(min(_CONCURRENCY, len(items)))))
