@@ -137,6 +137,9 @@ class Secret:
     # set by core on RENEW: the increment the client asked for and when the lease began
     increment: int = 0
     issue_time: float = 0.0
+    # False: the TTL is only a refresh hint for the client (KV v1, as in Vault); core
+    # registers no lease and the response carries no lease_id
+    leased: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,13 @@ from dataclasses import replace
 
 from strongroom.audit import AuditAuth, MountInfo, Trail
 from strongroom.core.core import Core
-from strongroom.core.mounts import MountEntry
 from strongroom.core.router import Route
 from strongroom.core.system.seal import SEAL_OPERATIONS, SealOp
 from strongroom.core.token_backend import token_auth_block
 from strongroom.core.tokens import TokenEntry
 from strongroom.core.wrapping import DEFAULT_WRAP_TTL, envelope_of, parse_wrap_ttl, wrap_response
 from strongroom.errors import InvalidPath, InvalidRequest, NotFound, PermissionDenied, Sealed
-from strongroom.framework import format_time, glob_match
+from strongroom.framework import format_time, glob_match, memo_by_object, remember
 from strongroom.logical import Auth, Operation, Request, Response, TokenInfo
 
 __all__ = ["AUDITED_SEAL_OPERATIONS", "audit_auth", "handle", "validate_path"]
@@ -30,9 +29,7 @@ __all__ = ["AUDITED_SEAL_OPERATIONS", "audit_auth", "handle", "validate_path"]
 _MAX_PATH = 4096
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _DISPLAY_CLEAN = re.compile(r"[^a-zA-Z0-9\-_.@]")
-# KV (v1) answers reads with a TTL hint but, as in Vault, no lease is registered for it
-_UNLEASED_MOUNT_TYPES = frozenset({"kv", "generic"})
-_VALID_PATHS: set[str] = set()  # paths that passed validate_path (it is pure); bounded
+_VALID_PATHS: dict[str, None] = {}  # paths that passed validate_path (it is pure)
 _VALID_PATHS_LIMIT = 8192
 
 
@@ -54,9 +51,7 @@ def validate_path(path: str) -> str:
     for segment in body.split("/"):
         if segment in ("", ".", ".."):
             raise InvalidPath("invalid path: empty, '.' or '..' segment")
-    if len(_VALID_PATHS) >= _VALID_PATHS_LIMIT:
-        _VALID_PATHS.clear()
-    _VALID_PATHS.add(path)
+    remember(_VALID_PATHS, path, None, _VALID_PATHS_LIMIT)
     return path
 
 
@@ -136,11 +131,7 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
                 )
                 if trail is not None:
                     trail.login = audit_auth(minted)
-            if (
-                response.secret is not None
-                and not response.lease_id
-                and route.entry.type not in _UNLEASED_MOUNT_TYPES
-            ):
+            if response.secret is not None and response.secret.leased and not response.lease_id:
                 lease_id, ttl = await state.leases.register(
                     path=path,
                     mount_uuid=route.entry.uuid,
@@ -158,13 +149,12 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
             await state.tokens.revoke_tree(last_use)
 
 
-# Per-object memos for the audit path: a token's identity and a mount's audit settings are
-# rebuilt only when the (frozen, replaced-on-change) TokenEntry or MountEntry changes. The
-# memo holds the object itself, so its id() cannot be reused while it is cached.
+# Per-object memos: a token's identity and TokenInfo and a mount's audit settings are
+# rebuilt only when the (frozen, replaced-on-change) TokenEntry or Route changes.
 _MEMO_LIMIT = 4096
 _AUTH_MEMO: dict[int, tuple[TokenEntry, AuditAuth]] = {}
 _INFO_MEMO: dict[int, tuple[TokenEntry, TokenInfo]] = {}
-_MOUNT_MEMO: dict[int, tuple[MountEntry, MountInfo]] = {}
+_MOUNT_MEMO: dict[int, tuple[Route, MountInfo]] = {}
 
 
 def _wrap_ttl(request: Request, path: str) -> int | None:
@@ -203,10 +193,11 @@ def _check_token_binding(core: Core, entry: TokenEntry, request: Request) -> Non
 
 def audit_auth(entry: TokenEntry) -> AuditAuth:
     """The identity an audit entry records for a token (never the token itself)."""
-    memo = _AUTH_MEMO.get(id(entry))
-    if memo is not None and memo[0] is entry:
-        return memo[1]
-    auth = AuditAuth(
+    return memo_by_object(_AUTH_MEMO, entry, _audit_auth, _MEMO_LIMIT)
+
+
+def _audit_auth(entry: TokenEntry) -> AuditAuth:
+    return AuditAuth(
         accessor=entry.accessor,
         display_name=entry.display_name,
         policies=entry.policies,
@@ -218,31 +209,21 @@ def audit_auth(entry: TokenEntry) -> AuditAuth:
         token_issue_time=format_time(entry.creation_time),
         remaining_uses=max(entry.num_uses, 0),
     )
-    if len(_AUTH_MEMO) >= _MEMO_LIMIT:
-        _AUTH_MEMO.clear()
-    _AUTH_MEMO[id(entry)] = (entry, auth)
-    return auth
 
 
 def _token_info(entry: TokenEntry) -> TokenInfo:
     """What a backend learns about the caller's token (memoised per entry)."""
-    memo = _INFO_MEMO.get(id(entry))
-    if memo is not None and memo[0] is entry:
-        return memo[1]
-    info = entry.info()
-    if len(_INFO_MEMO) >= _MEMO_LIMIT:
-        _INFO_MEMO.clear()
-    _INFO_MEMO[id(entry)] = (entry, info)
-    return info
+    return memo_by_object(_INFO_MEMO, entry, TokenEntry.info, _MEMO_LIMIT)
 
 
 def _mount_info(route: Route) -> MountInfo:
+    return memo_by_object(_MOUNT_MEMO, route, _build_mount_info, _MEMO_LIMIT)
+
+
+def _build_mount_info(route: Route) -> MountInfo:
     entry = route.entry
-    memo = _MOUNT_MEMO.get(id(entry))
-    if memo is not None and memo[0] is entry:
-        return memo[1]
     config = entry.config
-    info = MountInfo(
+    return MountInfo(
         mount_point=route.mount_point,
         mount_type=entry.type,
         mount_accessor=entry.accessor,
@@ -250,10 +231,6 @@ def _mount_info(route: Route) -> MountInfo:
         non_hmac_request_keys=frozenset(config.audit_non_hmac_request_keys),
         non_hmac_response_keys=frozenset(config.audit_non_hmac_response_keys),
     )
-    if len(_MOUNT_MEMO) >= _MEMO_LIMIT:
-        _MOUNT_MEMO.clear()
-    _MOUNT_MEMO[id(entry)] = (entry, info)
-    return info
 
 
 # Seal operations Vault leaves out of the audit log that we record when devices are

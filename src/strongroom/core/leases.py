@@ -354,9 +354,10 @@ class LeaseManager:
             return await self._revoke_entry(entry, force=False, raise_errors=False)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # storage failed: keep the lease scheduled rather than drop it from the heap
-            log.exception("expiring lease %s failed; will retry", lease_id)
+        except Exception as exc:
+            # storage failed: keep the lease scheduled rather than drop it from the heap.
+            # The type only: a message could quote stored values.
+            log.error("expiring lease %s failed (%s); will retry", lease_id, type(exc).__name__)
             self._schedule(now + _MIN_RETRY, lease_id)
             return False
 
@@ -372,8 +373,8 @@ class LeaseManager:
                 await self.expire_due()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("lease expiry pass failed")
+            except Exception as exc:
+                log.error("lease expiry pass failed: %s", type(exc).__name__)
 
 
 async def _bounded(items: list[str], run: Callable[[str], Awaitable[None]]) -> None:

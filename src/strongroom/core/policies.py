@@ -26,6 +26,7 @@ from strongroom.core.policy import (
     render_policy,
 )
 from strongroom.errors import InvalidRequest
+from strongroom.framework import remember
 from strongroom.logical import Storage
 
 __all__ = ["PolicyStore"]
@@ -136,9 +137,7 @@ class PolicyStore:
                     policy = parse_policy(policy.name, rendered)
             policies.append(policy)
         acl = ACL(policies)
-        if len(self._acls) >= _ACL_CACHE_LIMIT:
-            self._acls.clear()
-        self._acls[key] = acl
+        remember(self._acls, key, acl, _ACL_CACHE_LIMIT)
         if not entity_id and isinstance(names, tuple):
             self._acls[names] = acl
         return acl

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from strongroom.core.mounts import MountEntry
+from strongroom.framework import remember
 from strongroom.logical import Backend, Storage
 
 __all__ = ["Route", "Router"]
@@ -61,11 +62,7 @@ class Router:
             return self._memo[path]
         except KeyError:
             pass
-        found = self._walk(path)
-        if len(self._memo) >= _MEMO_LIMIT:
-            self._memo.clear()
-        self._memo[path] = found
-        return found
+        return remember(self._memo, path, self._walk(path), _MEMO_LIMIT)
 
     def _walk(self, path: str) -> tuple[Route, str] | None:
         probe = path if path.endswith("/") else path + "/"

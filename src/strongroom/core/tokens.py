@@ -24,7 +24,7 @@ import orjson
 
 from strongroom.clock import Clock
 from strongroom.errors import InvalidRequest
-from strongroom.framework import format_time
+from strongroom.framework import format_time, remember
 from strongroom.logical import Storage, StorageOp, TokenInfo
 
 __all__ = ["TokenEntry", "TokenStore", "new_token_id"]
@@ -218,9 +218,7 @@ class TokenStore:
         return token, entry
 
     def _remember(self, entry: TokenEntry) -> None:
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[entry.id_hash] = entry
+        remember(self._cache, entry.id_hash, entry, _CACHE_LIMIT)
         if entry.expire_time:
             heapq.heappush(self._expiry, (entry.expire_time, entry.id_hash))
 
@@ -232,11 +230,7 @@ class TokenStore:
         raw = await self._storage.get("id/" + id_hash)
         if raw is None:
             return None
-        entry = TokenEntry.decode(raw)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[id_hash] = entry
-        return entry
+        return remember(self._cache, id_hash, TokenEntry.decode(raw), _CACHE_LIMIT)
 
     async def lookup(self, token: str, *, in_last_use: bool = False) -> TokenEntry | None:
         """The live entry for a token ID, or None (unknown, revoked or expired).

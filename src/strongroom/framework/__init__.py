@@ -1,6 +1,7 @@
 """Declarative path tables for backends (secrets engines, auth methods, sys)."""
 
 from strongroom.framework._backend import FrameworkBackend, SecretType, glob_match
+from strongroom.framework._memo import memo_by_object, remember
 from strongroom.framework._nonces import nonce_bytes
 from strongroom.framework._path import ArgsBuilder, ExistenceCheck, Handler, NoArgs, Path
 from strongroom.framework._storage import KeyLocks, get_json, list_all, put_json
@@ -30,6 +31,7 @@ __all__ = [
     "get_json",
     "glob_match",
     "list_all",
+    "memo_by_object",
     "nonce_bytes",
     "parse_bool",
     "parse_duration",
@@ -38,4 +40,5 @@ __all__ = [
     "parse_str_list",
     "parse_str_map",
     "put_json",
+    "remember",
 ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from strongroom.errors import InvalidRequest, NotFound, UnsupportedOperation
+from strongroom.framework._memo import remember
 from strongroom.framework._path import Path
 from strongroom.logical import BackendKind, Operation, Request, Response
 
@@ -99,9 +100,7 @@ class FrameworkBackend:
         entry, match = found
         resolved = entry, entry.build_args(request, match)
         if plain:
-            if len(self._plain_args) >= _PLAIN_ARGS_LIMIT:
-                self._plain_args.clear()
-            self._plain_args[path] = resolved
+            remember(self._plain_args, path, resolved, _PLAIN_ARGS_LIMIT)
         return resolved
 
     async def handle(self, request: Request) -> Response | None:

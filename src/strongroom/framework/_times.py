@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from strongroom.framework._memo import remember
+
 __all__ = ["format_time", "format_time_ns"]
 
 _NS = 1_000_000_000
@@ -19,13 +21,13 @@ def _whole_seconds(seconds: int) -> str:
     text = _SECONDS.get(seconds)
     if text is None:
         t = time.gmtime(seconds)
-        text = (
+        text = remember(
+            _SECONDS,
+            seconds,
             f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}",
+            _SECONDS_LIMIT,
         )
-        if len(_SECONDS) >= _SECONDS_LIMIT:
-            _SECONDS.clear()
-        _SECONDS[seconds] = text
     return text
 
 

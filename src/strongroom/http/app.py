@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 from strongroom.errors import InvalidRequest, StrongroomError
+from strongroom.framework import remember
 from strongroom.http.requests import (
     BODY_COMPLETE,
     HttpLimits,
@@ -185,10 +186,11 @@ def _connection(scope: Scope) -> Connection:
         key = (client[0], client[1])
         connection = _PLAIN_CONNECTIONS.get(key)
         if connection is None:
-            if len(_PLAIN_CONNECTIONS) >= _CONNECTIONS_LIMIT:
-                _PLAIN_CONNECTIONS.clear()
-            connection = _PLAIN_CONNECTIONS[key] = Connection(
-                remote_addr=client[0], remote_port=client[1]
+            connection = remember(
+                _PLAIN_CONNECTIONS,
+                key,
+                Connection(remote_addr=client[0], remote_port=client[1]),
+                _CONNECTIONS_LIMIT,
             )
         return connection
     return Connection(

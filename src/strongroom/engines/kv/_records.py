@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from strongroom.errors import CheckAndSetMismatch, InternalError, InvalidPath, InvalidRequest
-from strongroom.framework import KeyLocks, format_time_ns, parse_int
+from strongroom.framework import KeyLocks, format_time_ns, parse_int, remember
 from strongroom.logical import Request, Storage, StorageOp, SystemView
 
 __all__ = [
@@ -365,10 +365,7 @@ async def load_config(storage: Storage) -> EngineConfig:
         return EngineConfig()
     config = _CONFIGS.get(raw)
     if config is None:  # EngineConfig is frozen: one decoded object serves every write
-        config = EngineConfig.from_json(orjson.loads(raw))
-        if len(_CONFIGS) >= 256:
-            _CONFIGS.clear()
-        _CONFIGS[raw] = config
+        config = remember(_CONFIGS, raw, EngineConfig.from_json(orjson.loads(raw)), 256)
     return config
 
 
@@ -385,10 +382,7 @@ async def load_metadata(storage: Storage, path: str) -> KeyMetadata | None:
         return None
     meta = _DECODED.get(raw)
     if meta is None:
-        meta = KeyMetadata.from_json(orjson.loads(raw))
-        if len(_DECODED) >= _DECODED_LIMIT:
-            _DECODED.clear()
-        _DECODED[raw] = meta
+        meta = remember(_DECODED, raw, KeyMetadata.from_json(orjson.loads(raw)), _DECODED_LIMIT)
     return meta
 
 
@@ -408,9 +402,7 @@ def metadata_put(meta: KeyMetadata) -> StorageOp:
     raw = orjson.dumps(meta.to_json())
     # the next load of this record (the following write's existence check, reads) finds
     # it decoded already; should the write fail, the entry is merely never looked up
-    if len(_DECODED) >= _DECODED_LIMIT:
-        _DECODED.clear()
-    _DECODED[raw] = meta
+    remember(_DECODED, raw, meta, _DECODED_LIMIT)
     return StorageOp(METADATA_PREFIX + meta.key, raw)
 
 

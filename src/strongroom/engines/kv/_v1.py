@@ -6,9 +6,10 @@ at its own path in the mount's view.
 
 A ``ttl`` (or legacy ``lease``) member is stored and returned like any other, and is also
 Vault's advisory ``lease_duration`` of reads: a read answers with a non-renewable Secret whose
-TTL is that member or else the mount's default lease TTL. Core registers no lease for it
-(as Vault does for ``kv`` mounts); clients such as consul-template use the duration as their
-refresh interval. A write whose ``ttl`` cannot be parsed is refused.
+TTL is that member or else the mount's default lease TTL, marked ``leased=False`` so core
+registers no lease for it (as Vault does for ``kv`` mounts); clients such as
+consul-template use the duration as their refresh interval. A write whose ``ttl`` cannot be
+parsed is refused.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class V1Paths:
                 ttl = int(parse_duration(hint, "ttl"))
             except InvalidRequest:
                 pass  # stored before it was validated: the mount's default stands, as in Vault
-        return Response(data=data, secret=Secret(type="kv", ttl=ttl, renewable=False))
+        return Response(data=data, secret=Secret(type="kv", ttl=ttl, renewable=False, leased=False))
 
     async def write(self, request: Request, args: V1Args) -> Response | None:
         if args.path == "":
