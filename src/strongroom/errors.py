@@ -14,6 +14,10 @@ http/ maps each class to exactly one HTTP status (see ``status``)::
     ├── RateLimited                 429
     ├── Sealed                      503  the barrier is sealed
     ├── Standby                     503
+    ├── StorageUnavailable          503  storage unreachable, or a write's outcome unknown
+    │   └── Fenced                  503  this node lost leadership: its term is no longer current
+    ├── StorageConflict             409  a transaction's guard (``StorageOp(check=True)``) failed;
+    │                                    callers that read-modify-write retry or refuse
     └── CryptoError                 400  a flat "cipher: message authentication failed"-like error
         (never says which byte, key or share was wrong)
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "CheckAndSetMismatch",
     "CryptoError",
+    "Fenced",
     "InternalError",
     "InvalidPath",
     "InvalidRequest",
@@ -35,6 +40,8 @@ __all__ = [
     "RequestTooLarge",
     "Sealed",
     "Standby",
+    "StorageConflict",
+    "StorageUnavailable",
     "StrongroomError",
     "UnsupportedOperation",
 ]
@@ -107,6 +114,24 @@ class Sealed(StrongroomError):
 
 class Standby(StrongroomError):
     status = 503
+
+
+class StorageUnavailable(StrongroomError):
+    """The storage backend could not be reached or a write's outcome is unknown."""
+
+    status = 503
+
+
+class Fenced(StorageUnavailable):
+    """A write was refused because this node's leadership term is no longer current."""
+
+    status = 503
+
+
+class StorageConflict(StrongroomError):
+    """A transaction guard failed: the value changed since it was read. Nothing was written."""
+
+    status = 409
 
 
 class CryptoError(InvalidRequest):

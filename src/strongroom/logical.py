@@ -47,10 +47,19 @@ class Operation(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class StorageOp:
-    """One step of a :meth:`Storage.transaction`: a put (``value`` set) or a delete (``None``)."""
+    """One step of a :meth:`Storage.transaction`: a put (``value`` set) or a delete (``None``).
+
+    With ``check=True`` the op writes nothing: it is a guard that the key's current value
+    equals ``value`` (``None``: the key is absent). If any guard fails, the transaction
+    applies nothing and raises :class:`~strongroom.errors.StorageConflict`. Physical
+    backends compare the stored bytes (ciphertext) inside the same transaction; the barrier
+    compares plaintext and hands down a guard on the exact ciphertext it read, so a value
+    changed by anyone in between fails the guard (compare-and-swap across processes).
+    """
 
     key: str
     value: bytes | None = field(default=None, repr=False)
+    check: bool = False
 
 
 class Storage(Protocol):
