@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from strongroom.audit import AuditBroker
+from strongroom.audit import AuditAuth, AuditBroker, MountInfo
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.acl import ACL
@@ -50,10 +50,11 @@ from strongroom.logical import (
     Request,
     Secret,
     StorageOp,
+    TokenInfo,
 )
 from strongroom.seal import SealManager
 
-__all__ = ["Core", "CoreSettings"]
+__all__ = ["Core", "CoreSettings", "RequestMemos"]
 
 log = logging.getLogger("strongroom.core")
 
@@ -112,6 +113,26 @@ class _Unsealed:
     by_uuid: dict[str, MountEntry] = field(default_factory=dict)
 
 
+class RequestMemos:
+    """A core's per-object memos for the request road (core/handling.py): a token's audit
+    identity and TokenInfo, a mount's audit settings, rebuilt only when the (frozen,
+    replaced-on-change) TokenEntry or Route changes. Per core, not per process: they hold
+    token entries, so they go with the core that looked them up (dropped at seal and when a
+    standby invalidates its token cache), and two cores in one process share nothing."""
+
+    __slots__ = ("auth", "info", "mount")
+
+    def __init__(self) -> None:
+        self.auth: dict[int, tuple[TokenEntry, AuditAuth]] = {}
+        self.info: dict[int, tuple[TokenEntry, TokenInfo]] = {}
+        self.mount: dict[int, tuple[Route, MountInfo]] = {}
+
+    def clear(self) -> None:
+        self.auth.clear()
+        self.info.clear()
+        self.mount.clear()
+
+
 class Core:
     def __init__(
         self,
@@ -134,6 +155,7 @@ class Core:
         self._state: _Unsealed | None = None
         self._lock = asyncio.Lock()
         self.active_time = 0.0
+        self.memos = RequestMemos()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -315,6 +337,7 @@ class Core:
             except Exception:
                 log.exception("cleanup failed for mount %s", route.mount_point)
         self.router.clear()
+        self.memos.clear()
         log.info("core sealed")
 
     async def _sweep_loop(self) -> None:
