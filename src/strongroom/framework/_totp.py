@@ -25,9 +25,9 @@ import pyotp
 import qrcode
 import qrcode.constants
 
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, StorageConflict
 from strongroom.framework._storage import KeyLocks
-from strongroom.logical import Storage
+from strongroom.logical import Storage, StorageOp
 
 __all__ = [
     "ALGORITHMS",
@@ -241,10 +241,13 @@ class UsedSteps:
     """Replay protection: each time step of a key validates at most once.
 
     The record at ``record_key`` maps used steps to the time their code stops validating;
-    expired entries are pruned on every claim, so it stays a handful of entries. Claims of
-    the same record are serialised by a per-key lock (the read-modify-write is atomic on
-    this node; writes from other nodes are forwarded to the active one).
+    expired entries are pruned on every claim, so it stays a handful of entries. Claims on
+    this node are serialised by a per-key lock; the write is also guarded on the exact
+    record read (``StorageOp(check=True)``), so a claim racing another process's fails
+    with a conflict, is re-read and then sees the step used.
     """
+
+    _ATTEMPTS = 5
 
     def __init__(self) -> None:
         self._locks = KeyLocks()
@@ -254,11 +257,22 @@ class UsedSteps:
     ) -> bool:
         """Mark ``step`` used; False if it already was (the code is a replay)."""
         async with self._locks.hold(record_key):
-            raw = await storage.get(record_key)
-            used: dict[str, float] = {} if raw is None else orjson.loads(raw)
-            used = {s: t for s, t in used.items() if t > now}
-            if str(step) in used:
-                return False
-            used[str(step)] = until
-            await storage.put(record_key, orjson.dumps(used))
-            return True
+            for _ in range(self._ATTEMPTS):
+                raw = await storage.get(record_key)
+                used: dict[str, float] = {} if raw is None else orjson.loads(raw)
+                used = {s: t for s, t in used.items() if t > now}
+                if str(step) in used:
+                    return False
+                used[str(step)] = until
+                try:
+                    await storage.transaction(
+                        [
+                            StorageOp(record_key, raw, check=True),
+                            StorageOp(record_key, orjson.dumps(used)),
+                        ]
+                    )
+                except StorageConflict:
+                    continue
+                return True
+        # another process kept winning the race: refuse rather than risk a double use
+        return False

@@ -175,3 +175,29 @@ async def test_bad_codes(tp: Caller) -> None:
         await tp.write("code/nope", {"code": "123456"})
     with pytest.raises(InvalidRequest, match="unknown key"):
         await tp.read("code/nope")
+
+
+@pytest.mark.parametrize("round_", range(10))
+async def test_burst_across_two_backends_one_wins(
+    make_config: Callable[..., BackendConfig],
+    storage: MemoryStorage,
+    clock: FakeClock,
+    round_: int,
+) -> None:
+    """Two backends over one storage (two processes): their locks are separate, so only
+    the storage guard keeps the step single-use."""
+    first = Caller(await totp.factory(make_config("totp")), storage)
+    second = Caller(await totp.factory(make_config("totp")), storage)
+    secret = pyotp.random_base32()
+    set_time(clock, 1_700_000_000.0 + round_)
+    await first.write("keys/shared", {"key": secret})
+    code = pyotp.TOTP(secret).at(clock.now())
+
+    async def attempt(caller: Caller) -> bool:
+        try:
+            return bool(data(await caller.write("code/shared", {"code": code}))["valid"])
+        except InvalidRequest:
+            return False
+
+    results = await asyncio.gather(*(attempt(c) for _ in range(12) for c in (first, second)))
+    assert results.count(True) == 1
