@@ -37,7 +37,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from strongroom.errors import InternalError
+from strongroom.errors import InternalError, StorageConflict
 from strongroom.logical import StorageOp
 from strongroom.storage.memory import (
     check_key,
@@ -75,8 +75,8 @@ _FOLDER_DROP = "DELETE FROM folders WHERE parent = ? AND name = ?"
 _BUSY_TIMEOUT_S = 5.0
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
-# (parent, name, value or None for a delete)
-_Op = tuple[str, str, bytes | None]
+# (parent, name, value or None for a delete, guard?): a guard compares, writes nothing
+_Op = tuple[str, str, bytes | None, bool]
 _Ops = list[_Op]
 _Rows = list[tuple[object, ...]]
 # a caller's future and how it ends: None for success
@@ -175,19 +175,22 @@ class SQLiteStorage:
     async def put(self, key: str, value: bytes) -> None:
         check_key(key)
         parent, name = split_key(key)
-        await self._submit([(parent, name, to_bytes(value))])
+        await self._submit([(parent, name, to_bytes(value), False)])
 
     async def delete(self, key: str) -> None:
         check_key(key)
         parent, name = split_key(key)
-        await self._submit([(parent, name, None)])
+        await self._submit([(parent, name, None, False)])
 
     async def transaction(self, ops: Sequence[StorageOp]) -> None:
         batch: _Ops = []
         for op in ops:
             check_key(op.key)
             parent, name = split_key(op.key)
-            batch.append((parent, name, None if op.value is None else to_bytes(op.value)))
+            value = None if op.value is None else to_bytes(op.value)
+            batch.append((parent, name, value, op.check))
+        # guards first: they see the values as they were before this transaction's writes
+        batch.sort(key=_is_write)
         if batch:
             await self._submit(batch)
 
@@ -308,7 +311,7 @@ class SQLiteStorage:
                     conn.execute("SAVEPOINT w")
                 try:
                     _apply(conn, write.ops)
-                except (sqlite3.Error, InternalError) as exc:
+                except (sqlite3.Error, InternalError, StorageConflict) as exc:
                     if not savepoints:
                         raise
                     conn.execute("ROLLBACK TO w")  # if this fails, the whole batch fails
@@ -346,9 +349,22 @@ class SQLiteStorage:
         self._resolve(pending, [exc] * len(pending))
 
 
+def _is_write(op: _Op) -> bool:
+    return not op[3]
+
+
 def _apply(conn: sqlite3.Connection, ops: _Ops) -> None:
-    for parent, name, value in ops:
-        if value is None:
+    """Apply one caller's ops (guards sorted first) inside the writer's open transaction.
+
+    Raises:
+        StorageConflict: a guard did not match; the caller rolls back what was applied.
+    """
+    for parent, name, value, guard in ops:
+        if guard:
+            rows = conn.execute(_GET, (parent, name)).fetchall()
+            if (rows[0][0] if rows else None) != value:
+                raise StorageConflict("storage guard failed: the value changed")
+        elif value is None:
             if conn.execute(_DELETE, (parent, name)).rowcount:
                 _unlink(conn, parent)
         elif not conn.execute(_UPDATE, (value, parent, name)).rowcount:
@@ -473,7 +489,7 @@ def _open_error(exc: BaseException) -> InternalError:
 
 
 def _write_error(exc: BaseException) -> BaseException:
-    if isinstance(exc, InternalError):
+    if isinstance(exc, InternalError | StorageConflict):
         return exc
     error = InternalError("storage write failed")
     error.__cause__ = exc
