@@ -11,7 +11,7 @@ import pytest
 
 from strongroom.storage import CachedStorage, MemoryStorage, PhysicalStorage, SQLiteStorage
 
-KINDS = ("memory", "sqlite", "sqlite-shared", "cached")
+KINDS = ("memory", "sqlite", "sqlite_shared", "cached")
 
 
 async def open_backend(kind: str, directory: Path) -> PhysicalStorage:
@@ -19,7 +19,7 @@ async def open_backend(kind: str, directory: Path) -> PhysicalStorage:
         return MemoryStorage()
     if kind == "sqlite":
         return await SQLiteStorage.open(str(directory / "strongroom.db"))
-    if kind == "sqlite-shared":  # HA / workers mode: fencing and the change feed on
+    if kind == "sqlite_shared":  # HA / workers mode: fencing and the change feed on
         return await SQLiteStorage.open(str(directory / "strongroom.db"), shared=True)
     if kind == "cached":
         return CachedStorage(MemoryStorage(), max_entries=64)

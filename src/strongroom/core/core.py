@@ -22,7 +22,7 @@ from strongroom.audit import AuditAuth, AuditBroker, MountInfo
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.acl import ACL
-from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend
+from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend, normalise
 from strongroom.core.leases import LeaseEntry, LeaseManager
 from strongroom.core.mounts import (
     AUTH_TABLE_KEY,
@@ -37,6 +37,7 @@ from strongroom.core.mounts import (
 from strongroom.core.policies import PolicyStore
 from strongroom.core.router import Route, Router
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
+from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
 from strongroom.errors import InternalError, InvalidRequest, Sealed
 from strongroom.framework import list_all
@@ -422,6 +423,10 @@ class Core:
         if keys:
             await route.storage.transaction([StorageOp(prefix + key) for key in keys])
 
+    async def _token_alias_entity(self, accessor: str, alias: str) -> str:
+        name = normalise("token", alias)
+        return (await self.identity.login_entity(accessor, "token", name, {})).id
+
     # ----- mounts --------------------------------------------------------------------
     def _build_core_backend(self, entry: MountEntry) -> Backend | None:
         if entry.type == "token":
@@ -434,6 +439,8 @@ class Core:
                 max_ttl=lambda: entry.config.max_lease_ttl or self.settings.max_lease_ttl,
                 now=self.clock.now,
                 renew_check=self._renew_login,
+                roles=TokenRoleStore(View(self.barrier, "sys/token/")),
+                entity_for_alias=lambda alias: self._token_alias_entity(entry.accessor, alias),
             )
             return build_token_backend(deps)
         if entry.type == "system":

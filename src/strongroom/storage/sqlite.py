@@ -29,10 +29,6 @@ is an :class:`~strongroom.storage.ha.HABackend` and :class:`~strongroom.storage.
 (see :mod:`strongroom.storage._sqlite_ha`): the writer checks the fencing term inside each
 write transaction and appends the changed keys to the change log in that same transaction;
 readers poll ``PRAGMA data_version`` to notice other processes' commits cheaply.
-
-Guards (``StorageOp(check=True)``) are compared with the stored bytes inside the write's
-transaction, before any of its puts and deletes; a failed guard fails that write alone with
-:class:`~strongroom.errors.StorageConflict`.
 """
 
 from __future__ import annotations
@@ -98,7 +94,7 @@ _BUSY_TIMEOUT_S = 5.0
 _POLL_S = 0.005  # how often wait() looks for another process's commit
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
-# (parent, name, value or None for a delete, a guard rather than a write?)
+# (parent, name, value or None for a delete, guard?): a guard compares, writes nothing
 _Op = tuple[str, str, bytes | None, bool]
 _Ops = list[_Op]
 _Rows = list[tuple[object, ...]]
@@ -224,15 +220,16 @@ class SQLiteStorage:
         await self._submit([(parent, name, None, False)])
 
     async def transaction(self, ops: Sequence[StorageOp]) -> None:
-        checks: _Ops = []
         batch: _Ops = []
         for op in ops:
             check_key(op.key)
             parent, name = split_key(op.key)
             value = None if op.value is None else to_bytes(op.value)
-            (checks if op.check else batch).append((parent, name, value, op.check))
-        if checks or batch:
-            await self._submit([*checks, *batch])  # every guard before any write
+            batch.append((parent, name, value, op.check))
+        # guards first: they see the values as they were before this transaction's writes
+        batch.sort(key=_is_write)
+        if batch:
+            await self._submit(batch)
 
     # -- HABackend and ChangeFeed (shared mode) -----------------------------------------------
 
@@ -488,14 +485,22 @@ class SQLiteStorage:
         self._resolve(pending, [exc] * len(pending))
 
 
+def _is_write(op: _Op) -> bool:
+    return not op[3]
+
+
 def _apply(conn: sqlite3.Connection, ops: _Ops) -> None:
-    for parent, name, value, check in ops:
-        if check:
+    """Apply one caller's ops (guards sorted first) inside the writer's open transaction.
+
+    Raises:
+        StorageConflict: a guard did not match; the caller rolls back what was applied.
+    """
+    for parent, name, value, guard in ops:
+        if guard:
             rows = conn.execute(_GET, (parent, name)).fetchall()
             if (rows[0][0] if rows else None) != value:
-                raise StorageConflict("the stored value changed; nothing was written")
-            continue
-        if value is None:
+                raise StorageConflict("storage guard failed: the value changed")
+        elif value is None:
             if conn.execute(_DELETE, (parent, name)).rowcount:
                 _unlink(conn, parent)
         elif not conn.execute(_UPDATE, (value, parent, name)).rowcount:
