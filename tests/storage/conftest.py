@@ -24,7 +24,7 @@ from strongroom.storage import (
 )
 from tests.pg import PgCluster, PgUnavailable
 
-KINDS = ("memory", "sqlite", "cached", "postgresql")
+KINDS = ("memory", "sqlite", "sqlite_shared", "cached", "postgresql")
 
 _PG: list[PgCluster] = []
 _TABLES = itertools.count()
@@ -66,6 +66,8 @@ async def open_backend(kind: str, directory: Path) -> PhysicalStorage:
         return MemoryStorage()
     if kind == "sqlite":
         return await SQLiteStorage.open(str(directory / "strongroom.db"))
+    if kind == "sqlite_shared":  # HA / workers mode: fencing and the change feed on
+        return await SQLiteStorage.open(str(directory / "strongroom.db"), shared=True)
     if kind == "cached":
         return CachedStorage(MemoryStorage(), max_entries=64)
     if kind == "postgresql":
