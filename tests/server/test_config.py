@@ -545,3 +545,25 @@ def test_records_are_frozen_and_errors_are_invalid_requests() -> None:
         config.ui = True  # type: ignore[misc]
     assert issubclass(ConfigError, errors.InvalidRequest)
     assert not hasattr(config, "__dict__")  # slotted
+
+
+def test_head_limits_default_to_go_and_can_be_set() -> None:
+    listener = hcl(SQLITE + 'listener "tcp" {\n tls_disable = 1\n}\n').listeners[0]
+    assert (
+        listener.http_max_header_bytes,
+        listener.http_max_header_count,
+        listener.http_max_request_line_bytes,
+    ) == (1 << 20, 100, 64 * 1024)
+    listener = hcl(
+        SQLITE
+        + 'listener "tcp" {\n tls_disable = 1\n http_max_header_bytes = 4096\n'
+        + " http_max_header_count = 8\n http_max_request_line_bytes = 512\n}\n"
+    ).listeners[0]
+    assert (
+        listener.http_max_header_bytes,
+        listener.http_max_header_count,
+        listener.http_max_request_line_bytes,
+    ) == (4096, 8, 512)
+    for key in ("http_max_header_bytes", "http_max_header_count", "http_max_request_line_bytes"):
+        with pytest.raises(ConfigError, match=key):
+            hcl(SQLITE + f'listener "tcp" {{\n tls_disable = 1\n {key} = 0\n}}\n')

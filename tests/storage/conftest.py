@@ -11,7 +11,7 @@ import pytest
 
 from strongroom.storage import CachedStorage, MemoryStorage, PhysicalStorage, SQLiteStorage
 
-KINDS = ("memory", "sqlite", "cached")
+KINDS = ("memory", "sqlite", "sqlite_shared", "cached")
 
 
 async def open_backend(kind: str, directory: Path) -> PhysicalStorage:
@@ -19,6 +19,8 @@ async def open_backend(kind: str, directory: Path) -> PhysicalStorage:
         return MemoryStorage()
     if kind == "sqlite":
         return await SQLiteStorage.open(str(directory / "strongroom.db"))
+    if kind == "sqlite_shared":  # HA / workers mode: fencing and the change feed on
+        return await SQLiteStorage.open(str(directory / "strongroom.db"), shared=True)
     if kind == "cached":
         return CachedStorage(MemoryStorage(), max_entries=64)
     raise AssertionError(kind)

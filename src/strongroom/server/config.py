@@ -6,7 +6,9 @@ Supported, with Vault's names and defaults (website/content/docs/configuration/)
   ``tls_cert_file``, ``tls_key_file``, ``tls_client_ca_file``, ``tls_min_version`` (``tls12``),
   ``tls_max_version`` (``tls13``), ``tls_require_and_verify_client_cert``,
   ``tls_disable_client_certs``, ``max_request_size`` (32 MiB; negative: unlimited),
-  ``max_request_duration`` (90s) and the ``http_*_timeout`` durations;
+  ``max_request_duration`` (90s) and the ``http_*_timeout`` durations; and our own bounds
+  on a request's head, ``http_max_header_bytes`` (1 MiB, Go's default, which Vault keeps),
+  ``http_max_header_count`` (100 fields) and ``http_max_request_line_bytes`` (64 KiB);
 - exactly one ``storage "sqlite" { path }``, ``storage "inmem" {}`` or ``storage "postgresql"
   { connection_url, ... }`` (``backend`` is its legacy name);
 - ``api_addr``, ``cluster_addr``, ``default_lease_ttl``/``max_lease_ttl`` (768h each),
@@ -149,6 +151,9 @@ _LISTENER_KEYS = frozenset(
         "http_read_header_timeout",
         "http_read_timeout",
         "http_write_timeout",
+        "http_max_header_bytes",
+        "http_max_header_count",
+        "http_max_request_line_bytes",
     }
 )
 _LISTENER_IGNORED = frozenset(
@@ -210,6 +215,10 @@ class ListenerConfig:
     http_read_header_timeout: int = 10
     http_read_timeout: int = 30
     http_write_timeout: int = 0  # 0: no limit
+    # a request's head (ours; Vault has Go's fixed 1 MiB): over them, 431 (414 for the line)
+    http_max_header_bytes: int = 1 << 20
+    http_max_header_count: int = 100
+    http_max_request_line_bytes: int = 64 * 1024
 
     @property
     def host(self) -> str:
@@ -468,6 +477,14 @@ class _Parser:
                 return default
             return int(_convert(parse_duration, body[key], f"{where}: {key}"))
 
+        def positive(key: str, default: int) -> int:
+            if key not in body:
+                return default
+            value = int(_convert(parse_int, body[key], f"{where}: {key}"))
+            if value <= 0:
+                raise ConfigError(f"{where}: {key} must be a positive number")
+            return value
+
         address = DEFAULT_ADDRESS
         if "address" in body:
             address = _convert(parse_str, body["address"], f"{where}: address").strip()
@@ -494,6 +511,9 @@ class _Parser:
             http_read_header_timeout=duration("http_read_header_timeout", 10),
             http_read_timeout=duration("http_read_timeout", 30),
             http_write_timeout=duration("http_write_timeout", 0),
+            http_max_header_bytes=positive("http_max_header_bytes", 1 << 20),
+            http_max_header_count=positive("http_max_header_count", 100),
+            http_max_request_line_bytes=positive("http_max_request_line_bytes", 64 * 1024),
         )
         self._check_tls(listener, where)
         return listener
