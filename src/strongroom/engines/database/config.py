@@ -310,7 +310,7 @@ Fields: plugin_name (postgresql-database-plugin), connection_url (a libpq URL or
 string; {{username}} and {{password}} are replaced by the escaped root credentials), username,
 password (never returned), verify_connection (default true: connect before saving),
 allowed_roles (role names or globs allowed to use this connection; "*" for all),
-root_rotation_statements, password_policy (the sys/policies/password policy generated passwords follow), username_template,
+root_rotation_statements, password_policy (a sys/policies/password policy), username_template,
 disable_escaping, max_open_connections (default 4), max_idle_connections,
 max_connection_lifetime. Updates keep the stored value of any field left out."""
 
