@@ -10,6 +10,7 @@ __all__ = ["FACTORIES"]
 
 FACTORIES: dict[str, BackendFactory] = {
     "kv": kv.factory,
+    "generic": kv.factory,  # Vault's old name for KV v1
     "cubbyhole": cubbyhole.factory,
     "database": database.factory,
     "transit": transit.factory,
