@@ -121,6 +121,10 @@ class StrongroomApp:
                     chunked = True
                 elif raw_name in _FORWARDED_HEADERS:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
+                elif raw_name == b"x-vault-mfa":  # login MFA: several headers add up
+                    value = raw_value.decode("latin-1")
+                    mfa = headers.get("x-vault-mfa")
+                    headers["x-vault-mfa"] = f"{mfa},{value}" if mfa else value
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
             body = await read_body(

@@ -9,6 +9,7 @@ from strongroom.core.system.audit import audit_paths
 from strongroom.core.system.leases import lease_paths
 from strongroom.core.system.locked_users import locked_user_paths
 from strongroom.core.system.metrics import metric_paths
+from strongroom.core.system.mfa import mfa_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.password_policies import password_policy_paths
@@ -50,6 +51,7 @@ UNAUTHENTICATED_PATHS = (
     "internal/ui/mounts",
     "internal/ui/mounts/*",
     "wrapping/lookup",
+    "mfa/validate",
     *AUDIT_UNAUTHENTICATED,
 )
 
@@ -66,6 +68,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *metric_paths(core),
         *password_policy_paths(core),
         *tool_paths(core),
+        *mfa_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
