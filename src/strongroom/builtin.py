@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from strongroom.auth import approle, cert, jwt, kubernetes, userpass
-from strongroom.engines import cubbyhole, database, kv, transit
+from strongroom.engines import cubbyhole, database, kv, pki, transit
 from strongroom.logical import BackendFactory
 
 __all__ = ["FACTORIES"]
@@ -13,6 +13,7 @@ FACTORIES: dict[str, BackendFactory] = {
     "cubbyhole": cubbyhole.factory,
     "database": database.factory,
     "transit": transit.factory,
+    "pki": pki.factory,
     # auth methods (mounted under auth/ through sys/auth)
     "userpass": userpass.factory,
     "approle": approle.factory,
