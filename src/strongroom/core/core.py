@@ -18,11 +18,11 @@ from typing import Any
 
 import orjson
 
-from strongroom.audit import AuditBroker
+from strongroom.audit import AuditAuth, AuditBroker, MountInfo
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.acl import ACL
-from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend
+from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend, normalise
 from strongroom.core.leases import LeaseEntry, LeaseManager
 from strongroom.core.mounts import (
     AUTH_TABLE_KEY,
@@ -34,9 +34,12 @@ from strongroom.core.mounts import (
     new_accessor,
     validate_mount_path,
 )
+from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PREFIX
+from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
 from strongroom.core.router import Route, Router
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
+from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
 from strongroom.errors import InternalError, InvalidRequest, Sealed
 from strongroom.framework import list_all
@@ -49,10 +52,11 @@ from strongroom.logical import (
     Request,
     Secret,
     StorageOp,
+    TokenInfo,
 )
 from strongroom.seal import SealManager
 
-__all__ = ["Core", "CoreSettings"]
+__all__ = ["Core", "CoreSettings", "RequestMemos"]
 
 log = logging.getLogger("strongroom.core")
 
@@ -93,6 +97,9 @@ class _MountSystemView:
     def now(self) -> float:
         return self.core.clock.now()
 
+    async def generate_password(self, policy: str) -> str:
+        return await self.core.password_policies().generate(policy)
+
 
 @dataclass(slots=True)
 class _Unsealed:
@@ -109,6 +116,26 @@ class _Unsealed:
     oidc: OIDCProvider
     sweeper: asyncio.Task[None] | None = None
     by_uuid: dict[str, MountEntry] = field(default_factory=dict)
+
+
+class RequestMemos:
+    """A core's per-object memos for the request road (core/handling.py): a token's audit
+    identity and TokenInfo, a mount's audit settings, rebuilt only when the (frozen,
+    replaced-on-change) TokenEntry or Route changes. Per core, not per process: they hold
+    token entries, so they go with the core that looked them up (dropped at seal and when a
+    standby invalidates its token cache), and two cores in one process share nothing."""
+
+    __slots__ = ("auth", "info", "mount")
+
+    def __init__(self) -> None:
+        self.auth: dict[int, tuple[TokenEntry, AuditAuth]] = {}
+        self.info: dict[int, tuple[TokenEntry, TokenInfo]] = {}
+        self.mount: dict[int, tuple[Route, MountInfo]] = {}
+
+    def clear(self) -> None:
+        self.auth.clear()
+        self.info.clear()
+        self.mount.clear()
 
 
 class Core:
@@ -133,6 +160,7 @@ class Core:
         self._state: _Unsealed | None = None
         self._lock = asyncio.Lock()
         self.active_time = 0.0
+        self.memos = RequestMemos()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -314,6 +342,7 @@ class Core:
             except Exception:
                 log.exception("cleanup failed for mount %s", route.mount_point)
         self.router.clear()
+        self.memos.clear()
         log.info("core sealed")
 
     async def _sweep_loop(self) -> None:
@@ -399,6 +428,13 @@ class Core:
         if keys:
             await route.storage.transaction([StorageOp(prefix + key) for key in keys])
 
+    def password_policies(self) -> PasswordPolicyStore:
+        return PasswordPolicyStore(View(self.barrier, PASSWORD_POLICY_PREFIX))
+
+    async def _token_alias_entity(self, accessor: str, alias: str) -> str:
+        name = normalise("token", alias)
+        return (await self.identity.login_entity(accessor, "token", name, {})).id
+
     # ----- mounts --------------------------------------------------------------------
     def _build_core_backend(self, entry: MountEntry) -> Backend | None:
         if entry.type == "token":
@@ -411,6 +447,8 @@ class Core:
                 max_ttl=lambda: entry.config.max_lease_ttl or self.settings.max_lease_ttl,
                 now=self.clock.now,
                 renew_check=self._renew_login,
+                roles=TokenRoleStore(View(self.barrier, "sys/token/")),
+                entity_for_alias=lambda alias: self._token_alias_entity(entry.accessor, alias),
             )
             return build_token_backend(deps)
         if entry.type == "system":

@@ -62,6 +62,8 @@ class StrongroomApp:
         self.limits = limits or HttpLimits()
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
+        # one immutable Connection per plaintext client address, per app (bounded)
+        self._plain_connections: dict[tuple[str, int], Connection] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -147,7 +149,7 @@ class StrongroomApp:
                 client_token=token,
                 query=query,
                 headers=headers,
-                connection=_connection(scope),
+                connection=_connection(scope, self._plain_connections),
             )
             response = await self.handler(request)
             status, payload = encode_response(response, operation, request_id)
@@ -188,21 +190,21 @@ def _request_id() -> str:
     return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{raw[16:20]}-{raw[20:]}"
 
 
-_PLAIN_CONNECTIONS: dict[tuple[str, int], Connection] = {}  # by client address; bounded
 _CONNECTIONS_LIMIT = 4096
 
 
-def _connection(scope: Scope) -> Connection:
+def _connection(scope: Scope, plain: dict[tuple[str, int], Connection]) -> Connection:
+    """The request's connection; ``plain`` is the app's own table of plaintext ones."""
     client = scope.get("client") or ("", 0)
     extensions = scope.get("extensions") or {}
     tls = extensions.get("tls")
     if tls is None:
         # one immutable record per client address serves all its plaintext requests
         key = (client[0], client[1])
-        connection = _PLAIN_CONNECTIONS.get(key)
+        connection = plain.get(key)
         if connection is None:
             connection = remember(
-                _PLAIN_CONNECTIONS,
+                plain,
                 key,
                 Connection(remote_addr=client[0], remote_port=client[1]),
                 _CONNECTIONS_LIMIT,
