@@ -34,6 +34,8 @@ from strongroom.core.mounts import (
     new_accessor,
     validate_mount_path,
 )
+from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PREFIX
+from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
 from strongroom.core.router import Route, Router
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
@@ -94,6 +96,9 @@ class _MountSystemView:
 
     def now(self) -> float:
         return self.core.clock.now()
+
+    async def generate_password(self, policy: str) -> str:
+        return await self.core.password_policies().generate(policy)
 
 
 @dataclass(slots=True)
@@ -422,6 +427,9 @@ class Core:
         keys = await list_all(route.storage, prefix)
         if keys:
             await route.storage.transaction([StorageOp(prefix + key) for key in keys])
+
+    def password_policies(self) -> PasswordPolicyStore:
+        return PasswordPolicyStore(View(self.barrier, PASSWORD_POLICY_PREFIX))
 
     async def _token_alias_entity(self, accessor: str, alias: str) -> str:
         name = normalise("token", alias)

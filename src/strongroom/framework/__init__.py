@@ -6,6 +6,15 @@ from strongroom.framework._nonces import nonce_bytes
 from strongroom.framework._path import ArgsBuilder, ExistenceCheck, Handler, NoArgs, Path
 from strongroom.framework._storage import KEEP, KeyLocks, Swap, get_json, list_all, put_json, swap
 from strongroom.framework._times import format_time, format_time_ns
+from strongroom.framework._totp import (
+    ParsedUrl,
+    TotpKey,
+    UsedSteps,
+    b32_secret,
+    decode_b32,
+    parse_otpauth_url,
+    qr_png,
+)
 from strongroom.framework._types import (
     Duration,
     parse_bool,
@@ -25,9 +34,14 @@ __all__ = [
     "Handler",
     "KeyLocks",
     "NoArgs",
+    "ParsedUrl",
     "Path",
     "SecretType",
     "Swap",
+    "TotpKey",
+    "UsedSteps",
+    "b32_secret",
+    "decode_b32",
     "format_time",
     "format_time_ns",
     "get_json",
@@ -38,10 +52,12 @@ __all__ = [
     "parse_bool",
     "parse_duration",
     "parse_int",
+    "parse_otpauth_url",
     "parse_str",
     "parse_str_list",
     "parse_str_map",
     "put_json",
+    "qr_png",
     "remember",
     "swap",
 ]

@@ -17,7 +17,7 @@ import uvicorn
 
 from strongroom.http import StrongroomApp
 from strongroom.server.config import ConfigError, ListenerConfig, ServerConfig, load_config
-from strongroom.server.listener import make_ssl_context, protocol_class
+from strongroom.server.listener import HeadLimits, make_ssl_context, protocol_class
 from strongroom.server.wiring import Assembly, assemble
 
 __all__ = ["main"]
@@ -146,7 +146,15 @@ def _uvicorn_config(app: StrongroomApp, listener: ListenerConfig) -> uvicorn.Con
         _listener_app(app, listener),
         host=host,
         port=int(port),
-        http=protocol_class(timeouts.header),
+        http=protocol_class(
+            HeadLimits(
+                timeout=timeouts.header,
+                max_header_bytes=listener.http_max_header_bytes,
+                max_header_count=listener.http_max_header_count,
+                max_request_line=listener.http_max_request_line_bytes,
+                write_timeout=float(max(listener.http_write_timeout, 0)),
+            )
+        ),
         loop="none",
         lifespan="off",
         log_config=None,
