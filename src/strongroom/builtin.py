@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from strongroom.auth import approle, cert, jwt, kubernetes, userpass
-from strongroom.engines import cubbyhole, database, kv, totp, transit
+from strongroom.engines import cubbyhole, database, kv, ssh, totp, transit
 from strongroom.logical import BackendFactory
 
 __all__ = ["FACTORIES"]
@@ -15,6 +15,7 @@ FACTORIES: dict[str, BackendFactory] = {
     "database": database.factory,
     "transit": transit.factory,
     "totp": totp.factory,
+    "ssh": ssh.factory,
     # auth methods (mounted under auth/ through sys/auth)
     "userpass": userpass.factory,
     "approle": approle.factory,

@@ -38,6 +38,7 @@ from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PR
 from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
 from strongroom.core.router import Route, Router
+from strongroom.core.system.cors import CorsConfig, load_cors
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
 from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
@@ -161,6 +162,8 @@ class Core:
         self._lock = asyncio.Lock()
         self.active_time = 0.0
         self.memos = RequestMemos()
+        # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
+        self.cors_config: CorsConfig = CorsConfig()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -252,7 +255,12 @@ class Core:
         )
         return token
 
+    async def _load_api_config(self) -> None:
+        """The sys/config/* settings the request road reads (CORS)."""
+        self.cors_config = await load_cors(self.barrier)
+
     async def _post_unseal(self) -> None:
+        await self._load_api_config()
         raw_cluster = await self.barrier.get(_CLUSTER_KEY)
         cluster = orjson.loads(raw_cluster) if raw_cluster else {"id": "", "name": ""}
         salt = await self.barrier.get(_TOKEN_SALT_KEY)

@@ -121,7 +121,9 @@ def _listener_app(app: StrongroomApp, listener: ListenerConfig) -> StrongroomApp
         max_request_size=_UNLIMITED_SIZE if size < 0 else size,
         body_timeout=float(_timeouts(listener).body),
     )
-    return app if limits == app.limits else StrongroomApp(app.handler, limits=limits)
+    if limits == app.limits:
+        return app
+    return StrongroomApp(app.handler, limits=limits, cors=app.cors)
 
 
 def _uvicorn_config(app: StrongroomApp, listener: ListenerConfig) -> uvicorn.Config:

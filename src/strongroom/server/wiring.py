@@ -96,5 +96,9 @@ async def assemble(
     async def handler(request: Request) -> Response | None:
         return await handle(core, request)
 
-    app = StrongroomApp(handler, limits=HttpLimits(max_request_size=max_request_size))
+    app = StrongroomApp(
+        handler,
+        limits=HttpLimits(max_request_size=max_request_size),
+        cors=lambda: core.cors_config,
+    )
     return Assembly(core=core, app=app, physical=physical)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
 from strongroom.core.system.audit import audit_paths
+from strongroom.core.system.cors import cors_paths
 from strongroom.core.system.leases import lease_paths
 from strongroom.core.system.locked_users import locked_user_paths
 from strongroom.core.system.metrics import metric_paths
@@ -66,6 +67,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *metric_paths(core),
         *password_policy_paths(core),
         *tool_paths(core),
+        *cors_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
