@@ -34,8 +34,11 @@ from strongroom.core.mounts import (
     new_accessor,
     validate_mount_path,
 )
+from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PREFIX
+from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
 from strongroom.core.router import Route, Router
+from strongroom.core.system.cors import CorsConfig, load_cors
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
 from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
@@ -96,6 +99,9 @@ class _MountSystemView:
 
     def now(self) -> float:
         return self.core.clock.now()
+
+    async def generate_password(self, policy: str) -> str:
+        return await self.core.password_policies().generate(policy)
 
 
 @dataclass(slots=True)
@@ -158,6 +164,8 @@ class Core:
         self._lock = asyncio.Lock()
         self.active_time = 0.0
         self.memos = RequestMemos()
+        # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
+        self.cors_config: CorsConfig = CorsConfig()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -249,7 +257,12 @@ class Core:
         )
         return token
 
+    async def _load_api_config(self) -> None:
+        """The sys/config/* settings the request road reads (CORS)."""
+        self.cors_config = await load_cors(self.barrier)
+
     async def _post_unseal(self) -> None:
+        await self._load_api_config()
         raw_cluster = await self.barrier.get(_CLUSTER_KEY)
         cluster = orjson.loads(raw_cluster) if raw_cluster else {"id": "", "name": ""}
         salt = await self.barrier.get(_TOKEN_SALT_KEY)
@@ -424,6 +437,9 @@ class Core:
         keys = await list_all(route.storage, prefix)
         if keys:
             await route.storage.transaction([StorageOp(prefix + key) for key in keys])
+
+    def password_policies(self) -> PasswordPolicyStore:
+        return PasswordPolicyStore(View(self.barrier, PASSWORD_POLICY_PREFIX))
 
     async def _token_alias_entity(self, accessor: str, alias: str) -> str:
         name = normalise("token", alias)

@@ -14,8 +14,10 @@ import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
+from strongroom.core.system.cors import CorsConfig
 from strongroom.errors import DeadlineExceeded, InvalidRequest, StrongroomError
 from strongroom.framework import remember
+from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
     BODY_COMPLETE,
     HttpLimits,
@@ -55,8 +57,10 @@ class StrongroomApp:
         limits: HttpLimits | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
+        cors: Callable[[], CorsConfig] | None = None,
     ) -> None:
         self.handler = handler
+        self.cors = cors  # the current sys/config/cors policy (http/cors.py)
         self.limits = limits or HttpLimits()
         self._deadlines = _Deadlines(self.limits.max_request_duration)
         self.on_startup = on_startup
@@ -95,11 +99,25 @@ class StrongroomApp:
         head_only = method == "HEAD"
         operation = Operation.READ
         request_id = _request_id()
+        extra: tuple[tuple[bytes, bytes], ...] = ()
         try:
             if not path.startswith("/v1/"):
                 await _send(send, 404, encode_errors([]), head_only)
                 return
             query = split_query(scope.get("query_string", b""))
+            if self.cors is not None:
+                origin = _origin(scope)
+                if origin:
+                    decision = _cors_decision(self.cors(), origin, method, scope)
+                    if decision.status is not None:
+                        body = (
+                            encode_errors(["origin not allowed"])
+                            if decision.status == 403
+                            else None
+                        )
+                        await _send(send, decision.status, body, head_only, extra=decision.headers)
+                        return
+                    extra = decision.headers
             operation = operation_for(method, query)
             token = ""
             declared: int | None = None
@@ -155,18 +173,26 @@ class StrongroomApp:
                 if task is not None:
                     deadlines.leave(task)
             status, payload = encode_response(response, operation, request_id)
+            if response is not None and response.headers:
+                extra += tuple(
+                    (k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in response.headers.items()
+                )
             if response is not None and response.raw_body is not None:
                 content_type = response.content_type.encode("latin-1")
-                await _send(send, status, payload, head_only, content_type)
+                await _send(send, status, payload, head_only, content_type, extra=extra)
             else:
-                await _send(send, status, payload, head_only)
+                await _send(send, status, payload, head_only, extra=extra)
         except StrongroomError as exc:
             messages = exc.messages if exc.status < 500 else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
                 log.error("request failed: %s", type(exc).__name__)
             elif exc.status == 503:
                 messages = exc.messages
-            await _send(send, exc.status, encode_errors(messages), head_only)
+            exc_headers: dict[str, str] | None = getattr(exc, "headers", None)
+            if exc_headers:
+                extra += tuple((k.lower().encode(), v.encode()) for k, v in exc_headers.items())
+            await _send(send, exc.status, encode_errors(messages), head_only, extra=extra)
         except Exception as exc:
             # The log gets the exception type and where it happened, never its message: a
             # library's message can quote a request value (int("hunter2")). The client
@@ -175,7 +201,23 @@ class StrongroomApp:
             log.error(
                 "unhandled error: %s (request %s)\n%s", type(exc).__name__, request_id, frames
             )
-            await _send(send, 500, encode_errors(["internal error"]), head_only)
+            await _send(send, 500, encode_errors(["internal error"]), head_only, extra=extra)
+
+
+def _origin(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"origin":
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _cors_decision(config: CorsConfig, origin: str, method: str, scope: Scope) -> CorsDecision:
+    requested = ""
+    if method == "OPTIONS":
+        for name, value in scope["headers"]:
+            if name == b"access-control-request-method":
+                requested = value.decode("latin-1")
+    return decide(config, origin, method, requested)
 
 
 class _Deadlines:
@@ -263,13 +305,20 @@ def _connection(scope: Scope, plain: dict[tuple[str, int], Connection]) -> Conne
 
 
 async def _send(
-    send: Send, status: int, body: bytes | None, head_only: bool, content_type: bytes = b""
+    send: Send,
+    status: int,
+    body: bytes | None,
+    head_only: bool,
+    content_type: bytes = b"",
+    *,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
     if body is None:
-        await send({"type": "http.response.start", "status": status, "headers": _NO_BODY})
+        no_body = [*_NO_BODY, *extra] if extra else _NO_BODY
+        await send({"type": "http.response.start", "status": status, "headers": no_body})
         await send({"type": "http.response.body", "body": b""})
         return
     base = [(b"content-type", content_type), _JSON[1]] if content_type else _JSON
-    headers = [*base, (b"content-length", str(len(body)).encode())]
+    headers = [*base, (b"content-length", str(len(body)).encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head_only else body})

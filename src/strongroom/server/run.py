@@ -122,7 +122,9 @@ def _listener_app(app: StrongroomApp, listener: ListenerConfig) -> StrongroomApp
         body_timeout=float(_timeouts(listener).body),
         max_request_duration=float(max(listener.max_request_duration, 0)),
     )
-    return app if limits == app.limits else StrongroomApp(app.handler, limits=limits)
+    if limits == app.limits:
+        return app
+    return StrongroomApp(app.handler, limits=limits, cors=app.cors)
 
 
 def _uvicorn_config(app: StrongroomApp, listener: ListenerConfig) -> uvicorn.Config:
