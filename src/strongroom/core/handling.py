@@ -148,6 +148,11 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
                     token_hash=entry.id_hash if entry is not None else "",
                     secret=response.secret,
                 )
+                if entry is not None and not await state.tokens.still_live(entry.id_hash):
+                    # the token's revocation started meanwhile and may have listed its
+                    # leases before this one was stored: revoke it here, hand out nothing
+                    await state.leases.revoke_quietly(lease_id)
+                    raise PermissionDenied()
                 response.lease_id = lease_id
                 response.secret = replace(response.secret, ttl=ttl)
             wrap_ttl = _wrap_ttl(request, path)
