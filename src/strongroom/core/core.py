@@ -50,6 +50,7 @@ from strongroom.logical import (
     Backend,
     BackendConfig,
     BackendFactory,
+    BackendKind,
     Connection,
     Operation,
     Request,
@@ -76,6 +77,7 @@ class CoreSettings:
     max_lease_ttl: int = 768 * 3600
     storage_type: str = "inmem"
     api_addr: str = ""
+    cluster_addr: str = ""  # this node's address for its peers (HA)
     version: str = "1.17.0+strongroom"
 
 
@@ -492,7 +494,10 @@ class Core:
             )
         return None
 
-    async def _activate(self, entry: MountEntry) -> Route:
+    async def _activate(self, entry: MountEntry, *, is_auth: bool | None = None) -> Route:
+        """Build and mount ``entry``'s backend. With ``is_auth`` (a new mount), a backend
+        of the other kind is refused before it starts, as Vault's typed plugin catalog
+        refuses ``sys/mounts`` of an auth method and ``sys/auth`` of a secrets engine."""
         view = View(self.barrier, entry.storage_prefix)
         backend = self._build_core_backend(entry)
         if backend is None:
@@ -508,6 +513,8 @@ class Core:
                 storage=view,
             )
             backend = await factory(config)
+        if is_auth is not None and (backend.kind is BackendKind.AUTH) != is_auth:
+            raise InvalidRequest(f"plugin not found in the catalog: {entry.type}")
         await backend.initialize()
         route = Route(entry=entry, backend=backend, storage=view)
         self.router.mount(route)
@@ -578,7 +585,7 @@ class Core:
                 seal_wrap=seal_wrap,
                 is_auth=is_auth,
             )
-            await self._activate(entry)
+            await self._activate(entry, is_auth=is_auth)
             try:
                 await self._save_table(table.with_entry(entry))
             except BaseException:
@@ -608,6 +615,10 @@ class Core:
             route = self.router.unmount(entry.full_path)
             await self._save_table(table.without(path))
             self.state.by_uuid.pop(entry.uuid, None)
+            if is_auth:
+                # the mount's entity and group aliases go with it (as Vault); a new mount
+                # gets a new accessor, so none of them could ever match again
+                await self.state.identity.drop_mount(entry.accessor)
             if route is not None:
                 try:
                     await route.backend.cleanup()
