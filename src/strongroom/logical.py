@@ -55,6 +55,9 @@ class StorageOp:
     backends compare the stored bytes (ciphertext) inside the same transaction; the barrier
     compares plaintext and hands down a guard on the exact ciphertext it read, so a value
     changed by anyone in between fails the guard (compare-and-swap across processes).
+    Every guard of a transaction sees the values as they were before any of its writes
+    (backends check all guards first, then apply the writes in order), so the usual
+    pattern ``[StorageOp(k, old, check=True), StorageOp(k, new)]`` is a compare-and-swap.
     """
 
     key: str
@@ -215,6 +218,10 @@ class SystemView(Protocol):
     def max_lease_ttl(self) -> int: ...
 
     def now(self) -> float: ...
+
+    async def generate_password(self, policy: str) -> str:
+        """A password from the named password policy (raises NotFound if there is none)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import pytest
 
 from strongroom.clock import FakeClock
 from strongroom.engines import cubbyhole, kv
+from strongroom.errors import NotFound, StorageConflict
 from strongroom.logical import (
     Backend,
     BackendConfig,
@@ -56,7 +57,11 @@ class MemoryStorage:
     async def transaction(self, ops: Sequence[StorageOp]) -> None:
         await asyncio.sleep(0)
         self.transactions += 1
+        if any(op.check and self.data.get(op.key) != op.value for op in ops):
+            raise StorageConflict("storage guard failed")
         for op in ops:
+            if op.check:
+                continue
             if op.value is None:
                 self.data.pop(op.key, None)
             else:
@@ -75,6 +80,9 @@ class FakeSystem:
 
     def now(self) -> float:
         return self.clock.now()
+
+    async def generate_password(self, policy: str) -> str:
+        raise NotFound("policy does not exist")
 
 
 @dataclasses.dataclass

@@ -24,6 +24,7 @@ from strongroom.barrier import (
     decrypt_blob,
 )
 from strongroom.clock import FakeClock
+from strongroom.errors import StorageConflict
 from strongroom.logical import StorageOp
 from strongroom.seal import (
     REKEY_CANCEL_GRACE,
@@ -70,7 +71,11 @@ class MemStorage:
 
     async def transaction(self, ops: Sequence[StorageOp]) -> None:
         self.transactions.append(list(ops))
+        if any(op.check and self.data.get(op.key) != op.value for op in ops):
+            raise StorageConflict("storage guard failed")
         for op in ops:
+            if op.check:
+                continue
             if op.value is None:
                 self.data.pop(op.key, None)
             else:

@@ -269,13 +269,35 @@ class AESGCMBarrier:
         return children
 
     async def transaction(self, ops: Sequence[StorageOp]) -> None:
+        """Encrypt the writes; turn each plaintext guard into a guard on the exact ciphertext.
+
+        A guard ``StorageOp(key, plaintext, check=True)`` reads the key's current
+        ciphertext, decrypts it and compares it with ``plaintext``; if they match, the
+        physical transaction carries a guard on that ciphertext, so a value rewritten by
+        anyone in between (even to the same plaintext) fails it there.
+
+        Raises:
+            errors.StorageConflict: a guard did not match; nothing was written.
+        """
         keyring = self._require_keyring()
-        encrypted: list[StorageOp] = []
         for op in ops:
             _check_key(op.key)
+        encrypted: list[StorageOp] = []
+        for op in ops:
+            if op.check:
+                encrypted.append(await self._guard(keyring, op))
+                continue
             value = None if op.value is None else self._encrypt(keyring.active, op.key, op.value)
             encrypted.append(StorageOp(op.key, value))
         await self._physical.transaction(encrypted)
+
+    async def _guard(self, keyring: Keyring, op: StorageOp) -> StorageOp:
+        if op.value is None:
+            return op  # "absent" is the same in plaintext and ciphertext
+        blob = await self._physical.get(op.key)
+        if blob is None or not hmac.compare_digest(self._decrypt(keyring, op.key, blob), op.value):
+            raise errors.StorageConflict("storage guard failed: the value changed")
+        return StorageOp(op.key, blob, check=True)
 
     # --- internals ------------------------------------------------------------------------
 

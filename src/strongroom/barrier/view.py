@@ -89,4 +89,6 @@ class View:
         return await self._storage.list(self._prefix + prefix)
 
     async def transaction(self, ops: Sequence[StorageOp]) -> None:
-        await self._storage.transaction([StorageOp(self._expand(op.key), op.value) for op in ops])
+        await self._storage.transaction(
+            [StorageOp(self._expand(op.key), op.value, op.check) for op in ops]
+        )

@@ -18,11 +18,11 @@ from typing import Any
 
 import orjson
 
-from strongroom.audit import AuditBroker
+from strongroom.audit import AuditAuth, AuditBroker, MountInfo
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.acl import ACL
-from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend
+from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend, normalise
 from strongroom.core.leases import LeaseEntry, LeaseManager
 from strongroom.core.mounts import (
     AUTH_TABLE_KEY,
@@ -34,9 +34,15 @@ from strongroom.core.mounts import (
     new_accessor,
     validate_mount_path,
 )
+from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PREFIX
+from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
+from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
+from strongroom.core.system.cors import CorsConfig, load_cors
+from strongroom.core.system.quotas import load_quotas
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
+from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
 from strongroom.errors import InternalError, InvalidRequest, Sealed
 from strongroom.framework import list_all
@@ -44,15 +50,17 @@ from strongroom.logical import (
     Backend,
     BackendConfig,
     BackendFactory,
+    BackendKind,
     Connection,
     Operation,
     Request,
     Secret,
     StorageOp,
+    TokenInfo,
 )
 from strongroom.seal import SealManager
 
-__all__ = ["Core", "CoreSettings"]
+__all__ = ["Core", "CoreSettings", "RequestMemos"]
 
 log = logging.getLogger("strongroom.core")
 
@@ -69,6 +77,7 @@ class CoreSettings:
     max_lease_ttl: int = 768 * 3600
     storage_type: str = "inmem"
     api_addr: str = ""
+    cluster_addr: str = ""  # this node's address for its peers (HA)
     version: str = "1.17.0+strongroom"
 
 
@@ -93,6 +102,9 @@ class _MountSystemView:
     def now(self) -> float:
         return self.core.clock.now()
 
+    async def generate_password(self, policy: str) -> str:
+        return await self.core.password_policies().generate(policy)
+
 
 @dataclass(slots=True)
 class _Unsealed:
@@ -109,6 +121,26 @@ class _Unsealed:
     oidc: OIDCProvider
     sweeper: asyncio.Task[None] | None = None
     by_uuid: dict[str, MountEntry] = field(default_factory=dict)
+
+
+class RequestMemos:
+    """A core's per-object memos for the request road (core/handling.py): a token's audit
+    identity and TokenInfo, a mount's audit settings, rebuilt only when the (frozen,
+    replaced-on-change) TokenEntry or Route changes. Per core, not per process: they hold
+    token entries, so they go with the core that looked them up (dropped at seal and when a
+    standby invalidates its token cache), and two cores in one process share nothing."""
+
+    __slots__ = ("auth", "info", "mount")
+
+    def __init__(self) -> None:
+        self.auth: dict[int, tuple[TokenEntry, AuditAuth]] = {}
+        self.info: dict[int, tuple[TokenEntry, TokenInfo]] = {}
+        self.mount: dict[int, tuple[Route, MountInfo]] = {}
+
+    def clear(self) -> None:
+        self.auth.clear()
+        self.info.clear()
+        self.mount.clear()
 
 
 class Core:
@@ -133,6 +165,10 @@ class Core:
         self._state: _Unsealed | None = None
         self._lock = asyncio.Lock()
         self.active_time = 0.0
+        self.memos = RequestMemos()
+        # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
+        self.cors_config: CorsConfig = CorsConfig()
+        self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -224,7 +260,26 @@ class Core:
         )
         return token
 
+    async def _load_api_config(self) -> None:
+        """The sys/config/* settings the request road reads (CORS)."""
+        self.cors_config = await load_cors(self.barrier)
+        await load_quotas(self.barrier, self.quotas)
+
+    async def lease_count_under(self, prefix: str) -> int:
+        """Leases whose ID starts with ``prefix`` (all of them for ``""``): lease-count quotas."""
+        if not prefix:
+            return await self.leases.count()
+        return len(await self.leases.ids_with_prefix(prefix))
+
+    async def quota_identity(self, token: str) -> str:
+        """Who a rate-limit quota grouped by entity counts: the token's entity, else the token."""
+        entry = await self.tokens.lookup(token)
+        if entry is None:
+            return "anonymous"
+        return entry.entity_id or "accessor:" + entry.accessor
+
     async def _post_unseal(self) -> None:
+        await self._load_api_config()
         raw_cluster = await self.barrier.get(_CLUSTER_KEY)
         cluster = orjson.loads(raw_cluster) if raw_cluster else {"id": "", "name": ""}
         salt = await self.barrier.get(_TOKEN_SALT_KEY)
@@ -314,6 +369,7 @@ class Core:
             except Exception:
                 log.exception("cleanup failed for mount %s", route.mount_point)
         self.router.clear()
+        self.memos.clear()
         log.info("core sealed")
 
     async def _sweep_loop(self) -> None:
@@ -399,6 +455,13 @@ class Core:
         if keys:
             await route.storage.transaction([StorageOp(prefix + key) for key in keys])
 
+    def password_policies(self) -> PasswordPolicyStore:
+        return PasswordPolicyStore(View(self.barrier, PASSWORD_POLICY_PREFIX))
+
+    async def _token_alias_entity(self, accessor: str, alias: str) -> str:
+        name = normalise("token", alias)
+        return (await self.identity.login_entity(accessor, "token", name, {})).id
+
     # ----- mounts --------------------------------------------------------------------
     def _build_core_backend(self, entry: MountEntry) -> Backend | None:
         if entry.type == "token":
@@ -411,6 +474,8 @@ class Core:
                 max_ttl=lambda: entry.config.max_lease_ttl or self.settings.max_lease_ttl,
                 now=self.clock.now,
                 renew_check=self._renew_login,
+                roles=TokenRoleStore(View(self.barrier, "sys/token/")),
+                entity_for_alias=lambda alias: self._token_alias_entity(entry.accessor, alias),
             )
             return build_token_backend(deps)
         if entry.type == "system":
@@ -429,7 +494,10 @@ class Core:
             )
         return None
 
-    async def _activate(self, entry: MountEntry) -> Route:
+    async def _activate(self, entry: MountEntry, *, is_auth: bool | None = None) -> Route:
+        """Build and mount ``entry``'s backend. With ``is_auth`` (a new mount), a backend
+        of the other kind is refused before it starts, as Vault's typed plugin catalog
+        refuses ``sys/mounts`` of an auth method and ``sys/auth`` of a secrets engine."""
         view = View(self.barrier, entry.storage_prefix)
         backend = self._build_core_backend(entry)
         if backend is None:
@@ -445,6 +513,8 @@ class Core:
                 storage=view,
             )
             backend = await factory(config)
+        if is_auth is not None and (backend.kind is BackendKind.AUTH) != is_auth:
+            raise InvalidRequest(f"plugin not found in the catalog: {entry.type}")
         await backend.initialize()
         route = Route(entry=entry, backend=backend, storage=view)
         self.router.mount(route)
@@ -515,7 +585,7 @@ class Core:
                 seal_wrap=seal_wrap,
                 is_auth=is_auth,
             )
-            await self._activate(entry)
+            await self._activate(entry, is_auth=is_auth)
             try:
                 await self._save_table(table.with_entry(entry))
             except BaseException:
@@ -545,6 +615,10 @@ class Core:
             route = self.router.unmount(entry.full_path)
             await self._save_table(table.without(path))
             self.state.by_uuid.pop(entry.uuid, None)
+            if is_auth:
+                # the mount's entity and group aliases go with it (as Vault); a new mount
+                # gets a new accessor, so none of them could ever match again
+                await self.state.identity.drop_mount(entry.accessor)
             if route is not None:
                 try:
                     await route.backend.cleanup()

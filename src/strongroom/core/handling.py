@@ -9,7 +9,6 @@ two see different keys.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import replace
 
@@ -21,15 +20,24 @@ from strongroom.core.token_backend import token_auth_block
 from strongroom.core.tokens import TokenEntry
 from strongroom.core.wrapping import DEFAULT_WRAP_TTL, envelope_of, parse_wrap_ttl, wrap_response
 from strongroom.errors import InvalidPath, InvalidRequest, NotFound, PermissionDenied, Sealed
-from strongroom.framework import format_time, glob_match, memo_by_object, remember
+from strongroom.framework import format_time, glob_match, memo_by_object, remember, remote_in
 from strongroom.logical import Auth, Operation, Request, Response, TokenInfo
 
-__all__ = ["AUDITED_SEAL_OPERATIONS", "audit_auth", "handle", "validate_path"]
+__all__ = [
+    "AUDITED_SEAL_OPERATIONS",
+    "audit_auth",
+    "handle",
+    "validate_path",
+]
 
 _MAX_PATH = 4096
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _DISPLAY_CLEAN = re.compile(r"[^a-zA-Z0-9\-_.@]")
-_VALID_PATHS: dict[str, None] = {}  # paths that passed validate_path (it is pure)
+# Paths that passed validate_path. Process-wide on purpose: validate_path is a pure function
+# of the string, so a hit means exactly what a fresh check would; the table holds request
+# paths (which audit logs record in the clear, never secret values) and no core's state, so
+# several cores in one process cannot learn anything from each other through it. Bounded.
+_VALID_PATHS: dict[str, None] = {}
 _VALID_PATHS_LIMIT = 8192
 
 
@@ -64,6 +72,18 @@ async def handle(core: Core, request: Request) -> Response | None:
         return await seal_op(core, request)
     if core.sealed:
         raise Sealed()
+    if core.quotas.active:  # the only cost of quotas while none is configured
+        return await core.quotas.guard(
+            request,
+            path,
+            lease_count=core.lease_count_under,
+            entity_of=core.quota_identity,
+            proceed=lambda: _audited_road(core, request, path),
+        )
+    return await _audited_road(core, request, path)
+
+
+async def _audited_road(core: Core, request: Request, path: str) -> Response | None:
     if not core.audit.enabled:  # the only cost of auditing while no device is enabled
         return await _road(core, request, path, None)
     trail = Trail(core.audit, request)
@@ -82,7 +102,7 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
     route: Route | None = found[0] if found else None
     relative = found[1] if found else ""
     if trail is not None and route is not None:
-        trail.mount = _mount_info(route)
+        trail.mount = _mount_info(core, route)
     unauthenticated = route is not None and glob_match(
         route.backend.unauthenticated_paths, relative
     )
@@ -95,16 +115,18 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         if entry is None:
             raise PermissionDenied()
         if trail is not None:
-            trail.auth = audit_auth(entry)
+            trail.auth = audit_auth(core, entry)
         _check_token_binding(core, entry, request)
         acl = await core.acl_for(entry)
         if route is not None:
-            backend_request = _backend_request(route, relative, request, entry)
+            backend_request = _backend_request(core, route, relative, request, entry)
             if operation is Operation.UPDATE:
                 exists = await route.backend.exists(backend_request)
                 if exists is False:
                     operation = Operation.CREATE
-                    backend_request = _backend_request(route, relative, request, entry, operation)
+                    backend_request = _backend_request(
+                        core, route, relative, request, entry, operation
+                    )
                     if trail is not None:
                         trail.operation = operation
         result = acl.check(operation, path, request.data, wrap_ttl=_wrap_ttl(request, path))
@@ -115,7 +137,7 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
     if route is None:
         raise NotFound(f"no handler for route {path!r}. route entry not found.")
     if backend_request is None:
-        backend_request = _backend_request(route, relative, request, entry)
+        backend_request = _backend_request(core, route, relative, request, entry)
     if trail is not None:
         # Recorded before the backend runs and before a limited-use token is spent: if no
         # audit device can record it, the request is refused here and has no effect.
@@ -130,7 +152,7 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
                     core, route, relative, response.auth
                 )
                 if trail is not None:
-                    trail.login = audit_auth(minted)
+                    trail.login = audit_auth(core, minted)
             if response.secret is not None and response.secret.leased and not response.lease_id:
                 lease_id, ttl = await state.leases.register(
                     path=path,
@@ -138,6 +160,11 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
                     token_hash=entry.id_hash if entry is not None else "",
                     secret=response.secret,
                 )
+                if entry is not None and not await state.tokens.still_live(entry.id_hash):
+                    # the token's revocation started meanwhile and may have listed its
+                    # leases before this one was stored: revoke it here, hand out nothing
+                    await state.leases.revoke_quietly(lease_id)
+                    raise PermissionDenied()
                 response.lease_id = lease_id
                 response.secret = replace(response.secret, ttl=ttl)
             wrap_ttl = _wrap_ttl(request, path)
@@ -149,12 +176,10 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
             await state.tokens.revoke_tree(last_use)
 
 
-# Per-object memos: a token's identity and TokenInfo and a mount's audit settings are
-# rebuilt only when the (frozen, replaced-on-change) TokenEntry or Route changes.
+# Per-object memos (a token's identity and TokenInfo, a mount's audit settings) live on
+# the Core (``core.memos``): they hold token entries, so they go with the core that looked
+# them up and are dropped when it seals or a standby invalidates its token cache.
 _MEMO_LIMIT = 4096
-_AUTH_MEMO: dict[int, tuple[TokenEntry, AuditAuth]] = {}
-_INFO_MEMO: dict[int, tuple[TokenEntry, TokenInfo]] = {}
-_MOUNT_MEMO: dict[int, tuple[Route, MountInfo]] = {}
 
 
 def _wrap_ttl(request: Request, path: str) -> int | None:
@@ -182,18 +207,13 @@ def _check_token_binding(core: Core, entry: TokenEntry, request: Request) -> Non
     if entry.entity_id and core.identity.is_disabled(entry.entity_id):
         raise PermissionDenied()
     cidrs = entry.internal.get("bound_cidrs")
-    if cidrs:
-        try:
-            address = ipaddress.ip_address(request.connection.remote_addr)
-        except ValueError:
-            raise PermissionDenied() from None
-        if not any(address in ipaddress.ip_network(c, strict=False) for c in cidrs):
-            raise PermissionDenied()
+    if cidrs and not remote_in(cidrs, request.connection.remote_addr):
+        raise PermissionDenied()
 
 
-def audit_auth(entry: TokenEntry) -> AuditAuth:
+def audit_auth(core: Core, entry: TokenEntry) -> AuditAuth:
     """The identity an audit entry records for a token (never the token itself)."""
-    return memo_by_object(_AUTH_MEMO, entry, _audit_auth, _MEMO_LIMIT)
+    return memo_by_object(core.memos.auth, entry, _audit_auth, _MEMO_LIMIT)
 
 
 def _audit_auth(entry: TokenEntry) -> AuditAuth:
@@ -211,13 +231,13 @@ def _audit_auth(entry: TokenEntry) -> AuditAuth:
     )
 
 
-def _token_info(entry: TokenEntry) -> TokenInfo:
+def _token_info(core: Core, entry: TokenEntry) -> TokenInfo:
     """What a backend learns about the caller's token (memoised per entry)."""
-    return memo_by_object(_INFO_MEMO, entry, TokenEntry.info, _MEMO_LIMIT)
+    return memo_by_object(core.memos.info, entry, TokenEntry.info, _MEMO_LIMIT)
 
 
-def _mount_info(route: Route) -> MountInfo:
-    return memo_by_object(_MOUNT_MEMO, route, _build_mount_info, _MEMO_LIMIT)
+def _mount_info(core: Core, route: Route) -> MountInfo:
+    return memo_by_object(core.memos.mount, route, _build_mount_info, _MEMO_LIMIT)
 
 
 def _build_mount_info(route: Route) -> MountInfo:
@@ -251,12 +271,12 @@ async def _audited_seal_operation(core: Core, request: Request, seal_op: SealOp)
     trail = Trail(core.audit, request)
     route = core.router.get("sys/")
     if route is not None:
-        trail.mount = _mount_info(route)
+        trail.mount = _mount_info(core, route)
     if request.client_token and not core.sealed:
         # identity only, for the entry: these operations authorise by key shares
         entry = await core.tokens.lookup(request.client_token)
         if entry is not None:
-            trail.auth = audit_auth(entry)
+            trail.auth = audit_auth(core, entry)
     try:
         await trail.record_request()
         response = await seal_op(core, request)
@@ -268,6 +288,7 @@ async def _audited_seal_operation(core: Core, request: Request, seal_op: SealOp)
 
 
 def _backend_request(
+    core: Core,
     route: Route,
     relative: str,
     request: Request,
@@ -288,7 +309,7 @@ def _backend_request(
         mount_accessor=route.entry.accessor,
         mount_type=route.entry.type,
         client_token=request.client_token if sees_token else "",
-        token=_token_info(entry) if entry is not None else None,
+        token=_token_info(core, entry) if entry is not None else None,
         query=request.query,
         headers=request.headers,
         connection=request.connection,

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from strongroom.core.acl import ACL
 from strongroom.core.policy import normalize_policy_name
+from strongroom.core.token_role_paths import role_paths
+from strongroom.core.token_roles import (
+    TokenRole,
+    TokenRoleStore,
+    check_entity_alias,
+    role_limits,
+    role_policies,
+    role_token_type,
+)
 from strongroom.core.tokens import TokenEntry, TokenStore, rfc3339
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import Duration, FrameworkBackend, NoArgs, Path
@@ -34,6 +43,9 @@ class TokenBackendDeps:
     # Asks the auth method that issued a login token whether it may be renewed (it raises
     # to refuse: user gone, policies changed, a different client certificate ...).
     renew_check: Callable[[TokenEntry, int, Connection], Awaitable[None]] | None = None
+    roles: TokenRoleStore | None = None
+    # The entity of an ``entity_alias`` on this token mount (found or created).
+    entity_for_alias: Callable[[str], Awaitable[str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +146,11 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
     async def create(request: Request, args: CreateArgs, *, orphan_endpoint: bool) -> Response:
         parent = await caller(request)
         acl = await deps.acl_for(parent)
-        if args.type not in ("service", "default"):
-            raise InvalidRequest(f"unsupported token type {args.type!r}: only service tokens")
-        if args.role_name:
-            raise InvalidRequest("token roles are not supported yet")
+        role = await role_of(args.role_name)
+        token_type = role_token_type(role, args.type) if role is not None else args.type
+        if token_type not in ("service", "default"):
+            raise InvalidRequest(f"unsupported token type {token_type!r}: only service tokens")
+        check_entity_alias(role, args.entity_alias)
         if args.num_uses < 0:
             raise InvalidRequest("number of uses cannot be negative")
         if args.id and not parent.is_root:
@@ -147,27 +160,48 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
             requested = [normalize_policy_name(p) for p in args.policies]
         else:
             requested = list(parent.policies)
-        if not parent.is_root:
+        by_role = (
+            role_policies(
+                role, args.policies, parent.policies, no_default_policy=args.no_default_policy
+            )
+            if role is not None
+            else None
+        )
+        if by_role is not None:
+            requested = list(by_role.policies)  # the role, not the parent, bounds them
+            if "root" in requested and not parent.is_root:
+                raise InvalidRequest(
+                    "root tokens may not be created without parent token being root"
+                )
+        elif not parent.is_root:
             missing = set(requested) - set(parent.policies) - {"default"}
             if missing:
                 raise PermissionDenied("child policies must be subset of parent")
             if "root" in requested:
                 raise PermissionDenied("root or sudo privileges required to create root tokens")
         orphan = orphan_endpoint
-        if args.no_parent:
+        if role is not None:
+            orphan = role.orphan  # a role's orphans need no sudo
+        elif args.no_parent:
             sudo = acl.check(Operation.UPDATE, "auth/token/create").sudo
             if not (parent.is_root or sudo):
                 raise PermissionDenied("root or sudo privileges required to create orphan token")
             orphan = True
         policies = set(requested)
-        if not args.no_default_policy and "root" not in policies:
+        if by_role is None and not args.no_default_policy and "root" not in policies:
             policies.add("default")
         if args.no_default_policy:
             policies.discard("default")
         policy_tuple = tuple(sorted(policies))
+        period, explicit_max, num_uses = int(args.period), int(args.explicit_max_ttl), args.num_uses
+        warnings: list[str] = []
+        if role is not None:
+            limits = role_limits(role, period, explicit_max, num_uses)
+            period, explicit_max, num_uses = limits.period, limits.explicit_max_ttl, limits.num_uses
+            warnings.extend(limits.warnings)
+        args = replace(args, period=Duration(period), explicit_max_ttl=Duration(explicit_max))
         ttl = int(args.period) or int(args.ttl)
         max_ttl = deps.max_ttl()
-        warnings: list[str] = []
         if ttl == 0 and "root" not in policies:
             ttl = deps.default_ttl()
             if args.explicit_max_ttl and ttl > args.explicit_max_ttl:
@@ -184,6 +218,19 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
             ttl = max_ttl
         name = _DISPLAY_NAME_STRIP.sub("", args.display_name.strip().replace(" ", "-"))
         display_name = f"token-{name}" if name else "token"
+        path = request.mount_point + request.path
+        internal: dict[str, Any] = {}
+        entity_id = ""
+        if role is not None:
+            path = request.mount_point + "create/" + role.name
+            if role.path_suffix:
+                path += "/" + role.path_suffix
+            if role.token_bound_cidrs and ttl:
+                internal["bound_cidrs"] = list(role.token_bound_cidrs)
+            if args.entity_alias and deps.entity_for_alias is not None:
+                entity_id = await deps.entity_for_alias(args.entity_alias)
+            elif not orphan:
+                entity_id = parent.entity_id
         token, entry = await store.create(
             policies=policy_tuple,
             parent=None if orphan else parent,
@@ -193,13 +240,23 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
             explicit_max_ttl=int(args.explicit_max_ttl),
             max_ttl=0 if args.period else max_ttl,
             period=int(args.period),
-            num_uses=args.num_uses,
-            renewable=args.renewable,
-            path=request.mount_point + request.path,
+            num_uses=num_uses,
+            renewable=args.renewable and (role is None or role.renewable),
+            path=path,
             token_id=args.id or None,
+            entity_id=entity_id,
+            internal=internal,
         )
         auth = token_auth_block(token, entry, deps.now())
         return Response(auth=auth, warnings=warnings)
+
+    async def role_of(name: str) -> TokenRole | None:
+        if not name:
+            return None
+        role = await deps.roles.get(name) if deps.roles is not None else None
+        if role is None:
+            raise InvalidRequest(f"unknown role {name}")
+        return role
 
     async def create_handler(request: Request, args: CreateArgs) -> Response:
         return await create(request, args, orphan_endpoint=False)
@@ -281,6 +338,13 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
     read, update, lst = Operation.READ, Operation.UPDATE, Operation.LIST
     paths = [
         Path(r"create", {update: create_handler}, CreateArgs, synopsis="Create a token"),
+        Path(
+            r"create/(?P<role_name>[^/]+)",
+            {update: create_handler},
+            CreateArgs,
+            synopsis="Create a token against a token role",
+        ),
+        *(role_paths(deps.roles) if deps.roles is not None else []),
         Path(
             r"create-orphan",
             {update: create_orphan_handler},

@@ -13,6 +13,8 @@ _NS = 1_000_000_000
 
 # Rendered whole seconds: strftime costs microseconds, and responses keep rendering the
 # same few instants (a secret's creation time, "now"). Bounded; cleared when full.
+# Process-wide on purpose: rendering is a pure function of the integer, holds no secret and
+# no core's state, so several cores in one process sharing it cannot observe each other.
 _SECONDS: dict[int, str] = {}
 _SECONDS_LIMIT = 8192
 

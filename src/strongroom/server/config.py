@@ -6,9 +6,13 @@ Supported, with Vault's names and defaults (website/content/docs/configuration/)
   ``tls_cert_file``, ``tls_key_file``, ``tls_client_ca_file``, ``tls_min_version`` (``tls12``),
   ``tls_max_version`` (``tls13``), ``tls_require_and_verify_client_cert``,
   ``tls_disable_client_certs``, ``max_request_size`` (32 MiB; negative: unlimited),
-  ``max_request_duration`` (90s) and the ``http_*_timeout`` durations;
+  ``max_request_duration`` (90s) and the ``http_*_timeout`` durations; and our own bounds
+  on a request's head, ``http_max_header_bytes`` (1 MiB, Go's default, which Vault keeps),
+  ``http_max_header_count`` (100 fields) and ``http_max_request_line_bytes`` (64 KiB);
 - exactly one ``storage "sqlite" { path }``, ``storage "inmem" {}`` or ``storage "postgresql"
-  { connection_url, ... }`` (``backend`` is its legacy name);
+  { connection_url, table, ha_enabled, ha_table, max_parallel, max_idle_connections }``
+  (``backend`` is its legacy name) with our own ``skip_create_table`` and ``retry_timeout``
+  (see docs/storage.md);
 - ``api_addr``, ``cluster_addr``, ``default_lease_ttl``/``max_lease_ttl`` (768h each),
   ``default_max_request_duration``, ``ui``, ``log_level``, ``pid_file``, and our own
   ``audit_directory``.
@@ -33,6 +37,7 @@ from typing import Any, TypeVar
 from strongroom import errors
 from strongroom.framework import parse_bool, parse_duration, parse_int, parse_str
 from strongroom.hclfile import HclSyntaxError, load_hcl
+from strongroom.storage.postgresql import check_table_name
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -145,6 +150,9 @@ _LISTENER_KEYS = frozenset(
         "http_read_header_timeout",
         "http_read_timeout",
         "http_write_timeout",
+        "http_max_header_bytes",
+        "http_max_header_count",
+        "http_max_request_line_bytes",
     }
 )
 _LISTENER_IGNORED = frozenset(
@@ -206,6 +214,10 @@ class ListenerConfig:
     http_read_header_timeout: int = 10
     http_read_timeout: int = 30
     http_write_timeout: int = 0  # 0: no limit
+    # a request's head (ours; Vault has Go's fixed 1 MiB): over them, 431 (414 for the line)
+    http_max_header_bytes: int = 1 << 20
+    http_max_header_count: int = 100
+    http_max_request_line_bytes: int = 64 * 1024
 
     @property
     def host(self) -> str:
@@ -223,8 +235,10 @@ class StorageConfig:
     """The storage stanza: ``type`` is one of inmem, postgresql, sqlite.
 
     ``options`` (never printed: a ``connection_url`` holds a password) are normalized:
-    sqlite ``{"path": absolute path}``; postgresql ``connection_url``, ``table``, ``ha_table``,
-    ``ha_enabled`` (bool), ``max_parallel`` (int) and, if set, ``max_idle_connections``.
+    sqlite ``{"path": absolute path}``; postgresql ``connection_url`` (``VAULT_PG_CONNECTION_URL``
+    wins when set, as in Vault), ``table``, ``ha_table``, ``ha_enabled`` (bool),
+    ``max_parallel`` (int), ``skip_create_table`` (bool) and, if set,
+    ``max_idle_connections`` (int) and ``retry_timeout`` (seconds, float).
     """
 
     type: str
@@ -422,6 +436,14 @@ class _Parser:
                 return default
             return int(_convert(parse_duration, body[key], f"{where}: {key}"))
 
+        def positive(key: str, default: int) -> int:
+            if key not in body:
+                return default
+            value = int(_convert(parse_int, body[key], f"{where}: {key}"))
+            if value <= 0:
+                raise ConfigError(f"{where}: {key} must be a positive number")
+            return value
+
         address = DEFAULT_ADDRESS
         if "address" in body:
             address = _convert(parse_str, body["address"], f"{where}: address").strip()
@@ -448,6 +470,9 @@ class _Parser:
             http_read_header_timeout=duration("http_read_header_timeout", 10),
             http_read_timeout=duration("http_read_timeout", 30),
             http_write_timeout=duration("http_write_timeout", 0),
+            http_max_header_bytes=positive("http_max_header_bytes", 1 << 20),
+            http_max_header_count=positive("http_max_header_count", 100),
+            http_max_request_line_bytes=positive("http_max_request_line_bytes", 64 * 1024),
         )
         self._check_tls(listener, where)
         return listener
@@ -506,10 +531,15 @@ class _Parser:
 
     def _postgresql(self, body: dict[str, Any], where: str) -> dict[str, Any]:
         keys = {"connection_url", "table", "ha_table", "ha_enabled", "max_parallel"}
-        self._check_keys(body, frozenset(keys | {"max_idle_connections"}), _STORAGE_IGNORED, where)
+        keys |= {"max_idle_connections", "skip_create_table", "retry_timeout"}
+        self._check_keys(body, frozenset(keys), _STORAGE_IGNORED, where)
         url = _convert(parse_str, body.get("connection_url", ""), f"{where}: connection_url")
+        # as Vault: the environment variable, when set, wins over the file
+        url = os.environ.get("VAULT_PG_CONNECTION_URL", "") or url
         if not url:
-            raise ConfigError(f"{where}: connection_url is required")
+            raise ConfigError(
+                f"{where}: connection_url is required (or set VAULT_PG_CONNECTION_URL)"
+            )
         options: dict[str, Any] = {
             "connection_url": url,
             "table": _convert(parse_str, body.get("table", "vault_kv_store"), f"{where}: table"),
@@ -522,10 +552,27 @@ class _Parser:
             "max_parallel": _convert(
                 parse_int, body.get("max_parallel", 128), f"{where}: max_parallel"
             ),
+            "skip_create_table": _convert(
+                parse_bool, body.get("skip_create_table", False), f"{where}: skip_create_table"
+            ),
         }
+        for name in ("table", "ha_table"):
+            try:
+                check_table_name(options[name], f"{where}: {name}")
+            except errors.InvalidRequest as exc:
+                raise ConfigError(str(exc)) from None
+        if options["max_parallel"] < 1:
+            raise ConfigError(f"{where}: max_parallel must be at least 1")
         if "max_idle_connections" in body:
-            options["max_idle_connections"] = _convert(
+            idle = _convert(
                 parse_int, body["max_idle_connections"], f"{where}: max_idle_connections"
+            )
+            if idle < 0:
+                raise ConfigError(f"{where}: max_idle_connections must not be negative")
+            options["max_idle_connections"] = idle
+        if "retry_timeout" in body:
+            options["retry_timeout"] = float(
+                _convert(parse_duration, body["retry_timeout"], f"{where}: retry_timeout")
             )
         return options
 

@@ -17,7 +17,7 @@ import uvicorn
 
 from strongroom.http import StrongroomApp
 from strongroom.server.config import ConfigError, ListenerConfig, ServerConfig, load_config
-from strongroom.server.listener import make_ssl_context, protocol_class
+from strongroom.server.listener import HeadLimits, make_ssl_context, protocol_class
 from strongroom.server.wiring import Assembly, assemble
 
 __all__ = ["main"]
@@ -120,8 +120,11 @@ def _listener_app(app: StrongroomApp, listener: ListenerConfig) -> StrongroomApp
         app.limits,
         max_request_size=_UNLIMITED_SIZE if size < 0 else size,
         body_timeout=float(_timeouts(listener).body),
+        max_request_duration=float(max(listener.max_request_duration, 0)),
     )
-    return app if limits == app.limits else StrongroomApp(app.handler, limits=limits)
+    if limits == app.limits:
+        return app
+    return StrongroomApp(app.handler, limits=limits, cors=app.cors)
 
 
 def _uvicorn_config(app: StrongroomApp, listener: ListenerConfig) -> uvicorn.Config:
@@ -146,7 +149,15 @@ def _uvicorn_config(app: StrongroomApp, listener: ListenerConfig) -> uvicorn.Con
         _listener_app(app, listener),
         host=host,
         port=int(port),
-        http=protocol_class(timeouts.header),
+        http=protocol_class(
+            HeadLimits(
+                timeout=timeouts.header,
+                max_header_bytes=listener.http_max_header_bytes,
+                max_header_count=listener.http_max_header_count,
+                max_request_line=listener.http_max_request_line_bytes,
+                write_timeout=float(max(listener.http_write_timeout, 0)),
+            )
+        ),
         loop="none",
         lifespan="off",
         log_config=None,
@@ -251,12 +262,29 @@ async def _run_config(config: ServerConfig) -> None:
         default_lease_ttl=config.default_lease_ttl,
         max_lease_ttl=config.max_lease_ttl,
         api_addr=config.api_addr,
+        cluster_addr=config.cluster_addr,
         audit_directory=config.audit_directory,
     )
     for listener in config.listeners:
         scheme = "http" if listener.tls_disable else "https"
         log.info("listening on %s://%s", scheme, listener.address)
-    await _serve(assembly, config.listeners)
+    with _pid_file(config.pid_file):
+        await _serve(assembly, config.listeners)
+
+
+@contextlib.contextmanager
+def _pid_file(path: str) -> Generator[None, None, None]:
+    """Vault's ``pid_file``: this process's ID while it serves, removed when it stops."""
+    if not path:
+        yield
+        return
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
+from strongroom.errors import StorageConflict
 from strongroom.logical import Storage, StorageOp
 from strongroom.storage.memory import check_key, to_bytes
 
@@ -118,13 +119,24 @@ class CachedStorage:
 
     async def transaction(self, ops: Sequence[StorageOp]) -> None:
         final: dict[str, bytes | None] = {}
+        guarded: list[str] = []
         frozen: list[StorageOp] = []
         for op in ops:
             check_key(op.key)
             value = None if op.value is None else to_bytes(op.value)
-            final[op.key] = value  # a later op on the same key wins, as it does inside
-            frozen.append(op if value is op.value else StorageOp(op.key, value))
-        await self._write(final, self._inner.transaction(frozen))
+            if op.check:
+                guarded.append(op.key)  # a guard writes nothing: never cache its value
+            else:
+                final[op.key] = value  # a later op on the same key wins, as it does inside
+            frozen.append(op if value is op.value else StorageOp(op.key, value, op.check))
+        try:
+            await self._write(final, self._inner.transaction(frozen))
+        except StorageConflict:
+            # the guard compared against a value we may hold stale (another writer changed
+            # it without telling us): the caller's retry must read the inner storage
+            for key in guarded:
+                self.invalidate(key)
+            raise
 
     def invalidate(self, key: str) -> None:
         """Forget ``key``: the next read goes to the inner storage.

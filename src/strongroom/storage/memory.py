@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from strongroom.errors import InvalidPath
+from strongroom.errors import InvalidPath, StorageConflict
 from strongroom.logical import Storage, StorageOp
 
 __all__ = [
@@ -118,9 +118,15 @@ class MemoryStorage:
     async def transaction(self, ops: Sequence[StorageOp]) -> None:
         # validate everything first: a bad op must leave storage untouched
         checked: list[tuple[str, bytes | None]] = []
+        guards: list[tuple[str, bytes | None]] = []
         for op in ops:
             check_key(op.key)
-            checked.append((op.key, None if op.value is None else to_bytes(op.value)))
+            value = None if op.value is None else to_bytes(op.value)
+            (guards if op.check else checked).append((op.key, value))
+        # no await between the guards and the writes: the whole transaction is atomic
+        for key, expected in guards:
+            if self._data.get(key) != expected:
+                raise StorageConflict("storage guard failed: the value changed")
         for key, value in checked:
             if value is None:
                 self._delete(key)

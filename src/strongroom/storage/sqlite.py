@@ -22,6 +22,13 @@ SQLite touches it, and SQLite gives its side files the database's mode); a missi
 directory is created 0700. An exclusive ``flock`` on the database file keeps a second server
 (or a second storage object in this process) from sharing it, since each would trust its own
 read cache.
+
+Shared mode (``shared=True``: HA or worker processes): every opener takes a *shared* flock
+instead (so a non-shared server and shared ones still exclude each other), and the storage
+is an :class:`~strongroom.storage.ha.HABackend` and :class:`~strongroom.storage.ha.ChangeFeed`
+(see :mod:`strongroom.storage._sqlite_ha`): the writer checks the fencing term inside each
+write transaction and appends the changed keys to the change log in that same transaction;
+readers poll ``PRAGMA data_version`` to notice other processes' commits cheaply.
 """
 
 from __future__ import annotations
@@ -34,11 +41,19 @@ import queue
 import sqlite3
 import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from strongroom.errors import InternalError
+from strongroom.errors import (
+    InternalError,
+    StorageConflict,
+    StorageUnavailable,
+    StrongroomError,
+)
 from strongroom.logical import StorageOp
+from strongroom.storage import _sqlite_ha as ha
+from strongroom.storage.ha import ChangeBatch, LockHolder
 from strongroom.storage.memory import (
     check_key,
     check_prefix,
@@ -49,7 +64,9 @@ from strongroom.storage.memory import (
 
 __all__ = ["SQLiteStorage"]
 
-_SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+_SCHEMA_VERSION = 2  # 2: the HA lock and change-log tables
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entries ("
     " parent TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
@@ -57,6 +74,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS folders ("
     " parent TEXT NOT NULL, name TEXT NOT NULL, children INTEGER NOT NULL CHECK (children > 0),"
     " PRIMARY KEY (parent, name)) WITHOUT ROWID",
+    *ha.HA_SCHEMA,
 )
 _GET = "SELECT value FROM entries WHERE parent = ? AND name = ?"
 _LIST = (
@@ -73,10 +91,11 @@ _FOLDER_NEW = "INSERT INTO folders (parent, name, children) VALUES (?, ?, 1)"
 _FOLDER_DROP = "DELETE FROM folders WHERE parent = ? AND name = ?"
 
 _BUSY_TIMEOUT_S = 5.0
+_POLL_S = 0.005  # how often wait() looks for another process's commit
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
-# (parent, name, value or None for a delete)
-_Op = tuple[str, str, bytes | None]
+# (parent, name, value or None for a delete, guard?): a guard compares, writes nothing
+_Op = tuple[str, str, bytes | None, bool]
 _Ops = list[_Op]
 _Rows = list[tuple[object, ...]]
 # a caller's future and how it ends: None for success
@@ -102,6 +121,13 @@ class _Stop:
 _STOP = _Stop()
 
 
+class _Unfenced:
+    pass
+
+
+_UNFENCED = _Unfenced()
+
+
 class SQLiteStorage:
     """A :class:`~strongroom.logical.Storage` on one SQLite file. Build it with :meth:`open`.
 
@@ -109,12 +135,17 @@ class SQLiteStorage:
     task. A write whose caller is cancelled may still be committed.
     """
 
-    def __init__(self, path: str, *, max_batch: int = 4096) -> None:
+    def __init__(self, path: str, *, max_batch: int = 4096, shared: bool = False) -> None:
         """Prefer :meth:`open`, which also starts the writer and opens the files."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._path = path
         self._max_batch = max_batch
+        self._shared = shared
+        # read by the writer thread at the start of each transaction
+        self._fence: int | _Unfenced | None = _UNFENCED
+        self._ha_conn: sqlite3.Connection | None = None
+        self._ha_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Write | _Stop] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._reader: sqlite3.Connection | None = None
@@ -124,12 +155,14 @@ class SQLiteStorage:
         self._writes = 0
 
     @classmethod
-    async def open(cls, path: str, *, max_batch: int = 4096) -> SQLiteStorage:
+    async def open(cls, path: str, *, max_batch: int = 4096, shared: bool = False) -> SQLiteStorage:
         """Open (creating if needed) the database at ``path`` and start its writer thread.
 
         Args:
             path: the database file; its parent directory is created (0700) if missing.
             max_batch: most writes committed together; 1 turns group commit off.
+            shared: let other shared openers (processes) use the file at the same time,
+                with the HA lock, fencing and the change feed (see the module docs).
 
         Raises:
             InternalError: the file cannot be created, locked, opened or migrated.
@@ -137,16 +170,20 @@ class SQLiteStorage:
         Returns:
             The open storage; close it with :meth:`close`.
         """
-        storage = cls(path, max_batch=max_batch)
+        storage = cls(path, max_batch=max_batch, shared=shared)
         await storage._start()
         return storage
 
     def __repr__(self) -> str:
-        return f"SQLiteStorage(path={self._path!r}, closed={self._closed})"
+        return f"SQLiteStorage(path={self._path!r}, shared={self._shared}, closed={self._closed})"
 
     @property
     def path(self) -> str:
         return self._path
+
+    @property
+    def shared(self) -> bool:
+        return self._shared
 
     @property
     def commit_count(self) -> int:
@@ -175,21 +212,69 @@ class SQLiteStorage:
     async def put(self, key: str, value: bytes) -> None:
         check_key(key)
         parent, name = split_key(key)
-        await self._submit([(parent, name, to_bytes(value))])
+        await self._submit([(parent, name, to_bytes(value), False)])
 
     async def delete(self, key: str) -> None:
         check_key(key)
         parent, name = split_key(key)
-        await self._submit([(parent, name, None)])
+        await self._submit([(parent, name, None, False)])
 
     async def transaction(self, ops: Sequence[StorageOp]) -> None:
         batch: _Ops = []
         for op in ops:
             check_key(op.key)
             parent, name = split_key(op.key)
-            batch.append((parent, name, None if op.value is None else to_bytes(op.value)))
+            value = None if op.value is None else to_bytes(op.value)
+            batch.append((parent, name, value, op.check))
+        # guards first: they see the values as they were before this transaction's writes
+        batch.sort(key=_is_write)
         if batch:
             await self._submit(batch)
+
+    # -- HABackend and ChangeFeed (shared mode) -----------------------------------------------
+
+    async def try_acquire(
+        self, node_id: str, api_addr: str, cluster_addr: str, ttl: float
+    ) -> int | None:
+        return await self._ha_call(ha.acquire, node_id, api_addr, cluster_addr, ttl)
+
+    async def renew(self, node_id: str, term: int, ttl: float) -> bool:
+        return await self._ha_call(ha.renew, node_id, term, ttl)
+
+    async def release(self, node_id: str, term: int) -> None:
+        await self._ha_call(ha.release, node_id, term)
+
+    async def holder(self) -> LockHolder | None:
+        return await self._ha_call(ha.read_holder)
+
+    def fence(self, term: int | None) -> None:
+        self._fence = term
+
+    async def current_index(self) -> int:
+        return self._reading(ha.current_index)
+
+    async def changes_since(self, index: int, limit: int = 10_000) -> ChangeBatch:
+        return self._reading(ha.changes_since, index, limit)
+
+    async def wait(self, index: int, timeout: float) -> None:
+        reader = self._reader
+        if reader is None:
+            raise InternalError("storage is closed")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen = -1
+        while True:
+            # data_version changes whenever any connection (ours or another process's)
+            # commits: a cheap pragma most polls, the index query only after a commit
+            version = self._reading(_data_version)
+            if version != seen:
+                seen = version
+                if self._reading(ha.current_index) > index:
+                    return
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(_POLL_S, left))
 
     async def close(self) -> None:
         """Finish every queued write, then close both connections. Idempotent."""
@@ -199,6 +284,10 @@ class SQLiteStorage:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        with self._ha_lock:
+            if self._ha_conn is not None:
+                self._ha_conn.close()
+                self._ha_conn = None
         thread = self._thread
         if thread is not None:
             self._queue.put(_STOP)
@@ -230,6 +319,41 @@ class SQLiteStorage:
             raise InternalError("cannot open SQLite storage for reading", str(exc)) from exc
         self._reader = reader
 
+    def _reading(self, call: Callable[..., T], *args: object) -> T:
+        reader = self._reader
+        if reader is None:
+            raise InternalError("storage is closed")
+        try:
+            return call(reader, *args)
+        except sqlite3.Error as exc:
+            raise InternalError("storage read failed") from exc
+
+    async def _ha_call(self, call: Callable[..., T], *args: object) -> T:
+        """Run a lock operation on its own connection, off the event loop (it may wait on
+        another process's write lock)."""
+        if self._closed:
+            raise InternalError("storage is closed")
+        if not self._shared:
+            raise InternalError("the HA lock needs SQLite storage opened in shared mode")
+
+        def run() -> T:
+            with self._ha_lock:
+                if self._closed:
+                    raise InternalError("storage is closed")
+                if self._ha_conn is None:
+                    self._ha_conn = sqlite3.connect(
+                        self._path,
+                        timeout=_BUSY_TIMEOUT_S,
+                        isolation_level=None,
+                        check_same_thread=False,
+                    )
+                try:
+                    return call(self._ha_conn, *args)
+                except sqlite3.Error as exc:
+                    raise StorageUnavailable("storage lock operation failed") from exc
+
+        return await asyncio.to_thread(run)
+
     def _read(self, sql: str, args: tuple[str, ...]) -> _Rows:
         reader = self._reader
         if reader is None:
@@ -258,7 +382,7 @@ class SQLiteStorage:
         lock_fd = -1
         conn: sqlite3.Connection | None = None
         try:
-            lock_fd = _prepare_file(self._path)
+            lock_fd = _prepare_file(self._path, self._shared)
             conn = _connect_writer(self._path)
         except BaseException as exc:
             if conn is not None:
@@ -303,18 +427,33 @@ class SQLiteStorage:
         savepoints = len(batch) > 1
         try:
             conn.execute("BEGIN IMMEDIATE")
+            fence = self._fence
+            if not isinstance(fence, _Unfenced):
+                # under the file's write lock, held until COMMIT: the term cannot change
+                # between this check and the commit
+                ha.check_fence(conn, fence)
             for index, write in enumerate(batch):
                 if savepoints:
                     conn.execute("SAVEPOINT w")
                 try:
                     _apply(conn, write.ops)
-                except (sqlite3.Error, InternalError) as exc:
+                except (sqlite3.Error, StrongroomError) as exc:
                     if not savepoints:
                         raise
                     conn.execute("ROLLBACK TO w")  # if this fails, the whole batch fails
                     failures[index] = exc
                 if savepoints:
                     conn.execute("RELEASE w")
+            if self._shared:
+                changed = [
+                    parent + name
+                    for write, failure in zip(batch, failures, strict=True)
+                    if failure is None
+                    for parent, name, _, check in write.ops
+                    if not check
+                ]
+                if changed:
+                    ha.append_changes(conn, changed)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -346,9 +485,22 @@ class SQLiteStorage:
         self._resolve(pending, [exc] * len(pending))
 
 
+def _is_write(op: _Op) -> bool:
+    return not op[3]
+
+
 def _apply(conn: sqlite3.Connection, ops: _Ops) -> None:
-    for parent, name, value in ops:
-        if value is None:
+    """Apply one caller's ops (guards sorted first) inside the writer's open transaction.
+
+    Raises:
+        StorageConflict: a guard did not match; the caller rolls back what was applied.
+    """
+    for parent, name, value, guard in ops:
+        if guard:
+            rows = conn.execute(_GET, (parent, name)).fetchall()
+            if (rows[0][0] if rows else None) != value:
+                raise StorageConflict("storage guard failed: the value changed")
+        elif value is None:
             if conn.execute(_DELETE, (parent, name)).rowcount:
                 _unlink(conn, parent)
         elif not conn.execute(_UPDATE, (value, parent, name)).rowcount:
@@ -393,8 +545,9 @@ def _make_private_dirs(directory: str) -> None:
         os.chmod(level, 0o700)
 
 
-def _prepare_file(path: str) -> int:
-    """Create the directory (0700) and database file (0600), lock it; return the lock's fd."""
+def _prepare_file(path: str, shared: bool) -> int:
+    """Create the directory (0700) and database file (0600), lock it (shared or exclusive);
+    return the lock's fd."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         _make_private_dirs(directory)
@@ -414,10 +567,12 @@ def _prepare_file(path: str) -> int:
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(path + suffix, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InternalError(
-                "SQLite storage is in use by another server or storage object", path
+                "SQLite storage is in use by another server or storage object"
+                + (" not in HA/workers mode" if shared else ""),
+                path,
             ) from None
         if created:
             _fsync_directory(directory)
@@ -458,6 +613,10 @@ def _connect_writer(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _data_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
 def _fsync_directory(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -473,8 +632,12 @@ def _open_error(exc: BaseException) -> InternalError:
 
 
 def _write_error(exc: BaseException) -> BaseException:
-    if isinstance(exc, InternalError):
+    if isinstance(exc, StrongroomError):  # InternalError, StorageConflict, Fenced
         return exc
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        busy = StorageUnavailable("storage is busy; the write was not applied")
+        busy.__cause__ = exc
+        return busy
     error = InternalError("storage write failed")
     error.__cause__ = exc
     return error

@@ -12,6 +12,7 @@ import pytest
 
 from strongroom.clock import FakeClock
 from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend
+from strongroom.errors import StorageConflict
 from strongroom.framework import FrameworkBackend
 from strongroom.logical import Operation, Request, Response, StorageOp, TokenInfo
 
@@ -62,7 +63,11 @@ class DictStorage:
         if self.fail:
             raise OSError("disk full")
         self.transactions += 1
+        if any(op.check and self.data.get(op.key) != op.value for op in ops):
+            raise StorageConflict("storage guard failed")
         for op in ops:
+            if op.check:
+                continue
             if op.value is None:
                 self.data.pop(op.key, None)
             else:

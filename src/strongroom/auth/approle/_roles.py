@@ -18,6 +18,7 @@ import orjson
 
 from strongroom.auth._common import given, parse_cidrs, storage_of
 from strongroom.auth._tokenfields import TokenFieldArgs
+from strongroom.auth.approle._fields import field_paths
 from strongroom.auth.approle._records import (
     ACCESSOR_PREFIX,
     ROLE_ID_PREFIX,
@@ -107,6 +108,7 @@ class RolePaths:
                 synopsis="Manage an AppRole.",
                 description=_ROLE_HELP,
             ),
+            *field_paths(self),
         ]
 
     async def list_roles(self, request: Request, args: NoArgs) -> Response | None:
@@ -121,11 +123,15 @@ class RolePaths:
         role = await self.state.load_role(storage_of(request), role_name_of(args.role_name))
         return None if role is None else Response(data=role.describe())
 
-    async def write_role(self, request: Request, args: RoleArgs) -> None:
+    async def write_role(
+        self, request: Request, args: RoleArgs, *, must_exist: bool = False
+    ) -> None:
         name = role_name_of(args.role_name)
         storage = storage_of(request)
         async with self.state.role_locks.hold("roles"):
             existing = await self.state.load_role(storage, name)
+            if existing is None and must_exist:
+                raise InvalidRequest(f'role "{name}" does not exist')
             if args.role_id is not None:
                 _check_role_id(args.role_id)
             role = existing or Role(name=name, role_id=args.role_id or str(uuid.uuid4()))

@@ -18,10 +18,7 @@ from strongroom.engines.kv._records import (
     add_version,
     check_cas,
     deletion_time_for,
-    load_config,
-    load_metadata,
     load_version,
-    metadata_put,
     require_secret_path,
     secret_path,
     storage_of,
@@ -119,7 +116,9 @@ class DataPaths:
 
     async def exists(self, request: Request, args: DataArgs) -> bool:
         key = secret_path(args.path)
-        return key is not None and await load_metadata(storage_of(request), key) is not None
+        return (
+            key is not None and await self.state.load_metadata(storage_of(request), key) is not None
+        )
 
     async def read(self, request: Request, args: DataArgs) -> Response | None:
         found = await self._locate(request, args.path, args.version, "data")
@@ -155,7 +154,7 @@ class DataPaths:
         key = secret_path(path)
         if key is None:
             return None
-        meta = await load_metadata(storage_of(request), key)
+        meta = await self.state.load_metadata(storage_of(request), key)
         if meta is None:
             return None
         number = version if version > 0 else meta.current_version
@@ -173,8 +172,8 @@ class DataPaths:
         payload = _payload(request)
         storage = storage_of(request)
         async with self.state.locks.hold(key):
-            config = await load_config(storage)
-            meta = await load_metadata(storage, key) or KeyMetadata(key=key)
+            config = await self.state.load_config(storage)
+            meta = await self.state.load_metadata(storage, key) or KeyMetadata(key=key)
             check_cas(args.options, config, meta)
             return await self._append(storage, config, meta, payload)
 
@@ -183,10 +182,10 @@ class DataPaths:
         patch = _payload(request)
         storage = storage_of(request)
         async with self.state.locks.hold(key):
-            meta = await load_metadata(storage, key)
+            meta = await self.state.load_metadata(storage, key)
             if meta is None:
                 raise NotFound()  # a write answering None would be a 204
-            config = await load_config(storage)
+            config = await self.state.load_config(storage)
             check_cas(args.options, config, meta)
             vm = meta.versions.get(meta.current_version)
             if vm is None:
@@ -214,7 +213,7 @@ class DataPaths:
         )
         ops = [
             version_put(meta.key, meta.current_version, payload, now),
-            metadata_put(meta),
+            self.state.metadata_put(meta),
             *(version_delete(meta.key, n) for n in pruned),
         ]
         await storage.transaction(ops)
@@ -226,7 +225,7 @@ class DataPaths:
             return None
         storage = storage_of(request)
         async with self.state.locks.hold(key):
-            meta = await load_metadata(storage, key)
+            meta = await self.state.load_metadata(storage, key)
             if meta is None:
                 return None
             vm = meta.versions.get(meta.current_version)
@@ -236,7 +235,7 @@ class DataPaths:
             meta = meta.with_version(
                 meta.current_version, dataclasses.replace(vm, deletion_time=now)
             )
-            await storage.transaction([metadata_put(meta)])
+            await storage.transaction([self.state.metadata_put(meta)])
         return None
 
     async def list_hint(self, request: Request, args: DataArgs) -> Response | None:

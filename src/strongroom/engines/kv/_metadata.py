@@ -22,10 +22,7 @@ from strongroom.engines.kv._records import (
     format_duration,
     format_time,
     list_prefix,
-    load_config,
-    load_metadata,
     metadata_delete,
-    metadata_put,
     require_secret_path,
     secret_path,
     storage_of,
@@ -155,7 +152,7 @@ class MetadataPaths:
     # ---- config ------------------------------------------------------------------------
 
     async def read_config(self, request: Request, args: ConfigArgs) -> Response | None:
-        config = await load_config(storage_of(request))
+        config = await self.state.load_config(storage_of(request))
         return Response(
             data={
                 "cas_required": config.cas_required,
@@ -166,7 +163,7 @@ class MetadataPaths:
 
     async def write_config(self, request: Request, args: ConfigArgs) -> Response | None:
         storage = storage_of(request)
-        config = await load_config(storage)
+        config = await self.state.load_config(storage)
         if args.max_versions is not None:
             config = dataclasses.replace(
                 config, max_versions=_check_max_versions(args.max_versions)
@@ -183,11 +180,13 @@ class MetadataPaths:
 
     async def exists(self, request: Request, args: MetadataArgs) -> bool:
         key = secret_path(args.path)
-        return key is not None and await load_metadata(storage_of(request), key) is not None
+        return (
+            key is not None and await self.state.load_metadata(storage_of(request), key) is not None
+        )
 
     async def read(self, request: Request, args: MetadataArgs) -> Response | None:
         key = secret_path(args.path)
-        meta = None if key is None else await load_metadata(storage_of(request), key)
+        meta = None if key is None else await self.state.load_metadata(storage_of(request), key)
         if meta is None:
             return None
         versions = {
@@ -229,8 +228,8 @@ class MetadataPaths:
             return None
         storage = storage_of(request)
         async with self.state.locks.hold(key):
-            config = await load_config(storage)
-            meta = await load_metadata(storage, key)
+            config = await self.state.load_config(storage)
+            meta = await self.state.load_metadata(storage, key)
             if meta is None:
                 now = self.state.now_ns()
                 meta = KeyMetadata(key=key, created_time=now, updated_time=now)
@@ -243,7 +242,9 @@ class MetadataPaths:
                 changes["delete_version_after"] = int(args.delete_version_after)
             if custom is not None:
                 changes["custom_metadata"] = custom
-            await storage.transaction([metadata_put(dataclasses.replace(meta, **changes))])
+            await storage.transaction(
+                [self.state.metadata_put(dataclasses.replace(meta, **changes))]
+            )
         return _cas_warning(config, args.cas_required)
 
     async def patch(self, request: Request, args: MetadataArgs) -> Response | None:
@@ -258,10 +259,10 @@ class MetadataPaths:
             raise InvalidRequest("custom_metadata: expected an object")
         storage = storage_of(request)
         async with self.state.locks.hold(key):
-            meta = await load_metadata(storage, key)
+            meta = await self.state.load_metadata(storage, key)
             if meta is None:
                 raise NotFound()  # a write answering None would be a 204
-            config = await load_config(storage)
+            config = await self.state.load_config(storage)
             changes: dict[str, Any] = {}
             if "max_versions" in raw:
                 changes["max_versions"] = args.max_versions or 0
@@ -278,7 +279,9 @@ class MetadataPaths:
                         merged[str(name)] = _custom_value(value)
                 validate_custom_metadata(merged)
                 changes["custom_metadata"] = merged
-            await storage.transaction([metadata_put(dataclasses.replace(meta, **changes))])
+            await storage.transaction(
+                [self.state.metadata_put(dataclasses.replace(meta, **changes))]
+            )
         return _cas_warning(config, args.cas_required)
 
     async def delete(self, request: Request, args: MetadataArgs) -> Response | None:
@@ -287,7 +290,7 @@ class MetadataPaths:
             return None
         storage = storage_of(request)
         async with self.state.locks.hold(key):
-            meta = await load_metadata(storage, key)
+            meta = await self.state.load_metadata(storage, key)
             if meta is None:
                 return None
             ops = [version_delete(key, n) for n in sorted(meta.versions)]

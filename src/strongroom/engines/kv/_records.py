@@ -48,11 +48,8 @@ __all__ = [
     "format_duration",
     "format_time",
     "list_prefix",
-    "load_config",
-    "load_metadata",
     "load_version",
     "metadata_delete",
-    "metadata_put",
     "require_secret_path",
     "secret_path",
     "storage_of",
@@ -339,6 +336,8 @@ def check_cas(options: Mapping[str, Any], config: EngineConfig, meta: KeyMetadat
 # ---- storage -------------------------------------------------------------------------------
 
 
+# Process-wide on purpose: a pure function of the path (no key, no core state), so a hit is
+# exactly what recomputing gives, and mounts or cores sharing it learn nothing.
 @functools.lru_cache(maxsize=16384)
 def _path_digest(path: str) -> str:
     return hashlib.sha256(path.encode()).hexdigest()
@@ -356,36 +355,6 @@ def _dumps(value: Any) -> bytes:
         raise InvalidRequest("data: contains a value that cannot be stored as JSON") from None
 
 
-_CONFIGS: dict[bytes, EngineConfig] = {}  # decoded engine configs by stored bytes; bounded
-
-
-async def load_config(storage: Storage) -> EngineConfig:
-    raw = await storage.get(CONFIG_KEY)
-    if raw is None:
-        return EngineConfig()
-    config = _CONFIGS.get(raw)
-    if config is None:  # EngineConfig is frozen: one decoded object serves every write
-        config = remember(_CONFIGS, raw, EngineConfig.from_json(orjson.loads(raw)), 256)
-    return config
-
-
-# Decoded metadata by its exact stored bytes: decoding a record with many versions costs tens
-# of microseconds on every read. KeyMetadata is never mutated (updates build new objects),
-# so sharing one decoded object between requests is safe; equal bytes mean equal records.
-_DECODED: dict[bytes, KeyMetadata] = {}
-_DECODED_LIMIT = 4096
-
-
-async def load_metadata(storage: Storage, path: str) -> KeyMetadata | None:
-    raw = await storage.get(METADATA_PREFIX + path)
-    if raw is None:
-        return None
-    meta = _DECODED.get(raw)
-    if meta is None:
-        meta = remember(_DECODED, raw, KeyMetadata.from_json(orjson.loads(raw)), _DECODED_LIMIT)
-    return meta
-
-
 async def load_version(storage: Storage, path: str, version: int) -> VersionRecord | None:
     raw = await storage.get(_version_key(path, version))
     if raw is None:
@@ -396,14 +365,6 @@ async def load_version(storage: Storage, path: str, version: int) -> VersionReco
 
 def config_put(config: EngineConfig) -> StorageOp:
     return StorageOp(CONFIG_KEY, orjson.dumps(config.to_json()))
-
-
-def metadata_put(meta: KeyMetadata) -> StorageOp:
-    raw = orjson.dumps(meta.to_json())
-    # the next load of this record (the following write's existence check, reads) finds
-    # it decoded already; should the write fail, the entry is merely never looked up
-    remember(_DECODED, raw, meta, _DECODED_LIMIT)
-    return StorageOp(METADATA_PREFIX + meta.key, raw)
 
 
 def metadata_delete(path: str) -> StorageOp:
@@ -418,16 +379,53 @@ def version_delete(path: str, version: int) -> StorageOp:
     return StorageOp(_version_key(path, version))
 
 
+_DECODED_LIMIT = 4096
+
+
 class KVState:
     """What every KV v2 handler shares: the mount's clock and the per-secret write locks.
 
     The locks serialise read-modify-write of one secret inside this process; atomicity across
     the metadata and version records comes from ``storage.transaction``.
+
+    Decoded records are memoised here, per mount, by their exact stored bytes (equal bytes
+    mean equal records, and records are never mutated), so a standby never needs to
+    invalidate them, and two cores (or two mounts) in one process share nothing: the
+    plaintext they hold goes with the mount when it is unmounted or the core seals.
     """
 
     def __init__(self, system: SystemView) -> None:
         self.system = system
         self.locks = KeyLocks()
+        self._configs: dict[bytes, EngineConfig] = {}
+        self._decoded: dict[bytes, KeyMetadata] = {}
+
+    async def load_config(self, storage: Storage) -> EngineConfig:
+        raw = await storage.get(CONFIG_KEY)
+        if raw is None:
+            return EngineConfig()
+        config = self._configs.get(raw)
+        if config is None:  # EngineConfig is frozen: one decoded object serves every write
+            config = remember(self._configs, raw, EngineConfig.from_json(orjson.loads(raw)), 256)
+        return config
+
+    async def load_metadata(self, storage: Storage, path: str) -> KeyMetadata | None:
+        # decoding a record with many versions costs tens of microseconds on every read
+        raw = await storage.get(METADATA_PREFIX + path)
+        if raw is None:
+            return None
+        meta = self._decoded.get(raw)
+        if meta is None:
+            meta = KeyMetadata.from_json(orjson.loads(raw))
+            remember(self._decoded, raw, meta, _DECODED_LIMIT)
+        return meta
+
+    def metadata_put(self, meta: KeyMetadata) -> StorageOp:
+        raw = orjson.dumps(meta.to_json())
+        # the next load of this record (the following write's existence check, reads) finds
+        # it decoded already; should the write fail, the entry is merely never looked up
+        remember(self._decoded, raw, meta, _DECODED_LIMIT)
+        return StorageOp(METADATA_PREFIX + meta.key, raw)
 
     def now_ns(self) -> int:
         # microsecond rounding keeps float noise out of the rendered nanoseconds

@@ -21,9 +21,6 @@ from strongroom.engines.kv._records import (
     KVState,
     VersionMeta,
     deletion_time_for,
-    load_config,
-    load_metadata,
-    metadata_put,
     secret_path,
     storage_of,
     version_delete,
@@ -134,10 +131,10 @@ class VersionsPaths:
             return
         storage = storage_of(request)
         async with self.state.locks.hold(key):
-            meta = await load_metadata(storage, key)
+            meta = await self.state.load_metadata(storage, key)
             if meta is None:
                 return
-            config = await load_config(storage)
+            config = await self.state.load_config(storage)
             now = self.state.now_ns()
             ops: list[StorageOp] = []
             for number in dict.fromkeys(versions):
@@ -150,7 +147,7 @@ class VersionsPaths:
                 meta = meta.with_version(number, changed)
                 if destroy:
                     ops.append(version_delete(key, number))
-            await storage.transaction([metadata_put(meta), *ops])
+            await storage.transaction([self.state.metadata_put(meta), *ops])
 
 
 _DELETE_HELP = """\
