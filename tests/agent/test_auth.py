@@ -277,7 +277,7 @@ def test_cert_method(tmp_path: Path) -> None:
     server_cert = issue(ca, "server", server=True)
     client_cert = issue(ca, "agent-client")
     cert_path, key_path = server_cert.write(tmp_path, "server")
-    client_path, client_key = client_cert.write(tmp_path, "client")
+    client_cert.write(tmp_path, "client")
     (tmp_path / "ca.pem").write_text(ca.pem)
     port = free_port()
     (tmp_path / "server.hcl").write_text(f"""
