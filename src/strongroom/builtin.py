@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from strongroom.auth import approle, cert, jwt, kubernetes, userpass
-from strongroom.engines import cubbyhole, database, kv, ssh, totp, transit
+from strongroom.engines import cubbyhole, database, kv, pki, ssh, totp, transit
 from strongroom.logical import BackendFactory
 
 __all__ = ["FACTORIES"]
@@ -14,6 +14,7 @@ FACTORIES: dict[str, BackendFactory] = {
     "cubbyhole": cubbyhole.factory,
     "database": database.factory,
     "transit": transit.factory,
+    "pki": pki.factory,
     "totp": totp.factory,
     "ssh": ssh.factory,
     # auth methods (mounted under auth/ through sys/auth)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
 from strongroom.core.system.audit import audit_paths
+from strongroom.core.system.cors import cors_paths
 from strongroom.core.system.leases import lease_paths
 from strongroom.core.system.locked_users import locked_user_paths
 from strongroom.core.system.metrics import metric_paths
@@ -14,6 +15,7 @@ from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.password_policies import password_policy_paths
 from strongroom.core.system.policies import policy_paths
+from strongroom.core.system.quotas import quota_paths
 from strongroom.core.system.tools import tool_paths
 from strongroom.core.system.wrapping import wrapping_paths
 from strongroom.framework import FrameworkBackend
@@ -68,7 +70,12 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *metric_paths(core),
         *password_policy_paths(core),
         *tool_paths(core),
+<<<<<<< HEAD
         *mfa_paths(core),
+=======
+        *cors_paths(core),
+        *quota_paths(core),
+>>>>>>> main
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
