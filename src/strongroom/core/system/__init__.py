@@ -70,12 +70,9 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *metric_paths(core),
         *password_policy_paths(core),
         *tool_paths(core),
-<<<<<<< HEAD
-        *mfa_paths(core),
-=======
         *cors_paths(core),
         *quota_paths(core),
->>>>>>> main
+        *mfa_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
