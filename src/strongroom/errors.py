@@ -14,6 +14,7 @@ http/ maps each class to exactly one HTTP status (see ``status``)::
     ├── RateLimited                 429
     ├── Sealed                      503  the barrier is sealed
     ├── Standby                     503
+    ├── DeadlineExceeded            503  the request ran past ``max_request_duration``; cancelled
     ├── StorageUnavailable          503  storage unreachable, or a write's outcome unknown
     │   └── Fenced                  503  this node lost leadership: its term is no longer current
     ├── StorageConflict             409  a transaction's guard (``StorageOp(check=True)``) failed;
@@ -29,6 +30,7 @@ from __future__ import annotations
 __all__ = [
     "CheckAndSetMismatch",
     "CryptoError",
+    "DeadlineExceeded",
     "Fenced",
     "InternalError",
     "InvalidPath",
@@ -102,7 +104,13 @@ class RequestTooLarge(StrongroomError):
 
 
 class RateLimited(StrongroomError):
+    """A quota refused the request; ``headers`` (Retry-After, X-Ratelimit-*) go to the client."""
+
     status = 429
+
+    def __init__(self, message: str = "", *more: str, headers: dict[str, str] | None = None):
+        super().__init__(message, *more)
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 class Sealed(StrongroomError):
@@ -114,6 +122,15 @@ class Sealed(StrongroomError):
 
 class Standby(StrongroomError):
     status = 503
+
+
+class DeadlineExceeded(StrongroomError):
+    """The request ran past its listener's ``max_request_duration`` and was cancelled."""
+
+    status = 503
+
+    def __init__(self, message: str = "context deadline exceeded", *more: str) -> None:
+        super().__init__(message, *more)
 
 
 class StorageUnavailable(StrongroomError):

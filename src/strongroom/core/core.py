@@ -37,8 +37,10 @@ from strongroom.core.mounts import (
 from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PREFIX
 from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
+from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CorsConfig, load_cors
+from strongroom.core.system.quotas import load_quotas
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
 from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
@@ -48,6 +50,7 @@ from strongroom.logical import (
     Backend,
     BackendConfig,
     BackendFactory,
+    BackendKind,
     Connection,
     Operation,
     Request,
@@ -74,6 +77,7 @@ class CoreSettings:
     max_lease_ttl: int = 768 * 3600
     storage_type: str = "inmem"
     api_addr: str = ""
+    cluster_addr: str = ""  # this node's address for its peers (HA)
     version: str = "1.17.0+strongroom"
 
 
@@ -164,6 +168,7 @@ class Core:
         self.memos = RequestMemos()
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
         self.cors_config: CorsConfig = CorsConfig()
+        self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -258,6 +263,20 @@ class Core:
     async def _load_api_config(self) -> None:
         """The sys/config/* settings the request road reads (CORS)."""
         self.cors_config = await load_cors(self.barrier)
+        await load_quotas(self.barrier, self.quotas)
+
+    async def lease_count_under(self, prefix: str) -> int:
+        """Leases whose ID starts with ``prefix`` (all of them for ``""``): lease-count quotas."""
+        if not prefix:
+            return await self.leases.count()
+        return len(await self.leases.ids_with_prefix(prefix))
+
+    async def quota_identity(self, token: str) -> str:
+        """Who a rate-limit quota grouped by entity counts: the token's entity, else the token."""
+        entry = await self.tokens.lookup(token)
+        if entry is None:
+            return "anonymous"
+        return entry.entity_id or "accessor:" + entry.accessor
 
     async def _post_unseal(self) -> None:
         await self._load_api_config()
@@ -475,7 +494,10 @@ class Core:
             )
         return None
 
-    async def _activate(self, entry: MountEntry) -> Route:
+    async def _activate(self, entry: MountEntry, *, is_auth: bool | None = None) -> Route:
+        """Build and mount ``entry``'s backend. With ``is_auth`` (a new mount), a backend
+        of the other kind is refused before it starts, as Vault's typed plugin catalog
+        refuses ``sys/mounts`` of an auth method and ``sys/auth`` of a secrets engine."""
         view = View(self.barrier, entry.storage_prefix)
         backend = self._build_core_backend(entry)
         if backend is None:
@@ -491,6 +513,8 @@ class Core:
                 storage=view,
             )
             backend = await factory(config)
+        if is_auth is not None and (backend.kind is BackendKind.AUTH) != is_auth:
+            raise InvalidRequest(f"plugin not found in the catalog: {entry.type}")
         await backend.initialize()
         route = Route(entry=entry, backend=backend, storage=view)
         self.router.mount(route)
@@ -561,7 +585,7 @@ class Core:
                 seal_wrap=seal_wrap,
                 is_auth=is_auth,
             )
-            await self._activate(entry)
+            await self._activate(entry, is_auth=is_auth)
             try:
                 await self._save_table(table.with_entry(entry))
             except BaseException:
@@ -591,6 +615,10 @@ class Core:
             route = self.router.unmount(entry.full_path)
             await self._save_table(table.without(path))
             self.state.by_uuid.pop(entry.uuid, None)
+            if is_auth:
+                # the mount's entity and group aliases go with it (as Vault); a new mount
+                # gets a new accessor, so none of them could ever match again
+                await self.state.identity.drop_mount(entry.accessor)
             if route is not None:
                 try:
                     await route.backend.cleanup()

@@ -9,7 +9,6 @@ two see different keys.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import replace
 
@@ -21,7 +20,7 @@ from strongroom.core.token_backend import token_auth_block
 from strongroom.core.tokens import TokenEntry
 from strongroom.core.wrapping import DEFAULT_WRAP_TTL, envelope_of, parse_wrap_ttl, wrap_response
 from strongroom.errors import InvalidPath, InvalidRequest, NotFound, PermissionDenied, Sealed
-from strongroom.framework import format_time, glob_match, memo_by_object, remember
+from strongroom.framework import format_time, glob_match, memo_by_object, remember, remote_in
 from strongroom.logical import Auth, Operation, Request, Response, TokenInfo
 
 __all__ = [
@@ -73,6 +72,18 @@ async def handle(core: Core, request: Request) -> Response | None:
         return await seal_op(core, request)
     if core.sealed:
         raise Sealed()
+    if core.quotas.active:  # the only cost of quotas while none is configured
+        return await core.quotas.guard(
+            request,
+            path,
+            lease_count=core.lease_count_under,
+            entity_of=core.quota_identity,
+            proceed=lambda: _audited_road(core, request, path),
+        )
+    return await _audited_road(core, request, path)
+
+
+async def _audited_road(core: Core, request: Request, path: str) -> Response | None:
     if not core.audit.enabled:  # the only cost of auditing while no device is enabled
         return await _road(core, request, path, None)
     trail = Trail(core.audit, request)
@@ -196,13 +207,8 @@ def _check_token_binding(core: Core, entry: TokenEntry, request: Request) -> Non
     if entry.entity_id and core.identity.is_disabled(entry.entity_id):
         raise PermissionDenied()
     cidrs = entry.internal.get("bound_cidrs")
-    if cidrs:
-        try:
-            address = ipaddress.ip_address(request.connection.remote_addr)
-        except ValueError:
-            raise PermissionDenied() from None
-        if not any(address in ipaddress.ip_network(c, strict=False) for c in cidrs):
-            raise PermissionDenied()
+    if cidrs and not remote_in(cidrs, request.connection.remote_addr):
+        raise PermissionDenied()
 
 
 def audit_auth(core: Core, entry: TokenEntry) -> AuditAuth:

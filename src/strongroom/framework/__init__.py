@@ -1,6 +1,7 @@
 """Declarative path tables for backends (secrets engines, auth methods, sys)."""
 
 from strongroom.framework._backend import FrameworkBackend, SecretType, glob_match
+from strongroom.framework._cidrs import remote_in
 from strongroom.framework._memo import memo_by_object, remember
 from strongroom.framework._nonces import nonce_bytes
 from strongroom.framework._path import ArgsBuilder, ExistenceCheck, Handler, NoArgs, Path
@@ -59,5 +60,6 @@ __all__ = [
     "put_json",
     "qr_png",
     "remember",
+    "remote_in",
     "swap",
 ]

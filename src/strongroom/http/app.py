@@ -6,6 +6,7 @@ throughput, so this is a plain ASGI callable.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
-from strongroom.errors import InvalidRequest, StrongroomError
+from strongroom.errors import DeadlineExceeded, InvalidRequest, StrongroomError
 from strongroom.framework import remember
 from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
@@ -64,6 +65,7 @@ class StrongroomApp:
         self.handler = handler
         self.cors = cors  # the current sys/config/cors policy (http/cors.py)
         self.limits = limits or HttpLimits()
+        self._deadlines = _Deadlines(self.limits.max_request_duration)
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         # one immutable Connection per plaintext client address, per app (bounded)
@@ -147,29 +149,40 @@ class StrongroomApp:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
-            body = await read_body(
-                receive, declared, self.limits, complete=scope.get(BODY_COMPLETE, False)
-            )
-            if body and raw_body:
-                # a DER body (OCSP): handed over as-is, base64 in ``http_raw_body``, as
-                # Vault hands its backends the HTTP request for these content types
-                data: dict[str, object] = {"http_raw_body": base64.b64encode(body).decode()}
-            else:
-                data = parse_json_object(body, self.limits) if body else {}
-            rel = path[4:]
-            if operation is Operation.LIST and not rel.endswith("/"):
-                rel += "/"
-            request = Request(
-                operation=operation,
-                path=rel,
-                data=data,
-                id=request_id,
-                client_token=token,
-                query=query,
-                headers=headers,
-                connection=_connection(scope, self._plain_connections),
-            )
-            response = await self.handler(request)
+            deadlines = self._deadlines
+            task = deadlines.enter()
+            try:
+                body = await read_body(
+                    receive, declared, self.limits, complete=scope.get(BODY_COMPLETE, False)
+                )
+                if body and raw_body:
+                    # a DER body (OCSP): handed over as-is, base64 in ``http_raw_body``, as
+                    # Vault hands its backends the HTTP request for these content types
+                    data: dict[str, object] = {"http_raw_body": base64.b64encode(body).decode()}
+                else:
+                    data = parse_json_object(body, self.limits) if body else {}
+                rel = path[4:]
+                if operation is Operation.LIST and not rel.endswith("/"):
+                    rel += "/"
+                request = Request(
+                    operation=operation,
+                    path=rel,
+                    data=data,
+                    id=request_id,
+                    client_token=token,
+                    query=query,
+                    headers=headers,
+                    connection=_connection(scope, self._plain_connections),
+                )
+                response = await self.handler(request)
+            except asyncio.CancelledError:
+                if task is None or not deadlines.leave(task):
+                    raise  # cancelled by the server (shutdown, disconnect), not by the deadline
+                task.uncancel()
+                raise DeadlineExceeded() from None
+            finally:
+                if task is not None:
+                    deadlines.leave(task)
             status, payload = encode_response(response, operation, request_id)
             if response is not None and response.headers:
                 extra += tuple(
@@ -216,6 +229,51 @@ def _cors_decision(config: CorsConfig, origin: str, method: str, scope: Scope) -
             if name == b"access-control-request-method":
                 requested = value.decode("latin-1")
     return decide(config, origin, method, requested)
+
+
+class _Deadlines:
+    """Vault's ``max_request_duration``: a request still running past it is cancelled (its
+    task, so the work stops at its next ``await``) and answers 503.
+
+    One sweep, at most every second and only while requests are in flight, finds the late
+    ones: a request costs a dict insert and delete, not a timer of its own. A deadline is
+    therefore kept to within a second (or a quarter of a short limit)."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.interval = min(1.0, limit / 4)
+        self.inflight: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def enter(self) -> asyncio.Task[Any] | None:
+        if self.limit <= 0:
+            return None
+        task = asyncio.current_task()
+        if task is None:
+            return None
+        loop = task.get_loop()
+        self.inflight[task] = loop.time() + self.limit
+        if self.timer is None:
+            self.timer = loop.call_later(self.interval, self._sweep, loop)
+        return task
+
+    def leave(self, task: asyncio.Task[Any]) -> bool:
+        """Forget ``task``; True if the deadline cancelled it."""
+        self.inflight.pop(task, None)
+        if task in self.expired:
+            self.expired.discard(task)
+            return True
+        return False
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, deadline in list(self.inflight.items()):
+            if deadline <= now:
+                del self.inflight[task]
+                self.expired.add(task)
+                task.cancel()
+        self.timer = loop.call_later(self.interval, self._sweep, loop) if self.inflight else None
 
 
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # noqa: S311 (not a secret)

@@ -120,6 +120,7 @@ def _listener_app(app: StrongroomApp, listener: ListenerConfig) -> StrongroomApp
         app.limits,
         max_request_size=_UNLIMITED_SIZE if size < 0 else size,
         body_timeout=float(_timeouts(listener).body),
+        max_request_duration=float(max(listener.max_request_duration, 0)),
     )
     if limits == app.limits:
         return app
@@ -261,12 +262,29 @@ async def _run_config(config: ServerConfig) -> None:
         default_lease_ttl=config.default_lease_ttl,
         max_lease_ttl=config.max_lease_ttl,
         api_addr=config.api_addr,
+        cluster_addr=config.cluster_addr,
         audit_directory=config.audit_directory,
     )
     for listener in config.listeners:
         scheme = "http" if listener.tls_disable else "https"
         log.info("listening on %s://%s", scheme, listener.address)
-    await _serve(assembly, config.listeners)
+    with _pid_file(config.pid_file):
+        await _serve(assembly, config.listeners)
+
+
+@contextlib.contextmanager
+def _pid_file(path: str) -> Generator[None, None, None]:
+    """Vault's ``pid_file``: this process's ID while it serves, removed when it stops."""
+    if not path:
+        yield
+        return
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,6 +62,7 @@ async def assemble(
     max_lease_ttl: int = 768 * 3600,
     max_request_size: int = 32 * 1024 * 1024,
     api_addr: str = "",
+    cluster_addr: str = "",
     clock: Clock | None = None,
     cache_entries: int = 100_000,
     audit_directory: str = "",
@@ -82,6 +83,7 @@ async def assemble(
         max_lease_ttl=max_lease_ttl,
         storage_type=storage_type,
         api_addr=api_addr,
+        cluster_addr=cluster_addr,
     )
     audit = AuditBroker(audit_directory=audit_directory, clock=clock)
     core = Core(

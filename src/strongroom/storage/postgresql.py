@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -135,12 +136,17 @@ class PostgreSQLStorage:
             connection_url,
             min_size=min(max_idle_connections, max_parallel),
             max_size=max_parallel,
-            kwargs={"autocommit": True},
+            kwargs=_connection_kwargs(connection_url),
             open=False,
             timeout=max(retry_timeout, 0.1),
+            # the pool's own reconnection backs off without bound (1 s, 2 s, 4 s … for
+            # reconnect_timeout): give up fast instead, and let demand start a fresh attempt,
+            # so service resumes within about a second of the server coming back
+            reconnect_timeout=1.0,
             name=f"strongroom-{table}",
         )
         self._ready = False
+        self._checking: asyncio.Task[None] | None = None
         self._ready_lock = asyncio.Lock()
         self._closed = False
         # set by the HA layer (strongroom.storage.pgha): the fencing term, and whether every
@@ -237,6 +243,9 @@ class PostgreSQLStorage:
         if self._closed:
             return
         self._closed = True
+        if self._checking is not None:
+            with contextlib.suppress(BaseException):
+                await self._checking
         await self._pool.close()
 
     # -- bulk access for snapshots and migration ---------------------------------------------
@@ -365,8 +374,20 @@ class PostgreSQLStorage:
                     raise StorageUnavailable(
                         "storage unavailable: cannot reach the PostgreSQL backend"
                     ) from exc
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+                # a restart or a cut breaks every pooled connection at once: weed out the
+                # dead ones now rather than meet them one retry at a time
+                self._check_pool()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _check_pool(self) -> None:
+        """Ping the idle pooled connections in the background, discarding dead ones (never
+        cancelled midway: the pool holds them aside while it checks)."""
+        if self._checking is not None and not self._checking.done():
+            return
+        task = asyncio.get_running_loop().create_task(self._pool.check())
+        task.add_done_callback(_swallow)
+        self._checking = task
 
     async def _write(
         self,
@@ -444,6 +465,35 @@ class PostgreSQLStorage:
         row = await cur.fetchone()
         if row is None or int(row[0]) != self._term:
             raise Fenced("this node's leadership term is no longer current: write refused")
+
+
+# libpq settings we default (the URL may set its own): notice a dead peer within ~15 s
+# instead of the kernel's two hours, and never wait forever for a connection
+_CONNECTION_DEFAULTS = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15000,
+}
+
+
+def _connection_kwargs(url: str) -> dict[str, Any]:
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise InvalidRequest('storage "postgresql": connection_url cannot be parsed') from None
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if str(given.get("host") or "").startswith("/"):  # a unix socket: no TCP settings
+        return kwargs
+    kwargs.update({k: v for k, v in _CONNECTION_DEFAULTS.items() if k not in given})
+    return kwargs
+
+
+def _swallow(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a failed check is the pool's to log
 
 
 def _describe(exc: BaseException) -> str:
