@@ -72,6 +72,18 @@ async def handle(core: Core, request: Request) -> Response | None:
         return await seal_op(core, request)
     if core.sealed:
         raise Sealed()
+    if core.quotas.active:  # the only cost of quotas while none is configured
+        return await core.quotas.guard(
+            request,
+            path,
+            lease_count=core.lease_count_under,
+            entity_of=core.quota_identity,
+            proceed=lambda: _audited_road(core, request, path),
+        )
+    return await _audited_road(core, request, path)
+
+
+async def _audited_road(core: Core, request: Request, path: str) -> Response | None:
     if not core.audit.enabled:  # the only cost of auditing while no device is enabled
         return await _road(core, request, path, None)
     trail = Trail(core.audit, request)

@@ -14,6 +14,7 @@ from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.password_policies import password_policy_paths
 from strongroom.core.system.policies import policy_paths
+from strongroom.core.system.quotas import quota_paths
 from strongroom.core.system.tools import tool_paths
 from strongroom.core.system.wrapping import wrapping_paths
 from strongroom.framework import FrameworkBackend
@@ -68,6 +69,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *password_policy_paths(core),
         *tool_paths(core),
         *cors_paths(core),
+        *quota_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
