@@ -158,4 +158,3 @@ def test_postgresql_items_is_one_snapshot(run: Run) -> None:
             await pg.close()
 
     run(scenario())
-
