@@ -28,19 +28,15 @@ Error messages name keys and stanzas, never values: a ``connection_url`` holds a
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from hcl.parser import HclParser
-
 from strongroom import errors
 from strongroom.framework import parse_bool, parse_duration, parse_int, parse_str
+from strongroom.hclfile import HclSyntaxError, load_hcl
 from strongroom.storage.postgresql import check_table_name
 
 __all__ = [
@@ -366,53 +362,11 @@ def load_migration_config(path: str) -> MigrationConfig:
 _Top = dict[str, list[Any]]
 
 
-_HCL_LOCK = threading.Lock()  # a ply parser keeps its state on itself while parsing
-_PARSE_ERROR_AT = re.compile(r"^Line (\d+), column (\d+): ")
-
-
-@functools.cache
-def _hcl_parser() -> Any:
-    parser = HclParser()  # builds its LALR tables: ~30 ms, so once per process
-    flatten = parser.objectlist_flat
-
-    # pyhcl's loads() merges repeated top-level blocks key by key, so two listeners would
-    # silently become one; keep each occurrence instead (nested objects keep pyhcl's rules)
-    def top_level(items: list[tuple[Any, Any]], replace: bool) -> Any:
-        if not replace:
-            return flatten(items, replace)
-        top: _Top = {}
-        for key, value in items:
-            top.setdefault(key, []).append(value)
-        return top
-
-    parser.objectlist_flat = top_level
-    return parser
-
-
 def _load_hcl(text: str) -> _Top:
     try:
-        with _HCL_LOCK:
-            result = _hcl_parser().parse(text)
-    except Exception as exc:  # pyhcl raises ValueError, and the odd IndexError on bad input
-        detail = _hcl_error(text, exc) if isinstance(exc, ValueError) else "unexpected input"
-        raise ConfigError(f"HCL syntax error: {detail}") from None
-    if not isinstance(result, dict):
-        raise ConfigError("HCL syntax error: expected key = value settings and stanzas")
-    for key in result:
-        if not isinstance(key, str):
-            raise ConfigError("HCL syntax error: arithmetic in a key name")
-    return result
-
-
-def _hcl_error(text: str, exc: ValueError) -> str:
-    """pyhcl's parser reports the offset into the file as the "column": make it a column."""
-    message = str(exc)
-    match = _PARSE_ERROR_AT.match(message)
-    if match is None:
-        return message  # lexer errors already carry a true column
-    offset = int(match.group(2))
-    column = offset - text.rfind("\n", 0, offset)
-    return f"Line {match.group(1)}, column {column}: {message[match.end() :]}"
+        return load_hcl(text)
+    except HclSyntaxError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _load_json(text: str) -> _Top:
