@@ -312,11 +312,15 @@ def test_leased_database_credential_rerendered_before_expiry(
         max_ttl="6s",
         mount_point=mount,
     )
+    (tmp_path / "db.ctmpl").write_text(
+        '{{ with secret "' + mount + '/creds/app" }}'
+        "{{ .Data.username }} {{ .Data.password }} {{ .LeaseID }}{{ end }}"
+    )
     agent = start_agent(
         TOKEN_FILE
         + """
 template {
-  contents = "{{ with secret \\"{mount}/creds/app\\" }}{{ .Data.username }} {{ .Data.password }} {{ .LeaseID }}{{ end }}"
+  source = "{dir}/db.ctmpl"
   destination = "{dir}/db.txt"
 }
 """,
