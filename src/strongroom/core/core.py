@@ -37,8 +37,10 @@ from strongroom.core.mounts import (
 from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PREFIX
 from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
+from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CorsConfig, load_cors
+from strongroom.core.system.quotas import load_quotas
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
 from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
@@ -166,6 +168,7 @@ class Core:
         self.memos = RequestMemos()
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
         self.cors_config: CorsConfig = CorsConfig()
+        self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -260,6 +263,20 @@ class Core:
     async def _load_api_config(self) -> None:
         """The sys/config/* settings the request road reads (CORS)."""
         self.cors_config = await load_cors(self.barrier)
+        await load_quotas(self.barrier, self.quotas)
+
+    async def lease_count_under(self, prefix: str) -> int:
+        """Leases whose ID starts with ``prefix`` (all of them for ``""``): lease-count quotas."""
+        if not prefix:
+            return await self.leases.count()
+        return len(await self.leases.ids_with_prefix(prefix))
+
+    async def quota_identity(self, token: str) -> str:
+        """Who a rate-limit quota grouped by entity counts: the token's entity, else the token."""
+        entry = await self.tokens.lookup(token)
+        if entry is None:
+            return "anonymous"
+        return entry.entity_id or "accessor:" + entry.accessor
 
     async def _post_unseal(self) -> None:
         await self._load_api_config()
