@@ -22,6 +22,7 @@ from strongroom.http import AppHooks, HttpLimits, StrongroomApp
 from strongroom.logical import Request, Response
 from strongroom.seal import SealManager
 from strongroom.storage import CachedStorage, MemoryStorage, PostgreSQLStorage, SQLiteStorage
+from strongroom.storage.bulk import MIGRATION_LOCK
 
 __all__ = ["Assembly", "assemble", "open_storage"]
 
@@ -79,6 +80,13 @@ async def assemble(
     barrier = AESGCMBarrier(cached, clock=clock)
     seal = SealManager(cached, barrier, clock=clock)
     try:
+        if await physical.get(MIGRATION_LOCK) is not None:
+            await physical.close()
+            raise InvalidRequest(
+                "a storage migration is in progress on this storage (strongroom operator"
+                " migrate); wait for it, or remove a stale lock with: strongroom operator"
+                " migrate -reset -config=<file>"
+            )
         await seal.load()
     except StorageUnavailable:
         # storage down at start (PostgreSQL not up yet): serve anyway; seal status and
