@@ -259,6 +259,7 @@ async def _run_config(config: ServerConfig) -> None:
         default_lease_ttl=config.default_lease_ttl,
         max_lease_ttl=config.max_lease_ttl,
         api_addr=config.api_addr,
+        cluster_addr=config.cluster_addr,
         audit_directory=config.audit_directory,
     )
     for listener in config.listeners:

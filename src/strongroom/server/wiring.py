@@ -12,6 +12,7 @@ from strongroom.audit import AuditBroker
 from strongroom.barrier import AESGCMBarrier
 from strongroom.builtin import FACTORIES
 from strongroom.clock import Clock, SystemClock
+from strongroom.core.cluster import Cluster, HASettings, new_node_id
 from strongroom.core.core import Core, CoreSettings
 from strongroom.core.handling import handle
 from strongroom.errors import InvalidRequest
@@ -19,6 +20,7 @@ from strongroom.http import HttpLimits, StrongroomApp
 from strongroom.logical import Request, Response
 from strongroom.seal import SealManager
 from strongroom.storage import CachedStorage, MemoryStorage, SQLiteStorage
+from strongroom.storage.ha import ChangeFeed, HABackend
 
 __all__ = ["Assembly", "assemble", "open_storage"]
 
@@ -42,8 +44,31 @@ async def open_storage(kind: str, options: dict[str, Any]) -> Any:
         path = options.get("path")
         if not path:
             raise InvalidRequest('storage "sqlite" needs a path')
-        return await SQLiteStorage.open(str(path))
+        # HA (several server or worker processes on one file): shared mode, fenced writes
+        return await SQLiteStorage.open(str(path), shared=ha_enabled(options))
     raise InvalidRequest(f"storage type {kind!r} is not supported yet (use sqlite or inmem)")
+
+
+def ha_enabled(options: dict[str, Any]) -> bool:
+    value = options.get("ha_enabled", False)
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def ha_settings(options: dict[str, Any], api_addr: str, cluster_addr: str) -> HASettings:
+    """The node's HA settings from the storage stanza: lock TTL (default 3 s: a dead
+    active is replaced within about 3.5 s) and renewal interval (default a quarter TTL)."""
+    ttl = float(options.get("ha_lock_ttl") or 3.0)
+    renew = float(options.get("ha_renew_interval") or ttl / 4)
+    if renew * 2 > ttl:
+        raise InvalidRequest("ha_renew_interval must be at most half of ha_lock_ttl")
+    return HASettings(
+        node_id=str(options.get("node_id") or new_node_id()),
+        api_addr=api_addr,
+        cluster_addr=cluster_addr,
+        lock_ttl=ttl,
+        renew_interval=renew,
+        retry_interval=min(0.25, ttl / 8),
+    )
 
 
 async def assemble(
@@ -54,6 +79,7 @@ async def assemble(
     max_lease_ttl: int = 768 * 3600,
     max_request_size: int = 32 * 1024 * 1024,
     api_addr: str = "",
+    cluster_addr: str = "",
     clock: Clock | None = None,
     cache_entries: int = 100_000,
     audit_directory: str = "",
@@ -62,7 +88,9 @@ async def assemble(
     physical = await open_storage(storage_type, storage_options)
     cached = CachedStorage(physical, max_entries=cache_entries)
     barrier = AESGCMBarrier(cached, clock=clock)
-    seal = SealManager(cached, barrier, clock=clock)
+    # with HA another process may initialise, rekey or rotate the shared store while this
+    # one is sealed (and not following the change feed): seal records are read uncached
+    seal = SealManager(physical if ha_enabled(storage_options) else cached, barrier, clock=clock)
     await seal.load()
     settings = CoreSettings(
         default_lease_ttl=default_lease_ttl,
@@ -79,6 +107,12 @@ async def assemble(
         clock=clock,
         audit=audit,
     )
+    if ha_enabled(storage_options):
+        if not isinstance(physical, HABackend) or not isinstance(physical, ChangeFeed):
+            await cached.close()
+            raise InvalidRequest(f"storage {storage_type!r} does not support ha_enabled")
+        settings_ha = ha_settings(storage_options, api_addr, cluster_addr)
+        core.enable_ha(Cluster(physical, physical, settings_ha, core), cached)
 
     async def handler(request: Request) -> Response | None:
         return await handle(core, request)
