@@ -15,6 +15,7 @@ http/ maps each class to exactly one HTTP status (see ``status``)::
     ├── Sealed                      503  the barrier is sealed
     ├── Standby                     503
     │   └── StandbyRedirect         307  a standby sends the client to the active (Location)
+    ├── DeadlineExceeded            503  the request ran past ``max_request_duration``; cancelled
     ├── StorageUnavailable          503  storage unreachable, or a write's outcome unknown
     │   └── Fenced                  503  this node lost leadership: its term is no longer current
     ├── StorageConflict             409  a transaction's guard (``StorageOp(check=True)``) failed;
@@ -30,6 +31,7 @@ from __future__ import annotations
 __all__ = [
     "CheckAndSetMismatch",
     "CryptoError",
+    "DeadlineExceeded",
     "Fenced",
     "InternalError",
     "InvalidPath",
@@ -127,6 +129,15 @@ class StandbyRedirect(Standby):
     def __init__(self, active_addr: str) -> None:
         super().__init__("this node is a standby; the active node is at " + active_addr)
         self.active_addr = active_addr
+
+
+class DeadlineExceeded(StrongroomError):
+    """The request ran past its listener's ``max_request_duration`` and was cancelled."""
+
+    status = 503
+
+    def __init__(self, message: str = "context deadline exceeded", *more: str) -> None:
+        super().__init__(message, *more)
 
 
 class StorageUnavailable(StrongroomError):

@@ -219,6 +219,10 @@ class SystemView(Protocol):
 
     def now(self) -> float: ...
 
+    async def generate_password(self, policy: str) -> str:
+        """A password from the named password policy (raises NotFound if there is none)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class BackendConfig:

@@ -13,7 +13,7 @@ import pytest
 
 from strongroom.clock import FakeClock
 from strongroom.engines import cubbyhole, kv
-from strongroom.errors import StorageConflict
+from strongroom.errors import NotFound, StorageConflict
 from strongroom.logical import (
     Backend,
     BackendConfig,
@@ -80,6 +80,9 @@ class FakeSystem:
 
     def now(self) -> float:
         return self.clock.now()
+
+    async def generate_password(self, policy: str) -> str:
+        raise NotFound("policy does not exist")
 
 
 @dataclasses.dataclass

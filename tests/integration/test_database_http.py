@@ -116,3 +116,50 @@ def test_static_role_and_root_rotation(
     assert not pg.can_login(*admin)
     again = db.generate_credentials("ro", mount_point=mount)["data"]  # still connects
     assert pg.can_login(again["username"], again["password"])
+
+
+def test_password_policy_shapes_generated_passwords(
+    root_client: hvac.Client, dev_server, pg: PgCluster
+) -> None:
+    http = dev_server.http(dev_server.root_token)
+    admin = ("vault_policy_admin", "adm-" + secrets.token_hex(12))
+    with pg.admin() as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                sql.Identifier(admin[0]), sql.Literal(admin[1])
+            )
+        )
+    policy = 'length = 30\nrule "charset" {\n  charset = "abcdef0123456789"\n  min-chars = 3\n}\n'
+    assert http.put("/v1/sys/policies/password/dbhex", json={"policy": policy}).status_code == 204
+    quoted = 'length = 12\nrule "charset" {\n  charset = "a\'"\n  min-chars = 6\n}\n'
+    assert http.put("/v1/sys/policies/password/quoted", json={"policy": quoted}).status_code == 204
+    client = root_client
+    client.sys.enable_secrets_engine("database", path="pgpol")
+    for name, policy_name in (("hex", "dbhex"), ("quote", "quoted")):
+        client.secrets.database.configure(
+            name=name,
+            plugin_name="postgresql-database-plugin",
+            allowed_roles=[f"r-{name}"],
+            connection_url=pg.template_url(),
+            username=admin[0],
+            password=admin[1],
+            password_policy=policy_name,
+            mount_point="pgpol",
+        )
+        client.secrets.database.create_role(
+            name=f"r-{name}",
+            db_name=name,
+            creation_statements=[
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
+                "VALID UNTIL '{{expiration}}';",
+            ],
+            default_ttl="1h",
+            mount_point="pgpol",
+        )
+    creds = client.secrets.database.generate_credentials("r-hex", mount_point="pgpol")["data"]
+    assert re.fullmatch(r"[a-f0-9]{30}", creds["password"])
+    with psycopg.connect(pg.dsn(creds["username"], creds["password"])) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    # a policy whose passwords could close the statement's quotes is refused, not pasted
+    resp = http.get("/v1/pgpol/creds/r-quote")
+    assert resp.status_code == 400 and "cannot be substituted" in resp.json()["errors"][0]

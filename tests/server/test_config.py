@@ -208,7 +208,10 @@ def test_unknown_storage_type_names_the_supported_ones() -> None:
         assert supported in message
 
 
-def test_postgresql_is_parsed_and_its_password_never_printed() -> None:
+def test_postgresql_is_parsed_and_its_password_never_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("VAULT_PG_CONNECTION_URL", raising=False)
     url = "postgres://vault:hunter2-secret@db:5432/vault?sslmode=verify-full"
     config = hcl(
         f'storage "postgresql" {{\n connection_url = "{url}"\n ha_enabled = "true"\n}}\n' + PLAIN
@@ -220,6 +223,7 @@ def test_postgresql_is_parsed_and_its_password_never_printed() -> None:
         "ha_table": "vault_ha_locks",
         "ha_enabled": True,
         "max_parallel": 128,
+        "skip_create_table": False,
     }
     assert "hunter2" not in repr(config)
     with pytest.raises(ConfigError) as caught:
@@ -230,6 +234,37 @@ def test_postgresql_is_parsed_and_its_password_never_printed() -> None:
     assert "max_parallel" in str(caught.value)
     with pytest.raises(ConfigError, match="connection_url is required"):
         hcl('storage "postgresql" {}\n' + PLAIN)
+
+
+def test_postgresql_options_and_the_environment_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULT_PG_CONNECTION_URL", "postgres://from-env")
+    config = hcl(
+        'storage "postgresql" {\n table = "myschema.kv"\n skip_create_table = true\n'
+        ' max_idle_connections = 4\n retry_timeout = "2s"\n max_parallel = 16\n}\n' + PLAIN
+    )
+    assert config.storage.options == {
+        "connection_url": "postgres://from-env",
+        "table": "myschema.kv",
+        "ha_table": "vault_ha_locks",
+        "ha_enabled": False,
+        "max_parallel": 16,
+        "skip_create_table": True,
+        "max_idle_connections": 4,
+        "retry_timeout": 2.0,
+    }
+    # as Vault: the environment wins over the file
+    config = hcl('storage "postgresql" {\n connection_url = "postgres://file"\n}\n' + PLAIN)
+    assert config.storage.options["connection_url"] == "postgres://from-env"
+    for bad, key in [
+        ('table = "a;drop table x"', "table"),
+        ('ha_table = "1x"', "ha_table"),
+        ("max_parallel = 0", "max_parallel"),
+        ("max_idle_connections = -1", "max_idle_connections"),
+        ('skip_create_table = "maybe"', "skip_create_table"),
+        ("unknown_key = 1", "unknown_key"),
+    ]:
+        with pytest.raises(ConfigError, match=key):
+            hcl(f'storage "postgresql" {{\n {bad}\n}}\n' + PLAIN)
 
 
 def test_inmem_storage() -> None:

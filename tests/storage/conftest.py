@@ -1,17 +1,64 @@
-"""Fixtures: one event loop per test (``run``) and the backends under test (``storage``)."""
+"""Fixtures: one event loop per test (``run``) and the backends under test (``storage``).
+
+The ``postgresql`` kind runs against one real PostgreSQL cluster per test session (started
+on first use by :func:`shared_pg`), each backend on tables of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from strongroom.storage import CachedStorage, MemoryStorage, PhysicalStorage, SQLiteStorage
+from strongroom.storage import (
+    CachedStorage,
+    MemoryStorage,
+    PhysicalStorage,
+    PostgreSQLStorage,
+    SQLiteStorage,
+)
+from tests.pg import PgCluster, PgUnavailable
 
-KINDS = ("memory", "sqlite", "sqlite_shared", "cached")
+KINDS = ("memory", "sqlite", "sqlite_shared", "cached", "postgresql")
+
+_PG: list[PgCluster] = []
+_TABLES = itertools.count()
+
+
+def shared_pg() -> PgCluster:
+    """The session's PostgreSQL cluster, started on first use (fails, never skips)."""
+    if not _PG:
+        try:
+            _PG.append(PgCluster().start())
+        except PgUnavailable as exc:
+            pytest.fail(str(exc), pytrace=False)
+    return _PG[0]
+
+
+def pytest_sessionfinish() -> None:
+    while _PG:
+        _PG.pop().destroy()
+
+
+def pg_url(cluster: PgCluster | None = None) -> str:
+    cluster = cluster or shared_pg()
+    return cluster.dsn(cluster.superuser, cluster.superuser_password)
+
+
+def fresh_table() -> str:
+    """A table name no other backend in this session uses."""
+    return f"kv_{os.getpid()}_{next(_TABLES)}"
+
+
+async def open_pg(table: str | None = None, **options: Any) -> PostgreSQLStorage:
+    options.setdefault("max_idle_connections", 1)
+    options.setdefault("max_parallel", 8)
+    return await PostgreSQLStorage.open(pg_url(), table=table or fresh_table(), **options)
 
 
 async def open_backend(kind: str, directory: Path) -> PhysicalStorage:
@@ -23,6 +70,16 @@ async def open_backend(kind: str, directory: Path) -> PhysicalStorage:
         return await SQLiteStorage.open(str(directory / "strongroom.db"), shared=True)
     if kind == "cached":
         return CachedStorage(MemoryStorage(), max_entries=64)
+    if kind == "postgresql":
+        # one table per directory, so a reopen finds the same data
+        marker = directory / "pg-table"
+        if marker.exists():
+            table = marker.read_text()
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
+            table = fresh_table()
+            marker.write_text(table)
+        return await open_pg(table)
     raise AssertionError(kind)
 
 

@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 import strongroom.storage
 from strongroom.errors import InternalError, InvalidPath
 from strongroom.logical import StorageOp
-from strongroom.storage import CachedStorage, PhysicalStorage, SQLiteStorage
+from strongroom.storage import CachedStorage, PhysicalStorage, PostgreSQLStorage, SQLiteStorage
 
 from .conftest import KINDS, open_backend
 
@@ -47,7 +47,7 @@ def test_exports_are_complete() -> None:
     for name in strongroom.storage.__all__:
         assert getattr(strongroom.storage, name) is not None
     public = {name for name in vars(strongroom.storage) if not name.startswith("_")}
-    modules = {"cache", "ha", "memory", "sqlite", "annotations"}
+    modules = {"cache", "ha", "memory", "sqlite", "postgresql", "annotations"}
     assert public - modules == set(strongroom.storage.__all__)
 
 
@@ -162,7 +162,7 @@ def test_many_keys_list_stays_correct(storage: PhysicalStorage, run: Run) -> Non
 
 
 def test_list_cost_follows_children_not_descendants(storage: PhysicalStorage, run: Run) -> None:
-    count = 30_000 if isinstance(storage, SQLiteStorage) else 100_000
+    count = 30_000 if isinstance(storage, SQLiteStorage | PostgreSQLStorage) else 100_000
     ops = [StorageOp(f"big/{i % 100:03d}/{i:06d}", b"v") for i in range(count)]
     run(storage.transaction([*ops, StorageOp("small/a", b"v"), StorageOp("small/b", b"v")]))
     started = time.perf_counter()
@@ -274,7 +274,7 @@ def storage_machine(kind: str, directory: Path) -> type[RuleBasedStateMachine]:
                 else:
                     self.model[key] = value
 
-        @precondition(lambda self: kind == "sqlite")
+        @precondition(lambda self: kind in ("sqlite", "postgresql"))
         @rule()
         def reopen(self) -> None:
             self.run(self.s.close())
@@ -300,7 +300,7 @@ def storage_machine(kind: str, directory: Path) -> type[RuleBasedStateMachine]:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_backend_behaves_like_a_dict(kind: str, tmp_path: Path) -> None:
-    examples, steps = (30, 25) if kind == "sqlite" else (50, 25)
+    examples, steps = (30, 25) if kind in ("sqlite", "postgresql") else (50, 25)
     run_state_machine_as_test(
         storage_machine(kind, tmp_path),
         settings=settings(

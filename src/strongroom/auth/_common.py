@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from strongroom.errors import InternalError, InvalidRequest, PermissionDenied
-from strongroom.framework import NoArgs, Path, format_time
+from strongroom.framework import NoArgs, Path, format_time, remote_in
 from strongroom.logical import Operation, Request, Response, Storage
 
 __all__ = [
@@ -82,27 +82,6 @@ def parse_cidrs(values: Sequence[str], name: str) -> tuple[str, ...]:
         except ValueError:
             raise InvalidRequest(f"{name}: invalid CIDR block or address") from None
     return tuple(dict.fromkeys(out))
-
-
-def remote_in(cidrs: Sequence[str], remote_addr: str) -> bool:
-    """Whether ``remote_addr`` lies inside one of ``cidrs`` (an empty list allows everyone).
-
-    An unknown or unparsable remote address never matches a non-empty list: the check fails
-    closed (Vault: "token bound CIDRs found but no connection information available").
-    """
-    if not cidrs:
-        return True
-    try:
-        address = ipaddress.ip_address(remote_addr.strip())
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    for cidr in cidrs:
-        network = ipaddress.ip_network(cidr, strict=False)
-        if address.version == network.version and address in network:
-            return True
-    return False
 
 
 def require_remote_in(cidrs: Sequence[str], request: Request) -> None:

@@ -35,8 +35,11 @@ from strongroom.core.mounts import (
     new_accessor,
     validate_mount_path,
 )
+from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PREFIX
+from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
 from strongroom.core.router import Route, Router
+from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
 from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
@@ -46,6 +49,7 @@ from strongroom.logical import (
     Backend,
     BackendConfig,
     BackendFactory,
+    BackendKind,
     Connection,
     Operation,
     Request,
@@ -75,6 +79,7 @@ class CoreSettings:
     max_lease_ttl: int = 768 * 3600
     storage_type: str = "inmem"
     api_addr: str = ""
+    cluster_addr: str = ""  # this node's address for its peers (HA)
     version: str = "1.17.0+strongroom"
 
 
@@ -98,6 +103,9 @@ class _MountSystemView:
 
     def now(self) -> float:
         return self.core.clock.now()
+
+    async def generate_password(self, policy: str) -> str:
+        return await self.core.password_policies().generate(policy)
 
 
 @dataclass(slots=True)
@@ -165,6 +173,8 @@ class Core:
         # HA (core/cluster.py): set by wiring when the storage is shared by several nodes
         self.cluster: Cluster | None = None
         self._physical_cache: CachedStorage | None = None
+        # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
+        self.cors_config: CorsConfig = CorsConfig()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -299,13 +309,15 @@ class Core:
         state = self._state
         if state is None or state.active:
             return
-        reload = keyring = tokens = policies = identity = False
+        reload = keyring = tokens = policies = identity = api_config = False
         by_mount: dict[str, list[str]] = {}
         for key in keys:
             if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY, AUDIT_TABLE_KEY):
                 reload = True
             elif key == KEYRING_KEY:
                 keyring = True
+            elif key == CORS_KEY:
+                api_config = True
             elif key.startswith("sys/token/"):
                 tokens = True
             elif key.startswith("sys/policy/"):
@@ -317,6 +329,8 @@ class Core:
                 by_mount.setdefault(mount_uuid, []).append(rest)
         if keyring:
             await self.barrier.reload_keyring()
+        if api_config:
+            await self._load_api_config()
         if reload:  # a mount enabled, disabled, moved or tuned: rebuild every route
             await self.become_standby()
             return
@@ -341,10 +355,15 @@ class Core:
         )
         return token
 
+    async def _load_api_config(self) -> None:
+        """The sys/config/* settings the request road reads (CORS)."""
+        self.cors_config = await load_cors(self.barrier)
+
     async def _post_unseal(self, *, active: bool = True) -> None:
         """Load everything behind the barrier. ``active=False`` (an HA standby) writes
         nothing and starts no leader duty: no defaults, no lease manager, no token sweep,
         no backend ``initialize``, no audit devices."""
+        await self._load_api_config()
         raw_cluster = await self.barrier.get(_CLUSTER_KEY)
         cluster = orjson.loads(raw_cluster) if raw_cluster else {"id": "", "name": ""}
         salt = await self.barrier.get(_TOKEN_SALT_KEY)
@@ -535,6 +554,9 @@ class Core:
         if keys:
             await route.storage.transaction([StorageOp(prefix + key) for key in keys])
 
+    def password_policies(self) -> PasswordPolicyStore:
+        return PasswordPolicyStore(View(self.barrier, PASSWORD_POLICY_PREFIX))
+
     async def _token_alias_entity(self, accessor: str, alias: str) -> str:
         name = normalise("token", alias)
         return (await self.identity.login_entity(accessor, "token", name, {})).id
@@ -571,7 +593,14 @@ class Core:
             )
         return None
 
-    async def _activate(self, entry: MountEntry, *, initialize: bool = True) -> Route:
+    async def _activate(
+        self, entry: MountEntry, *, is_auth: bool | None = None, initialize: bool = True
+    ) -> Route:
+        """Build and mount ``entry``'s backend. With ``is_auth`` (a new mount), a backend
+        of the other kind is refused before it starts, as Vault's typed plugin catalog
+        refuses ``sys/mounts`` of an auth method and ``sys/auth`` of a secrets engine.
+        ``initialize=False`` on an HA standby: as Vault, backends initialise (start their
+        periodic duties) on the active only."""
         view = View(self.barrier, entry.storage_prefix)
         backend = self._build_core_backend(entry)
         if backend is None:
@@ -587,7 +616,9 @@ class Core:
                 storage=view,
             )
             backend = await factory(config)
-        if initialize:  # as Vault: backends initialise (start periodic duties) on the active only
+        if is_auth is not None and (backend.kind is BackendKind.AUTH) != is_auth:
+            raise InvalidRequest(f"plugin not found in the catalog: {entry.type}")
+        if initialize:
             await backend.initialize()
         route = Route(entry=entry, backend=backend, storage=view)
         self.router.mount(route)
@@ -658,7 +689,7 @@ class Core:
                 seal_wrap=seal_wrap,
                 is_auth=is_auth,
             )
-            await self._activate(entry)
+            await self._activate(entry, is_auth=is_auth)
             try:
                 await self._save_table(table.with_entry(entry))
             except BaseException:
@@ -688,6 +719,10 @@ class Core:
             route = self.router.unmount(entry.full_path)
             await self._save_table(table.without(path))
             self.state.by_uuid.pop(entry.uuid, None)
+            if is_auth:
+                # the mount's entity and group aliases go with it (as Vault); a new mount
+                # gets a new accessor, so none of them could ever match again
+                await self.state.identity.drop_mount(entry.accessor)
             if route is not None:
                 try:
                     await route.backend.cleanup()

@@ -9,7 +9,6 @@ two see different keys.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import replace
 
@@ -22,7 +21,7 @@ from strongroom.core.token_backend import token_auth_block
 from strongroom.core.tokens import TokenEntry
 from strongroom.core.wrapping import DEFAULT_WRAP_TTL, envelope_of, parse_wrap_ttl, wrap_response
 from strongroom.errors import InvalidPath, InvalidRequest, NotFound, PermissionDenied, Sealed
-from strongroom.framework import format_time, glob_match, memo_by_object, remember
+from strongroom.framework import format_time, glob_match, memo_by_object, remember, remote_in
 from strongroom.logical import Auth, Operation, Request, Response, TokenInfo
 
 __all__ = [
@@ -158,6 +157,11 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
                     token_hash=entry.id_hash if entry is not None else "",
                     secret=response.secret,
                 )
+                if entry is not None and not await state.tokens.still_live(entry.id_hash):
+                    # the token's revocation started meanwhile and may have listed its
+                    # leases before this one was stored: revoke it here, hand out nothing
+                    await state.leases.revoke_quietly(lease_id)
+                    raise PermissionDenied()
                 response.lease_id = lease_id
                 response.secret = replace(response.secret, ttl=ttl)
             wrap_ttl = _wrap_ttl(request, path)
@@ -212,13 +216,8 @@ def _check_token_binding(core: Core, entry: TokenEntry, request: Request) -> Non
     if entry.entity_id and core.identity.is_disabled(entry.entity_id):
         raise PermissionDenied()
     cidrs = entry.internal.get("bound_cidrs")
-    if cidrs:
-        try:
-            address = ipaddress.ip_address(request.connection.remote_addr)
-        except ValueError:
-            raise PermissionDenied() from None
-        if not any(address in ipaddress.ip_network(c, strict=False) for c in cidrs):
-            raise PermissionDenied()
+    if cidrs and not remote_in(cidrs, request.connection.remote_addr):
+        raise PermissionDenied()
 
 
 def audit_auth(core: Core, entry: TokenEntry) -> AuditAuth:

@@ -248,6 +248,12 @@ class LeaseManager:
             return
         await self._revoke_entry(entry, force=force, raise_errors=not force)
 
+    async def revoke_quietly(self, lease_id: str) -> None:
+        """Revoke now; a backend failure leaves the lease scheduled for retry, unraised."""
+        entry = await self.get(lease_id)
+        if entry is not None:
+            await self._revoke_entry(entry, force=False, raise_errors=False)
+
     async def revoke_prefix(self, prefix: str, *, force: bool = False) -> int:
         ids = await self.ids_with_prefix(prefix)
         failures = 0

@@ -6,7 +6,14 @@ Security decisions:
   lives behind the barrier, so a copy of the database yields no usable token.
 - Expiry is checked on every lookup against the clock, so an expired token stops
   working at once; the sweeper only reclaims storage and revokes child trees.
-- Revocation removes the whole child tree (children first), each token atomically.
+- Use counts are spent with a guarded read-modify-write in storage (compare-and-swap,
+  :func:`strongroom.framework.swap`), never on a copy in memory: however many requests,
+  worker processes or nodes use a token with ``num_uses: N`` at once, at most N succeed.
+- Revocation first marks each token of the tree ``revoking`` (top-down), a stored state
+  every lookup refuses, so the whole tree stops working at once. Minting a child guards
+  the parent's record in the same transaction, so once a token is marked its list of
+  children is final and no child minted during the walk can survive. The walk then
+  deletes children before parents (re-listing until none remain), the parent last.
 """
 
 from __future__ import annotations
@@ -23,8 +30,8 @@ from typing import Any
 import orjson
 
 from strongroom.clock import Clock
-from strongroom.errors import InvalidRequest
-from strongroom.framework import format_time, remember
+from strongroom.errors import InvalidRequest, PermissionDenied, StorageConflict
+from strongroom.framework import KEEP, KeyLocks, Swap, format_time, remember, swap
 from strongroom.logical import Storage, StorageOp, TokenInfo
 
 __all__ = ["TokenEntry", "TokenStore", "new_token_id"]
@@ -63,6 +70,11 @@ class TokenEntry:
     type: str = "service"
     cubbyhole_id: str = field(default="", repr=False)
     internal: dict[str, Any] = field(default_factory=dict, repr=False)
+    # set when revocation starts: every lookup refuses the token from then on
+    revoking: bool = False
+
+    def live(self, now: float) -> bool:
+        return not self.revoking and not self.expired(now)
 
     @property
     def is_root(self) -> bool:
@@ -122,6 +134,9 @@ class TokenStore:
         self._cache: dict[str, TokenEntry] = {}
         self._expiry: list[tuple[float, str]] = []
         self._revoke_hooks: list[RevokeHook] = []
+        # per-token: spends of one token in this process queue instead of colliding in
+        # storage (the storage guard is what makes them atomic across processes)
+        self._use_locks = KeyLocks()
 
     def on_revoke(self, hook: RevokeHook) -> None:
         self._revoke_hooks.append(hook)
@@ -176,8 +191,6 @@ class TokenStore:
         now = self._clock.now()
         token = token_id or new_token_id()
         id_hash = self.hash_id(token)
-        if await self._storage.get("id/" + id_hash) is not None:
-            raise InvalidRequest("cannot create a token with a duplicate ID")
         limits = [v for v in (explicit_max_ttl, max_ttl) if v > 0]
         max_deadline = now + min(limits) if limits else 0.0
         expire_time = now + ttl if ttl > 0 else 0.0
@@ -205,17 +218,42 @@ class TokenStore:
             internal=dict(internal or {}),
         )
         ops = [
+            StorageOp("id/" + id_hash, None, check=True),  # the ID is new, atomically
             StorageOp("id/" + id_hash, entry.encode()),
             StorageOp(
                 self._accessor_key(entry.accessor),
                 orjson.dumps({"hash": id_hash, "accessor": entry.accessor}),
             ),
         ]
-        if parent is not None:
+        if parent is None:
+            await self._create_orphan(ops, id_hash)
+        else:
             ops.append(StorageOp(f"parent/{parent.id_hash}/{id_hash}", b""))
-        await self._storage.transaction(ops)
+            await self._create_child(parent, ops, id_hash)
         self._remember(entry)
         return token, entry
+
+    async def _create_orphan(self, ops: list[StorageOp], id_hash: str) -> None:
+        try:
+            await self._storage.transaction(ops)
+        except StorageConflict:
+            raise InvalidRequest("cannot create a token with a duplicate ID") from None
+
+    async def _create_child(self, parent: TokenEntry, ops: list[StorageOp], id_hash: str) -> None:
+        """Commit a child only while its parent is live: the transaction guards the
+        parent's record, so a parent marked ``revoking`` meanwhile makes it fail."""
+        now = self._clock.now()
+
+        async def change(raw: bytes | None) -> Swap[None]:
+            current = None if raw is None else TokenEntry.decode(raw)
+            if current is None or not current.live(now):
+                self._cache.pop(parent.id_hash, None)
+                raise PermissionDenied("parent token is revoked or expired")
+            if await self._storage.get("id/" + id_hash) is not None:
+                raise InvalidRequest("cannot create a token with a duplicate ID")
+            return Swap(KEEP, None, ops)
+
+        await swap(self._storage, "id/" + parent.id_hash, change)
 
     def _remember(self, entry: TokenEntry) -> None:
         remember(self._cache, entry.id_hash, entry, _CACHE_LIMIT)
@@ -242,11 +280,17 @@ class TokenStore:
         if not token or len(token) > 256:
             return None
         entry = await self._entry_by_hash(self.hash_id(token))
-        if entry is None or entry.expired(self._clock.now()):
+        if entry is None or not entry.live(self._clock.now()):
             return None
         if entry.num_uses < 0 and not in_last_use:
             return None
         return entry
+
+    async def still_live(self, id_hash: str) -> bool:
+        """Whether the stored token is neither revoked, being revoked, nor expired (read
+        from storage, not from this process's cache)."""
+        raw = await self._storage.get("id/" + id_hash)
+        return raw is not None and TokenEntry.decode(raw).live(self._clock.now())
 
     async def lookup_accessor(self, accessor: str) -> TokenEntry | None:
         if not accessor or len(accessor) > 256:
@@ -258,7 +302,7 @@ class TokenStore:
         if not hmac.compare_digest(ref["accessor"], accessor):
             return None
         entry = await self._entry_by_hash(ref["hash"])
-        if entry is None or entry.expired(self._clock.now()):
+        if entry is None or not entry.live(self._clock.now()):
             return None
         return entry
 
@@ -272,76 +316,155 @@ class TokenStore:
 
     # ----- use and renew -----------------------------------------------------------
     async def use(self, entry: TokenEntry) -> TokenEntry | None:
-        """Count one use of a limited-use token. Returns the entry to revoke once the
-        request is done (its last use), else None."""
+        """Spend one use of a limited-use token, atomically in storage.
+
+        Returns the entry to revoke once the request is done (its last use), else None.
+
+        Raises:
+            PermissionDenied: no use is left (another request spent the last one), or the
+                token was revoked or expired meanwhile.
+        """
         if entry.num_uses <= 0:
             return None
-        remaining = entry.num_uses - 1
-        if remaining == 0:
-            updated = replace(entry, num_uses=-1)  # -1: in its last request
-            await self._storage.put("id/" + entry.id_hash, updated.encode())
-            self._cache[entry.id_hash] = updated
-            return updated
-        updated = replace(entry, num_uses=remaining)
-        await self._storage.put("id/" + entry.id_hash, updated.encode())
+        now = self._clock.now()
+
+        async def change(raw: bytes | None) -> Swap[tuple[TokenEntry, bool]]:
+            current = None if raw is None else TokenEntry.decode(raw)
+            if current is None or not current.live(now) or current.num_uses < 0:
+                raise PermissionDenied()
+            if current.num_uses == 0:
+                return Swap(KEEP, (current, False))
+            remaining = current.num_uses - 1
+            updated = replace(current, num_uses=-1 if remaining == 0 else remaining)
+            return Swap(updated.encode(), (updated, remaining == 0))
+
+        try:
+            async with self._use_locks.hold(entry.id_hash):
+                updated, last = await swap(self._storage, "id/" + entry.id_hash, change)
+        except PermissionDenied:
+            self._cache.pop(entry.id_hash, None)  # stale: the next lookup reads storage
+            raise
         self._cache[entry.id_hash] = updated
-        return None
+        return updated if last else None
 
     async def renew(self, entry: TokenEntry, increment: int) -> tuple[TokenEntry, list[str]]:
-        """Extend a token's TTL within its bounds. Returns the new entry and warnings."""
+        """Extend a token's TTL within its bounds. Returns the new entry and warnings.
+
+        A guarded read-modify-write: a renewal never undoes a concurrent revocation mark
+        or spent use.
+        """
         if not entry.renewable:
             raise InvalidRequest("lease is not renewable")
         if entry.expire_time == 0.0:
             return entry, []
         now = self._clock.now()
-        warnings: list[str] = []
-        if entry.period:
-            ttl = entry.period
-        else:
-            ttl = increment if increment > 0 else entry.creation_ttl
-        expire = now + ttl
-        if entry.max_deadline and expire > entry.max_deadline:
-            expire = entry.max_deadline
-            warnings.append(
-                f"TTL of {ttl}s exceeded the effective max_ttl of "
-                f"{int(entry.max_deadline - now)}s; TTL value is capped accordingly"
-            )
-        updated = replace(entry, expire_time=expire)
-        await self._storage.put("id/" + entry.id_hash, updated.encode())
+
+        async def change(raw: bytes | None) -> Swap[tuple[TokenEntry, list[str]]]:
+            current = None if raw is None else TokenEntry.decode(raw)
+            if current is None or current.revoking:
+                raise InvalidRequest("token is revoked")
+            warnings: list[str] = []
+            if current.period:
+                ttl = current.period
+            else:
+                ttl = increment if increment > 0 else current.creation_ttl
+            expire = now + ttl
+            if current.max_deadline and expire > current.max_deadline:
+                expire = current.max_deadline
+                warnings.append(
+                    f"TTL of {ttl}s exceeded the effective max_ttl of "
+                    f"{int(current.max_deadline - now)}s; TTL value is capped accordingly"
+                )
+            updated = replace(current, expire_time=expire)
+            return Swap(updated.encode(), (updated, warnings))
+
+        updated, warnings = await swap(self._storage, "id/" + entry.id_hash, change)
         self._remember(updated)
         return updated, warnings
 
     # ----- revoke ------------------------------------------------------------------
-    async def revoke_tree(self, entry: TokenEntry) -> None:
-        """Revoke a token and every descendant, deepest first."""
+    async def _mark_revoking(self, id_hash: str) -> bool:
+        """Store the ``revoking`` mark on a token. False if the token is already gone."""
+
+        async def change(raw: bytes | None) -> Swap[TokenEntry | None]:
+            if raw is None:
+                return Swap(KEEP, None)
+            current = TokenEntry.decode(raw)
+            if current.revoking:
+                return Swap(KEEP, current)
+            marked = replace(current, revoking=True)
+            return Swap(marked.encode(), marked)
+
+        marked = await swap(self._storage, "id/" + id_hash, change)
+        if marked is None:
+            self._cache.pop(id_hash, None)
+            return False
+        self._cache[id_hash] = marked  # refused by every lookup from now on
+        return True
+
+    async def _mark_tree(self, root_hash: str) -> list[str]:
+        """Mark a token and all its descendants, top-down. Returns them parents first.
+
+        A marked token can mint no more children (creation guards the parent's record),
+        so the children listed after marking a token are all it will ever have.
+        """
         order: list[str] = []
-        stack = [entry.id_hash]
+        seen: set[str] = set()
+        stack = [root_hash]
         while stack:
             current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            if not await self._mark_revoking(current):
+                continue
             order.append(current)
             for child in await self._storage.list(f"parent/{current}/"):
                 stack.append(child.rstrip("/"))
-        for id_hash in reversed(order):
-            await self._revoke_one(id_hash)
+        return order
+
+    async def revoke_tree(self, entry: TokenEntry) -> None:
+        """Revoke a token and every descendant: mark them all, then delete children
+        before parents (re-listing each token's children until none remain), the given
+        token last."""
+        await self.revoke_hash_tree(entry.id_hash)
+
+    async def revoke_hash_tree(self, id_hash: str) -> None:
+        order = await self._mark_tree(id_hash)
+        for current in reversed(order):
+            while children := await self._storage.list(f"parent/{current}/"):
+                for child in children:  # only if something bypassed the mark; never left
+                    await self.revoke_hash_tree(child.rstrip("/"))
+            await self._revoke_one(current)
 
     async def revoke_orphan(self, entry: TokenEntry) -> None:
-        """Revoke one token; its children become orphans."""
-        children = await self._storage.list(f"parent/{entry.id_hash}/")
-        for child in children:
-            child_entry = await self._entry_by_hash(child)
-            if child_entry is not None:
-                orphaned = replace(child_entry, parent_hash="", orphan=True)
-                await self._storage.put("id/" + child, orphaned.encode())
-                self._cache[child] = orphaned
-        await self._storage.transaction(
-            [StorageOp(f"parent/{entry.id_hash}/{child}") for child in children]
-        )
+        """Revoke one token; its children become orphans (re-listed until none remain)."""
+        if not await self._mark_revoking(entry.id_hash):
+            return
+        while children := await self._storage.list(f"parent/{entry.id_hash}/"):
+            for child in children:
+                await self._orphan(entry.id_hash, child.rstrip("/"))
         await self._revoke_one(entry.id_hash)
+
+    async def _orphan(self, parent_hash: str, child_hash: str) -> None:
+        index = StorageOp(f"parent/{parent_hash}/{child_hash}")
+
+        async def change(raw: bytes | None) -> Swap[TokenEntry | None]:
+            if raw is None:
+                return Swap(KEEP, None, [index])
+            orphaned = replace(TokenEntry.decode(raw), parent_hash="", orphan=True)
+            return Swap(orphaned.encode(), orphaned, [index])
+
+        orphaned = await swap(self._storage, "id/" + child_hash, change)
+        if orphaned is None:
+            self._cache.pop(child_hash, None)
+        else:
+            self._cache[child_hash] = orphaned
 
     async def _revoke_one(self, id_hash: str) -> None:
         raw = await self._storage.get("id/" + id_hash)
-        self._cache.pop(id_hash, None)
         if raw is None:
+            self._cache.pop(id_hash, None)
             return
         entry = TokenEntry.decode(raw)
         for hook in self._revoke_hooks:

@@ -1,10 +1,11 @@
 """Declarative path tables for backends (secrets engines, auth methods, sys)."""
 
 from strongroom.framework._backend import FrameworkBackend, SecretType, glob_match
+from strongroom.framework._cidrs import remote_in
 from strongroom.framework._memo import memo_by_object, remember
 from strongroom.framework._nonces import nonce_bytes
 from strongroom.framework._path import ArgsBuilder, ExistenceCheck, Handler, NoArgs, Path
-from strongroom.framework._storage import KeyLocks, get_json, list_all, put_json
+from strongroom.framework._storage import KEEP, KeyLocks, Swap, get_json, list_all, put_json, swap
 from strongroom.framework._times import format_time, format_time_ns
 from strongroom.framework._totp import (
     ParsedUrl,
@@ -26,6 +27,7 @@ from strongroom.framework._types import (
 )
 
 __all__ = [
+    "KEEP",
     "ArgsBuilder",
     "Duration",
     "ExistenceCheck",
@@ -36,6 +38,7 @@ __all__ = [
     "ParsedUrl",
     "Path",
     "SecretType",
+    "Swap",
     "TotpKey",
     "UsedSteps",
     "b32_secret",
@@ -57,4 +60,6 @@ __all__ = [
     "put_json",
     "qr_png",
     "remember",
+    "remote_in",
+    "swap",
 ]

@@ -16,14 +16,32 @@ __all__ = ["FrameworkBackend", "SecretType", "glob_match"]
 
 
 def glob_match(patterns: Sequence[str], path: str) -> bool:
-    """Vault's special-path matching: exact, or prefix when the pattern ends in ``*``."""
+    """Vault's special-path matching: exact, or prefix when the pattern ends in ``*``; a
+    ``+`` segment matches any one non-empty path segment (``issuer/+/pem``)."""
     for pattern in patterns:
-        if pattern.endswith("*"):
+        if "+" in pattern:
+            if _segment_regex(pattern).match(path):
+                return True
+        elif pattern.endswith("*"):
             if path.startswith(pattern[:-1]):
                 return True
         elif path == pattern:
             return True
     return False
+
+
+_SEGMENT_REGEXES: dict[str, re.Pattern[str]] = {}
+
+
+def _segment_regex(pattern: str) -> re.Pattern[str]:
+    regex = _SEGMENT_REGEXES.get(pattern)
+    if regex is None:
+        prefix = pattern.endswith("*")
+        parts = (pattern[:-1] if prefix else pattern).split("/")
+        body = "/".join("[^/]+" if part == "+" else re.escape(part) for part in parts)
+        regex = re.compile(r"\A" + body + ("" if prefix else r"\Z"))
+        _SEGMENT_REGEXES[pattern] = regex  # patterns come from backends' code: bounded
+    return regex
 
 
 @dataclass(frozen=True, slots=True)

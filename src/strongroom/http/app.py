@@ -6,6 +6,8 @@ throughput, so this is a plain ASGI callable.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 import os
 import random
@@ -13,8 +15,10 @@ import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
-from strongroom.errors import InvalidRequest, StandbyRedirect, StrongroomError
+from strongroom.core.system.cors import CorsConfig
+from strongroom.errors import DeadlineExceeded, InvalidRequest, StandbyRedirect, StrongroomError
 from strongroom.framework import remember
+from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
     BODY_COMPLETE,
     HttpLimits,
@@ -37,6 +41,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _NO_BODY: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store")]
+# request bodies that are not JSON and reach the backend as-is (base64 in http_raw_body)
+_RAW_BODY_TYPES = frozenset({b"application/ocsp-request"})
 _FORWARDED_HEADERS = frozenset({b"x-vault-request", b"x-vault-wrap-ttl", b"x-vault-wrap-format"})
 
 
@@ -54,9 +60,12 @@ class StrongroomApp:
         limits: HttpLimits | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
+        cors: Callable[[], CorsConfig] | None = None,
     ) -> None:
         self.handler = handler
+        self.cors = cors  # the current sys/config/cors policy (http/cors.py)
         self.limits = limits or HttpLimits()
+        self._deadlines = _Deadlines(self.limits.max_request_duration)
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         # one immutable Connection per plaintext client address, per app (bounded)
@@ -93,15 +102,30 @@ class StrongroomApp:
         head_only = method == "HEAD"
         operation = Operation.READ
         request_id = _request_id()
+        extra: tuple[tuple[bytes, bytes], ...] = ()
         try:
             if not path.startswith("/v1/"):
                 await _send(send, 404, encode_errors([]), head_only)
                 return
             query = split_query(scope.get("query_string", b""))
+            if self.cors is not None:
+                origin = _origin(scope)
+                if origin:
+                    decision = _cors_decision(self.cors(), origin, method, scope)
+                    if decision.status is not None:
+                        body = (
+                            encode_errors(["origin not allowed"])
+                            if decision.status == 403
+                            else None
+                        )
+                        await _send(send, decision.status, body, head_only, extra=decision.headers)
+                        return
+                    extra = decision.headers
             operation = operation_for(method, query)
             token = ""
             declared: int | None = None
             chunked = False
+            raw_body = False
             headers: dict[str, str] = {}
             # ASGI servers hand header names over lower-cased, so they compare as bytes
             for raw_name, raw_value in scope["headers"]:
@@ -119,43 +143,69 @@ class StrongroomApp:
                         raise InvalidRequest("invalid Content-Length") from None
                 elif raw_name == b"transfer-encoding":
                     chunked = True
+                elif raw_name == b"content-type":
+                    raw_body = raw_value.split(b";")[0].strip().lower() in _RAW_BODY_TYPES
                 elif raw_name in _FORWARDED_HEADERS:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
-            body = await read_body(
-                receive, declared, self.limits, complete=scope.get(BODY_COMPLETE, False)
-            )
-            data = parse_json_object(body, self.limits) if body else {}
-            rel = path[4:]
-            if operation is Operation.LIST and not rel.endswith("/"):
-                rel += "/"
-            request = Request(
-                operation=operation,
-                path=rel,
-                data=data,
-                id=request_id,
-                client_token=token,
-                query=query,
-                headers=headers,
-                connection=_connection(scope, self._plain_connections),
-            )
-            response = await self.handler(request)
+            deadlines = self._deadlines
+            task = deadlines.enter()
+            try:
+                body = await read_body(
+                    receive, declared, self.limits, complete=scope.get(BODY_COMPLETE, False)
+                )
+                if body and raw_body:
+                    # a DER body (OCSP): handed over as-is, base64 in ``http_raw_body``, as
+                    # Vault hands its backends the HTTP request for these content types
+                    data: dict[str, object] = {"http_raw_body": base64.b64encode(body).decode()}
+                else:
+                    data = parse_json_object(body, self.limits) if body else {}
+                rel = path[4:]
+                if operation is Operation.LIST and not rel.endswith("/"):
+                    rel += "/"
+                request = Request(
+                    operation=operation,
+                    path=rel,
+                    data=data,
+                    id=request_id,
+                    client_token=token,
+                    query=query,
+                    headers=headers,
+                    connection=_connection(scope, self._plain_connections),
+                )
+                response = await self.handler(request)
+            except asyncio.CancelledError:
+                if task is None or not deadlines.leave(task):
+                    raise  # cancelled by the server (shutdown, disconnect), not by the deadline
+                task.uncancel()
+                raise DeadlineExceeded() from None
+            finally:
+                if task is not None:
+                    deadlines.leave(task)
             status, payload = encode_response(response, operation, request_id)
+            if response is not None and response.headers:
+                extra += tuple(
+                    (k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in response.headers.items()
+                )
             if response is not None and response.raw_body is not None:
                 content_type = response.content_type.encode("latin-1")
-                await _send(send, status, payload, head_only, content_type)
+                await _send(send, status, payload, head_only, content_type, extra=extra)
             else:
-                await _send(send, status, payload, head_only)
+                await _send(send, status, payload, head_only, extra=extra)
         except StandbyRedirect as exc:
-            await _redirect(send, exc.active_addr, scope)
+            await _redirect(send, exc.active_addr, scope, extra)
         except StrongroomError as exc:
             messages = exc.messages if exc.status < 500 else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
                 log.error("request failed: %s", type(exc).__name__)
             elif exc.status == 503:
                 messages = exc.messages
-            await _send(send, exc.status, encode_errors(messages), head_only)
+            exc_headers: dict[str, str] | None = getattr(exc, "headers", None)
+            if exc_headers:
+                extra += tuple((k.lower().encode(), v.encode()) for k, v in exc_headers.items())
+            await _send(send, exc.status, encode_errors(messages), head_only, extra=extra)
         except Exception as exc:
             # The log gets the exception type and where it happened, never its message: a
             # library's message can quote a request value (int("hunter2")). The client
@@ -164,7 +214,68 @@ class StrongroomApp:
             log.error(
                 "unhandled error: %s (request %s)\n%s", type(exc).__name__, request_id, frames
             )
-            await _send(send, 500, encode_errors(["internal error"]), head_only)
+            await _send(send, 500, encode_errors(["internal error"]), head_only, extra=extra)
+
+
+def _origin(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"origin":
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _cors_decision(config: CorsConfig, origin: str, method: str, scope: Scope) -> CorsDecision:
+    requested = ""
+    if method == "OPTIONS":
+        for name, value in scope["headers"]:
+            if name == b"access-control-request-method":
+                requested = value.decode("latin-1")
+    return decide(config, origin, method, requested)
+
+
+class _Deadlines:
+    """Vault's ``max_request_duration``: a request still running past it is cancelled (its
+    task, so the work stops at its next ``await``) and answers 503.
+
+    One sweep, at most every second and only while requests are in flight, finds the late
+    ones: a request costs a dict insert and delete, not a timer of its own. A deadline is
+    therefore kept to within a second (or a quarter of a short limit)."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.interval = min(1.0, limit / 4)
+        self.inflight: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def enter(self) -> asyncio.Task[Any] | None:
+        if self.limit <= 0:
+            return None
+        task = asyncio.current_task()
+        if task is None:
+            return None
+        loop = task.get_loop()
+        self.inflight[task] = loop.time() + self.limit
+        if self.timer is None:
+            self.timer = loop.call_later(self.interval, self._sweep, loop)
+        return task
+
+    def leave(self, task: asyncio.Task[Any]) -> bool:
+        """Forget ``task``; True if the deadline cancelled it."""
+        self.inflight.pop(task, None)
+        if task in self.expired:
+            self.expired.discard(task)
+            return True
+        return False
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, deadline in list(self.inflight.items()):
+            if deadline <= now:
+                del self.inflight[task]
+                self.expired.add(task)
+                task.cancel()
+        self.timer = loop.call_later(self.interval, self._sweep, loop) if self.inflight else None
 
 
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # noqa: S311 (not a secret)
@@ -206,25 +317,34 @@ def _connection(scope: Scope, plain: dict[tuple[str, int], Connection]) -> Conne
     )
 
 
-async def _redirect(send: Send, active_addr: str, scope: Scope) -> None:
+async def _redirect(
+    send: Send, active_addr: str, scope: Scope, extra: tuple[tuple[bytes, bytes], ...]
+) -> None:
     """Vault's standby answer without forwarding: 307 to the same path on the active."""
     location = active_addr.rstrip("/") + scope["path"]
     query = scope.get("query_string", b"")
     if query:
         location += "?" + query.decode("latin-1")
-    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0")]
+    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), *extra]
     await send({"type": "http.response.start", "status": 307, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
 
 
 async def _send(
-    send: Send, status: int, body: bytes | None, head_only: bool, content_type: bytes = b""
+    send: Send,
+    status: int,
+    body: bytes | None,
+    head_only: bool,
+    content_type: bytes = b"",
+    *,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
     if body is None:
-        await send({"type": "http.response.start", "status": status, "headers": _NO_BODY})
+        no_body = [*_NO_BODY, *extra] if extra else _NO_BODY
+        await send({"type": "http.response.start", "status": status, "headers": no_body})
         await send({"type": "http.response.body", "body": b""})
         return
     base = [(b"content-type", content_type), _JSON[1]] if content_type else _JSON
-    headers = [*base, (b"content-length", str(len(body)).encode())]
+    headers = [*base, (b"content-length", str(len(body)).encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head_only else body})

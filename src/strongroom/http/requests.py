@@ -32,6 +32,8 @@ class HttpLimits:
     max_string_length: int = 1024 * 1024
     max_container_entries: int = 100_000
     body_timeout: float = 30.0
+    # Vault's max_request_duration: past it a request is cancelled and answers 503; 0: none
+    max_request_duration: float = 90.0
 
 
 def operation_for(method: str, query: dict[str, str]) -> Operation:

@@ -10,7 +10,9 @@ Supported, with Vault's names and defaults (website/content/docs/configuration/)
   on a request's head, ``http_max_header_bytes`` (1 MiB, Go's default, which Vault keeps),
   ``http_max_header_count`` (100 fields) and ``http_max_request_line_bytes`` (64 KiB);
 - exactly one ``storage "sqlite" { path }``, ``storage "inmem" {}`` or ``storage "postgresql"
-  { connection_url, ... }`` (``backend`` is its legacy name);
+  { connection_url, table, ha_enabled, ha_table, max_parallel, max_idle_connections }``
+  (``backend`` is its legacy name) with our own ``skip_create_table`` and ``retry_timeout``
+  (see docs/storage.md);
 - ``api_addr``, ``cluster_addr``, ``default_lease_ttl``/``max_lease_ttl`` (768h each),
   ``default_max_request_duration``, ``ui``, ``log_level``, ``pid_file``, and our own
   ``audit_directory``.
@@ -39,6 +41,7 @@ from hcl.parser import HclParser
 
 from strongroom import errors
 from strongroom.framework import parse_bool, parse_duration, parse_int, parse_str
+from strongroom.storage.postgresql import check_table_name
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -237,8 +240,10 @@ class StorageConfig:
     """The storage stanza: ``type`` is one of inmem, postgresql, sqlite.
 
     ``options`` (never printed: a ``connection_url`` holds a password) are normalized:
-    sqlite ``{"path": absolute path}``; postgresql ``connection_url``, ``table``, ``ha_table``,
-    ``ha_enabled`` (bool), ``max_parallel`` (int) and, if set, ``max_idle_connections``.
+    sqlite ``{"path": absolute path}``; postgresql ``connection_url`` (``VAULT_PG_CONNECTION_URL``
+    wins when set, as in Vault), ``table``, ``ha_table``, ``ha_enabled`` (bool),
+    ``max_parallel`` (int), ``skip_create_table`` (bool) and, if set,
+    ``max_idle_connections`` (int) and ``retry_timeout`` (seconds, float).
     """
 
     type: str
@@ -586,10 +591,15 @@ class _Parser:
 
     def _postgresql(self, body: dict[str, Any], where: str) -> dict[str, Any]:
         keys = {"connection_url", "table", "ha_table", "ha_enabled", "max_parallel"}
-        self._check_keys(body, frozenset(keys | {"max_idle_connections"}), _STORAGE_IGNORED, where)
+        keys |= {"max_idle_connections", "skip_create_table", "retry_timeout"}
+        self._check_keys(body, frozenset(keys), _STORAGE_IGNORED, where)
         url = _convert(parse_str, body.get("connection_url", ""), f"{where}: connection_url")
+        # as Vault: the environment variable, when set, wins over the file
+        url = os.environ.get("VAULT_PG_CONNECTION_URL", "") or url
         if not url:
-            raise ConfigError(f"{where}: connection_url is required")
+            raise ConfigError(
+                f"{where}: connection_url is required (or set VAULT_PG_CONNECTION_URL)"
+            )
         options: dict[str, Any] = {
             "connection_url": url,
             "table": _convert(parse_str, body.get("table", "vault_kv_store"), f"{where}: table"),
@@ -602,10 +612,27 @@ class _Parser:
             "max_parallel": _convert(
                 parse_int, body.get("max_parallel", 128), f"{where}: max_parallel"
             ),
+            "skip_create_table": _convert(
+                parse_bool, body.get("skip_create_table", False), f"{where}: skip_create_table"
+            ),
         }
+        for name in ("table", "ha_table"):
+            try:
+                check_table_name(options[name], f"{where}: {name}")
+            except errors.InvalidRequest as exc:
+                raise ConfigError(str(exc)) from None
+        if options["max_parallel"] < 1:
+            raise ConfigError(f"{where}: max_parallel must be at least 1")
         if "max_idle_connections" in body:
-            options["max_idle_connections"] = _convert(
+            idle = _convert(
                 parse_int, body["max_idle_connections"], f"{where}: max_idle_connections"
+            )
+            if idle < 0:
+                raise ConfigError(f"{where}: max_idle_connections must not be negative")
+            options["max_idle_connections"] = idle
+        if "retry_timeout" in body:
+            options["retry_timeout"] = float(
+                _convert(parse_duration, body["retry_timeout"], f"{where}: retry_timeout")
             )
         return options
 

@@ -120,8 +120,11 @@ def _listener_app(app: StrongroomApp, listener: ListenerConfig) -> StrongroomApp
         app.limits,
         max_request_size=_UNLIMITED_SIZE if size < 0 else size,
         body_timeout=float(_timeouts(listener).body),
+        max_request_duration=float(max(listener.max_request_duration, 0)),
     )
-    return app if limits == app.limits else StrongroomApp(app.handler, limits=limits)
+    if limits == app.limits:
+        return app
+    return StrongroomApp(app.handler, limits=limits, cors=app.cors)
 
 
 def _uvicorn_config(app: StrongroomApp, listener: ListenerConfig) -> uvicorn.Config:
@@ -265,7 +268,23 @@ async def _run_config(config: ServerConfig) -> None:
     for listener in config.listeners:
         scheme = "http" if listener.tls_disable else "https"
         log.info("listening on %s://%s", scheme, listener.address)
-    await _serve(assembly, config.listeners)
+    with _pid_file(config.pid_file):
+        await _serve(assembly, config.listeners)
+
+
+@contextlib.contextmanager
+def _pid_file(path: str) -> Generator[None, None, None]:
+    """Vault's ``pid_file``: this process's ID while it serves, removed when it stops."""
+    if not path:
+        yield
+        return
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ The only place where concrete classes meet. Tests and the dev server use it too.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,14 +16,16 @@ from strongroom.clock import Clock, SystemClock
 from strongroom.core.cluster import Cluster, HASettings, new_node_id
 from strongroom.core.core import Core, CoreSettings
 from strongroom.core.handling import handle
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, StorageUnavailable
 from strongroom.http import HttpLimits, StrongroomApp
 from strongroom.logical import Request, Response
 from strongroom.seal import SealManager
-from strongroom.storage import CachedStorage, MemoryStorage, SQLiteStorage
+from strongroom.storage import CachedStorage, MemoryStorage, PostgreSQLStorage, SQLiteStorage
 from strongroom.storage.ha import ChangeFeed, HABackend
 
 __all__ = ["Assembly", "assemble", "open_storage"]
+
+log = logging.getLogger("strongroom.server")
 
 
 @dataclass(slots=True)
@@ -46,7 +49,12 @@ async def open_storage(kind: str, options: dict[str, Any]) -> Any:
             raise InvalidRequest('storage "sqlite" needs a path')
         # HA (several server or worker processes on one file): shared mode, fenced writes
         return await SQLiteStorage.open(str(path), shared=ha_enabled(options))
-    raise InvalidRequest(f"storage type {kind!r} is not supported yet (use sqlite or inmem)")
+    if kind == "postgresql":
+        # an unreachable server is not fatal: the server starts sealed and retries
+        return await PostgreSQLStorage.open(**options)
+    raise InvalidRequest(
+        f"storage type {kind!r} is not supported (use sqlite, postgresql or inmem)"
+    )
 
 
 def ha_enabled(options: dict[str, Any]) -> bool:
@@ -91,12 +99,18 @@ async def assemble(
     # with HA another process may initialise, rekey or rotate the shared store while this
     # one is sealed (and not following the change feed): seal records are read uncached
     seal = SealManager(physical if ha_enabled(storage_options) else cached, barrier, clock=clock)
-    await seal.load()
+    try:
+        await seal.load()
+    except StorageUnavailable:
+        # storage down at start (PostgreSQL not up yet): serve anyway; seal status and
+        # every request answer 503 until storage answers, then work as usual
+        log.warning("storage is unavailable at start; the server stays sealed and retries")
     settings = CoreSettings(
         default_lease_ttl=default_lease_ttl,
         max_lease_ttl=max_lease_ttl,
         storage_type=storage_type,
         api_addr=api_addr,
+        cluster_addr=cluster_addr,
     )
     audit = AuditBroker(audit_directory=audit_directory, clock=clock)
     core = Core(
@@ -117,5 +131,9 @@ async def assemble(
     async def handler(request: Request) -> Response | None:
         return await handle(core, request)
 
-    app = StrongroomApp(handler, limits=HttpLimits(max_request_size=max_request_size))
+    app = StrongroomApp(
+        handler,
+        limits=HttpLimits(max_request_size=max_request_size),
+        cors=lambda: core.cors_config,
+    )
     return Assembly(core=core, app=app, physical=physical)

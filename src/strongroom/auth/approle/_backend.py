@@ -31,7 +31,7 @@ from strongroom.auth.approle._records import ROLE_ID_PREFIX, AppRoleState, Role,
 from strongroom.auth.approle._roles import RolePaths
 from strongroom.auth.approle._secret_ids import SecretIDPaths, delete_ops
 from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.framework import FrameworkBackend, Path, get_json
+from strongroom.framework import KEEP, FrameworkBackend, Path, Swap, get_json, swap
 from strongroom.logical import (
     Backend,
     BackendConfig,
@@ -40,7 +40,6 @@ from strongroom.logical import (
     Request,
     Response,
     Storage,
-    StorageOp,
 )
 
 __all__ = ["LoginArgs", "factory"]
@@ -118,15 +117,16 @@ class AppRoleLogin:
     ) -> SecretIDEntry:
         digest = await self.state.hmac(secret_id)
         key = self.state.secret_key(role.name, digest)
-        async with self.state.secret_locks.hold(f"{role.name}/{digest}"):
-            record = await get_json(storage, key)
-            if record is None:
+        now = self.state.now()
+
+        # a guarded read-modify-write: of concurrent logins (in any process sharing the
+        # storage) at most ``num_uses`` spend the secret ID
+        async def change(raw: bytes | None) -> Swap[SecretIDEntry | None]:
+            if raw is None:
                 raise InvalidRequest(_INVALID)
-            entry = SecretIDEntry.from_record(record)
-            now = self.state.now()
+            entry = SecretIDEntry.from_record(orjson.loads(raw))
             if entry.expired(now):
-                await storage.transaction(delete_ops(role.name, digest, entry.accessor))
-                raise InvalidRequest(_INVALID)
+                return Swap(KEEP, None, delete_ops(role.name, digest, entry.accessor))
             if not remote_in(entry.cidr_list, remote):
                 raise InvalidRequest(
                     "source address unauthorized through CIDR restrictions on the secret ID"
@@ -134,13 +134,19 @@ class AppRoleLogin:
             if not remote_in(entry.token_bound_cidrs or role.token.bound_cidrs, remote):
                 raise PermissionDenied()
             if entry.num_uses == 1:
-                await storage.transaction(delete_ops(role.name, digest, entry.accessor))
-            elif entry.num_uses > 1:
+                return Swap(KEEP, entry, delete_ops(role.name, digest, entry.accessor))
+            if entry.num_uses > 1:
                 spent = dataclasses.replace(
                     entry, num_uses=entry.num_uses - 1, last_updated_time=now
                 )
-                await storage.transaction([StorageOp(key, orjson.dumps(spent.to_record()))])
-            return entry
+                return Swap(orjson.dumps(spent.to_record()), entry)
+            return Swap(KEEP, entry)
+
+        async with self.state.secret_locks.hold(f"{role.name}/{digest}"):
+            spent = await swap(storage, key, change)
+        if spent is None:
+            raise InvalidRequest(_INVALID)
+        return spent
 
     async def renew_check(self, request: Request, internal: Mapping[str, Any]) -> TokenParams:
         role = await self.state.load_role(storage_of(request), str(internal.get("role_name", "")))

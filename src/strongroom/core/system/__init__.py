@@ -6,12 +6,15 @@ from typing import TYPE_CHECKING
 
 from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
 from strongroom.core.system.audit import audit_paths
+from strongroom.core.system.cors import cors_paths
 from strongroom.core.system.leases import lease_paths
 from strongroom.core.system.locked_users import locked_user_paths
 from strongroom.core.system.metrics import metric_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
+from strongroom.core.system.password_policies import password_policy_paths
 from strongroom.core.system.policies import policy_paths
+from strongroom.core.system.tools import tool_paths
 from strongroom.core.system.wrapping import wrapping_paths
 from strongroom.framework import FrameworkBackend
 from strongroom.logical import BackendKind
@@ -62,6 +65,9 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *wrapping_paths(core),
         *locked_user_paths(core),
         *metric_paths(core),
+        *password_policy_paths(core),
+        *tool_paths(core),
+        *cors_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from strongroom.core.mounts import MountConfig, MountEntry
 from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.framework import Path, parse_bool, parse_duration, parse_str_list
+from strongroom.framework import Path, parse_bool, parse_duration, parse_int, parse_str_list
 from strongroom.logical import Operation, Request, Response
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class TuneArgs:
     audit_non_hmac_response_keys: list[str] | None = None
     passthrough_request_headers: list[str] | None = None
     allowed_response_headers: list[str] | None = None
+    user_lockout_config: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ class RemountArgs:
 def _config_from(raw: dict[str, Any]) -> MountConfig:
     known = {"default_lease_ttl", "max_lease_ttl", "force_no_cache", "listing_visibility"}
     known.update(_TUNABLE_LISTS)
-    unknown = set(raw) - known - {"plugin_name", "token_type", "user_lockout_config"}
+    unknown = set(raw) - known - {"plugin_name", "token_type", _LOCKOUT}
     if unknown:
         raise InvalidRequest(f"unknown mount config keys: {', '.join(sorted(unknown))}")
     return MountConfig(
@@ -76,6 +79,74 @@ def _config_from(raw: dict[str, Any]) -> MountConfig:
         listing_visibility=str(raw.get("listing_visibility", "")),
         **{name: tuple(parse_str_list(raw.get(name), name)) for name in _TUNABLE_LISTS},
     )
+
+
+# Vault's user lockout, set through sys/auth/<path>/tune ``user_lockout_config``. The methods
+# that count failed logins (userpass) keep their settings in their own storage at
+# ``config/lockout`` (auth/_lockout.py); core writes that record, as sys/locked-users reads
+# their ``lockout/`` records. Other methods do not lock users out, so the setting is refused.
+_LOCKOUT = "user_lockout_config"
+_LOCKOUT_KEY = "config/lockout"
+_LOCKOUT_TYPES = ("userpass",)
+_LOCKOUT_DEFAULTS = {"threshold": 5, "duration": 900, "counter_reset": 900, "disabled": False}
+
+
+async def _set_lockout(core: Core, entry: MountEntry, raw: Any) -> None:
+    if not entry.is_auth or entry.type not in _LOCKOUT_TYPES:
+        raise InvalidRequest(
+            f"{_LOCKOUT} is not supported by {entry.type!r} mounts"
+            f" (supported: {', '.join(_LOCKOUT_TYPES)} auth methods)"
+        )
+    if not isinstance(raw, dict):
+        raise InvalidRequest(f"{_LOCKOUT} must be an object")
+    unknown = set(raw) - {
+        "lockout_threshold",
+        "lockout_duration",
+        "lockout_counter_reset",
+        "lockout_disable",
+    }
+    if unknown:
+        raise InvalidRequest(f"unknown {_LOCKOUT} keys: {', '.join(sorted(unknown))}")
+    route = core.router.get(entry.full_path)
+    if route is None:
+        raise InvalidRequest(f"no mount at {entry.path!r}")
+    current = dict(_LOCKOUT_DEFAULTS)
+    stored = await route.storage.get(_LOCKOUT_KEY)
+    if stored is not None:
+        current.update(orjson.loads(stored))
+    if "lockout_threshold" in raw:
+        threshold = parse_int(raw["lockout_threshold"], "lockout_threshold")
+        if threshold < 1:
+            raise InvalidRequest("lockout_threshold: must be at least 1")
+        current["threshold"] = threshold
+    for key, field_name in (
+        ("lockout_duration", "duration"),
+        ("lockout_counter_reset", "counter_reset"),
+    ):
+        if key in raw:
+            seconds = int(parse_duration(raw[key], key))
+            if seconds < 1:
+                raise InvalidRequest(f"{key}: must be positive")
+            current[field_name] = seconds
+    if "lockout_disable" in raw:
+        current["disabled"] = parse_bool(raw["lockout_disable"], "lockout_disable")
+    await route.storage.put(_LOCKOUT_KEY, orjson.dumps(current))
+
+
+async def _lockout_view(core: Core, entry: MountEntry) -> dict[str, Any] | None:
+    route = core.router.get(entry.full_path)
+    if entry.type not in _LOCKOUT_TYPES or route is None:
+        return None
+    stored = await route.storage.get(_LOCKOUT_KEY)
+    if stored is None:
+        return None
+    record = {**_LOCKOUT_DEFAULTS, **orjson.loads(stored)}
+    return {
+        "lockout_threshold": record["threshold"],
+        "lockout_duration": record["duration"],
+        "lockout_counter_reset": record["counter_reset"],
+        "lockout_disable": record["disabled"],
+    }
 
 
 def _tune_view(core: Core, entry: MountEntry) -> dict[str, Any]:
@@ -110,7 +181,10 @@ def mount_paths(core: Core) -> list[Path]:
             if not mount_type:
                 raise InvalidRequest("type is required")
             options = dict(args.options)
-            await core.enable(
+            lockout = args.config.get(_LOCKOUT)
+            if lockout is not None and not (is_auth and mount_type in _LOCKOUT_TYPES):
+                raise InvalidRequest(f"{_LOCKOUT} is not supported by {mount_type!r} mounts")
+            entry = await core.enable(
                 args.path,
                 mount_type,
                 is_auth=is_auth,
@@ -120,6 +194,8 @@ def mount_paths(core: Core) -> list[Path]:
                 local=args.local,
                 seal_wrap=args.seal_wrap,
             )
+            if lockout is not None:
+                await _set_lockout(core, entry, lockout)
 
         return handler
 
@@ -143,7 +219,11 @@ def mount_paths(core: Core) -> list[Path]:
             entry = core.find_mount(args.path, is_auth=is_auth)
             if entry is None:
                 raise InvalidRequest(f"cannot fetch sysview for path {args.path!r}")
-            return Response(data=_tune_view(core, entry))
+            data = _tune_view(core, entry)
+            lockout = await _lockout_view(core, entry)
+            if lockout is not None:
+                data[_LOCKOUT] = lockout
+            return Response(data=data)
 
         return handler
 
@@ -166,6 +246,11 @@ def mount_paths(core: Core) -> list[Path]:
                 value = getattr(args, name)
                 if value is not None:
                     changes[name] = tuple(value)
+            if args.user_lockout_config is not None:
+                entry = core.find_mount(args.path, is_auth=is_auth)
+                if entry is None:
+                    raise InvalidRequest(f"no mount at {args.path!r}")
+                await _set_lockout(core, entry, args.user_lockout_config)
             await core.tune(
                 args.path,
                 is_auth=is_auth,

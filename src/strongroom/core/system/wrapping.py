@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from strongroom.core.wrapping import unwrap_token, wrap_response, wrapping_info
-from strongroom.errors import InvalidRequest
+from strongroom.core.wrapping import WRAPPING_POLICY, unwrap_token, wrap_response, wrapping_info
+from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import Path
 from strongroom.logical import Operation, Request, Response, Storage
 
@@ -30,12 +30,24 @@ def wrapping_paths(core: Core) -> list[Path]:
         return route.storage
 
     async def target(request: Request, args: TokenArgs) -> tuple[TokenEntry, bool]:
-        """The wrapping token and whether it is the caller's own (header) token."""
+        """The wrapping token and whether it is the caller's own (header) token.
+
+        A token given in the body is spent here, atomically in storage, before its
+        response is read: of many concurrent unwraps, exactly one gets it (the header
+        token was already spent by core's gate for this request).
+        """
         own = not args.token or args.token == request.client_token
         token = request.client_token if own else args.token
         entry = await core.tokens.lookup(token, in_last_use=own) if token else None
-        if entry is None:
+        if entry is None or WRAPPING_POLICY not in entry.policies:
             raise InvalidRequest("wrapping token is not valid or does not exist")
+        if not own:
+            try:
+                spent = await core.tokens.use(entry)
+            except PermissionDenied:
+                raise InvalidRequest("wrapping token is not valid or does not exist") from None
+            if spent is not None:
+                entry = spent
         return entry, own
 
     async def lookup(request: Request, args: TokenArgs) -> Response:
@@ -48,25 +60,29 @@ def wrapping_paths(core: Core) -> list[Path]:
 
     async def unwrap(request: Request, args: TokenArgs) -> Response:
         entry, own = await target(request, args)
-        body = await unwrap_token(cubbyhole(), entry)
-        if not own:
-            await core.tokens.revoke_tree(entry)  # single use, also when given in the body
+        try:
+            body = await unwrap_token(cubbyhole(), entry)
+        finally:
+            if not own:
+                await core.tokens.revoke_tree(entry)  # single use, also when given in the body
         data: dict[str, Any] = body
         return Response(data=data, envelope=False)
 
     async def rewrap(request: Request, args: TokenArgs) -> Response:
         entry, own = await target(request, args)
-        info = await wrapping_info(cubbyhole(), entry)
-        body = await unwrap_token(cubbyhole(), entry)
-        result = await wrap_response(
-            core.tokens,
-            cubbyhole(),
-            body,
-            ttl=int(info["creation_ttl"]),
-            creation_path=str(info["creation_path"]),
-        )
-        if not own:
-            await core.tokens.revoke_tree(entry)
+        try:
+            info = await wrapping_info(cubbyhole(), entry)
+            body = await unwrap_token(cubbyhole(), entry)
+            result = await wrap_response(
+                core.tokens,
+                cubbyhole(),
+                body,
+                ttl=int(info["creation_ttl"]),
+                creation_path=str(info["creation_path"]),
+            )
+        finally:
+            if not own:
+                await core.tokens.revoke_tree(entry)
         response = Response()
         response.wrap_info = result.wrap_info(str(info["creation_path"]), int(info["creation_ttl"]))
         return response

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 
+from strongroom.engines.database._passwords import generate_password
 from strongroom.engines.database._postgres import PostgresPlugin
 from strongroom.engines.database._records import DbConfig, load_config, save
 from strongroom.engines.database.config import ConfigPaths
@@ -27,6 +29,8 @@ from strongroom.logical import Backend, BackendConfig, BackendKind, Storage, Sys
 __all__ = ["DatabaseState", "build", "factory"]
 
 log = logging.getLogger("strongroom.engines.database")
+# a policy's password goes into operator-written statements ('{{password}}'), as Vault does
+_UNSAFE_PASSWORD = re.compile(r"[\x00-\x20\x7f\"'`;\\]")
 
 
 class DatabaseState:
@@ -38,6 +42,25 @@ class DatabaseState:
         self.plugins: dict[str, PostgresPlugin] = {}
         self.config_locks = KeyLocks()
         self.role_locks = KeyLocks()
+
+    async def password(self, config: DbConfig) -> str:
+        """A new password: from the config's named password policy, or the default one.
+
+        Raises:
+            NotFound: the named policy does not exist.
+            InvalidRequest: the policy produced a character that is unsafe to paste into
+                a statement (quotes, backslash, semicolon, whitespace, control characters).
+        """
+        if not config.password_policy:
+            return generate_password()
+        password = await self.system.generate_password(config.password_policy)
+        if _UNSAFE_PASSWORD.search(password):
+            raise InvalidRequest(
+                f"password policy {config.password_policy!r} produced a character that cannot "
+                "be substituted into statements safely (quotes, backslash, semicolon, "
+                "whitespace or control characters)"
+            )
+        return password
 
     async def config(self, storage: Storage, name: str) -> DbConfig:
         config = await load_config(storage, name)

@@ -7,8 +7,9 @@ its characters needs quoting inside a SQL string literal, a quoted identifier, a
 libpq ``key=value`` connection string, so a generated value can be substituted into
 statements verbatim. 20 characters from 63 symbols carry about 119 bits.
 
-Named password policies (``password_policy``) are stored with the config but not applied yet:
-the password-policy subsystem does not exist, so every password follows the default policy.
+A config naming a ``password_policy`` gets its passwords from that policy instead (through
+the system view; see ``DatabaseState.password``), refused if the policy yields a character
+that is unsafe to substitute into a statement.
 """
 
 from __future__ import annotations

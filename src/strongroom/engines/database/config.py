@@ -22,7 +22,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from strongroom.engines.database._passwords import generate_password, random_alphanumeric
+from strongroom.engines.database._passwords import random_alphanumeric
 from strongroom.engines.database._postgres import PLUGIN_NAME, PostgresPlugin, mask_url
 from strongroom.engines.database._records import (
     CONFIG_PREFIX,
@@ -248,14 +248,7 @@ class ConfigPaths:
                     raise InvalidRequest(f"error creating database object: {detail}") from None
             await save(storage, config)
             await self.state.replace(config.name, plugin)
-        warnings = []
-        if config.password_policy:
-            warnings.append(
-                f'password_policy "{config.password_policy}" is stored but not applied yet: '
-                "generated passwords follow the default policy (20 characters of "
-                "A-Z, a-z, 0-9 and '-', at least one of each)"
-            )
-        return Response(warnings=warnings) if warnings else None
+        return None
 
     async def delete(self, request: Request, args: ConfigArgs) -> Response | None:
         async with self.state.config_locks.hold(args.name):
@@ -289,7 +282,7 @@ class ConfigPaths:
             if config.root_rotation_statements:
                 check_substitutable(config.username, "username")
             plugin = await self.state.plugin_for(config)
-            new_password = generate_password()
+            new_password = await self.state.password(config)
             await save(storage, dataclasses.replace(config, pending_password=new_password))
             try:
                 await plugin.set_password(
@@ -317,7 +310,7 @@ Fields: plugin_name (postgresql-database-plugin), connection_url (a libpq URL or
 string; {{username}} and {{password}} are replaced by the escaped root credentials), username,
 password (never returned), verify_connection (default true: connect before saving),
 allowed_roles (role names or globs allowed to use this connection; "*" for all),
-root_rotation_statements, password_policy (stored, not applied yet), username_template,
+root_rotation_statements, password_policy (a sys/policies/password policy), username_template,
 disable_escaping, max_open_connections (default 4), max_idle_connections,
 max_connection_lifetime. Updates keep the stored value of any field left out."""
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from strongroom.engines.database._passwords import generate_password, random_alphanumeric
+from strongroom.engines.database._passwords import random_alphanumeric
 from strongroom.engines.database._postgres import format_expiration
 from strongroom.engines.database._records import NAME, Role, load_role, storage_of
 from strongroom.engines.database._templates import (
@@ -135,7 +135,7 @@ class CredsPaths:
             )
         except TemplateError as exc:
             raise InvalidRequest(f"unable to generate username: {exc}") from None
-        password = generate_password()
+        password = await self.state.password(config)
         await plugin.create_user(
             statements=role.creation_statements,
             rollback_statements=role.rollback_statements,

@@ -24,7 +24,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from strongroom.engines.database._passwords import generate_password
 from strongroom.engines.database._records import (
     NAME,
     STATIC_PREFIX,
@@ -210,8 +209,8 @@ class StaticPaths:
             role = new_role or await load_static(storage, name)
             if role is None:
                 raise InvalidRequest(f'no static role found for role name "{name}"')
-            _config, plugin = await self.state.connect(storage, role.db_name)
-            password = generate_password()
+            config, plugin = await self.state.connect(storage, role.db_name)
+            password = await self.state.password(config)
             await save(storage, dataclasses.replace(role, pending_password=password))
             try:
                 await plugin.set_password(

@@ -1,0 +1,452 @@
+"""``storage "postgresql"``: the physical backend for several nodes on one database.
+
+What it trusts: PostgreSQL for durability and isolation (a write returns only after its
+COMMIT returned), and nothing else: values arrive barrier-encrypted and leave as they came.
+It never logs a value, a key's contents or the connection URL (which holds a password).
+
+Reads and writes go through a :mod:`psycopg_pool` pool of autocommit connections
+(``max_parallel`` connections at most, ``max_idle_connections`` kept open). Layout and SQL
+are in :mod:`strongroom.storage._pgschema`; the schema is created and migrated at the first
+successful connection unless ``skip_create_table`` is set (then the operator creates it).
+
+Faults. A read that fails because the server restarted, a connection dropped or a backend
+was terminated is retried with exponential backoff (50 ms doubling to 1 s) until
+``retry_timeout`` has passed, then raises :class:`~strongroom.errors.StorageUnavailable`
+(503, naming storage). A write runs in two round trips: first ``BEGIN`` and every statement
+(pipelined), whose failure is known to have written nothing and is retried like a read; then
+``COMMIT`` alone. If the COMMIT's answer is lost, the write's outcome is unknown: it is
+reported as ``StorageUnavailable("storage write outcome unknown …")``, never as success, and
+not retried blindly. An unreachable server at start is not an error: :meth:`open` returns,
+and every call tries again.
+
+Guards (``StorageOp(check=True)``) lock the row (``SELECT … FOR UPDATE``) and compare the
+stored bytes inside the write's transaction; a guard that the key is absent makes any put of
+that key in the transaction insert-only, so two racing creators cannot both win. Any failed
+guard rolls the whole transaction back and raises
+:class:`~strongroom.errors.StorageConflict`. Keys are written in sorted order, so two
+transactions over the same keys cannot deadlock.
+
+High availability (``ha_enabled``): see :mod:`strongroom.storage.pgha`, which adds the leader
+lock, fencing and the change feed on top of this class's write path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg.errors
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from strongroom.errors import (
+    Fenced,
+    InternalError,
+    InvalidRequest,
+    StorageConflict,
+    StorageUnavailable,
+)
+from strongroom.logical import StorageOp
+from strongroom.storage._pgschema import SCHEMA_VERSION, Statements, check_table_name
+from strongroom.storage.memory import check_key, check_prefix, split_key, to_bytes
+
+__all__ = ["DEFAULT_HA_TABLE", "DEFAULT_TABLE", "PostgreSQLStorage", "check_table_name"]
+
+log = logging.getLogger("strongroom.storage.postgresql")
+
+DEFAULT_TABLE = "vault_kv_store"
+DEFAULT_HA_TABLE = "vault_ha_locks"
+DEFAULT_MAX_PARALLEL = 128
+DEFAULT_MAX_IDLE = 2
+DEFAULT_RETRY_TIMEOUT = 5.0
+
+_T = TypeVar("_T")
+_Conn = psycopg.AsyncConnection[TupleRow]
+
+# Errors after which nothing was committed and trying again may succeed: the connection or
+# the server went away, or the server rolled the transaction back (deadlock, serialization,
+# a read-only replica during a failover, too many connections).
+_RETRYABLE_STATES = frozenset({"40001", "40P01", "25006", "53300", "57P01", "57P02", "57P03"})
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    if isinstance(exc, psycopg.Error):
+        state = exc.sqlstate or ""
+        return state in _RETRYABLE_STATES or state.startswith("08")
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Put:
+    parent: str
+    name: str
+    value: bytes | None  # None: delete
+    insert_only: bool = False
+
+
+_Writes = list[_Put]
+_Checks = list[tuple[str, str, bytes | None]]  # parent, name, expected value
+_Keys = list[str]
+
+
+class PostgreSQLStorage:
+    """A :class:`~strongroom.logical.Storage` on one PostgreSQL table; build it with
+    :meth:`open`."""
+
+    def __init__(
+        self,
+        connection_url: str,
+        *,
+        table: str = DEFAULT_TABLE,
+        ha_table: str = DEFAULT_HA_TABLE,
+        ha_enabled: bool = False,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
+        max_idle_connections: int = DEFAULT_MAX_IDLE,
+        skip_create_table: bool = False,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+    ) -> None:
+        """Prefer :meth:`open`. Raises :class:`InvalidRequest` for unusable settings."""
+        if not connection_url:
+            raise InvalidRequest('storage "postgresql": connection_url is required')
+        check_table_name(table, 'storage "postgresql": table')
+        check_table_name(ha_table, 'storage "postgresql": ha_table')
+        if max_parallel < 1:
+            raise InvalidRequest('storage "postgresql": max_parallel must be at least 1')
+        if max_idle_connections < 0:
+            raise InvalidRequest('storage "postgresql": max_idle_connections must not be negative')
+        if retry_timeout < 0:
+            raise InvalidRequest('storage "postgresql": retry_timeout must not be negative')
+        self.table = table
+        self.ha_table = ha_table
+        self.ha_enabled = ha_enabled
+        self.sql = Statements.build(table, ha_table)
+        self._skip_create = skip_create_table
+        self._retry_timeout = retry_timeout
+        self._url = connection_url
+        self._pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
+            connection_url,
+            min_size=min(max_idle_connections, max_parallel),
+            max_size=max_parallel,
+            kwargs={"autocommit": True},
+            open=False,
+            timeout=max(retry_timeout, 0.1),
+            name=f"strongroom-{table}",
+        )
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+        self._closed = False
+        # set by the HA layer (strongroom.storage.pgha): the fencing term, and whether every
+        # write appends to the change feed
+        self._fenced = False
+        self._term: int | None = None
+        self._feed = ha_enabled
+        self.commits = 0
+
+    @classmethod
+    async def open(cls, connection_url: str, **options: Any) -> PostgreSQLStorage:
+        """Open the pool and, if the server answers, create or migrate the schema.
+
+        An unreachable server is not an error here (the server must start and retry): the
+        schema step is tried again by the first call that reaches the database.
+
+        Raises:
+            InvalidRequest: unusable settings.
+            InternalError: the server answered but the schema cannot be used (written by a
+                newer version, missing with ``skip_create_table``, not UTF-8, no permission).
+        """
+        storage = cls(connection_url, **options)
+        await storage._pool.open(wait=False)
+        try:
+            await storage._ensure_ready()
+        except StorageUnavailable:
+            log.warning("PostgreSQL storage is unreachable; will keep trying")
+        except BaseException:
+            await storage.close()
+            raise
+        return storage
+
+    def __repr__(self) -> str:
+        return f"PostgreSQLStorage(table={self.table!r}, closed={self._closed})"
+
+    # -- the Storage protocol -----------------------------------------------------------------
+
+    async def get(self, key: str) -> bytes | None:
+        check_key(key)
+        parent, name = split_key(key)
+
+        async def read(conn: _Conn) -> bytes | None:
+            cur = await conn.execute(self.sql.get, (parent, name))
+            row = await cur.fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._with_retry(read)
+
+    async def list(self, prefix: str) -> list[str]:
+        check_prefix(prefix)
+        if prefix:
+            args: dict[str, Any] = {"p": prefix, "n": len(prefix), "hi": prefix[:-1] + "0"}
+            statement = self.sql.list_folder
+        else:
+            args, statement = {}, self.sql.list_root
+
+        async def read(conn: _Conn) -> list[str]:
+            cur = await conn.execute(statement, args or None)
+            return [str(row[0]) for row in await cur.fetchall()]
+
+        return sorted(await self._with_retry(read))
+
+    async def put(self, key: str, value: bytes) -> None:
+        await self.transaction([StorageOp(key, to_bytes(value))])
+
+    async def delete(self, key: str) -> None:
+        await self.transaction([StorageOp(key)])
+
+    async def transaction(self, ops: Sequence[StorageOp]) -> None:
+        guards: dict[str, bytes | None] = {}
+        final: dict[str, bytes | None] = {}
+        for op in ops:  # validate everything first: a bad op leaves storage untouched
+            check_key(op.key)
+            value = None if op.value is None else to_bytes(op.value)
+            if op.check:
+                if op.key in guards and guards[op.key] != value:
+                    raise StorageConflict("storage guard failed: the value changed")
+                guards[op.key] = value
+            else:
+                final[op.key] = value  # a later op on the same key wins
+        if not final and not guards:
+            return
+        if self._fenced and self._term is None:
+            raise Fenced("this node is not the active node: storage writes are fenced")
+        writes = [
+            _Put(*split_key(key), value, key in guards and guards[key] is None)
+            for key, value in sorted(final.items())
+        ]
+        checks = [(*split_key(key), value) for key, value in sorted(guards.items())]
+        await self._write(writes, checks, sorted(final))
+
+    async def close(self) -> None:
+        """Close every connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._pool.close()
+
+    # -- bulk access for snapshots and migration ---------------------------------------------
+
+    async def count(self) -> int:
+        async def read(conn: _Conn) -> int:
+            cur = await conn.execute(self.sql.count)
+            row = await cur.fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._with_retry(read)
+
+    async def items(self, batch: int = 1000) -> AsyncIterator[tuple[str, bytes]]:
+        """Every (key, value), in key order, from one consistent snapshot of the table."""
+        await self._ensure_ready()
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                async with conn.cursor(name="strongroom_dump") as cur:
+                    cur.itersize = batch
+                    await cur.execute(self.sql.dump)
+                    async for parent, name, value in cur:
+                        yield str(parent) + str(name), bytes(value)
+        except Exception as exc:
+            if _transient(exc):
+                raise StorageUnavailable("storage unavailable: PostgreSQL read failed") from exc
+            raise
+
+    async def replace_all(self, items: Iterable[tuple[str, bytes]]) -> int:
+        """Replace the whole table with ``items`` in one transaction; returns the count.
+
+        With the change feed on, the feed is reset (readers see a :class:`FeedGap`).
+        """
+        rows = []
+        for key, value in items:
+            check_key(key)
+            rows.append((*split_key(key), to_bytes(value)))
+        await self._ensure_ready()
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await self._check_fence(conn)
+                await conn.execute(self.sql.truncate)
+                async with conn.cursor() as cur:
+                    await cur.executemany(self.sql.upsert, rows)
+                if self._feed:
+                    await conn.execute(self.sql.reset_feed)
+        except Exception as exc:
+            if _transient(exc):
+                raise StorageUnavailable(
+                    "storage write outcome unknown: PostgreSQL connection lost"
+                ) from exc
+            raise
+        return len(rows)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    async def _ensure_ready(self) -> None:
+        if self._ready:
+            return
+        async with self._ready_lock:
+            if self._ready:
+                return
+            await self._with_retry(self._migrate, ready=False)
+            self._ready = True
+
+    async def _migrate(self, conn: _Conn) -> None:
+        cur = await conn.execute("SELECT current_setting('server_encoding')")
+        row = await cur.fetchone()
+        if row is None or str(row[0]).upper() not in ("UTF8", "UTF-8"):
+            raise InternalError("PostgreSQL storage needs a UTF8 database")
+        if self._skip_create:
+            try:
+                cur = await conn.execute(self.sql.version)
+            except psycopg.errors.UndefinedTable:
+                raise InternalError(
+                    "PostgreSQL storage tables are missing and skip_create_table is set"
+                ) from None
+            row = await cur.fetchone()
+            self._check_version(row[0] if row else 0)
+            return
+        try:
+            async with conn.transaction():
+                # one node migrates at a time; the others wait and find it done
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    ("strongroom-schema:" + self.table,),
+                )
+                for statement in self.sql.create:
+                    await conn.execute(statement)
+                cur = await conn.execute(self.sql.version)
+                row = await cur.fetchone()
+                version = int(row[0]) if row else 0
+                self._check_version(version)
+                if version < SCHEMA_VERSION:
+                    await conn.execute(self.sql.set_version, (SCHEMA_VERSION,))
+        except psycopg.errors.InsufficientPrivilege:
+            raise InternalError(
+                "PostgreSQL storage cannot create its tables (permission denied); create them"
+                " and set skip_create_table, or grant CREATE"
+            ) from None
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise InternalError("PostgreSQL storage was written by a newer version")
+
+    async def _with_retry(self, call: Callable[[_Conn], Awaitable[_T]], ready: bool = True) -> _T:
+        """Run ``call`` on a pooled connection; retry transient failures with backoff."""
+        if self._closed:
+            raise InternalError("storage is closed")
+        deadline = time.monotonic() + self._retry_timeout
+        delay = 0.05
+        while True:
+            try:
+                if ready and not self._ready:
+                    await self._ensure_ready()
+                remaining = max(deadline - time.monotonic(), 0.05)
+                async with self._pool.connection(timeout=remaining) as conn:
+                    return await call(conn)
+            except StorageUnavailable:
+                raise
+            except Exception as exc:
+                if not _transient(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    log.warning("PostgreSQL storage unavailable: %s", _describe(exc))
+                    raise StorageUnavailable(
+                        "storage unavailable: cannot reach the PostgreSQL backend"
+                    ) from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _write(
+        self,
+        writes: _Writes,
+        checks: _Checks,
+        keys: _Keys,
+    ) -> None:
+        async def attempt(conn: _Conn) -> None:
+            committing = False
+            try:
+                await self._statements(conn, writes, checks, keys)
+                committing = True
+                await conn.execute("COMMIT")
+            except BaseException as exc:
+                if committing:
+                    if isinstance(exc, Exception) and _transient(exc):
+                        log.warning("PostgreSQL COMMIT outcome unknown: %s", _describe(exc))
+                        raise StorageUnavailable(
+                            "storage write outcome unknown: the PostgreSQL connection was"
+                            " lost during COMMIT; the write may or may not have been applied"
+                        ) from exc
+                    raise
+                if not conn.closed:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.execute("ROLLBACK")
+                raise
+            self.commits += 1
+
+        await self._with_retry(attempt)
+
+    async def _statements(
+        self,
+        conn: _Conn,
+        writes: _Writes,
+        checks: _Checks,
+        keys: _Keys,
+    ) -> None:
+        """BEGIN and every statement, pipelined; raises (after which we roll back) on a
+        failed fence or guard."""
+        sql = self.sql
+        async with conn.pipeline():
+            await conn.execute("BEGIN")
+            fence = await conn.execute(sql.fence) if self._fenced else None
+            guards = [(await conn.execute(sql.lock_value, (p, n)), v) for p, n, v in checks]
+            creates = []
+            for write in writes:
+                if write.value is None:
+                    await conn.execute(sql.delete, (write.parent, write.name))
+                else:
+                    statement = sql.insert_new if write.insert_only else sql.upsert
+                    cur = await conn.execute(statement, (write.parent, write.name, write.value))
+                    if write.insert_only:
+                        creates.append(cur)
+            if self._feed and keys:
+                await conn.execute(sql.append_feed, (keys, sql.channel))
+        if fence is not None:
+            row = await fence.fetchone()
+            if row is None or int(row[0]) != self._term:
+                raise Fenced("this node's leadership term is no longer current: write refused")
+        for cur, expected in guards:
+            row = await cur.fetchone()
+            stored = None if row is None else bytes(row[0])
+            if stored != expected:
+                raise StorageConflict("storage guard failed: the value changed")
+        for cur in creates:
+            if cur.rowcount != 1:
+                raise StorageConflict("storage guard failed: the key was created meanwhile")
+
+    async def _check_fence(self, conn: _Conn) -> None:
+        if not self._fenced:
+            return
+        if self._term is None:
+            raise Fenced("this node is not the active node: storage writes are fenced")
+        cur = await conn.execute(self.sql.fence)
+        row = await cur.fetchone()
+        if row is None or int(row[0]) != self._term:
+            raise Fenced("this node's leadership term is no longer current: write refused")
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's class and SQLSTATE, never its message (which may quote a value)."""
+    state = getattr(exc, "sqlstate", None)
+    return f"{type(exc).__name__}" + (f" ({state})" if state else "")
