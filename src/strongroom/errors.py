@@ -106,7 +106,13 @@ class RequestTooLarge(StrongroomError):
 
 
 class RateLimited(StrongroomError):
+    """A quota refused the request; ``headers`` (Retry-After, X-Ratelimit-*) go to the client."""
+
     status = 429
+
+    def __init__(self, message: str = "", *more: str, headers: dict[str, str] | None = None):
+        super().__init__(message, *more)
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 class Sealed(StrongroomError):

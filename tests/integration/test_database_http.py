@@ -6,6 +6,7 @@ import re
 import secrets
 from collections.abc import Iterator
 
+import httpx
 import hvac
 import hvac.exceptions
 import psycopg
@@ -163,3 +164,58 @@ def test_password_policy_shapes_generated_passwords(
     # a policy whose passwords could close the statement's quotes is refused, not pasted
     resp = http.get("/v1/pgpol/creds/r-quote")
     assert resp.status_code == 400 and "cannot be substituted" in resp.json()["errors"][0]
+
+
+def test_lease_count_quota_refuses_new_leases_past_the_limit(
+    root_client: hvac.Client, dev_server, pg: PgCluster
+) -> None:
+    import concurrent.futures
+
+    http = dev_server.http(dev_server.root_token)
+    admin = ("vault_quota_admin", "adm-" + secrets.token_hex(12))
+    with pg.admin() as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                sql.Identifier(admin[0]), sql.Literal(admin[1])
+            )
+        )
+    root_client.sys.enable_secrets_engine("database", path="pgq")
+    root_client.secrets.database.configure(
+        name="q",
+        plugin_name="postgresql-database-plugin",
+        allowed_roles=["r"],
+        connection_url=pg.template_url(),
+        username=admin[0],
+        password=admin[1],
+        mount_point="pgq",
+    )
+    root_client.secrets.database.create_role(
+        name="r",
+        db_name="q",
+        creation_statements=["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}';"],
+        default_ttl="1h",
+        mount_point="pgq",
+    )
+    resp = http.post("/v1/sys/quotas/lease-count/pgq", json={"max_leases": 3, "path": "pgq/"})
+    assert resp.status_code == 204
+    try:
+
+        def creds(_: int) -> httpx.Response:
+            with dev_server.http(dev_server.root_token) as client:
+                return client.get("/v1/pgq/creds/r")
+
+        # a concurrent burst cannot overshoot the limit
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(creds, range(8)))
+        granted = [a for a in answers if a.status_code == 200]
+        refused = [a for a in answers if a.status_code == 429]
+        assert len(granted) == 3 and len(refused) == 5
+        assert "lease count quota exceeded" in refused[0].json()["errors"][0]
+        listed = http.request("LIST", "/v1/sys/leases/lookup/pgq/creds/r/").json()["data"]["keys"]
+        assert len(listed) == 3
+        # revoking one frees a slot
+        http.put("/v1/sys/leases/revoke", json={"lease_id": granted[0].json()["lease_id"]})
+        assert creds(0).status_code == 200
+        assert creds(0).status_code == 429
+    finally:
+        http.delete("/v1/sys/quotas/lease-count/pgq")

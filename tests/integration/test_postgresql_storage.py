@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import hvac
 import pytest
 
@@ -109,3 +111,59 @@ def test_concurrent_kv_cas_writes_over_http(pg_cluster: PgCluster, tmp_path: Pat
             assert meta["current_version"] == 2
     finally:
         server.stop()
+
+
+def _storage_503(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    messages = response.json()["errors"]
+    assert any("storage" in message for message in messages), messages
+    assert "Traceback" not in response.text and "psycopg" not in response.text
+
+
+def test_postgresql_down_at_start_and_during_service(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    pg_cluster.stop()
+    try:
+        server = start_config_server(tmp_path, pg_config(pg_cluster, "kv_server_faults", "1s"))
+    except BaseException:
+        pg_cluster.start()
+        raise
+    try:
+        # up and answering, but storage is down: 503 naming storage, never a crash
+        with server.http() as http:
+            _storage_503(http.get("/v1/sys/seal-status"))
+            _storage_503(http.put("/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}))
+        pg_cluster.start()
+        deadline = time.monotonic() + 20
+        while True:
+            with server.http() as http:
+                status = http.get("/v1/sys/seal-status")
+            if status.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert status.status_code == 200 and status.json()["initialized"] is False
+        _key, token = init_unseal(server)
+        client = server.client(token)
+        client.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+        client.secrets.kv.v2.create_or_update_secret("kept", secret={"a": "1"})
+
+        pg_cluster.stop()
+        with server.http(token) as http:
+            _storage_503(http.get("/v1/secret/data/never-read"))
+            _storage_503(http.post("/v1/secret/data/new", json={"data": {"b": "2"}}))
+        assert server.proc is not None and server.proc.poll() is None
+        pg_cluster.start()
+        deadline = time.monotonic() + 20
+        while True:
+            with server.http(token) as http:
+                response = http.post("/v1/secret/data/new", json={"data": {"b": "2"}})
+            if response.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert response.status_code == 200, response.text
+        read = client.secrets.kv.v2.read_secret_version("kept", raise_on_deleted_version=True)
+        assert read["data"]["data"] == {"a": "1"}
+        assert "hunter" not in server.log() and pg_cluster.superuser_password not in server.log()
+    finally:
+        server.stop()
+        if not (pg_cluster.datadir / "postmaster.pid").exists():
+            pg_cluster.start()

@@ -38,8 +38,10 @@ from strongroom.core.mounts import (
 from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PREFIX
 from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
+from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
+from strongroom.core.system.quotas import load_quotas
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
 from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
@@ -175,6 +177,7 @@ class Core:
         self._physical_cache: CachedStorage | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
         self.cors_config: CorsConfig = CorsConfig()
+        self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -316,8 +319,8 @@ class Core:
                 reload = True
             elif key == KEYRING_KEY:
                 keyring = True
-            elif key == CORS_KEY:
-                api_config = True
+            elif key == CORS_KEY or key.startswith("sys/quotas/"):
+                api_config = True  # CORS settings, rate-limit and lease-count quotas
             elif key.startswith("sys/token/"):
                 tokens = True
             elif key.startswith("sys/policy/"):
@@ -358,6 +361,20 @@ class Core:
     async def _load_api_config(self) -> None:
         """The sys/config/* settings the request road reads (CORS)."""
         self.cors_config = await load_cors(self.barrier)
+        await load_quotas(self.barrier, self.quotas)
+
+    async def lease_count_under(self, prefix: str) -> int:
+        """Leases whose ID starts with ``prefix`` (all of them for ``""``): lease-count quotas."""
+        if not prefix:
+            return await self.leases.count()
+        return len(await self.leases.ids_with_prefix(prefix))
+
+    async def quota_identity(self, token: str) -> str:
+        """Who a rate-limit quota grouped by entity counts: the token's entity, else the token."""
+        entry = await self.tokens.lookup(token)
+        if entry is None:
+            return "anonymous"
+        return entry.entity_id or "accessor:" + entry.accessor
 
     async def _post_unseal(self, *, active: bool = True) -> None:
         """Load everything behind the barrier. ``active=False`` (an HA standby) writes

@@ -13,6 +13,7 @@ import re
 from dataclasses import replace
 
 from strongroom.audit import AuditAuth, MountInfo, Trail
+from strongroom.core import mfa
 from strongroom.core.cluster import Cluster, must_go_to_active
 from strongroom.core.core import Core
 from strongroom.core.router import Route
@@ -76,6 +77,18 @@ async def handle(core: Core, request: Request) -> Response | None:
     cluster = core.cluster
     if cluster is not None and not cluster.active:
         await _standby_gate(core, cluster, request, path)
+    if core.quotas.active:  # the only cost of quotas while none is configured
+        return await core.quotas.guard(
+            request,
+            path,
+            lease_count=core.lease_count_under,
+            entity_of=core.quota_identity,
+            proceed=lambda: _audited_road(core, request, path),
+        )
+    return await _audited_road(core, request, path)
+
+
+async def _audited_road(core: Core, request: Request, path: str) -> Response | None:
     if not core.audit.enabled:  # the only cost of auditing while no device is enabled
         return await _road(core, request, path, None)
     trail = Trail(core.audit, request)
@@ -145,8 +158,13 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         if response is not None:
             response.mount_type = route.entry.type
             if response.auth is not None and not response.auth.client_token:
+                # login MFA (core/mfa.py): may answer an MFA requirement and mint nothing
+                gated = await mfa.gate(core, route, relative, request, response.auth)
+                if gated.pending is not None:
+                    return gated.pending
+                assert gated.route is not None and gated.auth is not None
                 response.auth, minted = await _mint_login_token(
-                    core, route, relative, response.auth
+                    core, gated.route, gated.relative, gated.auth
                 )
                 if trail is not None:
                     trail.login = audit_auth(core, minted)

@@ -147,6 +147,10 @@ class StrongroomApp:
                     raw_body = raw_value.split(b";")[0].strip().lower() in _RAW_BODY_TYPES
                 elif raw_name in _FORWARDED_HEADERS:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
+                elif raw_name == b"x-vault-mfa":  # login MFA: several headers add up
+                    value = raw_value.decode("latin-1")
+                    mfa = headers.get("x-vault-mfa")
+                    headers["x-vault-mfa"] = f"{mfa},{value}" if mfa else value
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
             deadlines = self._deadlines

@@ -28,19 +28,15 @@ Error messages name keys and stanzas, never values: a ``connection_url`` holds a
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from hcl.parser import HclParser
-
 from strongroom import errors
 from strongroom.framework import parse_bool, parse_duration, parse_int, parse_str
+from strongroom.hclfile import HclSyntaxError, load_hcl
 from strongroom.storage.postgresql import check_table_name
 
 __all__ = [
@@ -50,9 +46,11 @@ __all__ = [
     "DEFAULT_MAX_REQUEST_SIZE",
     "ConfigError",
     "ListenerConfig",
+    "MigrationConfig",
     "ServerConfig",
     "StorageConfig",
     "load_config",
+    "load_migration_config",
     "parse_config",
 ]
 
@@ -317,6 +315,47 @@ def parse_config(text: str, fmt: str, base_dir: str) -> ServerConfig:
     return _Parser(base_dir).server(top)
 
 
+@dataclass(frozen=True, slots=True)
+class MigrationConfig:
+    """``operator migrate``'s file: ``storage_source`` and ``storage_destination`` stanzas."""
+
+    source: StorageConfig
+    destination: StorageConfig
+
+
+def load_migration_config(path: str) -> MigrationConfig:
+    """Read Vault's migration file (HCL or JSON). ``cluster_addr`` is accepted and ignored;
+    ``VAULT_PG_CONNECTION_URL`` is *not* applied (it would make both sides one database).
+
+    Raises:
+        ConfigError: unreadable, unparsable, a stanza missing or repeated, a bad setting.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read migration file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: migration file is not UTF-8 text") from None
+    fmt = "json" if path.endswith(".json") or text.lstrip().startswith("{") else "hcl"
+    try:
+        top = _load_hcl(text) if fmt == "hcl" else _load_json(text)
+        parser = _Parser(os.getcwd())
+        sides: dict[str, StorageConfig] = {}
+        for key in top:
+            if key not in ("storage_source", "storage_destination", "cluster_addr"):
+                raise ConfigError(f'unknown key "{key}" at the top level')
+        for name in ("storage_source", "storage_destination"):
+            stanzas = _blocks(top.get(name, []), name)
+            if len(stanzas) != 1:
+                raise ConfigError(f'exactly one {name} "<type>" {{ ... }} stanza is required')
+            kind, body = stanzas[0]
+            sides[name] = parser.storage_stanza(kind, body, f'{name} "{kind}"', env=False)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return MigrationConfig(sides["storage_source"], sides["storage_destination"])
+
+
 # -- reading -----------------------------------------------------------------------------------
 
 # Top-level keys map to every value they were given, in file order: HCL lets a stanza repeat
@@ -324,53 +363,11 @@ def parse_config(text: str, fmt: str, base_dir: str) -> ServerConfig:
 _Top = dict[str, list[Any]]
 
 
-_HCL_LOCK = threading.Lock()  # a ply parser keeps its state on itself while parsing
-_PARSE_ERROR_AT = re.compile(r"^Line (\d+), column (\d+): ")
-
-
-@functools.cache
-def _hcl_parser() -> Any:
-    parser = HclParser()  # builds its LALR tables: ~30 ms, so once per process
-    flatten = parser.objectlist_flat
-
-    # pyhcl's loads() merges repeated top-level blocks key by key, so two listeners would
-    # silently become one; keep each occurrence instead (nested objects keep pyhcl's rules)
-    def top_level(items: list[tuple[Any, Any]], replace: bool) -> Any:
-        if not replace:
-            return flatten(items, replace)
-        top: _Top = {}
-        for key, value in items:
-            top.setdefault(key, []).append(value)
-        return top
-
-    parser.objectlist_flat = top_level
-    return parser
-
-
 def _load_hcl(text: str) -> _Top:
     try:
-        with _HCL_LOCK:
-            result = _hcl_parser().parse(text)
-    except Exception as exc:  # pyhcl raises ValueError, and the odd IndexError on bad input
-        detail = _hcl_error(text, exc) if isinstance(exc, ValueError) else "unexpected input"
-        raise ConfigError(f"HCL syntax error: {detail}") from None
-    if not isinstance(result, dict):
-        raise ConfigError("HCL syntax error: expected key = value settings and stanzas")
-    for key in result:
-        if not isinstance(key, str):
-            raise ConfigError("HCL syntax error: arithmetic in a key name")
-    return result
-
-
-def _hcl_error(text: str, exc: ValueError) -> str:
-    """pyhcl's parser reports the offset into the file as the "column": make it a column."""
-    message = str(exc)
-    match = _PARSE_ERROR_AT.match(message)
-    if match is None:
-        return message  # lexer errors already carry a true column
-    offset = int(match.group(2))
-    column = offset - text.rfind("\n", 0, offset)
-    return f"Line {match.group(1)}, column {column}: {message[match.end() :]}"
+        return load_hcl(text)
+    except HclSyntaxError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _load_json(text: str) -> _Top:
@@ -561,7 +558,11 @@ class _Parser:
                 f'exactly one {name} stanza is required, e.g. {name} "sqlite" {{ path = "…" }}'
             )
         kind, body = stanzas[0]
-        where = f'{name} "{kind}"'
+        return self.storage_stanza(kind, body, f'{name} "{kind}"')
+
+    def storage_stanza(
+        self, kind: str, body: dict[str, Any], where: str, env: bool = True
+    ) -> StorageConfig:
         if kind == "inmem":
             self._check_keys(body, frozenset(), _STORAGE_IGNORED, where)
             return StorageConfig("inmem", {})
@@ -572,7 +573,7 @@ class _Parser:
                 raise ConfigError(f"{where}: path is required")
             return StorageConfig("sqlite", {"path": path, **self._ha_options(body, where)})
         if kind == "postgresql":
-            return StorageConfig("postgresql", self._postgresql(body, where))
+            return StorageConfig("postgresql", self._postgresql(body, where, env))
         supported = ", ".join(f'"{name}"' for name in _STORAGE_TYPES)
         raise ConfigError(f"{where}: unsupported storage type; supported: {supported}")
 
@@ -589,13 +590,14 @@ class _Parser:
                 options[key] = value
         return options
 
-    def _postgresql(self, body: dict[str, Any], where: str) -> dict[str, Any]:
+    def _postgresql(self, body: dict[str, Any], where: str, env: bool = True) -> dict[str, Any]:
         keys = {"connection_url", "table", "ha_table", "ha_enabled", "max_parallel"}
         keys |= {"max_idle_connections", "skip_create_table", "retry_timeout"}
         self._check_keys(body, frozenset(keys), _STORAGE_IGNORED, where)
         url = _convert(parse_str, body.get("connection_url", ""), f"{where}: connection_url")
         # as Vault: the environment variable, when set, wins over the file
-        url = os.environ.get("VAULT_PG_CONNECTION_URL", "") or url
+        if env:
+            url = os.environ.get("VAULT_PG_CONNECTION_URL", "") or url
         if not url:
             raise ConfigError(
                 f"{where}: connection_url is required (or set VAULT_PG_CONNECTION_URL)"

@@ -21,6 +21,7 @@ from strongroom.http import HttpLimits, StrongroomApp
 from strongroom.logical import Request, Response
 from strongroom.seal import SealManager
 from strongroom.storage import CachedStorage, MemoryStorage, PostgreSQLStorage, SQLiteStorage
+from strongroom.storage.bulk import MIGRATION_LOCK
 from strongroom.storage.ha import ChangeFeed, HABackend
 
 __all__ = ["Assembly", "assemble", "open_storage"]
@@ -100,6 +101,13 @@ async def assemble(
     # one is sealed (and not following the change feed): seal records are read uncached
     seal = SealManager(physical if ha_enabled(storage_options) else cached, barrier, clock=clock)
     try:
+        if await physical.get(MIGRATION_LOCK) is not None:
+            await physical.close()
+            raise InvalidRequest(
+                "a storage migration is in progress on this storage (strongroom operator"
+                " migrate); wait for it, or remove a stale lock with: strongroom operator"
+                " migrate -reset -config=<file>"
+            )
         await seal.load()
     except StorageUnavailable:
         # storage down at start (PostgreSQL not up yet): serve anyway; seal status and

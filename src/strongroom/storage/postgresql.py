@@ -36,12 +36,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -135,12 +136,17 @@ class PostgreSQLStorage:
             connection_url,
             min_size=min(max_idle_connections, max_parallel),
             max_size=max_parallel,
-            kwargs={"autocommit": True},
+            kwargs=_connection_kwargs(connection_url),
             open=False,
             timeout=max(retry_timeout, 0.1),
+            # the pool's own reconnection backs off without bound (1 s, 2 s, 4 s … for
+            # reconnect_timeout): give up fast instead, and let demand start a fresh attempt,
+            # so service resumes within about a second of the server coming back
+            reconnect_timeout=1.0,
             name=f"strongroom-{table}",
         )
         self._ready = False
+        self._checking: asyncio.Task[None] | None = None
         self._ready_lock = asyncio.Lock()
         self._closed = False
         # set by the HA layer (strongroom.storage.pgha): the fencing term, and whether every
@@ -237,6 +243,9 @@ class PostgreSQLStorage:
         if self._closed:
             return
         self._closed = True
+        if self._checking is not None:
+            with contextlib.suppress(BaseException):
+                await self._checking
         await self._pool.close()
 
     # -- bulk access for snapshots and migration ---------------------------------------------
@@ -264,32 +273,6 @@ class PostgreSQLStorage:
             if _transient(exc):
                 raise StorageUnavailable("storage unavailable: PostgreSQL read failed") from exc
             raise
-
-    async def replace_all(self, items: Iterable[tuple[str, bytes]]) -> int:
-        """Replace the whole table with ``items`` in one transaction; returns the count.
-
-        With the change feed on, the feed is reset (readers see a :class:`FeedGap`).
-        """
-        rows = []
-        for key, value in items:
-            check_key(key)
-            rows.append((*split_key(key), to_bytes(value)))
-        await self._ensure_ready()
-        try:
-            async with self._pool.connection() as conn, conn.transaction():
-                await self._check_fence(conn)
-                await conn.execute(self.sql.truncate)
-                async with conn.cursor() as cur:
-                    await cur.executemany(self.sql.upsert, rows)
-                if self._feed:
-                    await conn.execute(self.sql.reset_feed)
-        except Exception as exc:
-            if _transient(exc):
-                raise StorageUnavailable(
-                    "storage write outcome unknown: PostgreSQL connection lost"
-                ) from exc
-            raise
-        return len(rows)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -365,8 +348,20 @@ class PostgreSQLStorage:
                     raise StorageUnavailable(
                         "storage unavailable: cannot reach the PostgreSQL backend"
                     ) from exc
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+                # a restart or a cut breaks every pooled connection at once: weed out the
+                # dead ones now rather than meet them one retry at a time
+                self._check_pool()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _check_pool(self) -> None:
+        """Ping the idle pooled connections in the background, discarding dead ones (never
+        cancelled midway: the pool holds them aside while it checks)."""
+        if self._checking is not None and not self._checking.done():
+            return
+        task = asyncio.get_running_loop().create_task(self._pool.check())
+        task.add_done_callback(_swallow)
+        self._checking = task
 
     async def _write(
         self,
@@ -435,15 +430,34 @@ class PostgreSQLStorage:
             if cur.rowcount != 1:
                 raise StorageConflict("storage guard failed: the key was created meanwhile")
 
-    async def _check_fence(self, conn: _Conn) -> None:
-        if not self._fenced:
-            return
-        if self._term is None:
-            raise Fenced("this node is not the active node: storage writes are fenced")
-        cur = await conn.execute(self.sql.fence)
-        row = await cur.fetchone()
-        if row is None or int(row[0]) != self._term:
-            raise Fenced("this node's leadership term is no longer current: write refused")
+
+# libpq settings we default (the URL may set its own): notice a dead peer within ~15 s
+# instead of the kernel's two hours, and never wait forever for a connection
+_CONNECTION_DEFAULTS = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15000,
+}
+
+
+def _connection_kwargs(url: str) -> dict[str, Any]:
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise InvalidRequest('storage "postgresql": connection_url cannot be parsed') from None
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if str(given.get("host") or "").startswith("/"):  # a unix socket: no TCP settings
+        return kwargs
+    kwargs.update({k: v for k, v in _CONNECTION_DEFAULTS.items() if k not in given})
+    return kwargs
+
+
+def _swallow(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a failed check is the pool's to log
 
 
 def _describe(exc: BaseException) -> str:

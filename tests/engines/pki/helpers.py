@@ -18,7 +18,7 @@ def root(client: hvac.Client, mount: str, **params: Any) -> dict[str, Any]:
     )["data"]
 
 
-def write(client: hvac.Client, path: str, **data: Any) -> dict[str, Any]:
+def write(client: hvac.Client, path: str, /, **data: Any) -> dict[str, Any]:
     response = client.write_data(path, data=data)
     return response["data"] if response else {}
 

@@ -10,10 +10,12 @@ from strongroom.core.system.cors import cors_paths
 from strongroom.core.system.leases import lease_paths
 from strongroom.core.system.locked_users import locked_user_paths
 from strongroom.core.system.metrics import metric_paths
+from strongroom.core.system.mfa import mfa_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.password_policies import password_policy_paths
 from strongroom.core.system.policies import policy_paths
+from strongroom.core.system.quotas import quota_paths
 from strongroom.core.system.tools import tool_paths
 from strongroom.core.system.wrapping import wrapping_paths
 from strongroom.framework import FrameworkBackend
@@ -51,6 +53,7 @@ UNAUTHENTICATED_PATHS = (
     "internal/ui/mounts",
     "internal/ui/mounts/*",
     "wrapping/lookup",
+    "mfa/validate",
     *AUDIT_UNAUTHENTICATED,
 )
 
@@ -68,6 +71,8 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *password_policy_paths(core),
         *tool_paths(core),
         *cors_paths(core),
+        *quota_paths(core),
+        *mfa_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,

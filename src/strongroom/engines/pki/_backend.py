@@ -20,6 +20,7 @@ from strongroom.engines.pki.issuers import IssuersPaths
 from strongroom.engines.pki.ocsp import OCSPPaths
 from strongroom.engines.pki.revoke import RevokePaths, Revoker
 from strongroom.engines.pki.roles import RolesPaths
+from strongroom.engines.pki.tidy import Tidier, TidyPaths, auto_tidy_config
 from strongroom.framework import FrameworkBackend, SecretType
 from strongroom.logical import Backend, BackendConfig, BackendKind, Request
 
@@ -64,6 +65,8 @@ class PKIBackend(FrameworkBackend):
         self.issuing = Issuing(self.store)
         self.crls = CRLBuilder(self.store)
         self.revoker = Revoker(self.store, self.crls)
+        self.tidier = Tidier(self.store, self.crls)
+        self._last_auto_tidy = config.system.now()
         self.crl_interval = crl_interval
         self._task: asyncio.Task[None] | None = None
         crl_paths = CRLPaths(self.store, self.crls)
@@ -77,6 +80,7 @@ class PKIBackend(FrameworkBackend):
             *IssuersPaths(self.store).paths(),
             *CAPaths(self.store, self.issuing).paths(),
             *ConfigPaths(self.store).paths(),
+            *TidyPaths(self.store, self.tidier).paths(),
         ]
         super().__init__(
             kind=BackendKind.SECRET,
@@ -104,11 +108,12 @@ class PKIBackend(FrameworkBackend):
             self._task = asyncio.get_running_loop().create_task(self._crl_loop())
 
     async def _stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self.tidier.task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = None
 
     async def _crl_loop(self) -> None:
         last_delta = 0.0
@@ -128,9 +133,21 @@ class PKIBackend(FrameworkBackend):
                     if now - last_delta >= seconds(config, "delta_rebuild_interval"):
                         await self.crls.rebuild(delta_only=True)
                         last_delta = now
+                await self._auto_tidy(now)
             except Exception as exc:
                 # the class only: messages could quote stored values
                 log.warning("pki: scheduled CRL rebuild failed: %s", type(exc).__name__)
+
+    async def _auto_tidy(self, now: float) -> None:
+        config = await auto_tidy_config(self.store)
+        if not config["enabled"] or self.tidier.running():
+            return
+        if now - self._last_auto_tidy < int(config["interval_duration"]):
+            return
+        self._last_auto_tidy = now
+        params = {k: v for k, v in config.items() if k not in ("enabled", "interval_duration")}
+        if any(v for k, v in params.items() if k.startswith("tidy_")):
+            self.tidier.start(params)
 
 
 async def factory(config: BackendConfig) -> Backend:

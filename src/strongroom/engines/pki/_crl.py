@@ -13,14 +13,17 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from cryptography import x509
 
 from strongroom.engines.pki._crypto import PrivateKey, sign_padding, signature_hash
 from strongroom.engines.pki._store import IssuerRecord, PKIStore, RevokedRecord
 from strongroom.errors import InvalidRequest
-from strongroom.framework import parse_duration
+from strongroom.framework import get_json, parse_duration, put_json
 
 __all__ = ["CRL_DEFAULTS", "CRLBuilder", "crl_config"]
+
+_BUILD_LOCK = "crls/build"
 
 CRL_DEFAULTS: dict[str, Any] = {
     "expiry": "72h",
@@ -114,26 +117,26 @@ class CRLBuilder:
             for raw in raws:
                 if raw is None:
                     continue
-                import orjson
-
                 record = RevokedRecord.from_json(orjson.loads(raw))
                 out.setdefault(record.issuer_id, []).append(record)
         return out
 
     async def rebuild(self, *, delta_only: bool = False, force_full: bool = True) -> list[str]:
         """Rebuild every signing issuer's full CRL (and delta CRL when enabled)."""
-        config = await crl_config(self.store)
-        revoked = await self._revoked_by_issuer()
-        warnings: list[str] = []
-        for issuer in await self.store.issuers():
-            if not issuer.key_id or "crl-signing" not in issuer.usage:
-                continue
-            entries = revoked.get(issuer.id, [])
-            if not delta_only and force_full:
-                await self._build(issuer, entries, config, delta=False)
-            if config["enable_delta"]:
-                await self._build(issuer, entries, config, delta=True)
-        return warnings
+        # One rebuild at a time, reading the revocations inside the lock: a CRL with a
+        # higher number never lists fewer revocations than one with a lower number.
+        async with self.store.locks.hold(_BUILD_LOCK):
+            config = await crl_config(self.store)
+            revoked = await self._revoked_by_issuer()
+            for issuer in await self.store.issuers():
+                if not issuer.key_id or "crl-signing" not in issuer.usage:
+                    continue
+                entries = revoked.get(issuer.id, [])
+                if not delta_only and force_full:
+                    await self._build(issuer, entries, config, delta=False)
+                if config["enable_delta"]:
+                    await self._build(issuer, entries, config, delta=True)
+        return []
 
     async def _build(
         self,
@@ -151,59 +154,60 @@ class CRLBuilder:
         now_ts = self.store.system.now()
         now = datetime.datetime.fromtimestamp(int(now_ts), datetime.UTC)
         state_key = f"crls/state-{issuer.id}"
-        async with self.store.locks.hold(state_key):
-            state = await self.store.storage.get(state_key)
-            import orjson
+        # the caller holds _BUILD_LOCK: the number is read, bumped and stored under it
+        state = await get_json(self.store.storage, state_key)
 
-            numbers = orjson.loads(state) if state else {"number": 0, "full": 0, "full_time": 0}
-            numbers["number"] += 1
-            number = numbers["number"]
-            if delta:
-                base_time = float(numbers.get("full_time", 0))
-                entries = [
-                    _Entry(int(r.serial.replace(":", ""), 16), r.revocation_time)
-                    for r in records
-                    if r.revocation_time >= base_time
+        numbers = state or {"number": 0, "full": 0, "full_time": 0}
+        numbers["number"] += 1
+        number = numbers["number"]
+        if delta:
+            base_time = float(numbers.get("full_time", 0))
+            entries = [
+                _Entry(int(r.serial.replace(":", ""), 16), r.revocation_time)
+                for r in records
+                if r.revocation_time >= base_time
+            ]
+            delta_of: int | None = int(numbers.get("full", 0)) or number
+            next_update = now + datetime.timedelta(
+                seconds=seconds(config, "delta_rebuild_interval") + seconds(config, "expiry")
+            )
+        else:
+            entries = (
+                []
+                if config["disable"]
+                else [
+                    _Entry(int(r.serial.replace(":", ""), 16), r.revocation_time) for r in records
                 ]
-                delta_of: int | None = int(numbers.get("full", 0)) or number
-                next_update = now + datetime.timedelta(
-                    seconds=seconds(config, "delta_rebuild_interval") + seconds(config, "expiry")
-                )
-            else:
-                entries = (
-                    []
-                    if config["disable"]
-                    else [
-                        _Entry(int(r.serial.replace(":", ""), 16), r.revocation_time)
-                        for r in records
-                    ]
-                )
-                delta_of = None
-                next_update = now + datetime.timedelta(seconds=seconds(config, "expiry"))
-                numbers["full"] = number
-                numbers["full_time"] = now_ts
-            use_pss = issuer.revocation_signature_algorithm.endswith("PSS")
-            sign_args = (issuer_cert, key, entries, number, now, next_update, delta_of, use_pss)
-            if len(entries) > 64:
-                der = await asyncio.to_thread(_sign_crl, *sign_args)
-            else:
-                der = _sign_crl(*sign_args)
-            await self.store.storage.put(f"crls/{issuer.id}{'-delta' if delta else ''}", der)
-            await self.store.storage.put(state_key, orjson.dumps(numbers))
+            )
+            delta_of = None
+            next_update = now + datetime.timedelta(seconds=seconds(config, "expiry"))
+            numbers["full"] = number
+            numbers["full_time"] = now_ts
+        use_pss = issuer.revocation_signature_algorithm.endswith("PSS")
+        sign_args = (issuer_cert, key, entries, number, now, next_update, delta_of, use_pss)
+        if len(entries) > 64:
+            der = await asyncio.to_thread(_sign_crl, *sign_args)
+        else:
+            der = _sign_crl(*sign_args)
+        await self.store.storage.put(f"crls/{issuer.id}{'-delta' if delta else ''}", der)
+        await put_json(self.store.storage, state_key, numbers)
         return der
 
     async def crl(self, issuer: IssuerRecord, *, delta: bool) -> bytes | None:
         """The issuer's last CRL (built now if there is none yet)."""
-        der = await self.store.storage.get(f"crls/{issuer.id}{'-delta' if delta else ''}")
+        name = f"crls/{issuer.id}{'-delta' if delta else ''}"
+        der = await self.store.storage.get(name)
         if der is not None:
             return der
         config = await crl_config(self.store)
-        if delta and not config["enable_delta"]:
+        if (delta and not config["enable_delta"]) or not issuer.key_id:
             return None
-        if not issuer.key_id:
-            return None
-        revoked = await self._revoked_by_issuer()
-        return await self._build(issuer, revoked.get(issuer.id, []), config, delta=delta)
+        async with self.store.locks.hold(_BUILD_LOCK):
+            der = await self.store.storage.get(name)
+            if der is not None:
+                return der
+            revoked = await self._revoked_by_issuer()
+            return await self._build(issuer, revoked.get(issuer.id, []), config, delta=delta)
 
     async def next_update(self, issuer: IssuerRecord) -> datetime.datetime | None:
         der = await self.store.storage.get(f"crls/{issuer.id}")

@@ -1,0 +1,208 @@
+"""sys/quotas/*: rate limits (path, mount, role, global; per IP or entity) and lease counts."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.serverproc import ServerProcess, start_dev_server
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of its own: quotas are global state that would leak into other tests."""
+    proc = start_dev_server(tmp_path)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_quota_crud_and_validation(server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    config = http.get("/v1/sys/quotas/config").json()["data"]
+    assert "sys/health" in config["rate_limit_exempt_paths"]
+    assert config["enable_rate_limit_response_headers"] is False
+    resp = http.post("/v1/sys/quotas/rate-limit/q1", json={"rate": 5, "path": "secret/"})
+    assert resp.status_code == 204
+    data = http.get("/v1/sys/quotas/rate-limit/q1").json()["data"]
+    assert data["type"] == "rate-limit" and data["rate"] == 5 and data["interval"] == 1
+    assert data["path"] == "secret/" and data["name"] == "q1"
+    assert http.request("LIST", "/v1/sys/quotas/rate-limit").json()["data"]["keys"] == ["q1"]
+    for body, message in (
+        ({"rate": 0}, "'rate' is invalid"),
+        ({"rate": 1, "path": "nomount/"}, "invalid mount path"),
+        ({"rate": 1, "role": "r"}, "role can only be set"),
+        ({"rate": 1, "path": "secret/", "role": "r"}, "role can only be set"),
+        ({"rate": 1, "group_by": "planet"}, "group_by"),
+    ):
+        resp = http.post("/v1/sys/quotas/rate-limit/bad", json=body)
+        assert resp.status_code == 400 and message in resp.json()["errors"][0], body
+    assert http.get("/v1/sys/quotas/rate-limit/bad").status_code == 404
+    resp = http.post("/v1/sys/quotas/lease-count/l1", json={"max_leases": 0})
+    assert resp.status_code == 400
+    assert http.delete("/v1/sys/quotas/rate-limit/q1").status_code == 204
+    assert http.get("/v1/sys/quotas/rate-limit/q1").status_code == 404
+
+
+def test_rate_limit_by_mount_with_headers(server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    assert (
+        http.post(
+            "/v1/sys/quotas/rate-limit/secret",
+            json={"rate": 3, "interval": "1h", "path": "secret/"},
+        ).status_code
+        == 204
+    )
+    assert (
+        http.post(
+            "/v1/sys/quotas/config", json={"enable_rate_limit_response_headers": True}
+        ).status_code
+        == 204
+    )
+    http.post("/v1/secret/data/a", json={"data": {"k": "v"}})  # spends one
+    first = http.get("/v1/secret/data/a")
+    assert first.status_code == 200
+    assert first.headers["x-ratelimit-limit"] == "3"
+    assert first.headers["x-ratelimit-remaining"] == "1"
+    assert 3500 < int(first.headers["x-ratelimit-reset"]) <= 3600
+    assert http.get("/v1/secret/data/a").status_code == 200
+    refused = http.get("/v1/secret/data/a")
+    assert refused.status_code == 429
+    assert refused.json() == {"errors": ['request path "secret/data/a": rate limit quota exceeded']}
+    assert 3500 < int(refused.headers["retry-after"]) <= 3600
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    # other mounts and exempt paths are not limited
+    assert http.get("/v1/sys/mounts").status_code == 200
+    assert http.get("/v1/sys/health").status_code == 200
+    # a more specific path quota takes over for its path only
+    assert (
+        http.post(
+            "/v1/sys/quotas/rate-limit/team", json={"rate": 100, "path": "secret/data/team"}
+        ).status_code
+        == 204
+    )
+    assert http.get("/v1/secret/data/team/x").status_code == 404
+    assert http.get("/v1/secret/data/a").status_code == 429
+    # removing the quota lifts the limit
+    assert http.delete("/v1/sys/quotas/rate-limit/secret").status_code == 204
+    assert http.get("/v1/secret/data/a").status_code == 200
+
+
+def test_global_rate_limit_with_block_interval_and_exempt_paths(server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    assert (
+        http.post(
+            "/v1/sys/quotas/config",
+            json={"rate_limit_exempt_paths": ["sys/quotas/*", "sys/health"]},
+        ).status_code
+        == 204
+    )
+    assert (
+        http.post(
+            "/v1/sys/quotas/rate-limit/global",
+            json={"rate": 2, "interval": "1s", "block_interval": "1h"},
+        ).status_code
+        == 204
+    )
+    statuses = [http.get("/v1/sys/mounts").status_code for _ in range(4)]
+    assert statuses[:2] == [200, 200] and statuses[2:] == [429, 429]
+    refused = http.get("/v1/auth/token/lookup-self")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 3000
+    # the exempt quota paths still work, so the operator can lift the quota
+    assert http.get("/v1/sys/quotas/rate-limit/global").status_code == 200
+    assert http.delete("/v1/sys/quotas/rate-limit/global").status_code == 204
+    assert http.get("/v1/sys/mounts").status_code == 200
+
+
+def test_role_quota_limits_only_that_roles_logins(server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    assert http.post("/v1/sys/auth/kubernetes", json={"type": "kubernetes"}).status_code == 204
+    resp = http.post(
+        "/v1/sys/quotas/rate-limit/role-a",
+        json={"rate": 1, "interval": "1h", "path": "auth/kubernetes/", "role": "a"},
+    )
+    assert resp.status_code == 204
+    anon = server.http()
+    codes_a = [
+        anon.post("/v1/auth/kubernetes/login", json={"role": "a", "jwt": "x"}).status_code
+        for _ in range(3)
+    ]
+    assert codes_a[0] != 429 and codes_a[1:] == [429, 429]
+    codes_b = [
+        anon.post("/v1/auth/kubernetes/login", json={"role": "b", "jwt": "x"}).status_code
+        for _ in range(3)
+    ]
+    assert 429 not in codes_b
+
+
+def test_group_by_entity_gives_each_identity_its_bucket(server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    assert (
+        http.post(
+            "/v1/sys/quotas/rate-limit/per-id",
+            json={"rate": 2, "interval": "1h", "path": "cubbyhole/", "group_by": "entity"},
+        ).status_code
+        == 204
+    )
+    tokens = [
+        http.post("/v1/auth/token/create", json={"policies": ["default"]}).json()["auth"][
+            "client_token"
+        ]
+        for _ in range(2)
+    ]
+    for token in tokens:  # same IP, different identities: each has its own two requests
+        client = server.http(token)
+        codes = [client.get("/v1/cubbyhole/x").status_code for _ in range(3)]
+        assert codes == [404, 404, 429]
+
+
+@pytest.mark.parametrize("round_", range(10))
+def test_rate_limit_burst_admits_exactly_rate(round_: int, request: pytest.FixtureRequest) -> None:
+    server: ServerProcess = request.getfixturevalue("shared_quota_server")
+    http = server.http(server.root_token)
+    name = f"burst{round_}"
+    http.post(f"/v1/sys/mounts/{name}", json={"type": "kv"})
+    assert (
+        http.post(
+            f"/v1/sys/quotas/rate-limit/{name}",
+            json={"rate": 5, "interval": "1h", "path": f"{name}/"},
+        ).status_code
+        == 204
+    )
+
+    def hit(_: int) -> int:
+        with server.http(server.root_token) as client:
+            return client.get(f"/v1/{name}/x").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(hit, range(24)))
+    assert codes.count(429) == 19 and codes.count(404) == 5
+
+
+@pytest.fixture(scope="module")
+def shared_quota_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = start_dev_server(tmp_path_factory.mktemp("quota"))
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_quotas_survive_seal_and_unseal(server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    assert (
+        http.post(
+            "/v1/sys/quotas/rate-limit/keep",
+            json={"rate": 1, "interval": "1h", "path": "cubbyhole/"},
+        ).status_code
+        == 204
+    )
+    assert http.put("/v1/sys/seal").status_code == 204
+    assert http.put("/v1/sys/unseal", json={"key": server.unseal_key}).json()["sealed"] is False
+    assert http.get("/v1/sys/quotas/rate-limit/keep").json()["data"]["rate"] == 1
+    codes = [http.get("/v1/cubbyhole/x").status_code for _ in range(2)]
+    assert codes == [404, 429]
