@@ -16,8 +16,10 @@ from strongroom.clock import Clock, SystemClock
 from strongroom.core.cluster import Cluster, HASettings, new_node_id
 from strongroom.core.core import Core, CoreSettings
 from strongroom.core.handling import handle
+from strongroom.core.system.metrics import render_metrics
+from strongroom.core.telemetry import InstrumentedStorage, Telemetry, TelemetrySettings
 from strongroom.errors import InvalidRequest, StorageUnavailable
-from strongroom.http import HttpLimits, StrongroomApp
+from strongroom.http import AppHooks, HttpLimits, StrongroomApp
 from strongroom.logical import Request, Response
 from strongroom.seal import SealManager
 from strongroom.storage import CachedStorage, MemoryStorage, PostgreSQLStorage, SQLiteStorage
@@ -92,10 +94,14 @@ async def assemble(
     clock: Clock | None = None,
     cache_entries: int = 100_000,
     audit_directory: str = "",
+    telemetry: TelemetrySettings | None = None,
 ) -> Assembly:
     clock = clock or SystemClock()
     physical = await open_storage(storage_type, storage_options)
-    cached = CachedStorage(physical, max_entries=cache_entries)
+    metrics = Telemetry(telemetry)
+    # physical operations are timed (the cache above absorbs most reads, so few are)
+    timed = InstrumentedStorage(physical, metrics.observe_storage)
+    cached = CachedStorage(timed, max_entries=cache_entries)
     barrier = AESGCMBarrier(cached, clock=clock)
     # with HA another process may initialise, rekey or rotate the shared store while this
     # one is sealed (and not following the change feed): seal records are read uncached
@@ -136,12 +142,22 @@ async def assemble(
         settings_ha = ha_settings(storage_options, api_addr, cluster_addr)
         core.enable_ha(Cluster(physical, physical, settings_ha, core), cached)
 
+    core.telemetry = metrics
+    metrics.mount_of = core.mount_of_http_path
+
     async def handler(request: Request) -> Response | None:
         return await handle(core, request)
+
+    async def unauthenticated_metrics(fmt: str) -> Response:
+        return await render_metrics(core, fmt)
 
     app = StrongroomApp(
         handler,
         limits=HttpLimits(max_request_size=max_request_size),
-        cors=lambda: core.cors_config,
+        hooks=AppHooks(
+            cors=lambda: core.cors_config,
+            observe=metrics.observe_request,
+            render_metrics=unauthenticated_metrics,  # served only where a listener says so
+        ),
     )
     return Assembly(core=core, app=app, physical=physical)
