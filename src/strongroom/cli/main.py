@@ -61,6 +61,8 @@ def _usage(prefix: tuple[str, ...] = ()) -> str:
             child = key[len(prefix)]
             deeper = (*prefix, child)
             children[child] = _GROUPS.get(deeper) or command.synopsis
+    if prefix == ("operator",):
+        children["migrate"] = "Migrates Strongroom data between storage backends"
     if not prefix:
         children["server"] = "Start a Strongroom server"
         children["agent"] = "Start a Strongroom agent (Vault Agent configurations)"
@@ -107,6 +109,16 @@ def _server(argv: list[str]) -> int:
     return result
 
 
+def _migrate(argv: list[str], out: TextIO, err: TextIO) -> int:
+    # offline, on physical storage: like `server`, it lives in the server package
+    from strongroom.server.migrate import (  # type: ignore[import-not-found,unused-ignore]
+        main as migrate_main,
+    )
+
+    result: int = migrate_main(argv, out, err)
+    return result
+
+
 def _agent(command: str, argv: list[str]) -> int:
     # ``agent`` lives in strongroom.agent (a client of the HTTP API too), loaded only when
     # asked for
@@ -144,6 +156,8 @@ def run(
         return 0
     if args[0] == "server":
         return _server(args[1:])
+    if args[:2] == ["operator", "migrate"]:
+        return _migrate(args[2:], out, err)
     if args[0] in ("agent",):
         return _agent(args[0], args[1:])
     key, command, rest = _find(args)

@@ -41,6 +41,7 @@ from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CorsConfig, load_cors
 from strongroom.core.system.quotas import load_quotas
+from strongroom.core.telemetry import Telemetry
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
 from strongroom.core.token_leases import TokenLeases
 from strongroom.core.token_roles import TokenRoleStore
@@ -170,6 +171,8 @@ class Core:
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
         self.cors_config: CorsConfig = CorsConfig()
         self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
+        self.telemetry = Telemetry()  # wiring replaces it with the config's settings
+        self.telemetry.mount_of = self.mount_of_http_path
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -265,6 +268,11 @@ class Core:
         """The sys/config/* settings the request road reads (CORS)."""
         self.cors_config = await load_cors(self.barrier)
         await load_quotas(self.barrier, self.quotas)
+
+    def mount_of_http_path(self, http_path: str) -> str:
+        """The mount a ``/v1/…`` path reaches ("" when none): the request metrics' label."""
+        found = self.router.match(http_path[4:])
+        return found[0].mount_point if found else ""
 
     async def lease_count_under(self, prefix: str) -> int:
         """Leases whose ID starts with ``prefix`` (all of them for ``""``): lease-count quotas."""

@@ -13,6 +13,7 @@ import re
 from dataclasses import replace
 
 from strongroom.audit import AuditAuth, MountInfo, Trail
+from strongroom.core import mfa
 from strongroom.core.core import Core
 from strongroom.core.router import Route
 from strongroom.core.system.seal import SEAL_OPERATIONS, SealOp
@@ -148,8 +149,13 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         if response is not None:
             response.mount_type = route.entry.type
             if response.auth is not None and not response.auth.client_token:
+                # login MFA (core/mfa.py): may answer an MFA requirement and mint nothing
+                gated = await mfa.gate(core, route, relative, request, response.auth)
+                if gated.pending is not None:
+                    return gated.pending
+                assert gated.route is not None and gated.auth is not None
                 response.auth, minted = await _mint_login_token(
-                    core, route, relative, response.auth
+                    core, gated.route, gated.relative, gated.auth
                 )
                 if trail is not None:
                     trail.login = audit_auth(core, minted)

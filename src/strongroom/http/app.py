@@ -11,8 +11,10 @@ import base64
 import logging
 import os
 import random
+import time
 import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
@@ -30,7 +32,7 @@ from strongroom.http.requests import (
 from strongroom.http.responses import encode_errors, encode_response
 from strongroom.logical import Connection, Operation, Request, Response
 
-__all__ = ["HttpLimits", "StrongroomApp"]
+__all__ = ["AppHooks", "HttpLimits", "StrongroomApp"]
 
 log = logging.getLogger("strongroom.http")
 
@@ -60,10 +62,11 @@ class StrongroomApp:
         limits: HttpLimits | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
-        cors: Callable[[], CorsConfig] | None = None,
+        hooks: AppHooks | None = None,
     ) -> None:
         self.handler = handler
-        self.cors = cors  # the current sys/config/cors policy (http/cors.py)
+        self.hooks = hooks or AppHooks()
+        self.cors = self.hooks.cors  # the current sys/config/cors policy (http/cors.py)
         self.limits = limits or HttpLimits()
         self._deadlines = _Deadlines(self.limits.max_request_duration)
         self.on_startup = on_startup
@@ -74,7 +77,23 @@ class StrongroomApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            observe = self.hooks.observe
+            if observe is None:
+                await self._http(scope, receive, send)
+                return
+            start = time.perf_counter()
+            status = 0
+
+            async def send_observed(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self._http(scope, receive, send_observed)
+            finally:
+                observe(scope["method"], scope["path"], status, time.perf_counter() - start)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -121,6 +140,18 @@ class StrongroomApp:
                         await _send(send, decision.status, body, head_only, extra=decision.headers)
                         return
                     extra = decision.headers
+            render = self.hooks.render_metrics
+            if (
+                render is not None
+                and self.hooks.unauthenticated_metrics
+                and path == "/v1/sys/metrics"
+                and method == "GET"
+            ):
+                metrics = await render(query.get("format", ""))
+                status, payload = encode_response(metrics, Operation.READ, request_id)
+                content_type = metrics.content_type.encode("latin-1")
+                await _send(send, status, payload, head_only, content_type, extra=extra)
+                return
             operation = operation_for(method, query)
             token = ""
             declared: int | None = None
@@ -147,6 +178,10 @@ class StrongroomApp:
                     raw_body = raw_value.split(b";")[0].strip().lower() in _RAW_BODY_TYPES
                 elif raw_name in _FORWARDED_HEADERS:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
+                elif raw_name == b"x-vault-mfa":  # login MFA: several headers add up
+                    value = raw_value.decode("latin-1")
+                    mfa = headers.get("x-vault-mfa")
+                    headers["x-vault-mfa"] = f"{mfa},{value}" if mfa else value
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
             deadlines = self._deadlines
@@ -274,6 +309,19 @@ class _Deadlines:
                 self.expired.add(task)
                 task.cancel()
         self.timer = loop.call_later(self.interval, self._sweep, loop) if self.inflight else None
+
+
+@dataclass(frozen=True, slots=True)
+class AppHooks:
+    """What the composition root plugs into the HTTP edge (all optional)."""
+
+    cors: Callable[[], CorsConfig] | None = None
+    # (method, path, status, seconds) after each request: request metrics
+    observe: Callable[[str, str, int, float], None] | None = None
+    # renders sys/metrics in a format; served without a token by a listener that sets
+    # telemetry { unauthenticated_metrics_access = true } (unauthenticated_metrics)
+    render_metrics: Callable[[str], Awaitable[Response]] | None = None
+    unauthenticated_metrics: bool = False
 
 
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # noqa: S311 (not a secret)

@@ -15,11 +15,14 @@ from strongroom.builtin import FACTORIES
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.core import Core, CoreSettings
 from strongroom.core.handling import handle
+from strongroom.core.system.metrics import render_metrics
+from strongroom.core.telemetry import InstrumentedStorage, Telemetry, TelemetrySettings
 from strongroom.errors import InvalidRequest, StorageUnavailable
-from strongroom.http import HttpLimits, StrongroomApp
+from strongroom.http import AppHooks, HttpLimits, StrongroomApp
 from strongroom.logical import Request, Response
 from strongroom.seal import SealManager
 from strongroom.storage import CachedStorage, MemoryStorage, PostgreSQLStorage, SQLiteStorage
+from strongroom.storage.bulk import MIGRATION_LOCK
 
 __all__ = ["Assembly", "assemble", "open_storage"]
 
@@ -66,13 +69,24 @@ async def assemble(
     clock: Clock | None = None,
     cache_entries: int = 100_000,
     audit_directory: str = "",
+    telemetry: TelemetrySettings | None = None,
 ) -> Assembly:
     clock = clock or SystemClock()
     physical = await open_storage(storage_type, storage_options)
-    cached = CachedStorage(physical, max_entries=cache_entries)
+    metrics = Telemetry(telemetry)
+    # physical operations are timed (the cache above absorbs most reads, so few are)
+    timed = InstrumentedStorage(physical, metrics.observe_storage)
+    cached = CachedStorage(timed, max_entries=cache_entries)
     barrier = AESGCMBarrier(cached, clock=clock)
     seal = SealManager(cached, barrier, clock=clock)
     try:
+        if await physical.get(MIGRATION_LOCK) is not None:
+            await physical.close()
+            raise InvalidRequest(
+                "a storage migration is in progress on this storage (strongroom operator"
+                " migrate); wait for it, or remove a stale lock with: strongroom operator"
+                " migrate -reset -config=<file>"
+            )
         await seal.load()
     except StorageUnavailable:
         # storage down at start (PostgreSQL not up yet): serve anyway; seal status and
@@ -95,12 +109,22 @@ async def assemble(
         audit=audit,
     )
 
+    core.telemetry = metrics
+    metrics.mount_of = core.mount_of_http_path
+
     async def handler(request: Request) -> Response | None:
         return await handle(core, request)
+
+    async def unauthenticated_metrics(fmt: str) -> Response:
+        return await render_metrics(core, fmt)
 
     app = StrongroomApp(
         handler,
         limits=HttpLimits(max_request_size=max_request_size),
-        cors=lambda: core.cors_config,
+        hooks=AppHooks(
+            cors=lambda: core.cors_config,
+            observe=metrics.observe_request,
+            render_metrics=unauthenticated_metrics,  # served only where a listener says so
+        ),
     )
     return Assembly(core=core, app=app, physical=physical)
