@@ -31,6 +31,8 @@ from cryptography.exceptions import InvalidSignature
 
 from strongroom.engines.pki._crypto import (
     PrivateKey,
+    key_bits_of,
+    key_type_of,
     load_cert,
     load_private_key,
     private_pkcs8_pem,
@@ -226,8 +228,6 @@ class PKIStore:
             if self.private_key(record).public_key() == public:
                 return record, True
         await self.check_key_name(name)
-        from strongroom.engines.pki._crypto import key_bits_of, key_type_of
-
         record = KeyRecord(str(uuid.uuid4()), name, key_type_of(key), key_bits_of(key), pem)
         await self.put_key(record)
         async with self.locks.hold("config/keys"):
