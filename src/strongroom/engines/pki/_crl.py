@@ -138,6 +138,12 @@ class CRLBuilder:
             out.setdefault(issuer_id, []).append(entry)
         return out
 
+    async def warm(self) -> None:
+        """Read every revocation entry once (at mount start), so that the first rebuild
+        does not have to."""
+        async with self.store.locks.hold(_BUILD_LOCK):
+            await self._revoked_by_issuer()
+
     async def rebuild(self, *, delta_only: bool = False, force_full: bool = True) -> list[str]:
         """Rebuild every signing issuer's full CRL (and delta CRL when enabled)."""
         # One rebuild at a time, reading the revocations inside the lock: a CRL with a
