@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
-from strongroom.errors import DeadlineExceeded, InvalidRequest, StrongroomError
+from strongroom.errors import DeadlineExceeded, InvalidRequest, StandbyRedirect, StrongroomError
 from strongroom.framework import remember
 from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
@@ -229,6 +229,8 @@ class StrongroomApp:
                 await _send(send, status, payload, head_only, content_type, extra=extra)
             else:
                 await _send(send, status, payload, head_only, extra=extra)
+        except StandbyRedirect as exc:
+            await _redirect(send, exc.active_addr, scope, extra)
         except StrongroomError as exc:
             messages = exc.messages if exc.status < 500 else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
@@ -361,6 +363,19 @@ def _connection(scope: Scope, plain: dict[tuple[str, int], Connection]) -> Conne
         peer_cert_der=tls.get("client_cert_der"),
         peer_chain_der=tuple(tls.get("client_chain_der") or ()),
     )
+
+
+async def _redirect(
+    send: Send, active_addr: str, scope: Scope, extra: tuple[tuple[bytes, bytes], ...]
+) -> None:
+    """Vault's standby answer without forwarding: 307 to the same path on the active."""
+    location = active_addr.rstrip("/") + scope["path"]
+    query = scope.get("query_string", b"")
+    if query:
+        location += "?" + query.decode("latin-1")
+    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), *extra]
+    await send({"type": "http.response.start", "status": 307, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _send(

@@ -187,6 +187,7 @@ _LISTENER_IGNORED = frozenset(
     }
 )
 # keys Vault accepts inside any storage stanza (HA and clustering leftovers)
+_HA_KEYS = ("ha_enabled", "ha_lock_ttl", "ha_renew_interval")
 _STORAGE_IGNORED = frozenset({"redirect_addr", "cluster_addr", "disable_clustering"})
 _STORAGE_TYPES = ("inmem", "postgresql", "sqlite")
 
@@ -613,15 +614,28 @@ class _Parser:
             self._check_keys(body, frozenset(), _STORAGE_IGNORED, where)
             return StorageConfig("inmem", {})
         if kind == "sqlite":
-            self._check_keys(body, frozenset({"path"}), _STORAGE_IGNORED, where)
+            self._check_keys(body, frozenset({"path", *_HA_KEYS}), _STORAGE_IGNORED, where)
             path = self._path(body.get("path"), f"{where}: path")
             if not path:
                 raise ConfigError(f"{where}: path is required")
-            return StorageConfig("sqlite", {"path": path})
+            return StorageConfig("sqlite", {"path": path, **self._ha_options(body, where)})
         if kind == "postgresql":
             return StorageConfig("postgresql", self._postgresql(body, where, env))
         supported = ", ".join(f'"{name}"' for name in _STORAGE_TYPES)
         raise ConfigError(f"{where}: unsupported storage type; supported: {supported}")
+
+    def _ha_options(self, body: dict[str, Any], where: str) -> dict[str, Any]:
+        """``ha_enabled`` (bool), ``ha_lock_ttl`` and ``ha_renew_interval`` (durations)."""
+        options: dict[str, Any] = {}
+        if "ha_enabled" in body:
+            options["ha_enabled"] = _convert(parse_bool, body["ha_enabled"], f"{where}: ha_enabled")
+        for key in ("ha_lock_ttl", "ha_renew_interval"):
+            if key in body:
+                value = int(_convert(parse_duration, body[key], f"{where}: {key}"))
+                if value <= 0:
+                    raise ConfigError(f"{where}: {key} must be positive")
+                options[key] = value
+        return options
 
     def _postgresql(self, body: dict[str, Any], where: str, env: bool = True) -> dict[str, Any]:
         keys = {"connection_url", "table", "ha_table", "ha_enabled", "max_parallel"}

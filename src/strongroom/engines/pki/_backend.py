@@ -108,7 +108,7 @@ class PKIBackend(FrameworkBackend):
             *crl_paths.paths(),
             *RevokePaths(self.revoker).paths(),
             *RolesPaths(self.store).paths(),
-            *IssuersPaths(self.store).paths(),
+            *IssuersPaths(self.store, self.revoker.revoke_issuer).paths(),
             *CAPaths(self.store, self.issuing).paths(),
             *ConfigPaths(self.store).paths(),
             *TidyPaths(self.store, self.tidier).paths(),
