@@ -116,7 +116,7 @@ def test_sidecar_example_agent_config_parses(tmp_path: Path) -> None:
     assert config.templates[0].destination == "/secrets/database.env"
 
 
-# -- the injector ------------------------------------------------------------------------------------
+# -- the injector ---------------------------------------------------------------------
 
 SETTINGS = InjectorSettings(vault_address="https://strongroom.strongroom.svc:8200")
 
@@ -211,7 +211,9 @@ ANNOTATED = {
     "vault.hashicorp.com/role": "web",
     "vault.hashicorp.com/agent-inject-secret-database-config.txt": "database/creds/db-app",
     "vault.hashicorp.com/agent-inject-secret-app.json": "secret/data/web/config",
-    "vault.hashicorp.com/agent-inject-template-app.json": '{{ with secret "secret/data/web/config" }}{{ .Data.data | toJSON }}{{ end }}',
+    "vault.hashicorp.com/agent-inject-template-app.json": (
+        '{{ with secret "secret/data/web/config" }}{{ .Data.data | toJSON }}{{ end }}'
+    ),
     "vault.hashicorp.com/agent-limits-cpu": "250m",
     "vault.hashicorp.com/agent-limits-mem": "64Mi",
     "vault.hashicorp.com/agent-requests-cpu": "10m",
