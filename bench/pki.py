@@ -14,8 +14,8 @@ repository root, with the project's virtualenv):
    stores ``--certs`` real leaf certificates signed by the mount's root and revokes them
    all (written through the engine's store, not 100,000 HTTP requests), then times
    ``crl/rotate`` twice (target < 5 s): cold, reading every revocation entry from storage
-   (as the background read at a mount's start does), and warm (entries already indexed in memory, as on every later
-   rebuild); then reports this process's peak RSS.
+   (as the background read at a mount's start does), and warm (entries already indexed in
+   memory, as on every later rebuild); then reports this process's RSS.
 
 Figures are reported, never asserted.
 """
