@@ -381,3 +381,22 @@ def test_injector_over_https(tmp_path: Path) -> None:
         timeout=30,
     )
     assert refused.returncode == 1 and "HTTPS only" in refused.stderr
+
+
+def test_server_config_in_the_configmap_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.server.config import parse_config
+
+    docs = {f"{d['kind']}/{d['metadata']['name']}": d for _, d in manifests()}
+    text = docs["ConfigMap/strongroom-config"]["data"]["server.hcl"]
+    monkeypatch.setenv("VAULT_PG_CONNECTION_URL", "postgresql://u:p@db.example:5432/strongroom")
+    monkeypatch.setenv("VAULT_API_ADDR", "https://strongroom-0.strongroom-internal:8200")
+    config = parse_config(text, "hcl", "/etc/strongroom/config")
+    assert config.storage.type == "postgresql" and config.storage.options["ha_enabled"]
+    assert config.api_addr == "https://strongroom-0.strongroom-internal:8200"
+    listener = config.listeners[0]
+    assert listener.tls_cert_file == "/etc/strongroom/tls/tls.crt" and not listener.tls_disable
+    env = {
+        e["name"]: e
+        for e in docs["StatefulSet/strongroom"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["VAULT_API_ADDR"]["value"].startswith("https://$(POD_NAME).strongroom-internal")
