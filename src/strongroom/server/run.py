@@ -264,6 +264,7 @@ async def _run_config(config: ServerConfig) -> None:
         api_addr=config.api_addr,
         cluster_addr=config.cluster_addr,
         audit_directory=config.audit_directory,
+        snapshot_schedule=config.automated_snapshots,
     )
     for listener in config.listeners:
         scheme = "http" if listener.tls_disable else "https"

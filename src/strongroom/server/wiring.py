@@ -15,6 +15,7 @@ from strongroom.builtin import FACTORIES
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.core import Core, CoreSettings
 from strongroom.core.handling import handle
+from strongroom.core.snapshots import SnapshotSchedule, SnapshotScheduler
 from strongroom.errors import InvalidRequest, StorageUnavailable
 from strongroom.http import HttpLimits, StrongroomApp
 from strongroom.logical import Request, Response
@@ -32,8 +33,11 @@ class Assembly:
     core: Core
     app: StrongroomApp
     physical: Any = field(repr=False)
+    snapshots: SnapshotScheduler | None = None
 
     async def close(self) -> None:
+        if self.snapshots is not None:
+            await self.snapshots.stop()
         if not self.core.sealed:
             await self.core.seal()
         await self.physical.close()
@@ -67,6 +71,7 @@ async def assemble(
     clock: Clock | None = None,
     cache_entries: int = 100_000,
     audit_directory: str = "",
+    snapshot_schedule: SnapshotSchedule | None = None,
 ) -> Assembly:
     clock = clock or SystemClock()
     physical = await open_storage(storage_type, storage_options)
@@ -111,4 +116,8 @@ async def assemble(
         limits=HttpLimits(max_request_size=max_request_size),
         cors=lambda: core.cors_config,
     )
-    return Assembly(core=core, app=app, physical=physical)
+    scheduler = None
+    if snapshot_schedule is not None:
+        scheduler = SnapshotScheduler(core, snapshot_schedule)
+        scheduler.start()
+    return Assembly(core=core, app=app, physical=physical, snapshots=scheduler)
