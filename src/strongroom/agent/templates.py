@@ -22,7 +22,6 @@ import asyncio
 import json
 import logging
 import os
-import random
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -53,6 +52,7 @@ class _Fetched:
     lease_id: str = ""
     base_ttl: int = 0
     renew: bool = False
+    failures: int = 0
 
 
 @dataclass
@@ -136,27 +136,14 @@ class TemplateRunner:
         return time.monotonic() + self.settings.static_secret_render_interval
 
     async def _fetch(self, dependency: Dependency) -> _Fetched:
-        """Fetch with retries (Vault's ``retry.num_retries``, exponential backoff); after
-        the last one the error propagates."""
-        attempt = 0
-        while True:
-            try:
-                return await self._fetch_once(dependency)
-            except (ServerError, ServerUnavailable) as exc:
-                if isinstance(exc, ServerError) and exc.status == 403:
-                    self.invalidate()
-                if attempt >= self.num_retries:
-                    raise
-                delay = min(self.retry_base * 2**attempt, 60.0)
-                attempt += 1
-                log.warning(
-                    "fetching %s failed: %s; retry %d in %.2fs",
-                    dependency.path,
-                    exc,
-                    attempt,
-                    delay,
-                )
-                await asyncio.sleep(delay * random.uniform(0.8, 1.0))  # noqa: S311 - jitter
+        """One attempt; the callers retry with backoff (a slow secret must not hold up the
+        templates whose secrets did arrive)."""
+        try:
+            return await self._fetch_once(dependency)
+        except ServerError as exc:
+            if exc.status == 403:
+                self.invalidate()  # perhaps our token was revoked
+            raise
 
     async def _renew(self, dependency: Dependency, fetched: _Fetched) -> _Fetched:
         try:
@@ -181,15 +168,24 @@ class TemplateRunner:
 
     # -- rendering -------------------------------------------------------------------------
 
-    def _render_all(self) -> tuple[dict[int, str], dict[str, str] | None, set[Dependency]]:
+    def _render_all(
+        self,
+    ) -> tuple[dict[int, str], dict[str, str] | None, set[Dependency], bool]:
         """Render everything once: complete file contents by template index, the env
-        (None unless every env template is complete), and the dependencies missing."""
+        (None unless every env template is complete), the dependencies missing, and whether
+        some template failed (its error is logged; it is not written)."""
         missing: set[Dependency] = set()
         files: dict[int, str] = {}
+        failed = False
         for index, output in enumerate(self.outputs):
-            result = output.config.template.render(
-                self, error_on_missing_key=output.config.error_on_missing_key
-            )
+            try:
+                result = output.config.template.render(
+                    self, error_on_missing_key=output.config.error_on_missing_key
+                )
+            except TemplateExecError as exc:
+                log.error("%s", exc)
+                failed = True
+                continue
             self.renders += 1
             if result.complete:
                 files[index] = result.text
@@ -197,51 +193,59 @@ class TemplateRunner:
                 missing.update(d for d in result.dependencies if d not in self.cache)
         env: dict[str, str] | None = {}
         for env_template in self.env_templates:
-            result = env_template.template.render(
-                self, error_on_missing_key=env_template.error_on_missing_key
-            )
+            try:
+                result = env_template.template.render(
+                    self, error_on_missing_key=env_template.error_on_missing_key
+                )
+            except TemplateExecError as exc:
+                log.error("%s", exc)
+                failed = True
+                env = None
+                continue
             if result.complete and env is not None:
                 env[env_template.name] = result.text
             else:
                 env = None
                 missing.update(d for d in result.dependencies if d not in self.cache)
-        return files, env, missing
+        return files, env, missing, failed
 
-    async def render_pass(self) -> bool:
+    async def render_pass(self) -> str:
         """Fetch until every template is complete (or something cannot be fetched), then
-        write what changed and run commands. Returns True when everything rendered."""
+        write what changed and run commands. Returns "complete", "fetch_failed" (retry soon)
+        or "template_failed" (wait for the secrets to change)."""
         for _ in range(_MAX_PASSES):
-            files, env, missing = self._render_all()
+            files, env, missing, failed = self._render_all()
             if not missing:
                 break
             results = await asyncio.gather(
                 *(self._fetch(dep) for dep in missing), return_exceptions=True
             )
-            failed = False
+            fetch_failed = False
             for dependency, result in zip(missing, results, strict=True):
                 if isinstance(result, BaseException):
                     if not isinstance(result, ServerError | ServerUnavailable):
                         raise result
-                    failed = True
-                    log.error("template dependency %s: %s", dependency.path, result)
+                    fetch_failed = True
+                    log.warning("template dependency %s: %s", dependency.path, result)
                 else:
                     self.cache[dependency] = result
-            if failed:
+            if fetch_failed:
                 # write what is complete; the rest waits for the next attempt
-                files, env, _ = self._render_all()
+                files, env, _, _ = self._render_all()
                 await self._write(files)
-                return False
+                return "fetch_failed"
         else:
-            raise TemplateExecError("templates kept asking for new secrets: giving up")
+            log.error("templates kept asking for new secrets: giving up this pass")
+            return "template_failed"
         await self._write(files)
         if env is not None and env != self.env:
             self.env = env
             if self.on_env is not None:
                 await self.on_env(env)
-        complete = len(files) == len(self.outputs) and (env is not None)
-        if complete:
-            self.rendered_once.set()
-        return complete
+        if failed or len(files) != len(self.outputs) or env is None:
+            return "template_failed"
+        self.rendered_once.set()
+        return "complete"
 
     async def _write(self, files: dict[int, str]) -> None:
         commands: list[TemplateConfig] = []
@@ -311,10 +315,12 @@ class TemplateRunner:
                 )
             except (ServerError, ServerUnavailable) as exc:
                 # keep the old value (and the good file); try again later
-                log.error("refreshing %s failed: %s", dependency.path, exc)
-                fetched.due = time.monotonic() + min(
-                    self.settings.static_secret_render_interval, 30.0
+                fetched.failures += 1
+                delay = min(self.retry_base * 2.0**fetched.failures, 60.0)
+                log.error(
+                    "refreshing %s failed: %s; retrying in %.2fs", dependency.path, exc, delay
                 )
+                fetched.due = time.monotonic() + delay
                 continue
             if fresh.fingerprint != fetched.fingerprint:
                 changed = True
@@ -324,31 +330,34 @@ class TemplateRunner:
     async def run(self) -> None:
         failures = 0
         while True:
-            try:
-                complete = await self.render_pass()
-            except TemplateExecError as exc:
-                log.error("%s", exc)
-                complete = False
-            if complete:
+            state = await self.render_pass()
+            if state == "complete":
                 failures = 0
             else:
                 failures += 1
-                if self.settings.exit_on_retry_failure:
+                if self.settings.exit_on_retry_failure and (
+                    state == "template_failed" or failures > self.num_retries
+                ):
                     raise FatalTemplateError("templates could not be rendered")
+                if failures > self.num_retries:
+                    failures = 0  # Vault: after the last retry, start counting again
             while True:
-                wait = self._next_wait(complete, failures)
+                retry_soon = state == "fetch_failed"
+                wait = self._next_wait(retry_soon, failures)
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
                 except TimeoutError:
                     pass
-                if not complete:
-                    break
-                if await self._refresh_due():
+                # secrets that are due are refreshed even while another template waits
+                # for its first fetch
+                changed = await self._refresh_due()
+                if retry_soon or changed:
                     break
 
-    def _next_wait(self, complete: bool, failures: int) -> float:
-        if not complete:
-            return min(self.retry_base * 2.0 ** min(failures, 10), 60.0)
+    def _next_wait(self, retry_soon: bool, failures: int) -> float:
         soonest: float = min((f.due for f in self.cache.values()), default=time.monotonic() + 3600)
-        return max(float(soonest) - time.monotonic(), 0.0)
+        wait = max(float(soonest) - time.monotonic(), 0.0)
+        if retry_soon:
+            wait = min(wait, self.retry_base * 2.0 ** min(failures, 10), 60.0)
+        return wait
