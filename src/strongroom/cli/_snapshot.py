@@ -75,25 +75,32 @@ _FORCE = Flag(
     help="Install the snapshot even if it comes from another cluster (its keys will be"
     " needed to unseal).",
 )
-_SAVE = Command(
-    "Saves a snapshot of all storage into a file",
-    "Usage: strongroom operator snapshot save <snapshot_file>\n\n"
-    "  Saves a consistent, checksummed snapshot of the whole (encrypted) storage.",
-    _save,
-    output=False,
-)
-_RESTORE = Command(
-    "Installs a snapshot, returning storage to the state in it",
-    "Usage: strongroom operator snapshot restore [-force] <snapshot_file>\n\n"
-    "  Replaces all storage with the snapshot and reloads the server.",
-    _restore,
-    flags=(_FORCE,),
-    output=False,
-)
+
+
+def _save_command(name: str) -> Command:
+    return Command(
+        "Saves a snapshot of all storage into a file",
+        f"Usage: strongroom {name} save <snapshot_file>\n\n"
+        "  Saves a consistent, checksummed snapshot of the whole (encrypted) storage.",
+        _save,
+        output=False,
+    )
+
+
+def _restore_command(name: str) -> Command:
+    return Command(
+        "Installs a snapshot, returning storage to the state in it",
+        f"Usage: strongroom {name} restore [-force] <snapshot_file>\n\n"
+        "  Replaces all storage with the snapshot and reloads the server.",
+        _restore,
+        flags=(_FORCE,),
+        output=False,
+    )
+
 
 COMMANDS: dict[tuple[str, ...], Command] = {
-    ("operator", "snapshot", "save"): _SAVE,
-    ("operator", "snapshot", "restore"): _RESTORE,
-    ("operator", "raft", "snapshot", "save"): _SAVE,
-    ("operator", "raft", "snapshot", "restore"): _RESTORE,
+    ("operator", "snapshot", "save"): _save_command("operator snapshot"),
+    ("operator", "snapshot", "restore"): _restore_command("operator snapshot"),
+    ("operator", "raft", "snapshot", "save"): _save_command("operator raft snapshot"),
+    ("operator", "raft", "snapshot", "restore"): _restore_command("operator raft snapshot"),
 }
