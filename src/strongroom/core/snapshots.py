@@ -89,9 +89,8 @@ async def save_snapshot(core: Core) -> bytes:
     if core.sealed:
         raise Sealed()
     _name, cluster_id = core.cluster_info()
-    physical = _physical(core)
-    source = getattr(physical, "inner", physical)  # past the cache: one consistent read
-    pairs = [pair async for pair in entries(source) if pair[0] != MIGRATION_LOCK]
+    # entries() reads past the cache, from the backend's own consistent snapshot
+    pairs = [pair async for pair in entries(_physical(core)) if pair[0] != MIGRATION_LOCK]
     digest = digest_of(pairs)
     header = {
         "cluster_id": cluster_id,
@@ -255,8 +254,8 @@ class SnapshotScheduler:
     async def run_once(self) -> str | None:
         """Take one snapshot now (if unsealed and not a standby); returns its path."""
         core = self._core
-        if core.sealed or getattr(core, "standby", False):
-            return None
+        if core.sealed or (core.cluster is not None and not core.state.active):
+            return None  # sealed, or an HA standby: the active node takes them
         data = await save_snapshot(core)
         path = await asyncio.to_thread(self._write, data)
         await asyncio.to_thread(self._prune)

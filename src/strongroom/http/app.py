@@ -11,12 +11,14 @@ import base64
 import logging
 import os
 import random
+import time
 import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
-from strongroom.errors import DeadlineExceeded, InvalidRequest, StrongroomError
+from strongroom.errors import DeadlineExceeded, InvalidRequest, StandbyRedirect, StrongroomError
 from strongroom.framework import remember
 from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
@@ -30,7 +32,7 @@ from strongroom.http.requests import (
 from strongroom.http.responses import encode_errors, encode_response
 from strongroom.logical import Connection, Operation, Request, Response
 
-__all__ = ["HttpLimits", "StrongroomApp"]
+__all__ = ["AppHooks", "HttpLimits", "StrongroomApp"]
 
 log = logging.getLogger("strongroom.http")
 
@@ -63,10 +65,11 @@ class StrongroomApp:
         limits: HttpLimits | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
-        cors: Callable[[], CorsConfig] | None = None,
+        hooks: AppHooks | None = None,
     ) -> None:
         self.handler = handler
-        self.cors = cors  # the current sys/config/cors policy (http/cors.py)
+        self.hooks = hooks or AppHooks()
+        self.cors = self.hooks.cors  # the current sys/config/cors policy (http/cors.py)
         self.limits = limits or HttpLimits()
         self._deadlines = _Deadlines(self.limits.max_request_duration)
         self.on_startup = on_startup
@@ -77,7 +80,23 @@ class StrongroomApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            observe = self.hooks.observe
+            if observe is None:
+                await self._http(scope, receive, send)
+                return
+            start = time.perf_counter()
+            status = 0
+
+            async def send_observed(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self._http(scope, receive, send_observed)
+            finally:
+                observe(scope["method"], scope["path"], status, time.perf_counter() - start)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -124,6 +143,18 @@ class StrongroomApp:
                         await _send(send, decision.status, body, head_only, extra=decision.headers)
                         return
                     extra = decision.headers
+            render = self.hooks.render_metrics
+            if (
+                render is not None
+                and self.hooks.unauthenticated_metrics
+                and path == "/v1/sys/metrics"
+                and method == "GET"
+            ):
+                metrics = await render(query.get("format", ""))
+                status, payload = encode_response(metrics, Operation.READ, request_id)
+                content_type = metrics.content_type.encode("latin-1")
+                await _send(send, status, payload, head_only, content_type, extra=extra)
+                return
             operation = operation_for(method, query)
             token = ""
             declared: int | None = None
@@ -203,6 +234,8 @@ class StrongroomApp:
                 await _send(send, status, payload, head_only, content_type, extra=extra)
             else:
                 await _send(send, status, payload, head_only, extra=extra)
+        except StandbyRedirect as exc:
+            await _redirect(send, exc.active_addr, scope, extra)
         except StrongroomError as exc:
             messages = exc.messages if exc.status < 500 else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
@@ -285,6 +318,19 @@ class _Deadlines:
         self.timer = loop.call_later(self.interval, self._sweep, loop) if self.inflight else None
 
 
+@dataclass(frozen=True, slots=True)
+class AppHooks:
+    """What the composition root plugs into the HTTP edge (all optional)."""
+
+    cors: Callable[[], CorsConfig] | None = None
+    # (method, path, status, seconds) after each request: request metrics
+    observe: Callable[[str, str, int, float], None] | None = None
+    # renders sys/metrics in a format; served without a token by a listener that sets
+    # telemetry { unauthenticated_metrics_access = true } (unauthenticated_metrics)
+    render_metrics: Callable[[str], Awaitable[Response]] | None = None
+    unauthenticated_metrics: bool = False
+
+
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # noqa: S311 (not a secret)
 
 
@@ -322,6 +368,19 @@ def _connection(scope: Scope, plain: dict[tuple[str, int], Connection]) -> Conne
         peer_cert_der=tls.get("client_cert_der"),
         peer_chain_der=tuple(tls.get("client_chain_der") or ()),
     )
+
+
+async def _redirect(
+    send: Send, active_addr: str, scope: Scope, extra: tuple[tuple[bytes, bytes], ...]
+) -> None:
+    """Vault's standby answer without forwarding: 307 to the same path on the active."""
+    location = active_addr.rstrip("/") + scope["path"]
+    query = scope.get("query_string", b"")
+    if query:
+        location += "?" + query.decode("latin-1")
+    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), *extra]
+    await send({"type": "http.response.start", "status": 307, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _send(

@@ -92,6 +92,8 @@ _TOP_KEYS = frozenset(
         "audit_directory",
         "automated_snapshots",
         "seal",
+        "telemetry",
+        "log_format",
     }
 )
 # Vault settings with no meaning here: accepted so Vault files load, reported as warnings
@@ -120,7 +122,6 @@ _TOP_IGNORED = frozenset(
         "introspection_endpoint",
         "license_path",
         "log_file",
-        "log_format",
         "log_requests_level",
         "log_rotate_bytes",
         "log_rotate_duration",
@@ -134,7 +135,6 @@ _TOP_IGNORED = frozenset(
         "reporting",
         "sentinel",
         "service_registration",
-        "telemetry",
         "user_lockout",
     }
 )
@@ -158,6 +158,7 @@ _LISTENER_KEYS = frozenset(
         "http_max_header_bytes",
         "http_max_header_count",
         "http_max_request_line_bytes",
+        "telemetry",
     }
 )
 _LISTENER_IGNORED = frozenset(
@@ -178,10 +179,8 @@ _LISTENER_IGNORED = frozenset(
         "redact_version",
         "replication_status_endpoints",
         "require_request_header",
-        "telemetry",
         "tls_cipher_suites",
         "tls_prefer_server_cipher_suites",
-        "unauthenticated_metrics_access",
         "x_forwarded_for_authorized_addrs",
         "x_forwarded_for_client_cert_header",
         "x_forwarded_for_client_cert_header_decoder",
@@ -191,6 +190,7 @@ _LISTENER_IGNORED = frozenset(
     }
 )
 # keys Vault accepts inside any storage stanza (HA and clustering leftovers)
+_HA_KEYS = ("ha_enabled", "ha_lock_ttl", "ha_renew_interval")
 _STORAGE_IGNORED = frozenset({"redirect_addr", "cluster_addr", "disable_clustering"})
 _STORAGE_TYPES = ("inmem", "postgresql", "sqlite")
 
@@ -223,6 +223,8 @@ class ListenerConfig:
     http_max_header_bytes: int = 1 << 20
     http_max_header_count: int = 100
     http_max_request_line_bytes: int = 64 * 1024
+    # telemetry { unauthenticated_metrics_access = true }: sys/metrics without a token
+    unauthenticated_metrics_access: bool = False
 
     @property
     def host(self) -> str:
@@ -266,6 +268,10 @@ class ServerConfig:
     pid_file: str = ""
     audit_directory: str = ""
     automated_snapshots: SnapshotSchedule | None = None
+    log_format: str = "standard"  # or "json": one JSON object per log record
+    # the telemetry stanza (Vault's defaults: Prometheus kept 24 h, hostname label on)
+    prometheus_retention_time: int = 24 * 3600
+    disable_hostname: bool = False
     warnings: tuple[str, ...] = ()
 
 
@@ -454,6 +460,10 @@ class _Parser:
         if level not in _LOG_LEVELS:
             raise ConfigError("log_level: expected trace, debug, info, warn or error")
         ui = self._single(top, "ui")
+        log_format = (self._string(top, "log_format") or "standard").strip().lower()
+        if log_format not in ("standard", "json"):
+            raise ConfigError('log_format: expected "standard" or "json"')
+        telemetry = self._telemetry(top)
         return ServerConfig(
             listeners=listeners,
             storage=storage,
@@ -466,8 +476,35 @@ class _Parser:
             pid_file=self._path(self._single(top, "pid_file"), "pid_file"),
             audit_directory=self._path(self._single(top, "audit_directory"), "audit_directory"),
             automated_snapshots=self._snapshots(top),
+            log_format=log_format,
+            prometheus_retention_time=telemetry[0],
+            disable_hostname=telemetry[1],
             warnings=tuple(self._warnings),
         )
+
+    def _telemetry(self, top: _Top) -> tuple[int, bool]:
+        """(prometheus_retention_time, disable_hostname); other sinks are warned about."""
+        body = self._stanza_body(self._single(top, "telemetry"), "telemetry")
+        retention, hostname = 24 * 3600, False
+        for key, value in body.items():
+            if key == "prometheus_retention_time":
+                retention = int(_convert(parse_duration, value, "telemetry: " + key))
+            elif key == "disable_hostname":
+                hostname = _convert(parse_bool, value, "telemetry: " + key)
+            else:
+                self._warnings.append(f'telemetry: "{key}" is not supported and is ignored')
+        return retention, hostname
+
+    @staticmethod
+    def _stanza_body(value: Any, where: str) -> dict[str, Any]:
+        """A nested ``name { ... }`` block: a dict (HCL) or a list of one dict (JSON)."""
+        if value is None:
+            return {}
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a stanza {{ ... }}")
+        return value
 
     def _listener(
         self, label: str, body: dict[str, Any], where: str, max_duration: int
@@ -521,9 +558,20 @@ class _Parser:
             http_max_header_bytes=positive("http_max_header_bytes", 1 << 20),
             http_max_header_count=positive("http_max_header_count", 100),
             http_max_request_line_bytes=positive("http_max_request_line_bytes", 64 * 1024),
+            unauthenticated_metrics_access=self._listener_telemetry(body, where),
         )
         self._check_tls(listener, where)
         return listener
+
+    def _listener_telemetry(self, body: dict[str, Any], where: str) -> bool:
+        telemetry = self._stanza_body(body.get("telemetry"), f"{where}: telemetry")
+        allowed = False
+        for key, value in telemetry.items():
+            if key == "unauthenticated_metrics_access":
+                allowed = _convert(parse_bool, value, f"{where}: telemetry: {key}")
+            else:
+                self._warnings.append(f'{where}: telemetry: "{key}" is not supported')
+        return allowed
 
     def _check_tls(self, listener: ListenerConfig, where: str) -> None:
         if _TLS_VERSIONS.index(listener.tls_min_version) > _TLS_VERSIONS.index(
@@ -571,15 +619,28 @@ class _Parser:
             self._check_keys(body, frozenset(), _STORAGE_IGNORED, where)
             return StorageConfig("inmem", {})
         if kind == "sqlite":
-            self._check_keys(body, frozenset({"path"}), _STORAGE_IGNORED, where)
+            self._check_keys(body, frozenset({"path", *_HA_KEYS}), _STORAGE_IGNORED, where)
             path = self._path(body.get("path"), f"{where}: path")
             if not path:
                 raise ConfigError(f"{where}: path is required")
-            return StorageConfig("sqlite", {"path": path})
+            return StorageConfig("sqlite", {"path": path, **self._ha_options(body, where)})
         if kind == "postgresql":
             return StorageConfig("postgresql", self._postgresql(body, where, env))
         supported = ", ".join(f'"{name}"' for name in _STORAGE_TYPES)
         raise ConfigError(f"{where}: unsupported storage type; supported: {supported}")
+
+    def _ha_options(self, body: dict[str, Any], where: str) -> dict[str, Any]:
+        """``ha_enabled`` (bool), ``ha_lock_ttl`` and ``ha_renew_interval`` (durations)."""
+        options: dict[str, Any] = {}
+        if "ha_enabled" in body:
+            options["ha_enabled"] = _convert(parse_bool, body["ha_enabled"], f"{where}: ha_enabled")
+        for key in ("ha_lock_ttl", "ha_renew_interval"):
+            if key in body:
+                value = int(_convert(parse_duration, body[key], f"{where}: {key}"))
+                if value <= 0:
+                    raise ConfigError(f"{where}: {key} must be positive")
+                options[key] = value
+        return options
 
     def _postgresql(self, body: dict[str, Any], where: str, env: bool = True) -> dict[str, Any]:
         keys = {"connection_url", "table", "ha_table", "ha_enabled", "max_parallel"}
