@@ -85,6 +85,7 @@ class TemplateRunner:
             except (OSError, UnicodeDecodeError):
                 output.content = None
         self._wake = asyncio.Event()
+        self._gate = asyncio.Semaphore(self.settings.max_connections_per_host)
         self.rendered_once = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -144,6 +145,10 @@ class TemplateRunner:
             if exc.status == 403:
                 self.invalidate()  # perhaps our token was revoked
             raise
+
+    async def _bounded_fetch(self, dependency: Dependency) -> _Fetched:
+        async with self._gate:  # a thousand waiters in httpx's pool cost more than this
+            return await self._fetch(dependency)
 
     async def _renew(self, dependency: Dependency, fetched: _Fetched) -> _Fetched:
         try:
@@ -218,7 +223,7 @@ class TemplateRunner:
             if not missing:
                 break
             results = await asyncio.gather(
-                *(self._fetch(dep) for dep in missing), return_exceptions=True
+                *(self._bounded_fetch(dep) for dep in missing), return_exceptions=True
             )
             fetch_failed = False
             for dependency, result in zip(missing, results, strict=True):
@@ -248,20 +253,31 @@ class TemplateRunner:
         return "complete"
 
     async def _write(self, files: dict[int, str]) -> None:
-        commands: list[TemplateConfig] = []
-        for index, text in files.items():
-            output = self.outputs[index]
-            if text == output.content:
-                continue
-            config = output.config
-            try:
-                self._write_file(config, text)
-            except OSError as exc:
-                log.error("writing %s failed: %s", config.destination, exc.strerror)
-                continue
-            output.content = text
+        changed = [
+            (index, text) for index, text in files.items() if text != self.outputs[index].content
+        ]
+        if not changed:
+            return
+        # each write ends with an fsync: run them on threads, several at once
+        gate = asyncio.Semaphore(8)
+
+        async def write(index: int, text: str) -> bool:
+            config = self.outputs[index].config
+            async with gate:
+                try:
+                    await asyncio.to_thread(self._write_file, config, text)
+                except OSError as exc:
+                    log.error("writing %s failed: %s", config.destination, exc.strerror)
+                    return False
+            self.outputs[index].content = text
             log.info("rendered %s", config.destination)
-            if config.command and all(c.command != config.command for c in commands):
+            return True
+
+        written = await asyncio.gather(*(write(index, text) for index, text in changed))
+        commands: list[TemplateConfig] = []
+        for (index, _), ok in zip(changed, written, strict=True):
+            config = self.outputs[index].config
+            if ok and config.command and all(c.command != config.command for c in commands):
                 commands.append(config)
         for config in commands:
             await self._run_command(config)

@@ -70,6 +70,7 @@ def _usage(prefix: tuple[str, ...] = ()) -> str:
     if not prefix:
         children["server"] = "Start a Strongroom server"
         children["agent"] = "Start a Strongroom agent (Vault Agent configurations)"
+        children["injector"] = "Start the Kubernetes agent injector webhook"
         common = {k: v for k, v in children.items() if k in _COMMON}
         other = {k: v for k, v in children.items() if k not in _COMMON}
         width = max(len(k) for k in children)
@@ -124,8 +125,12 @@ def _migrate(argv: list[str], out: TextIO, err: TextIO) -> int:
 
 
 def _agent(command: str, argv: list[str]) -> int:
-    # ``agent`` lives in strongroom.agent (a client of the HTTP API too), loaded only when
-    # asked for
+    # ``agent`` and ``injector`` live in strongroom.agent (a client of the HTTP API too),
+    # loaded only when asked for
+    if command == "injector":
+        from strongroom.agent.injector import main as injector_main
+
+        return injector_main(argv)
     from strongroom.agent.run import main as agent_main
 
     return agent_main(argv)
@@ -162,7 +167,7 @@ def run(
         return _server(args[1:])
     if args[:2] == ["operator", "migrate"]:
         return _migrate(args[2:], out, err)
-    if args[0] in ("agent",):
+    if args[0] in ("agent", "injector"):
         return _agent(args[0], args[1:])
     key, command, rest = _find(args)
     if command is None:

@@ -467,8 +467,11 @@ class _Parser:
         return ServerConfig(
             listeners=listeners,
             storage=storage,
-            api_addr=self._string(top, "api_addr").strip(),
-            cluster_addr=self._string(top, "cluster_addr").strip(),
+            # as Vault: VAULT_API_ADDR / VAULT_CLUSTER_ADDR win (one file, many pods)
+            api_addr=(os.environ.get("VAULT_API_ADDR") or self._string(top, "api_addr")).strip(),
+            cluster_addr=(
+                os.environ.get("VAULT_CLUSTER_ADDR") or self._string(top, "cluster_addr")
+            ).strip(),
             default_lease_ttl=default_ttl,
             max_lease_ttl=max_ttl,
             ui=False if ui is None else _convert(parse_bool, ui, "ui"),

@@ -6,6 +6,7 @@ directory's role (or sign-verbatim) with the order's identifiers as the only nam
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 import secrets
@@ -495,8 +496,6 @@ def _is_ip(text: str) -> bool:
 
 def _truncating(issuer: Any) -> Any:
     """ACME leaves never outlive their issuer: truncate rather than refuse."""
-    import dataclasses
-
     if issuer.leaf_not_after_behavior == "err":
         return dataclasses.replace(issuer, leaf_not_after_behavior="truncate")
     return issuer
