@@ -114,7 +114,9 @@ class ProxyApp:
         token: Callable[[], str],
         cache: LeaseCache | None,
         require_request_header: bool = False,
+        invalidate: Callable[[], None] | None = None,
     ) -> None:
+        self.invalidate = invalidate
         self.upstream = upstream
         self.api_proxy = api_proxy
         self.token = token
@@ -147,7 +149,9 @@ class ProxyApp:
         if not token and headers.get("authorization", "").lower().startswith("bearer "):
             token = headers["authorization"][7:].strip()
         mode = self.api_proxy.use_auto_auth_token
+        ours = False
         if mode == "force" or (mode == "true" and not token):
+            ours = bool(self.token())
             token = self.token() or token
         forward = {k: v for k, v in headers.items() if k not in _HOP_HEADERS}
         forward.pop("authorization", None)
@@ -172,6 +176,8 @@ class ProxyApp:
             return
         out_headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _HOP_HEADERS]
         content = response.content
+        if ours and response.status_code == 403 and self.invalidate is not None:
+            self.invalidate()  # the agent's own token may have been revoked: check it
         if self.cache is not None and response.status_code < 400:
             self._after(path, body, token, key, response.status_code, out_headers, content)
         await _send(send, response.status_code, out_headers, content)
@@ -336,7 +342,14 @@ async def start_proxies(
     running: list[RunningProxy] = []
     for listener in config.listeners:
         upstream = _upstream(vault)
-        app = ProxyApp(upstream, api_proxy, agent._token, cache, listener.require_request_header)
+        app = ProxyApp(
+            upstream,
+            api_proxy,
+            agent._token,
+            cache,
+            listener.require_request_header,
+            agent._invalidate,
+        )
         server = _Server(_uvicorn_config(app, listener))
         task = asyncio.create_task(server.serve())
         while not server.started:

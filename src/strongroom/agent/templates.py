@@ -116,6 +116,12 @@ class TemplateRunner:
             keys = (answer.get("data") or {}).get("keys") or []
             value: Any = [str(k) for k in keys]
             return _Fetched(value, json.dumps(value), self._static_due())
+        if dependency.kind == "pkiCert":
+            return self._certificate(
+                await self.client.request(
+                    "PUT", dependency.path, token=token, body=dict(dependency.data)
+                )
+            )
         if dependency.data:
             answer = await self.client.request(
                 "PUT", dependency.path, token=token, body=dict(dependency.data)
@@ -132,6 +138,22 @@ class TemplateRunner:
         if ttl > 0:
             return _Fetched(secret, fingerprint, now + min(ttl * 0.85, 31 * 86400.0))
         return _Fetched(secret, fingerprint, self._static_due())
+
+    def _certificate(self, answer: dict[str, Any]) -> _Fetched:
+        """consul-template's ``pkiCert``: ``.Data.Cert``, ``.Data.Key``, ``.Data.CA``,
+        ``.Data.CAChain``; a new certificate is issued at 85 % of this one's validity."""
+        data = answer.get("data") or {}
+        chain = data.get("ca_chain") or []
+        fields = {
+            "Cert": str(data.get("certificate", "")),
+            "Key": str(data.get("private_key", "")),
+            "CA": str(data.get("issuing_ca", "")),
+            "CAChain": [str(c) for c in chain] if isinstance(chain, list) else [],
+        }
+        secret = SecretValue({**answer, "data": fields})
+        left = float(data.get("expiration") or 0) - time.time()
+        due = time.monotonic() + (left * 0.85 if left > 0 else 60.0)
+        return _Fetched(secret, json.dumps(fields["Cert"]), due)
 
     def _static_due(self) -> float:
         return time.monotonic() + self.settings.static_secret_render_interval

@@ -16,7 +16,7 @@ from typing import TextIO
 
 import httpx
 
-from . import _audit, _generic, _kv, _lease, _mounts, _operator, _policy, _token
+from . import _audit, _generic, _kv, _lease, _mounts, _operator, _policy, _snapshot, _token
 from ._client import CommandError
 from ._command import Command, Context, resolve_format
 from ._flags import UsageError, parse
@@ -31,10 +31,14 @@ COMMANDS: dict[tuple[str, ...], Command] = {
     **_mounts.COMMANDS,
     **_operator.COMMANDS,
     **_policy.COMMANDS,
+    **_snapshot.COMMANDS,
     **_token.COMMANDS,
 }
 _GROUPS: dict[tuple[str, ...], str] = {
     ("operator",): "Perform operator-specific tasks",
+    ("operator", "snapshot"): "Save and restore snapshots of all storage",
+    ("operator", "raft"): "Vault's raft commands (snapshot save and restore)",
+    ("operator", "raft", "snapshot"): "Save and restore snapshots of all storage",
     ("kv",): "Interact with the key/value store",
     ("kv", "metadata"): "Interact with key metadata in the KV store",
     ("secrets",): "Interact with secrets engines",
