@@ -385,6 +385,7 @@ async def _run_config(config: ServerConfig, worker: WorkerInfo | None = None) ->
         api_addr=config.api_addr,
         cluster_addr=cluster_addr,
         audit_directory=config.audit_directory,
+        snapshot_schedule=config.automated_snapshots,
         telemetry=TelemetrySettings(config.prometheus_retention_time, config.disable_hostname),
     )
     if worker is not None:
