@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .config import AgentConfig, ApiProxyConfig, ListenerConfig, VaultConfig
 
@@ -325,6 +326,36 @@ async def _reply(send: Send, status: int, payload: dict[str, Any]) -> None:
     await _send(send, status, [("content-type", "application/json")], json.dumps(payload).encode())
 
 
+class _ListProtocol(HttpToolsProtocol):
+    """httptools (llhttp) refuses the ``LIST`` verb that hvac and the Vault CLI send: at the
+    start of each request, ``LIST /p HTTP/1.1`` becomes ``GET /p?list=true HTTP/1.1``, which
+    the proxy forwards as a list. A LIST pipelined behind another request in one read is not
+    rewritten and fails closed (400), never as another operation."""
+
+    _at_start = True
+    _pending = b""
+
+    def data_received(self, data: bytes) -> None:
+        if self._at_start:
+            data = self._pending + data
+            line_end = data.find(b"\r\n")
+            if line_end < 0 and len(data) < 8192:
+                self._pending = data  # wait for the whole request line
+                return
+            self._pending = b""
+            self._at_start = False
+            if data.startswith(b"LIST ") and line_end > 0:
+                parts = data[:line_end].split(b" ")
+                if len(parts) == 3:
+                    target = parts[1] + (b"&list=true" if b"?" in parts[1] else b"?list=true")
+                    data = b"GET " + target + b" " + parts[2] + data[line_end:]
+        super().data_received(data)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._at_start = True
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -397,7 +428,7 @@ async def start_proxies(
 
 def _uvicorn_config(app: ProxyApp, listener: ListenerConfig) -> uvicorn.Config:
     kwargs: dict[str, Any] = {
-        "http": "h11",  # h11 accepts LIST, which hvac and the Vault CLI send
+        "http": _ListProtocol,
         "lifespan": "off",
         "log_config": None,
         "access_log": False,
