@@ -40,6 +40,7 @@ from strongroom.core.policies import PolicyStore
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CorsConfig, load_cors
+from strongroom.core.system.introspection import InFlight
 from strongroom.core.system.quotas import load_quotas
 from strongroom.core.telemetry import Telemetry
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
@@ -172,6 +173,7 @@ class Core:
         self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
         self.telemetry = Telemetry()  # wiring replaces it with the config's settings
         self.telemetry.mount_of = self.mount_of_http_path
+        self.in_flight = InFlight()  # filled by the HTTP edge (sys/in-flight-req)
 
     # ----- state ---------------------------------------------------------------------
     @property

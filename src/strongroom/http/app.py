@@ -90,10 +90,18 @@ class StrongroomApp:
                     status = message["status"]
                 await send(message)
 
+            in_flight = self.hooks.in_flight
+            key = (
+                in_flight.start(scope["method"], scope["path"], _client_address(scope))
+                if in_flight is not None
+                else 0
+            )
             try:
                 await self._http(scope, receive, send_observed)
             finally:
                 observe(scope["method"], scope["path"], status, time.perf_counter() - start)
+                if in_flight is not None:
+                    in_flight.done(key)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -322,6 +330,19 @@ class AppHooks:
     # telemetry { unauthenticated_metrics_access = true } (unauthenticated_metrics)
     render_metrics: Callable[[str], Awaitable[Response]] | None = None
     unauthenticated_metrics: bool = False
+    # the requests being served (sys/in-flight-req); tracked only with ``observe`` set
+    in_flight: InFlightTable | None = None
+
+
+class InFlightTable(Protocol):
+    def start(self, method: str, path: str, address: str) -> int: ...
+
+    def done(self, key: int) -> None: ...
+
+
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client") or ("", 0)
+    return f"{client[0]}:{client[1]}"
 
 
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # noqa: S311 (not a secret)

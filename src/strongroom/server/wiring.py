@@ -125,6 +125,7 @@ async def assemble(
             cors=lambda: core.cors_config,
             observe=metrics.observe_request,
             render_metrics=unauthenticated_metrics,  # served only where a listener says so
+            in_flight=core.in_flight,
         ),
     )
     return Assembly(core=core, app=app, physical=physical)
