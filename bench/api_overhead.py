@@ -11,6 +11,10 @@ the best (lowest) server CPU per KV v2 read of each:
 
     python bench/api_overhead.py --seconds 8 --rounds 3 --baseline-src /tmp/base/src
 
+(to measure exactly the cost of metrics and quotas, make the baseline a copy of this
+tree's ``src/`` with the ``observe``/``cors`` hooks, the ``InstrumentedStorage`` wrapper
+and the ``core.quotas.active`` check taken out, and pass this tree's copy as ``--src``).
+
 Figures are reported, never asserted.
 """
 
@@ -79,11 +83,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline-src", default="")
+    parser.add_argument("--src", default="", help="this tree's src/ (default: the installed one)")
     opts = parser.parse_args()
     settings: list[tuple[str, str | None, bool]] = []
     if opts.baseline_src:
         settings.append(("baseline", opts.baseline_src, False))
-    settings += [("metrics", None, False), ("metrics+quota", None, True)]
+    src = opts.src or None
+    settings += [("metrics", src, False), ("metrics+quota", src, True)]
     best: dict[str, float] = {}
     for round_ in range(opts.rounds):
         print(f"round {round_ + 1}")

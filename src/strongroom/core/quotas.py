@@ -201,7 +201,9 @@ class QuotaManager:
         try:
             return self._rate_by_path[key]
         except KeyError:
-            found = _most_specific(list(self.rate_limits.values()), path, role)
+            found = None
+            if not self.exempt(path):
+                found = _most_specific(list(self.rate_limits.values()), path, role)
             return remember(self._rate_by_path, key, found, _MATCH_CACHE_LIMIT)
 
     def lease_quota_for(self, path: str, role: str) -> LeaseCountQuota | None:
@@ -290,7 +292,7 @@ class QuotaManager:
             raw = request.data.get("role")
             role = raw if isinstance(raw, str) else ""
         headers: dict[str, str] = {}
-        rate = None if self.exempt(path) else self.rate_quota_for(path, role)
+        rate = self.rate_quota_for(path, role)  # None on exempt paths (cached per path)
         if rate is not None:
             client = request.connection.remote_addr
             if rate.group_by == "entity" and request.client_token:

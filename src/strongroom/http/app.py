@@ -82,22 +82,11 @@ class StrongroomApp:
                 await self._http(scope, receive, send)
                 return
             start = time.perf_counter()
-            status = 0
-
-            async def send_observed(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
+            status = 500  # if _http itself fails, the server answers 500
             in_flight = self.hooks.in_flight
-            key = (
-                in_flight.start(scope["method"], scope["path"], _client_address(scope))
-                if in_flight is not None
-                else 0
-            )
+            key = in_flight.start(scope) if in_flight is not None else 0
             try:
-                await self._http(scope, receive, send_observed)
+                status = await self._http(scope, receive, send)
             finally:
                 observe(scope["method"], scope["path"], status, time.perf_counter() - start)
                 if in_flight is not None:
@@ -123,7 +112,8 @@ class StrongroomApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """Serve one request; returns the status sent (for request metrics)."""
         method: str = scope["method"]
         path: str = scope["path"]
         head_only = method == "HEAD"
@@ -132,10 +122,9 @@ class StrongroomApp:
         extra: tuple[tuple[bytes, bytes], ...] = ()
         try:
             if not path.startswith("/v1/"):
-                await _send(send, 404, encode_errors([]), head_only)
-                return
+                return await _send(send, 404, encode_errors([]), head_only)
             query = split_query(scope.get("query_string", b""))
-            if self.cors is not None:
+            if self.cors is not None and self.cors().enabled:
                 origin = _origin(scope)
                 if origin:
                     decision = _cors_decision(self.cors(), origin, method, scope)
@@ -145,8 +134,9 @@ class StrongroomApp:
                             if decision.status == 403
                             else None
                         )
-                        await _send(send, decision.status, body, head_only, extra=decision.headers)
-                        return
+                        return await _send(
+                            send, decision.status, body, head_only, extra=decision.headers
+                        )
                     extra = decision.headers
             render = self.hooks.render_metrics
             if (
@@ -158,8 +148,7 @@ class StrongroomApp:
                 metrics = await render(query.get("format", ""))
                 status, payload = encode_response(metrics, Operation.READ, request_id)
                 content_type = metrics.content_type.encode("latin-1")
-                await _send(send, status, payload, head_only, content_type, extra=extra)
-                return
+                return await _send(send, status, payload, head_only, content_type, extra=extra)
             operation = operation_for(method, query)
             token = ""
             declared: int | None = None
@@ -234,9 +223,9 @@ class StrongroomApp:
                 )
             if response is not None and response.raw_body is not None:
                 content_type = response.content_type.encode("latin-1")
-                await _send(send, status, payload, head_only, content_type, extra=extra)
+                return await _send(send, status, payload, head_only, content_type, extra=extra)
             else:
-                await _send(send, status, payload, head_only, extra=extra)
+                return await _send(send, status, payload, head_only, extra=extra)
         except StrongroomError as exc:
             messages = exc.messages if exc.status < 500 else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
@@ -246,7 +235,7 @@ class StrongroomApp:
             exc_headers: dict[str, str] | None = getattr(exc, "headers", None)
             if exc_headers:
                 extra += tuple((k.lower().encode(), v.encode()) for k, v in exc_headers.items())
-            await _send(send, exc.status, encode_errors(messages), head_only, extra=extra)
+            return await _send(send, exc.status, encode_errors(messages), head_only, extra=extra)
         except Exception as exc:
             # The log gets the exception type and where it happened, never its message: a
             # library's message can quote a request value (int("hunter2")). The client
@@ -255,7 +244,7 @@ class StrongroomApp:
             log.error(
                 "unhandled error: %s (request %s)\n%s", type(exc).__name__, request_id, frames
             )
-            await _send(send, 500, encode_errors(["internal error"]), head_only, extra=extra)
+            return await _send(send, 500, encode_errors(["internal error"]), head_only, extra=extra)
 
 
 def _origin(scope: Scope) -> str:
@@ -335,14 +324,9 @@ class AppHooks:
 
 
 class InFlightTable(Protocol):
-    def start(self, method: str, path: str, address: str) -> int: ...
+    def start(self, scope: Scope) -> int: ...
 
     def done(self, key: int) -> None: ...
-
-
-def _client_address(scope: Scope) -> str:
-    client = scope.get("client") or ("", 0)
-    return f"{client[0]}:{client[1]}"
 
 
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # noqa: S311 (not a secret)
@@ -392,13 +376,14 @@ async def _send(
     content_type: bytes = b"",
     *,
     extra: tuple[tuple[bytes, bytes], ...] = (),
-) -> None:
+) -> int:
     if body is None:
         no_body = [*_NO_BODY, *extra] if extra else _NO_BODY
         await send({"type": "http.response.start", "status": status, "headers": no_body})
         await send({"type": "http.response.body", "body": b""})
-        return
+        return status
     base = [(b"content-type", content_type), _JSON[1]] if content_type else _JSON
     headers = [*base, (b"content-length", str(len(body)).encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head_only else body})
+    return status

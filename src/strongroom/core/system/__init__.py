@@ -20,6 +20,7 @@ from strongroom.core.system.password_policies import password_policy_paths
 from strongroom.core.system.plugins import plugin_paths
 from strongroom.core.system.policies import policy_paths
 from strongroom.core.system.quotas import quota_paths
+from strongroom.core.system.specs import spec_paths
 from strongroom.core.system.tools import tool_paths
 from strongroom.core.system.wrapping import wrapping_paths
 from strongroom.framework import FrameworkBackend
@@ -83,6 +84,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *key_paths(core),
         *logger_paths(core),
         *plugin_paths(core),
+        *spec_paths(core),
         *mfa_paths(core),
     ]
     return FrameworkBackend(

@@ -33,24 +33,35 @@ _MAX_IRREVOCABLE = 10_000
 
 
 class InFlight:
-    """The requests the HTTP edge is serving right now (sys/in-flight-req)."""
+    """The requests the HTTP edge is serving right now (sys/in-flight-req).
+
+    ``start`` is on every request's path, so it only keeps the ASGI scope and the time;
+    the listing formats them when asked.
+    """
 
     def __init__(self) -> None:
-        self.requests: dict[int, dict[str, Any]] = {}
+        self._requests: dict[int, tuple[float, Any]] = {}
         self._next = 0
 
-    def start(self, method: str, path: str, address: str) -> int:
+    def start(self, scope: Any) -> int:
         self._next += 1
-        self.requests[self._next] = {
-            "start_time": format_time(time.time()),
-            "client_remote_address": address,
-            "request_path": path,
-            "request_method": method,
-        }
+        self._requests[self._next] = (time.time(), scope)
         return self._next
 
     def done(self, key: int) -> None:
-        self.requests.pop(key, None)
+        self._requests.pop(key, None)
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for key, (started, scope) in list(self._requests.items()):
+            client = scope.get("client") or ("", 0)
+            out[str(key)] = {
+                "start_time": format_time(started),
+                "client_remote_address": f"{client[0]}:{client[1]}",
+                "request_path": scope.get("path", ""),
+                "request_method": scope.get("method", ""),
+            }
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +164,7 @@ def introspection_paths(core: Core) -> list[Path]:
 
     async def in_flight(request: Request, args: NoArgs) -> Response:
         # Vault answers the bare map of requests (no envelope)
-        current = {str(k): v for k, v in core.in_flight.requests.items()}
-        return Response(data=current, envelope=False)
+        return Response(data=core.in_flight.describe(), envelope=False)
 
     async def token_counter(request: Request, args: NoArgs) -> Response:
         tokens = await list_all(View(core.barrier, "sys/token/"), "id/")
