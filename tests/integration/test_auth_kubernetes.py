@@ -105,7 +105,8 @@ def test_ca_bundle_with_several_certificates_and_no_local_ca(
     root = make_ca("k8s-bundle-root")
     intermediate = make_ca("k8s-bundle-intermediate", issuer=root)
     unrelated = make_ca("some-other-ca")
-    bundle = (
+    bundle = unrelated.pem + intermediate.pem + root.pem
+    annotated = (
         f"# unrelated\n{unrelated.pem}"
         f"subject=CN=k8s-bundle-intermediate\n{intermediate.pem}\r\n"
         f"{root.pem}"
@@ -113,7 +114,8 @@ def test_ca_bundle_with_several_certificates_and_no_local_ca(
 
     def review(path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
         request = json.loads(body)
-        status = {"authenticated": True, "user": {"username": "x", "uid": "u-9"}}
+        user = {"username": "system:serviceaccount:apps:bundle", "uid": "u-1"}
+        status = {"authenticated": True, "user": user}
         return 201, {**request, "status": status}
 
     mount = "kubernetes-bundle"
@@ -139,6 +141,16 @@ def test_ca_bundle_with_several_certificates_and_no_local_ca(
             policies=["p"],
             mount_point=mount,
         )
+        answer = dev_server.client().auth.kubernetes.login("bundle", token, mount_point=mount)
+        assert answer["auth"]["policies"] == ["default", "p"]
+        # the same bundle with text between the certificates (as openssl and kubectl print
+        # them); hvac refuses such text client-side, so it goes over httpx
+        http = dev_server.http(dev_server.root_token)
+        resp = http.post(
+            f"/v1/auth/{mount}/config",
+            json={"kubernetes_host": api.url, "kubernetes_ca_cert": annotated},
+        )
+        assert resp.status_code == 204, resp.text
         answer = dev_server.client().auth.kubernetes.login("bundle", token, mount_point=mount)
         assert answer["auth"]["policies"] == ["default", "p"]
         # a bundle without the issuing chain is refused at login (TLS does not verify)

@@ -149,7 +149,7 @@ def test_bounded_fuzz_of_the_running_server(server: ServerProcess, tmp_path: Pat
                     content=kwargs.get("data") if isinstance(kwargs.get("data"), bytes) else None,
                 )
                 sent += 1
-                _check(response, method, operation.path)
+                _check(response, method, case.operation.path)
 
             run()
     assert sent >= len(operations)

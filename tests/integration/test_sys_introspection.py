@@ -136,3 +136,23 @@ def test_rotate_config_and_rekey_backup(http: httpx.Client) -> None:
         resp = http.get(path)
         assert resp.status_code == 400 and resp.json()["errors"] == ["no backed-up keys found"]
         assert http.delete(path).status_code == 204
+
+
+def test_ui_resultant_acl_and_namespaces(dev_server: ServerProcess, http: httpx.Client) -> None:
+    assert http.get("/v1/sys/internal/ui/resultant-acl").json()["data"] == {"root": True}
+    http.put(
+        "/v1/sys/policies/acl/ui-reader",
+        json={
+            "policy": 'path "secret/data/app" { capabilities = ["read"] }\n'
+            'path "secret/data/team/*" { capabilities = ["read", "list"] }'
+        },
+    )
+    token = http.post("/v1/auth/token/create", json={"policies": ["ui-reader"]}).json()["auth"]
+    acl = dev_server.http(token["client_token"]).get("/v1/sys/internal/ui/resultant-acl")
+    data = acl.json()["data"]
+    assert data["root"] is False
+    assert data["exact_paths"]["secret/data/app"] == {"capabilities": ["read"]}
+    assert data["glob_paths"]["secret/data/team/"] == {"capabilities": ["list", "read"]}
+    assert "sys/internal/ui/resultant-acl" in data["exact_paths"]  # the default policy
+    assert dev_server.http().get("/v1/sys/internal/ui/resultant-acl").status_code == 403
+    assert http.get("/v1/sys/internal/ui/namespaces").status_code == 200

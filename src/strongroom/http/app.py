@@ -45,6 +45,7 @@ _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")
 _NO_BODY: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store")]
 # request bodies that are not JSON and reach the backend as-is (base64 in http_raw_body)
 _RAW_BODY_TYPES = frozenset({b"application/ocsp-request"})
+_NONE: frozenset[bytes] = frozenset()
 _FORWARDED_HEADERS = frozenset({b"x-vault-request", b"x-vault-wrap-ttl", b"x-vault-wrap-format"})
 
 
@@ -150,6 +151,7 @@ class StrongroomApp:
                 content_type = metrics.content_type.encode("latin-1")
                 return await _send(send, status, payload, head_only, content_type, extra=extra)
             operation = operation_for(method, query)
+            audited = self.hooks.audited_headers() if self.hooks.audited_headers else _NONE
             token = ""
             declared: int | None = None
             chunked = False
@@ -173,7 +175,7 @@ class StrongroomApp:
                     chunked = True
                 elif raw_name == b"content-type":
                     raw_body = raw_value.split(b";")[0].strip().lower() in _RAW_BODY_TYPES
-                elif raw_name in _FORWARDED_HEADERS:
+                elif raw_name in _FORWARDED_HEADERS or raw_name in audited:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
                 elif raw_name == b"x-vault-mfa":  # login MFA: several headers add up
                     value = raw_value.decode("latin-1")
@@ -321,6 +323,8 @@ class AppHooks:
     unauthenticated_metrics: bool = False
     # the requests being served (sys/in-flight-req); tracked only with ``observe`` set
     in_flight: InFlightTable | None = None
+    # names of the request headers to forward to core for audit entries
+    audited_headers: Callable[[], frozenset[bytes]] | None = None
 
 
 class InFlightTable(Protocol):

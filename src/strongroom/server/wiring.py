@@ -126,6 +126,7 @@ async def assemble(
             observe=metrics.observe_request,
             render_metrics=unauthenticated_metrics,  # served only where a listener says so
             in_flight=core.in_flight,
+            audited_headers=lambda: core.audited_header_names,
         ),
     )
     return Assembly(core=core, app=app, physical=physical)

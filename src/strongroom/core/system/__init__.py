@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
 from strongroom.core.system.audit import audit_paths
 from strongroom.core.system.cors import cors_paths
+from strongroom.core.system.header_config import header_config_paths
 from strongroom.core.system.introspection import introspection_paths
 from strongroom.core.system.keys import key_paths
 from strongroom.core.system.leases import lease_paths
@@ -22,6 +23,7 @@ from strongroom.core.system.policies import policy_paths
 from strongroom.core.system.quotas import quota_paths
 from strongroom.core.system.specs import spec_paths
 from strongroom.core.system.tools import tool_paths
+from strongroom.core.system.ui import ui_paths
 from strongroom.core.system.wrapping import wrapping_paths
 from strongroom.framework import FrameworkBackend
 from strongroom.logical import BackendKind
@@ -85,6 +87,8 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *logger_paths(core),
         *plugin_paths(core),
         *spec_paths(core),
+        *header_config_paths(core),
+        *ui_paths(core),
         *mfa_paths(core),
     ]
     return FrameworkBackend(
