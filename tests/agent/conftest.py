@@ -9,6 +9,7 @@ import hvac
 import pytest
 
 from tests.agent.helpers import AgentProcess, write_config
+from tests.pg import PgCluster, pg_cluster_fixture
 from tests.serverproc import ServerProcess
 
 StartAgent = Callable[..., AgentProcess]
@@ -42,3 +43,8 @@ def start_agent(tmp_path: Path, dev_server: ServerProcess) -> Iterator[StartAgen
     yield start
     for agent in agents:
         agent.stop()
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    yield from pg_cluster_fixture()

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import hvac
 import psycopg
 import pytest
-from psycopg import sql
 
 from tests.agent.conftest import StartAgent
+from tests.agent.dbhelp import database_mount
 from tests.agent.helpers import AgentProcess, read, unique, wait_for, write_config
-from tests.pg import PgCluster, pg_cluster_fixture
+from tests.pg import PgCluster
 from tests.serverproc import ServerProcess, start_dev_server
 
 TOKEN_FILE = """
@@ -275,43 +273,10 @@ template {
 # -- a leased database credential ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PgCluster]:
-    yield from pg_cluster_fixture()
-
-
 def test_leased_database_credential_rerendered_before_expiry(
     start_agent: StartAgent, root: hvac.Client, token_file: str, pg: PgCluster, tmp_path: Path
 ) -> None:
-    admin, password = unique("agent_admin").replace("-", "_"), "adm-" + os.urandom(8).hex()
-    with pg.admin() as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
-                sql.Identifier(admin), sql.Literal(password)
-            )
-        )
-    mount = unique("db")
-    root.sys.enable_secrets_engine("database", path=mount)
-    root.secrets.database.configure(
-        name="pg",
-        plugin_name="postgresql-database-plugin",
-        allowed_roles=["app"],
-        connection_url=pg.template_url(),
-        username=admin,
-        password=password,
-        mount_point=mount,
-    )
-    root.secrets.database.create_role(
-        name="app",
-        db_name="pg",
-        creation_statements=[
-            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
-            "VALID UNTIL '{{expiration}}';"
-        ],
-        default_ttl="4s",
-        max_ttl="6s",
-        mount_point=mount,
-    )
+    mount = database_mount(root, pg, default_ttl="4s", max_ttl="6s")
     (tmp_path / "db.ctmpl").write_text(
         '{{ with secret "' + mount + '/creds/app" }}'
         "{{ .Data.username }} {{ .Data.password }} {{ .LeaseID }}{{ end }}"

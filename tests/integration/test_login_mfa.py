@@ -60,9 +60,9 @@ def setup(dev_server: ServerProcess) -> Iterator[Setup]:
     mount = f"up-mfa-{uuid.uuid4().hex[:6]}"
     root.sys.enable_auth_method("userpass", path=mount)
     accessor = root.sys.list_auth_methods()["data"][f"{mount}/"]["accessor"]
-    method_id = root.write("identity/mfa/method/totp", issuer="Strongroom", period=30)["data"][
-        "method_id"
-    ]
+    method_id = root.write(
+        "identity/mfa/method/totp", issuer="Strongroom", period=30, method_name=f"totp-{mount}"
+    )["data"]["method_id"]
     root.write(
         f"identity/mfa/login-enforcement/up-{mount}",
         mfa_method_ids=[method_id],
@@ -150,7 +150,12 @@ def test_two_step_login(setup: Setup) -> None:
     assert auth["client_token"] == "" and body["warnings"]
     requirement = auth["mfa_requirement"]
     constraint = requirement["mfa_constraints"][f"up-{setup.mount}"]["any"][0]
-    assert constraint == {"type": "totp", "id": setup.method_id, "uses_passcode": True, "name": ""}
+    assert constraint == {
+        "type": "totp",
+        "id": setup.method_id,
+        "uses_passcode": True,
+        "name": f"totp-{setup.mount}",
+    }
     assert accessor_count(setup) == before  # no token until MFA is validated
 
     wrong = validate(
@@ -185,6 +190,11 @@ def test_header_login(setup: Setup) -> None:
     assert answer.status_code == 200
     assert answer.json()["auth"]["client_token"]
     assert answer.json()["auth"]["mfa_requirement"] is None
+    # the method's name works too (Vault 1.13+), and the "passcode=" prefix
+    by_name = login(
+        setup, "bob", **{"X-Vault-MFA": f"totp-{setup.mount}:passcode={step_code(totp, 1)}"}
+    )
+    assert by_name.status_code == 200 and by_name.json()["auth"]["client_token"]
     wrong = login(setup, "bob", **{"X-Vault-MFA": f"{setup.method_id}:12345"})
     assert wrong.status_code == 403
     garbage = login(setup, "bob", **{"X-Vault-MFA": "garbage"})

@@ -231,7 +231,8 @@ class Client:
     def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.token = settings.token
-        kwargs: dict[str, Any] = {"timeout": settings.timeout}
+        # a standby answers Vault's 307 to the active node: follow it, as Vault's client does
+        kwargs: dict[str, Any] = {"timeout": settings.timeout, "follow_redirects": True}
         if transport is not None:
             kwargs["transport"] = transport
         elif settings.address.startswith("https://"):
@@ -260,9 +261,11 @@ class Client:
         body: object = None,
         params: Params | None = None,
         content_type: str = "",
+        content: bytes | None = None,
     ) -> httpx.Response:
-        """Send one request to ``/v1/<path>`` and return the response, whatever its status."""
-        content = None
+        """Send one request to ``/v1/<path>`` and return the response, whatever its status.
+
+        ``content`` sends raw bytes (a snapshot) instead of ``body`` as JSON."""
         if body is not None:
             content = orjson.dumps(body)
             content_type = content_type or "application/json"

@@ -97,6 +97,13 @@ async def gate(core: Core, route: Route, relative: str, request: Request, auth: 
     if not enforcements:
         return Gated(route=route, relative=relative, auth=auth)
     accessor, mount_type = route.entry.accessor, route.entry.type
+    by_mount = any(
+        accessor in e.auth_method_accessors or mount_type in e.auth_method_types
+        for e in enforcements
+    )
+    by_identity = any(e.identity_entity_ids or e.identity_group_ids for e in enforcements)
+    if not by_mount and not by_identity:
+        return Gated(route=route, relative=relative, auth=auth)
     entity_id = ""
     if auth.alias_name:
         groups = tuple(str(g) for g in auth.internal_data.get("groups", ()) or ())

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from strongroom.clock import Clock
-from strongroom.errors import InvalidRequest, PermissionDenied, StorageConflict
+from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import KEEP, KeyLocks, Swap, format_time, remember, swap
 from strongroom.logical import Storage, StorageOp, TokenInfo
 
@@ -72,6 +72,7 @@ class TokenEntry:
     internal: dict[str, Any] = field(default_factory=dict, repr=False)
     # set when revocation starts: every lookup refuses the token from then on
     revoking: bool = False
+    last_renewal: float = 0.0
 
     def live(self, now: float) -> bool:
         return not self.revoking and not self.expired(now)
@@ -116,6 +117,21 @@ def rfc3339(ts: float) -> str:
 
 RevokeHook = Callable[[TokenEntry], Awaitable[None]]
 
+# lease/<lease id> -> token hash: every service token is a lease under its creation path
+_LEASE_PREFIX = "lease/"
+# {prefix: revocations in progress}: token creation under a prefix being revoked is refused
+_FENCE_KEY = "fence"
+
+
+def lease_id_of(entry: TokenEntry) -> str:
+    """The token's lease ID, as Vault's: its creation path, then ``h`` + its salted hash."""
+    return f"{entry.path.rstrip('/')}/h{entry.id_hash}"
+
+
+def _check_fence(raw: bytes | None, lease_id: str) -> None:
+    if raw is not None and any(lease_id.startswith(prefix) for prefix in orjson.loads(raw)):
+        raise PermissionDenied("tokens under this path are being revoked")
+
 
 class TokenStore:
     """Owns the ``sys/token/`` storage view.
@@ -138,6 +154,15 @@ class TokenStore:
         # storage (the storage guard is what makes them atomic across processes)
         self._use_locks = KeyLocks()
 
+    @property
+    def storage(self) -> Storage:
+        """The ``sys/token/`` view (for :mod:`strongroom.core.token_leases`)."""
+        return self._storage
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     def on_revoke(self, hook: RevokeHook) -> None:
         self._revoke_hooks.append(hook)
 
@@ -152,9 +177,14 @@ class TokenStore:
 
     # ----- loading -----------------------------------------------------------------
     async def load_schedule(self) -> None:
-        """Rebuild the in-memory expiry schedule (called at unseal)."""
+        """Rebuild the in-memory expiry schedule (called at unseal).
+
+        Also gives tokens stored before tokens were leases their lease index entry, and
+        drops the revoke-prefix fence a crash may have left (no revocation runs yet).
+        """
         self._cache.clear()
         self._expiry = []
+        await self._storage.delete(_FENCE_KEY)
         for name in await self._storage.list("id/"):
             raw = await self._storage.get("id/" + name)
             if raw is None:
@@ -162,6 +192,9 @@ class TokenStore:
             entry = TokenEntry.decode(raw)
             if entry.expire_time:
                 self._expiry.append((entry.expire_time, entry.id_hash))
+            index = _LEASE_PREFIX + lease_id_of(entry)
+            if await self._storage.get(index) is None:
+                await self._storage.put(index, entry.id_hash.encode())
         heapq.heapify(self._expiry)
 
     # ----- create ------------------------------------------------------------------
@@ -217,6 +250,7 @@ class TokenStore:
             cubbyhole_id=secrets.token_hex(16),
             internal=dict(internal or {}),
         )
+        lease_id = lease_id_of(entry)
         ops = [
             StorageOp("id/" + id_hash, None, check=True),  # the ID is new, atomically
             StorageOp("id/" + id_hash, entry.encode()),
@@ -224,24 +258,37 @@ class TokenStore:
                 self._accessor_key(entry.accessor),
                 orjson.dumps({"hash": id_hash, "accessor": entry.accessor}),
             ),
+            StorageOp(_LEASE_PREFIX + lease_id, id_hash.encode()),
         ]
         if parent is None:
-            await self._create_orphan(ops, id_hash)
+            await self._create_orphan(ops, id_hash, lease_id)
         else:
             ops.append(StorageOp(f"parent/{parent.id_hash}/{id_hash}", b""))
-            await self._create_child(parent, ops, id_hash)
+            await self._create_child(parent, ops, id_hash, lease_id)
         self._remember(entry)
         return token, entry
 
-    async def _create_orphan(self, ops: list[StorageOp], id_hash: str) -> None:
-        try:
-            await self._storage.transaction(ops)
-        except StorageConflict:
-            raise InvalidRequest("cannot create a token with a duplicate ID") from None
+    async def _new_id_free(self, id_hash: str) -> None:
+        if await self._storage.get("id/" + id_hash) is not None:
+            raise InvalidRequest("cannot create a token with a duplicate ID")
 
-    async def _create_child(self, parent: TokenEntry, ops: list[StorageOp], id_hash: str) -> None:
+    async def _create_orphan(self, ops: list[StorageOp], id_hash: str, lease_id: str) -> None:
+        """Commit unless a revoke-prefix covering the new token's lease is under way (the
+        transaction guards the fence record it checked)."""
+
+        async def change(raw: bytes | None) -> Swap[None]:
+            _check_fence(raw, lease_id)
+            await self._new_id_free(id_hash)
+            return Swap(KEEP, None, ops)
+
+        await swap(self._storage, _FENCE_KEY, change)
+
+    async def _create_child(
+        self, parent: TokenEntry, ops: list[StorageOp], id_hash: str, lease_id: str
+    ) -> None:
         """Commit a child only while its parent is live: the transaction guards the
-        parent's record, so a parent marked ``revoking`` meanwhile makes it fail."""
+        parent's record, so a parent marked ``revoking`` meanwhile makes it fail (and
+        the fence record, as for orphans)."""
         now = self._clock.now()
 
         async def change(raw: bytes | None) -> Swap[None]:
@@ -249,9 +296,10 @@ class TokenStore:
             if current is None or not current.live(now):
                 self._cache.pop(parent.id_hash, None)
                 raise PermissionDenied("parent token is revoked or expired")
-            if await self._storage.get("id/" + id_hash) is not None:
-                raise InvalidRequest("cannot create a token with a duplicate ID")
-            return Swap(KEEP, None, ops)
+            fence = await self._storage.get(_FENCE_KEY)
+            _check_fence(fence, lease_id)
+            await self._new_id_free(id_hash)
+            return Swap(KEEP, None, [StorageOp(_FENCE_KEY, fence, check=True), *ops])
 
         await swap(self._storage, "id/" + parent.id_hash, change)
 
@@ -375,7 +423,7 @@ class TokenStore:
                     f"TTL of {ttl}s exceeded the effective max_ttl of "
                     f"{int(current.max_deadline - now)}s; TTL value is capped accordingly"
                 )
-            updated = replace(current, expire_time=expire)
+            updated = replace(current, expire_time=expire, last_renewal=now)
             return Swap(updated.encode(), (updated, warnings))
 
         updated, warnings = await swap(self._storage, "id/" + entry.id_hash, change)
@@ -469,7 +517,11 @@ class TokenStore:
         entry = TokenEntry.decode(raw)
         for hook in self._revoke_hooks:
             await hook(entry)
-        ops = [StorageOp("id/" + id_hash), StorageOp(self._accessor_key(entry.accessor))]
+        ops = [
+            StorageOp("id/" + id_hash),
+            StorageOp(self._accessor_key(entry.accessor)),
+            StorageOp(_LEASE_PREFIX + lease_id_of(entry)),
+        ]
         if entry.parent_hash:
             ops.append(StorageOp(f"parent/{entry.parent_hash}/{id_hash}"))
         await self._storage.transaction(ops)

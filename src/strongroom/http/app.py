@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
-from strongroom.errors import DeadlineExceeded, InvalidRequest, StrongroomError
+from strongroom.errors import DeadlineExceeded, InvalidRequest, StandbyRedirect, StrongroomError
 from strongroom.framework import remember
 from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
@@ -46,6 +46,9 @@ _NO_BODY: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store")]
 # request bodies that are not JSON and reach the backend as-is (base64 in http_raw_body)
 _RAW_BODY_TYPES = frozenset({b"application/ocsp-request"})
 _NONE: frozenset[bytes] = frozenset()
+_RAW_BODY_PATHS = frozenset(
+    {"sys/storage/snapshot", "sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
+)
 _FORWARDED_HEADERS = frozenset({b"x-vault-request", b"x-vault-wrap-ttl", b"x-vault-wrap-format"})
 
 
@@ -181,6 +184,8 @@ class StrongroomApp:
                     value = raw_value.decode("latin-1")
                     mfa = headers.get("x-vault-mfa")
                     headers["x-vault-mfa"] = f"{mfa},{value}" if mfa else value
+            # a snapshot restore's body is the snapshot file, whatever its content type
+            raw_body = raw_body or path[4:] in _RAW_BODY_PATHS
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
             deadlines = self._deadlines
@@ -228,6 +233,9 @@ class StrongroomApp:
                 return await _send(send, status, payload, head_only, content_type, extra=extra)
             else:
                 return await _send(send, status, payload, head_only, extra=extra)
+        except StandbyRedirect as exc:
+            await _redirect(send, exc.active_addr, scope, extra)
+            return 307
         except StrongroomError as exc:
             messages = exc.messages if exc.status < 500 else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
@@ -370,6 +378,19 @@ def _connection(scope: Scope, plain: dict[tuple[str, int], Connection]) -> Conne
         peer_cert_der=tls.get("client_cert_der"),
         peer_chain_der=tuple(tls.get("client_chain_der") or ()),
     )
+
+
+async def _redirect(
+    send: Send, active_addr: str, scope: Scope, extra: tuple[tuple[bytes, bytes], ...]
+) -> None:
+    """Vault's standby answer without forwarding: 307 to the same path on the active."""
+    location = active_addr.rstrip("/") + scope["path"]
+    query = scope.get("query_string", b"")
+    if query:
+        location += "?" + query.decode("latin-1")
+    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), *extra]
+    await send({"type": "http.response.start", "status": 307, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _send(

@@ -22,6 +22,7 @@ from strongroom.core.system.plugins import plugin_paths
 from strongroom.core.system.policies import policy_paths
 from strongroom.core.system.quotas import quota_paths
 from strongroom.core.system.specs import spec_paths
+from strongroom.core.system.snapshot import snapshot_paths
 from strongroom.core.system.tools import tool_paths
 from strongroom.core.system.ui import ui_paths
 from strongroom.core.system.wrapping import wrapping_paths
@@ -90,6 +91,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *header_config_paths(core),
         *ui_paths(core),
         *mfa_paths(core),
+        *snapshot_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
