@@ -7,9 +7,10 @@ With ``cache {}``, a response that carries a lease (``lease_id``) or a new token
 is kept, keyed by the method, path, query, body and token of the request, and identical
 requests are answered from it until the lease or token expires — Vault Agent's caching, so
 many clients share one dynamic credential. Identical requests in flight at once are coalesced:
-the first goes to the server, the others wait for its answer (and use it if it was cached). Revocations made through the proxy evict what they
-end: ``sys/leases/revoke`` (and ``revoke-prefix``/``revoke-force``) the entries with those
-leases; ``auth/token/revoke*`` the token's own entry and everything cached with that token.
+the first goes to the server, the others wait for its answer (and use it if it was cached).
+Revocations made through the proxy evict what they end: ``sys/leases/revoke`` (and
+``revoke-prefix``/``revoke-force``) the entries with those leases; ``auth/token/revoke*``
+the token's own entry and everything cached with that token.
 ``POST /agent/v1/cache-clear`` (Vault's API: ``type`` all | request_path | lease | token |
 token_accessor, ``value``) evicts by hand. Nothing else is cached: a KV read, a write, an
 error always goes to the server.
