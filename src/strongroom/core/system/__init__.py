@@ -21,8 +21,8 @@ from strongroom.core.system.password_policies import password_policy_paths
 from strongroom.core.system.plugins import plugin_paths
 from strongroom.core.system.policies import policy_paths
 from strongroom.core.system.quotas import quota_paths
-from strongroom.core.system.specs import spec_paths
 from strongroom.core.system.snapshot import snapshot_paths
+from strongroom.core.system.specs import spec_paths
 from strongroom.core.system.tools import tool_paths
 from strongroom.core.system.ui import ui_paths
 from strongroom.core.system.wrapping import wrapping_paths
