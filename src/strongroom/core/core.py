@@ -12,7 +12,7 @@ import contextlib
 import logging
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -77,6 +77,10 @@ _TOKEN_SALT_KEY = "core/token-salt"  # noqa: S105 (a storage key, not a secret)
 _SWEEP_INTERVAL = 1.0
 # Mount types core provides itself and that can be neither enabled twice nor disabled.
 _SINGLETON_TYPES = ("system", "token", "cubbyhole", "identity")
+
+
+PeerRelay = Callable[[str, str, dict[str, Any], str], Awaitable[None]]
+"""(method, path, body, token): an operator action sent on to the other worker processes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +183,8 @@ class Core:
         # HA (core/cluster.py): set by wiring when the storage is shared by several nodes
         self.cluster: Cluster | None = None
         self._physical_cache: CachedStorage | None = None
+        # workers: pass an unseal key share or a seal on to the sibling processes
+        self.peer_relay: PeerRelay | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
         self.cors_config: CorsConfig = CorsConfig()
         self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
