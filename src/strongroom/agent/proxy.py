@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
@@ -119,8 +120,12 @@ class ProxyApp:
         cache: LeaseCache | None,
         require_request_header: bool = False,
         invalidate: Callable[[], None] | None = None,
+        num_retries: int = 0,
+        retry_wait: float = 1.0,
     ) -> None:
         self.invalidate = invalidate
+        self.num_retries = num_retries
+        self.retry_wait = retry_wait
         self.upstream = upstream
         self.api_proxy = api_proxy
         self.token = token
@@ -199,14 +204,34 @@ class ProxyApp:
     ) -> None:
         if method == "LIST":
             method, query = "GET", (query + "&" if query else "") + "list=true"
-        try:
-            response = await self.upstream.request(
-                method, path, params=query or None, content=body or None, headers=forward
-            )
-        except httpx.TransportError as exc:
-            log.warning("proxying %s failed: %s", path, type(exc).__name__)
-            await _reply(send, 502, {"errors": ["the agent could not reach the server"]})
-            return
+        # vault { retry { num_retries } }: an unreachable server, a 5xx other than 501 and a
+        # 412 are retried, 1 to 1.5 s apart, as Vault Agent's proxy does
+        attempt = 0
+        while True:
+            try:
+                response = await self.upstream.request(
+                    method, path, params=query or None, content=body or None, headers=forward
+                )
+            except httpx.TransportError as exc:
+                if attempt < self.num_retries:
+                    attempt += 1
+                    log.warning(
+                        "proxying %s failed: %s; retry %d", path, type(exc).__name__, attempt
+                    )
+                    await asyncio.sleep(self.retry_wait * random.uniform(1.0, 1.5))  # noqa: S311
+                    continue
+                log.warning("proxying %s failed: %s", path, type(exc).__name__)
+                await _reply(send, 502, {"errors": ["the agent could not reach the server"]})
+                return
+            status = response.status_code
+            if (status == 412 or (status >= 500 and status != 501)) and (
+                attempt < self.num_retries
+            ):
+                attempt += 1
+                log.warning("proxying %s: HTTP %d; retry %d", path, status, attempt)
+                await asyncio.sleep(self.retry_wait * random.uniform(1.0, 1.5))  # noqa: S311
+                continue
+            break
         out_headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _HOP_HEADERS]
         content = response.content
         if ours and response.status_code == 403 and self.invalidate is not None:
@@ -412,6 +437,7 @@ async def start_proxies(
             cache,
             listener.require_request_header,
             agent._invalidate,
+            vault.num_retries,
         )
         server = _Server(_uvicorn_config(app, listener))
         task = asyncio.create_task(server.serve())
