@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from strongroom.clock import Clock
+from strongroom.core.batch_tokens import BATCH_PREFIX, BatchClaims, BatchSealer
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import KEEP, KeyLocks, Swap, format_time, remember, swap
 from strongroom.logical import Storage, StorageOp, TokenInfo
@@ -73,6 +74,12 @@ class TokenEntry:
     # set when revocation starts: every lookup refuses the token from then on
     revoking: bool = False
     last_renewal: float = 0.0
+
+    @property
+    def lease_owner(self) -> str:
+        """The stored token whose revocation revokes the leases this token creates: itself,
+        or for a batch token (never stored) its parent ("" for an orphan batch token)."""
+        return self.parent_hash if self.type == "batch" else self.id_hash
 
     def live(self, now: float) -> bool:
         return not self.revoking and not self.expired(now)
@@ -153,6 +160,7 @@ class TokenStore:
         # per-token: spends of one token in this process queue instead of colliding in
         # storage (the storage guard is what makes them atomic across processes)
         self._use_locks = KeyLocks()
+        self._batch = BatchSealer(storage)
 
     @property
     def storage(self) -> Storage:
@@ -183,6 +191,7 @@ class TokenStore:
         drops the revoke-prefix fence a crash may have left (no revocation runs yet).
         """
         self._cache.clear()
+        self._batch.forget()
         self._expiry = []
         await self._storage.delete(_FENCE_KEY)
         for name in await self._storage.list("id/"):
@@ -215,20 +224,39 @@ class TokenStore:
         entity_id: str = "",
         token_id: str | None = None,
         internal: dict[str, Any] | None = None,
+        token_type: str = "service",  # noqa: S107 (a token kind)
     ) -> tuple[str, TokenEntry]:
         """Mint a token. ``ttl`` 0 means no expiry (callers apply defaults first).
 
         ``max_ttl`` bounds renewals from the creation time (0: none). Returns the token ID,
-        which exists only in this return value and the client's hands.
+        which exists only in this return value and the client's hands. A ``batch`` token
+        is sealed, not stored (callers enforce Vault's batch rules first).
         """
         now = self._clock.now()
-        token = token_id or new_token_id()
-        id_hash = self.hash_id(token)
         limits = [v for v in (explicit_max_ttl, max_ttl) if v > 0]
         max_deadline = now + min(limits) if limits else 0.0
         expire_time = now + ttl if ttl > 0 else 0.0
         if max_deadline and (expire_time == 0.0 or expire_time > max_deadline):
             expire_time = max_deadline
+        if token_type == "batch":  # noqa: S105 (a token kind)
+            claims = BatchClaims(
+                policies=policies,
+                parent_hash=parent.id_hash if parent is not None else "",
+                meta=dict(meta or {}),
+                display_name=display_name,
+                creation_time=now,
+                creation_ttl=ttl,
+                expire_time=expire_time,
+                path=path,
+                entity_id=entity_id,
+                internal=dict(internal or {}),
+            )
+            if parent is not None and not await self.still_live(parent.id_hash):
+                raise PermissionDenied("parent token is revoked or expired")
+            batch = await self._batch.seal(claims)
+            return batch, self._batch_entry(batch, claims)
+        token = token_id or new_token_id()
+        id_hash = self.hash_id(token)
         entry = TokenEntry(
             id_hash=id_hash,
             accessor=_random_base62(24),
@@ -325,6 +353,8 @@ class TokenStore:
         which only code already behind core's gate for that very request may pass (the
         token backend and sys looking up their caller).
         """
+        if token.startswith(BATCH_PREFIX):
+            return await self._lookup_batch(token)
         if not token or len(token) > 256:
             return None
         entry = await self._entry_by_hash(self.hash_id(token))
@@ -333,6 +363,39 @@ class TokenStore:
         if entry.num_uses < 0 and not in_last_use:
             return None
         return entry
+
+    async def _lookup_batch(self, token: str) -> TokenEntry | None:
+        """A batch token's entry while it is unexpired and its parent (if any) is live."""
+        claims = await self._batch.open(token)
+        if claims is None:
+            return None
+        now = self._clock.now()
+        if claims.expire_time and now >= claims.expire_time:
+            return None
+        if claims.parent_hash:
+            parent = await self._entry_by_hash(claims.parent_hash)
+            if parent is None or not parent.live(now):
+                return None
+        return self._batch_entry(token, claims)
+
+    def _batch_entry(self, token: str, claims: BatchClaims) -> TokenEntry:
+        return TokenEntry(
+            id_hash=self.hash_id(token),
+            accessor="",
+            policies=claims.policies,
+            parent_hash=claims.parent_hash,
+            meta=claims.meta,
+            display_name=claims.display_name,
+            creation_time=claims.creation_time,
+            creation_ttl=claims.creation_ttl,
+            expire_time=claims.expire_time,
+            renewable=False,
+            path=claims.path,
+            entity_id=claims.entity_id,
+            orphan=not claims.parent_hash,
+            type="batch",
+            internal=claims.internal,
+        )
 
     async def still_live(self, id_hash: str) -> bool:
         """Whether the stored token is neither revoked, being revoked, nor expired (read

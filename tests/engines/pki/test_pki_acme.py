@@ -519,3 +519,76 @@ def test_dns01_with_configured_resolver_and_wildcards(acme: Acme) -> None:
     assert failed["status"] == "invalid"
     error = next(c for c in failed["challenges"] if c["type"] == "dns-01")["error"]
     assert error["type"] == PROBLEM + "dns"
+
+
+def _ready_order(acme: Acme, client: AcmeClient) -> tuple[str, dict[str, Any]]:
+    order_url, order = _order(acme, client, [{"type": "dns", "value": "localhost"}])
+    answers: dict[str, str] = {}
+    with http01_responder(acme.http01_port, answers):
+        authz = client.post(order["authorizations"][0]).json()
+        challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
+        answers[challenge["token"]] = client.key_authorization(challenge["token"])
+        client.post(challenge["url"], {})
+        assert client.wait(order["authorizations"][0], ("valid", "invalid"))["status"] == "valid"
+    return order_url, order
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_concurrent_finalize_issues_once(acme: Acme, round_: int) -> None:
+    client = AcmeClient(acme.directory())
+    client.register()
+    order_url, order = _ready_order(acme, client)
+    csr, _ = make_csr(["localhost"])
+    bodies = [client.sign(order["finalize"], {"csr": b64url(csr)}) for _ in range(6)]
+
+    def send(body: dict[str, str]) -> int:
+        return httpx.post(order["finalize"], json=body, timeout=30).status_code
+
+    before = len(acme.client.list(f"{acme.mount}/certs")["data"]["keys"])
+    with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
+        codes = list(pool.map(send, bodies))
+    assert sorted(codes) == [200] + [403] * (len(bodies) - 1)  # the rest: orderNotReady
+    assert len(acme.client.list(f"{acme.mount}/certs")["data"]["keys"]) == before + 1
+    assert client.post(order_url).json()["status"] == "valid"
+
+
+def test_revoke_cert_signed_by_the_certificate_key(acme: Acme) -> None:
+    client = AcmeClient(acme.directory())
+    client.register()
+    _, order = _ready_order(acme, client)
+    csr, key = make_csr(["localhost"])
+    final = client.post(order["finalize"], {"csr": b64url(csr)}).json()
+    leaf = x509.load_pem_x509_certificates(client.post(final["certificate"]).content)[0]
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    cert_key = ECKey.import_key(pem)
+    stranger = ECKey.generate_key("P-256")
+    url = client.directory["revokeCert"]
+    problem(
+        client.post(url, {"certificate": b64url(der)}, key=stranger, use_jwk=True),
+        "unauthorized",
+        403,
+    )
+    revoked = client.post(url, {"certificate": b64url(der)}, key=cert_key, use_jwk=True)
+    assert revoked.status_code == 200, revoked.text
+
+
+def test_allowed_roles_and_issuers(acme: Acme) -> None:
+    write(acme.client, f"{acme.mount}/roles/in", allow_any_name=True)
+    write(acme.client, f"{acme.mount}/roles/out", allow_any_name=True)
+    write(
+        acme.client,
+        f"{acme.mount}/config/acme",
+        allowed_roles=["in"],
+        allowed_issuers=[acme.ca["issuer_id"]],
+    )
+    assert httpx.get(acme.directory("roles/in/")).status_code == 200
+    problem(httpx.get(acme.directory("roles/out/")), "unauthorized", 403)
+    assert httpx.get(acme.directory(f"issuer/{acme.ca['issuer_id']}/")).status_code == 200
+    other = root(acme.client, acme.mount, common_name="Other", issuer_name="other")
+    assert other["issuer_id"] != acme.ca["issuer_id"]
+    problem(httpx.get(acme.directory("issuer/other/")), "unauthorized", 403)
