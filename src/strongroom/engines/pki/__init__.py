@@ -34,7 +34,9 @@ Departures from Vault:
 - ``revoke`` rebuilds the CRLs inline (as Vault without ``auto_rebuild``); with
   ``auto_rebuild`` only the delta CRL is rebuilt at once. Revocation entries never change, so
   each mount keeps (issuer, serial, time) of every entry in memory (~100 bytes each) and a
-  rebuild reads only the entries it has not seen; the first rebuild after a start reads all.
+  rebuild reads only the entries it has not seen (the mount reads them all once, in the
+  background, when it starts). Revocations arriving together share rebuilds: one returns
+  once a rebuild that started after it was stored has finished.
 """
 
 from __future__ import annotations
