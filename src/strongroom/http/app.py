@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
-from strongroom.errors import DeadlineExceeded, InvalidRequest, StrongroomError
+from strongroom.errors import (
+    DeadlineExceeded,
+    InvalidRequest,
+    StrongroomError,
+    UnsupportedMediaType,
+    UpstreamError,
+)
 from strongroom.framework import remember
 from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
@@ -41,6 +47,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _NO_BODY: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store")]
+_MERGE_PATCH = b"application/merge-patch+json"
 # request bodies that are not JSON and reach the backend as-is (base64 in http_raw_body)
 _RAW_BODY_TYPES = frozenset({b"application/ocsp-request"})
 _FORWARDED_HEADERS = frozenset({b"x-vault-request", b"x-vault-wrap-ttl", b"x-vault-wrap-format"})
@@ -126,6 +133,7 @@ class StrongroomApp:
             declared: int | None = None
             chunked = False
             raw_body = False
+            media_type = b""
             headers: dict[str, str] = {}
             # ASGI servers hand header names over lower-cased, so they compare as bytes
             for raw_name, raw_value in scope["headers"]:
@@ -144,11 +152,18 @@ class StrongroomApp:
                 elif raw_name == b"transfer-encoding":
                     chunked = True
                 elif raw_name == b"content-type":
-                    raw_body = raw_value.split(b";")[0].strip().lower() in _RAW_BODY_TYPES
+                    media_type = raw_value.split(b";")[0].strip().lower()
+                    raw_body = media_type in _RAW_BODY_TYPES
                 elif raw_name in _FORWARDED_HEADERS:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
+            if operation is Operation.PATCH and media_type != _MERGE_PATCH:
+                # Vault: a PATCH is a JSON merge patch (RFC 7396) and must say so
+                raise UnsupportedMediaType(
+                    "PATCH requires Content-Type of application/merge-patch+json, got "
+                    f'"{media_type.decode("latin-1")}"'
+                )
             deadlines = self._deadlines
             task = deadlines.enter()
             try:
@@ -195,7 +210,8 @@ class StrongroomApp:
             else:
                 await _send(send, status, payload, head_only, extra=extra)
         except StrongroomError as exc:
-            messages = exc.messages if exc.status < 500 else ["internal error"]
+            shown = exc.status < 500 or isinstance(exc, UpstreamError)
+            messages = exc.messages if shown else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
                 log.error("request failed: %s", type(exc).__name__)
             elif exc.status == 503:

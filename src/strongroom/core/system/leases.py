@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Duration, NoArgs, Path
+from strongroom.framework import BackgroundJob, Duration, NoArgs, Path
 from strongroom.logical import Operation, Request, Response, Secret
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ class CountArgs:
 
 
 def lease_paths(core: Core) -> list[Path]:
+    tidy_job = BackgroundJob("sys/leases/tidy")
+
     def lease_id_of(args: LeaseArgs) -> str:
         lease_id = (args.lease_id or args.url_lease_id).strip()
         if not lease_id:
@@ -73,12 +75,15 @@ def lease_paths(core: Core) -> list[Path]:
         await core.leases.revoke_prefix(args.prefix, force=True)
 
     async def tidy(request: Request, args: NoArgs) -> Response:
-        revoked = await core.leases.expire_due()
-        return Response(warnings=[f"tidy revoked {revoked} expired leases"])
+        # Vault runs it in the background and answers 202 with a warning
+        async def work() -> str:
+            return f"revoked {await core.leases.expire_due()} expired leases"
+
+        return tidy_job.start(work)
 
     async def count(request: Request, args: CountArgs) -> Response:
         total = await core.leases.count()
-        return Response(data={"lease_count": total, "counts": {"": total}})
+        return Response(data={"lease_count": total, "counts": {"": total}}, data_only=True)
 
     read, update, lst = Operation.READ, Operation.UPDATE, Operation.LIST
     prefix = r"(?P<prefix>.*)"
