@@ -24,6 +24,7 @@ def session(s: Session) -> None:
     wrapping(s)
     leases(s)
     database(s)
+    other_methods(s)
     errors(s)
 
 
@@ -401,6 +402,29 @@ def database(s: Session) -> None:
     s.call("database role read", "GET", "database/roles/r")
     s.call("database creds unreachable", "GET", "database/creds/r")
     s.call("database rotate-root unreachable", "POST", "database/rotate-root/pg")
+
+
+def other_methods(s: Session) -> None:
+    s.call("totp mount", "POST", "sys/mounts/totp", {"type": "totp"})
+    s.call(
+        "totp key generate",
+        "POST",
+        "totp/keys/k",
+        {"generate": True, "issuer": "Example", "account_name": "a@example.com"},
+    )
+    s.call("totp key read", "GET", "totp/keys/k")
+    s.call("totp keys list", "LIST", "totp/keys")
+    code = s.call("totp code", "GET", "totp/code/k")
+    s.call("totp validate", "POST", "totp/code/k", {"code": dig(code, "data", "code")})
+    s.call("jwt enable", "POST", "sys/auth/jwt", {"type": "jwt"})
+    s.call("jwt config read", "GET", "auth/jwt/config")
+    s.call("kubernetes enable", "POST", "sys/auth/kubernetes", {"type": "kubernetes"})
+    s.call("kubernetes role list", "LIST", "auth/kubernetes/role")
+    s.call("cert enable", "POST", "sys/auth/cert", {"type": "cert"})
+    s.call("cert list", "LIST", "auth/cert/certs")
+    s.call("auth disable", "DELETE", "sys/auth/kubernetes")
+    s.call("rotate", "POST", "sys/rotate")
+    s.call("key-status after rotate", "GET", "sys/key-status")
 
 
 def errors(s: Session) -> None:

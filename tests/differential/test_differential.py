@@ -67,6 +67,10 @@ ALLOWED: dict[str, dict[str, str]] = {
             "transit key config",
         )
     },
+    "totp code": {
+        f"data-{key}": "Vault's TOTP code answer is the code alone; OpenBao adds timing keys"
+        for key in ("expire_time", "generated", "period")
+    },
     "userpass user read": {"data-token_strictly_bind_ip": _STRICT_IP},
     "approle role read": {"data-token_strictly_bind_ip": _STRICT_IP},
     "database config read": {

@@ -261,6 +261,7 @@ class _Deadlines:
         self.inflight: dict[asyncio.Task[Any], float] = {}
         self.expired: set[asyncio.Task[Any]] = set()
         self.timer: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def enter(self) -> asyncio.Task[Any] | None:
         if self.limit <= 0:
@@ -270,7 +271,8 @@ class _Deadlines:
             return None
         loop = task.get_loop()
         self.inflight[task] = loop.time() + self.limit
-        if self.timer is None:
+        if self.timer is None or self.loop is not loop:  # (tests may run several loops)
+            self.loop = loop
             self.timer = loop.call_later(self.interval, self._sweep, loop)
         return task
 
