@@ -172,3 +172,28 @@ def test_random_values_never_leak_through_nested_reprs() -> None:
     response = Response(auth=auth, data={"auth": {"client_token": token}})
     request = Request(operation=Operation.READ, path="x", client_token=token)
     _assert_hidden((auth, response, request, {"r": request}), token)
+
+
+def test_otp_records() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from strongroom.core.identity._mfa import PendingLogin
+    from strongroom.engines.ssh._keys import CAKey, generate_key
+    from strongroom.framework import TotpKey, b32_secret
+
+    totp = TotpKey(key=KEY, issuer="Acme", account_name="alice")
+    _assert_hidden(totp, KEY, b32_secret(KEY))
+    private = generate_key("ed25519", 0)
+    assert isinstance(private, ed25519.Ed25519PrivateKey)
+    ca = CAKey(private)
+    assert "private_key" not in repr(ca)
+    _assert_hidden(ca, private.private_bytes_raw())
+    pending = PendingLogin(
+        path="auth/userpass/login/alice",
+        mount_accessor="auth_userpass_1",
+        alias_name="alice",
+        entity_id="e",
+        constraints={"e": ["m"]},
+        auth={"internal_data": {"password_hash": VALUE}},
+    )
+    _assert_hidden(pending, VALUE)

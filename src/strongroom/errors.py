@@ -18,6 +18,7 @@ http/ maps each class to exactly one HTTP status (see ``status``)::
     ├── RateLimited                 429
     ├── Sealed                      503  the barrier is sealed
     ├── Standby                     503
+    │   └── StandbyRedirect         307  a standby sends the client to the active (Location)
     ├── DeadlineExceeded            503  the request ran past ``max_request_duration``; cancelled
     ├── StorageUnavailable          503  storage unreachable, or a write's outcome unknown
     │   └── Fenced                  503  this node lost leadership: its term is no longer current
@@ -46,6 +47,7 @@ __all__ = [
     "RequestTooLarge",
     "Sealed",
     "Standby",
+    "StandbyRedirect",
     "StorageConflict",
     "StorageUnavailable",
     "StrongroomError",
@@ -140,6 +142,17 @@ class Sealed(StrongroomError):
 
 class Standby(StrongroomError):
     status = 503
+
+
+class StandbyRedirect(Standby):
+    """This node is a standby: the request must run on the active node, at ``active_addr``
+    (Vault's 307 with a Location header when request forwarding is not available)."""
+
+    status = 307
+
+    def __init__(self, active_addr: str) -> None:
+        super().__init__("this node is a standby; the active node is at " + active_addr)
+        self.active_addr = active_addr
 
 
 class DeadlineExceeded(StrongroomError):

@@ -123,9 +123,10 @@ def test_full_config_in_hcl() -> None:
         log_level="warn",
         pid_file=f"{BASE}/run/strongroom.pid",
         audit_directory="/var/log/strongroom",
+        disable_hostname=True,
         warnings=(
             '"disable_mlock" is not supported and is ignored',
-            '"telemetry" is not supported and is ignored',
+            'telemetry: "statsite_address" is not supported and is ignored',
         ),
     )
     assert (config.listeners[0].host, config.listeners[0].port) == ("0.0.0.0", 8200)  # noqa: S104
@@ -571,7 +572,8 @@ def test_vault_sample_configs() -> None:
         )
     )
     assert config.listeners == (ListenerConfig(tls_disable=True),)
-    assert config.warnings == ('"telemetry" is not supported and is ignored',)
+    assert config.warnings == ('telemetry: "statsite_address" is not supported and is ignored',)
+    assert config.disable_hostname is True
 
 
 def test_records_are_frozen_and_errors_are_invalid_requests() -> None:

@@ -47,7 +47,7 @@ def test_exports_are_complete() -> None:
     for name in strongroom.storage.__all__:
         assert getattr(strongroom.storage, name) is not None
     public = {name for name in vars(strongroom.storage) if not name.startswith("_")}
-    modules = {"cache", "ha", "memory", "sqlite", "postgresql", "annotations"}
+    modules = {"bulk", "cache", "ha", "memory", "sqlite", "postgresql", "annotations"}
     assert public - modules == set(strongroom.storage.__all__)
 
 

@@ -231,7 +231,8 @@ class Client:
     def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.token = settings.token
-        kwargs: dict[str, Any] = {"timeout": settings.timeout}
+        # a standby answers Vault's 307 to the active node: follow it, as Vault's client does
+        kwargs: dict[str, Any] = {"timeout": settings.timeout, "follow_redirects": True}
         if transport is not None:
             kwargs["transport"] = transport
         elif settings.address.startswith("https://"):

@@ -409,6 +409,15 @@ def _rotate(ctx: Context, opts: Options, args: list[str]) -> int:
     return 0
 
 
+def _step_down(ctx: Context, opts: Options, args: list[str]) -> int:
+    expect_args(args, 0)
+    client = ctx.client()
+    with remote("stepping down"):
+        client.write("sys/step-down")
+    ctx.print("Success! Stepped down: another node (or this one, later) becomes active.")
+    return 0
+
+
 def _key_status(ctx: Context, opts: Options, args: list[str]) -> int:
     expect_args(args, 0)
     client = ctx.client()
@@ -477,6 +486,13 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         "Rotates the underlying encryption key",
         "Usage: strongroom operator rotate [options]",
         _rotate,
+    ),
+    ("operator", "step-down"): Command(
+        "Forces the active node to give up active duty",
+        "Usage: strongroom operator step-down [options]\n\n"
+        "  Sent to any node: a standby sends it on to the active (sudo on sys/step-down).",
+        _step_down,
+        output=False,
     ),
     ("operator", "key-status"): Command(
         "Provides information about the active encryption key",

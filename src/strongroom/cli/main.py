@@ -61,8 +61,11 @@ def _usage(prefix: tuple[str, ...] = ()) -> str:
             child = key[len(prefix)]
             deeper = (*prefix, child)
             children[child] = _GROUPS.get(deeper) or command.synopsis
+    if prefix == ("operator",):
+        children["migrate"] = "Migrates Strongroom data between storage backends"
     if not prefix:
         children["server"] = "Start a Strongroom server"
+        children["agent"] = "Start a Strongroom agent (Vault Agent configurations)"
         common = {k: v for k, v in children.items() if k in _COMMON}
         other = {k: v for k, v in children.items() if k not in _COMMON}
         width = max(len(k) for k in children)
@@ -106,6 +109,24 @@ def _server(argv: list[str]) -> int:
     return result
 
 
+def _migrate(argv: list[str], out: TextIO, err: TextIO) -> int:
+    # offline, on physical storage: like `server`, it lives in the server package
+    from strongroom.server.migrate import (  # type: ignore[import-not-found,unused-ignore]
+        main as migrate_main,
+    )
+
+    result: int = migrate_main(argv, out, err)
+    return result
+
+
+def _agent(command: str, argv: list[str]) -> int:
+    # ``agent`` lives in strongroom.agent (a client of the HTTP API too), loaded only when
+    # asked for
+    from strongroom.agent.run import main as agent_main
+
+    return agent_main(argv)
+
+
 def run(
     argv: Sequence[str],
     env: Mapping[str, str],
@@ -135,6 +156,10 @@ def run(
         return 0
     if args[0] == "server":
         return _server(args[1:])
+    if args[:2] == ["operator", "migrate"]:
+        return _migrate(args[2:], out, err)
+    if args[0] in ("agent",):
+        return _agent(args[0], args[1:])
     key, command, rest = _find(args)
     if command is None:
         if key:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +22,7 @@ from strongroom.audit import AuditAuth, AuditBroker, MountInfo
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.acl import ACL
+from strongroom.core.cluster import Cluster
 from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend, normalise
 from strongroom.core.leases import LeaseEntry, LeaseManager
 from strongroom.core.mounts import (
@@ -39,12 +40,13 @@ from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
-from strongroom.core.system.cors import CorsConfig, load_cors
+from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
 from strongroom.core.system.quotas import load_quotas
+from strongroom.core.telemetry import Telemetry
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
 from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
-from strongroom.errors import InternalError, InvalidRequest, Sealed
+from strongroom.errors import InternalError, InvalidRequest, Sealed, Standby
 from strongroom.framework import list_all
 from strongroom.logical import (
     Backend,
@@ -59,12 +61,15 @@ from strongroom.logical import (
     TokenInfo,
 )
 from strongroom.seal import SealManager
+from strongroom.storage.cache import CachedStorage
 
 __all__ = ["Core", "CoreSettings", "RequestMemos"]
 
 log = logging.getLogger("strongroom.core")
 
 _CLUSTER_KEY = "core/cluster"
+AUDIT_TABLE_KEY = "core/audit"
+KEYRING_KEY = "core/keyring"
 _TOKEN_SALT_KEY = "core/token-salt"  # noqa: S105 (a storage key, not a secret)
 _SWEEP_INTERVAL = 1.0
 # Mount types core provides itself and that can be neither enabled twice nor disabled.
@@ -121,6 +126,8 @@ class _Unsealed:
     oidc: OIDCProvider
     sweeper: asyncio.Task[None] | None = None
     by_uuid: dict[str, MountEntry] = field(default_factory=dict)
+    active: bool = True  # False on an HA standby: loaded read-only, no leader duties
+    audit_configured: bool = False  # (standby) audit devices exist: serve nothing locally
 
 
 class RequestMemos:
@@ -166,9 +173,14 @@ class Core:
         self._lock = asyncio.Lock()
         self.active_time = 0.0
         self.memos = RequestMemos()
+        # HA (core/cluster.py): set by wiring when the storage is shared by several nodes
+        self.cluster: Cluster | None = None
+        self._physical_cache: CachedStorage | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
         self.cors_config: CorsConfig = CorsConfig()
         self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
+        self.telemetry = Telemetry()  # wiring replaces it with the config's settings
+        self.telemetry.mount_of = self.mount_of_http_path
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -243,16 +255,105 @@ class Core:
                 self.seal_manager.seal()
             return list(result.keys), token
 
+    def enable_ha(self, cluster: Cluster, cache: CachedStorage) -> None:
+        """Take part in an HA cluster (before the first unseal); ``cache`` is the ciphertext
+        cache the change feed invalidates."""
+        self.cluster = cluster
+        self._physical_cache = cache
+
     async def after_unseal(self) -> None:
         """Called once the seal manager has unsealed the barrier."""
+        if self.cluster is not None:
+            if self._state is None:
+                await self.cluster.start()  # loads as a standby, then races for the lock
+            return
         async with self._lock:
             if self._state is None:
                 await self._post_unseal()
 
     async def seal(self) -> None:
+        cluster = self.cluster
+        if cluster is not None:
+            await cluster.stop()
         async with self._lock:
             await self._pre_seal()
             self.seal_manager.seal()
+        if cluster is not None:
+            await cluster.resign()
+
+    # ----- HA: what core/cluster.py drives (InvalidationTarget) ----------------------
+    async def become_active(self) -> None:
+        async with self._lock:
+            if self.barrier.sealed:
+                return
+            await self._pre_seal(sealing=False)
+            if self._physical_cache is not None:
+                self._physical_cache.invalidate_all()
+            await self.barrier.reload_keyring()
+            await self._post_unseal(active=True)
+
+    async def become_standby(self) -> None:
+        async with self._lock:
+            if self.barrier.sealed:
+                return
+            await self._pre_seal(sealing=False)
+            if self._physical_cache is not None:  # anything cached before may be stale
+                self._physical_cache.invalidate_all()
+            await self.barrier.reload_keyring()
+            await self._post_unseal(active=False)
+
+    async def invalidate_all(self) -> None:
+        await self.become_standby()  # drops the whole ciphertext cache and reloads
+
+    async def invalidate(self, keys: Sequence[str]) -> None:
+        """A standby drops what the active changed: the ciphertext cache first, then what
+        was derived from those keys."""
+        cache = self._physical_cache
+        if cache is not None:
+            for key in keys:
+                cache.invalidate(key)
+        state = self._state
+        if state is None or state.active:
+            return
+        reload = keyring = tokens = policies = identity = api_config = False
+        by_mount: dict[str, list[str]] = {}
+        for key in keys:
+            if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY, AUDIT_TABLE_KEY):
+                reload = True
+            elif key == KEYRING_KEY:
+                keyring = True
+            elif key == CORS_KEY or key.startswith("sys/quotas/"):
+                api_config = True  # CORS settings, rate-limit and lease-count quotas
+            elif key.startswith("sys/token/"):
+                tokens = True
+            elif key.startswith("sys/policy/"):
+                policies = True
+            elif key.startswith("sys/identity/"):
+                identity = True
+            elif key.startswith(("logical/", "auth/")):
+                _, mount_uuid, rest = [*key.split("/", 2), "", ""][:3]
+                by_mount.setdefault(mount_uuid, []).append(rest)
+        if keyring:
+            await self.barrier.reload_keyring()
+        if api_config:
+            await self._load_api_config()
+        if reload:  # a mount enabled, disabled, moved or tuned: rebuild every route
+            await self.become_standby()
+            return
+        if tokens:
+            state.tokens.forget_cache()
+            self.memos.clear()
+        if policies:
+            state.policies.invalidate()
+        if identity:
+            await state.identity.load()
+        for mount_uuid, relative in by_mount.items():
+            entry = state.by_uuid.get(mount_uuid)
+            route = self.router.get(entry.full_path) if entry is not None else None
+            hook = getattr(route.backend, "invalidate", None) if route is not None else None
+            if hook is not None:
+                for key in relative:
+                    hook(key)
 
     async def mint_root_token(self) -> str:
         token, _ = await self.tokens.create(
@@ -264,6 +365,11 @@ class Core:
         """The sys/config/* settings the request road reads (CORS)."""
         self.cors_config = await load_cors(self.barrier)
         await load_quotas(self.barrier, self.quotas)
+
+    def mount_of_http_path(self, http_path: str) -> str:
+        """The mount a ``/v1/…`` path reaches ("" when none): the request metrics' label."""
+        found = self.router.match(http_path[4:])
+        return found[0].mount_point if found else ""
 
     async def lease_count_under(self, prefix: str) -> int:
         """Leases whose ID starts with ``prefix`` (all of them for ``""``): lease-count quotas."""
@@ -278,11 +384,16 @@ class Core:
             return "anonymous"
         return entry.entity_id or "accessor:" + entry.accessor
 
-    async def _post_unseal(self) -> None:
+    async def _post_unseal(self, *, active: bool = True) -> None:
+        """Load everything behind the barrier. ``active=False`` (an HA standby) writes
+        nothing and starts no leader duty: no defaults, no lease manager, no token sweep,
+        no backend ``initialize``, no audit devices."""
         await self._load_api_config()
         raw_cluster = await self.barrier.get(_CLUSTER_KEY)
         cluster = orjson.loads(raw_cluster) if raw_cluster else {"id": "", "name": ""}
         salt = await self.barrier.get(_TOKEN_SALT_KEY)
+        if salt is None and not active:
+            raise Standby("storage is not initialised yet")
         if salt is None:
             salt = secrets.token_bytes(32)
             await self.barrier.put(_TOKEN_SALT_KEY, salt)
@@ -298,6 +409,8 @@ class Core:
         )
         mounts = await MountTable.load(self.barrier, MOUNT_TABLE_KEY, is_auth=False)
         auth_mounts = await MountTable.load(self.barrier, AUTH_TABLE_KEY, is_auth=True)
+        if (mounts is None or auth_mounts is None) and not active:
+            raise Standby("the active node has not written the mount tables yet")
         if mounts is None:
             mounts = MountTable(MOUNT_TABLE_KEY, is_auth=False)
             for path, kind, desc in (
@@ -306,7 +419,7 @@ class Core:
             ):
                 mounts = mounts.with_entry(_new_entry(path, kind, desc, is_auth=False))
             await self.barrier.put(MOUNT_TABLE_KEY, mounts.encode())
-        if not any(e.type == "identity" for e in mounts.entries.values()):
+        if active and not any(e.type == "identity" for e in mounts.entries.values()):
             mounts = mounts.with_entry(
                 _new_entry("identity/", "identity", "identity store", is_auth=False)
             )
@@ -327,31 +440,41 @@ class Core:
             leases=leases,
             identity=identity,
             oidc=oidc,
+            active=active,
         )
         self._state = state
         try:
-            await policies.setup_defaults()
-            await tokens.load_schedule()
+            if active:
+                await policies.setup_defaults()
+                await tokens.load_schedule()
             tokens.on_revoke(self._destroy_cubbyhole)
             tokens.on_revoke(self._revoke_token_leases)
             await identity.load()
             for entry in [*mounts.entries.values(), *auth_mounts.entries.values()]:
-                await self._activate(entry)
-            # Leases restore after the mounts are active: one that expired while the server
-            # was down is revoked through its backend right away.
-            await leases.restore()
-            leases.start()
-            await self.audit.start(self.barrier)
+                await self._activate(entry, initialize=active)
+            if active:
+                # Leases restore after the mounts are active: one that expired while the
+                # server was down (or during a failover) is revoked through its backend now.
+                await leases.restore()
+                leases.start()
+                await self.audit.start(self.barrier)
+            else:
+                state.audit_configured = await self.barrier.get(AUDIT_TABLE_KEY) is not None
         except BaseException:
             self._state = None
             self.router.clear()
             await self.audit.stop()
             raise
-        state.sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
-        self.active_time = self.clock.now()
-        log.info("core unsealed; %d mounts active", len(self.router.routes()))
+        if active:
+            state.sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
+            self.active_time = self.clock.now()
+        log.info(
+            "core unsealed%s; %d mounts active",
+            "" if self.cluster is None else (" as the active node" if active else " as a standby"),
+            len(self.router.routes()),
+        )
 
-    async def _pre_seal(self) -> None:
+    async def _pre_seal(self, *, sealing: bool = True) -> None:
         state = self._state
         if state is None:
             return
@@ -370,7 +493,8 @@ class Core:
                 log.exception("cleanup failed for mount %s", route.mount_point)
         self.router.clear()
         self.memos.clear()
-        log.info("core sealed")
+        if sealing:
+            log.info("core sealed")
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -494,10 +618,14 @@ class Core:
             )
         return None
 
-    async def _activate(self, entry: MountEntry, *, is_auth: bool | None = None) -> Route:
+    async def _activate(
+        self, entry: MountEntry, *, is_auth: bool | None = None, initialize: bool = True
+    ) -> Route:
         """Build and mount ``entry``'s backend. With ``is_auth`` (a new mount), a backend
         of the other kind is refused before it starts, as Vault's typed plugin catalog
-        refuses ``sys/mounts`` of an auth method and ``sys/auth`` of a secrets engine."""
+        refuses ``sys/mounts`` of an auth method and ``sys/auth`` of a secrets engine.
+        ``initialize=False`` on an HA standby: as Vault, backends initialise (start their
+        periodic duties) on the active only."""
         view = View(self.barrier, entry.storage_prefix)
         backend = self._build_core_backend(entry)
         if backend is None:
@@ -515,7 +643,8 @@ class Core:
             backend = await factory(config)
         if is_auth is not None and (backend.kind is BackendKind.AUTH) != is_auth:
             raise InvalidRequest(f"plugin not found in the catalog: {entry.type}")
-        await backend.initialize()
+        if initialize:
+            await backend.initialize()
         route = Route(entry=entry, backend=backend, storage=view)
         self.router.mount(route)
         self.state.by_uuid[entry.uuid] = entry

@@ -13,6 +13,8 @@ import re
 from dataclasses import replace
 
 from strongroom.audit import AuditAuth, MountInfo, Trail
+from strongroom.core import mfa
+from strongroom.core.cluster import Cluster, must_go_to_active
 from strongroom.core.core import Core
 from strongroom.core.router import Route
 from strongroom.core.system.seal import SEAL_OPERATIONS, SealOp
@@ -72,6 +74,9 @@ async def handle(core: Core, request: Request) -> Response | None:
         return await seal_op(core, request)
     if core.sealed:
         raise Sealed()
+    cluster = core.cluster
+    if cluster is not None and not cluster.active:
+        await _standby_gate(core, cluster, request, path)
     if core.quotas.active:  # the only cost of quotas while none is configured
         return await core.quotas.guard(
             request,
@@ -145,14 +150,24 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         # Recorded before the backend runs and before a limited-use token is spent: if no
         # audit device can record it, the request is refused here and has no effect.
         await trail.record_request()
-    last_use = await state.tokens.use(entry) if entry is not None and entry.num_uses > 0 else None
+    last_use = None
+    if entry is not None and entry.num_uses > 0:
+        cluster = core.cluster
+        if cluster is not None and not cluster.active:
+            raise await cluster.redirect()  # use counts are spent on the active alone
+        last_use = await state.tokens.use(entry)
     try:
         response = await route.backend.handle(backend_request)
         if response is not None:
             response.mount_type = route.entry.type
             if response.auth is not None and not response.auth.client_token:
+                # login MFA (core/mfa.py): may answer an MFA requirement and mint nothing
+                gated = await mfa.gate(core, route, relative, request, response.auth)
+                if gated.pending is not None:
+                    return gated.pending
+                assert gated.route is not None and gated.auth is not None
                 response.auth, minted = await _mint_login_token(
-                    core, route, relative, response.auth
+                    core, gated.route, gated.relative, gated.auth
                 )
                 if trail is not None:
                     trail.login = audit_auth(core, minted)
@@ -177,6 +192,18 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
     finally:
         if last_use is not None:
             await state.tokens.revoke_tree(last_use)
+
+
+async def _standby_gate(core: Core, cluster: Cluster, request: Request, path: str) -> None:
+    """On an HA standby: send to the active whatever must run there (every write, login,
+    token creation, lease work, any read of a mount that may write on read, everything
+    while audit devices are enabled: standbys keep no audit chain of their own yet);
+    serve the rest here once the change feed is known to be fresh."""
+    found = core.router.match(path)
+    mount_type = found[0].entry.type if found else None
+    if core.state.audit_configured or must_go_to_active(request.operation, mount_type):
+        raise await cluster.redirect()
+    await cluster.ensure_fresh()
 
 
 # Per-object memos (a token's identity and TokenInfo, a mount's audit settings) live on

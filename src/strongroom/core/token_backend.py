@@ -31,6 +31,8 @@ from strongroom.logical import Auth, BackendKind, Connection, Operation, Request
 __all__ = ["TokenBackendDeps", "build_token_backend", "token_auth_block", "token_lookup_data"]
 
 _DISPLAY_NAME_STRIP = re.compile(r"[^a-zA-Z0-9\-_.@]")
+# token ID prefixes of our own (and Vault's older) tokens: a custom ID may not mimic them
+_RESERVED_ID_PREFIXES = ("hvs.", "hvb.", "s.", "b.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,43 @@ def token_auth_block(token: str, entry: TokenEntry, now: float, **extra: Any) ->
     )
 
 
+def check_privileged_fields(args: CreateArgs, *, sudo: bool) -> None:
+    """Vault's rules for the fields of token creation that need root or sudo.
+
+    ``sudo``: the caller is root or has ``sudo`` on the create path it called.
+
+    Raises:
+        InvalidRequest: as Vault (400), naming the field.
+    """
+    if args.num_uses < 0:
+        raise InvalidRequest("number of uses cannot be negative")
+    if args.id:
+        if not sudo:
+            raise InvalidRequest("root or sudo privileges required to specify token id")
+        for prefix in _RESERVED_ID_PREFIXES:
+            if args.id.startswith(prefix):
+                raise InvalidRequest(f"custom token ID cannot have the {prefix!r} prefix")
+        if "." in args.id:
+            raise InvalidRequest("custom token ID cannot have a '.' in the value")
+    if args.no_parent and not sudo and not args.role_name:
+        raise InvalidRequest("root or sudo privileges required to create orphan token")
+    if args.period and not sudo:
+        raise InvalidRequest("root or sudo privileges required to create periodic token")
+
+
+def check_policy_subset(requested: list[str], parent: tuple[str, ...], *, sudo: bool) -> None:
+    """A non-root parent grants only its own policies (``default`` aside) unless it has
+    sudo; even with sudo, only a root parent may mint a root token.
+
+    Raises:
+        InvalidRequest: as Vault (400).
+    """
+    if not sudo and set(requested) - set(parent) - {"default"}:
+        raise InvalidRequest("child policies must be subset of parent")
+    if "root" in requested:
+        raise InvalidRequest("root tokens may not be created without parent token being root")
+
+
 def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
     store = deps.store
     tidy_job = BackgroundJob("auth/token/tidy")
@@ -151,13 +190,14 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
         acl = await deps.acl_for(parent)
         role = await role_of(args.role_name)
         token_type = role_token_type(role, args.type) if role is not None else args.type
-        if token_type not in ("service", "default"):
-            raise InvalidRequest(f"unsupported token type {token_type!r}: only service tokens")
+        if token_type not in ("service", "default", "batch", ""):
+            raise InvalidRequest("invalid 'token_type' value")
+        if token_type == "batch":  # noqa: S105 (a token kind)
+            raise InvalidRequest("batch tokens are not supported yet")
         check_entity_alias(role, args.entity_alias)
-        if args.num_uses < 0:
-            raise InvalidRequest("number of uses cannot be negative")
-        if args.id and not parent.is_root:
-            raise PermissionDenied("root or sudo privileges required to specify token id")
+        path = request.mount_point + request.path
+        sudo = parent.is_root or acl.check(Operation.UPDATE, path).sudo
+        check_privileged_fields(args, sudo=sudo)
         # Without explicit policies a child inherits its parent's.
         if args.policies:
             requested = [normalize_policy_name(p) for p in args.policies]
@@ -177,19 +217,12 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
                     "root tokens may not be created without parent token being root"
                 )
         elif not parent.is_root:
-            missing = set(requested) - set(parent.policies) - {"default"}
-            if missing:
-                raise PermissionDenied("child policies must be subset of parent")
-            if "root" in requested:
-                raise PermissionDenied("root or sudo privileges required to create root tokens")
+            check_policy_subset(requested, parent.policies, sudo=sudo)
         orphan = orphan_endpoint
         if role is not None:
             orphan = role.orphan  # a role's orphans need no sudo
         elif args.no_parent:
-            sudo = acl.check(Operation.UPDATE, "auth/token/create").sudo
-            if not (parent.is_root or sudo):
-                raise PermissionDenied("root or sudo privileges required to create orphan token")
-            orphan = True
+            orphan = True  # check_privileged_fields required sudo
         policies = set(requested)
         if by_role is None and not args.no_default_policy and "root" not in policies:
             policies.add("default")
@@ -221,7 +254,6 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
             ttl = max_ttl
         name = _DISPLAY_NAME_STRIP.sub("", args.display_name.strip().replace(" ", "-"))
         display_name = f"token-{name}" if name else "token"
-        path = request.mount_point + request.path
         internal: dict[str, Any] = {}
         entity_id = ""
         if role is not None:

@@ -11,14 +11,17 @@ import base64
 import logging
 import os
 import random
+import time
 import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
 from strongroom.errors import (
     DeadlineExceeded,
     InvalidRequest,
+    StandbyRedirect,
     StrongroomError,
     UnsupportedMediaType,
     UpstreamError,
@@ -36,7 +39,7 @@ from strongroom.http.requests import (
 from strongroom.http.responses import encode_errors, encode_response
 from strongroom.logical import Connection, Operation, Request, Response
 
-__all__ = ["HttpLimits", "StrongroomApp"]
+__all__ = ["AppHooks", "HttpLimits", "StrongroomApp"]
 
 log = logging.getLogger("strongroom.http")
 
@@ -67,10 +70,11 @@ class StrongroomApp:
         limits: HttpLimits | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
-        cors: Callable[[], CorsConfig] | None = None,
+        hooks: AppHooks | None = None,
     ) -> None:
         self.handler = handler
-        self.cors = cors  # the current sys/config/cors policy (http/cors.py)
+        self.hooks = hooks or AppHooks()
+        self.cors = self.hooks.cors  # the current sys/config/cors policy (http/cors.py)
         self.limits = limits or HttpLimits()
         self._deadlines = _Deadlines(self.limits.max_request_duration)
         self.on_startup = on_startup
@@ -81,7 +85,23 @@ class StrongroomApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            observe = self.hooks.observe
+            if observe is None:
+                await self._http(scope, receive, send)
+                return
+            start = time.perf_counter()
+            status = 0
+
+            async def send_observed(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self._http(scope, receive, send_observed)
+            finally:
+                observe(scope["method"], scope["path"], status, time.perf_counter() - start)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -128,6 +148,18 @@ class StrongroomApp:
                         await _send(send, decision.status, body, head_only, extra=decision.headers)
                         return
                     extra = decision.headers
+            render = self.hooks.render_metrics
+            if (
+                render is not None
+                and self.hooks.unauthenticated_metrics
+                and path == "/v1/sys/metrics"
+                and method == "GET"
+            ):
+                metrics = await render(query.get("format", ""))
+                status, payload = encode_response(metrics, Operation.READ, request_id)
+                content_type = metrics.content_type.encode("latin-1")
+                await _send(send, status, payload, head_only, content_type, extra=extra)
+                return
             operation = operation_for(method, query)
             token = ""
             declared: int | None = None
@@ -156,6 +188,10 @@ class StrongroomApp:
                     raw_body = media_type in _RAW_BODY_TYPES
                 elif raw_name in _FORWARDED_HEADERS:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
+                elif raw_name == b"x-vault-mfa":  # login MFA: several headers add up
+                    value = raw_value.decode("latin-1")
+                    mfa = headers.get("x-vault-mfa")
+                    headers["x-vault-mfa"] = f"{mfa},{value}" if mfa else value
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
             if operation is Operation.PATCH and media_type != _MERGE_PATCH:
@@ -209,6 +245,8 @@ class StrongroomApp:
                 await _send(send, status, payload, head_only, content_type, extra=extra)
             else:
                 await _send(send, status, payload, head_only, extra=extra)
+        except StandbyRedirect as exc:
+            await _redirect(send, exc.active_addr, scope, extra)
         except StrongroomError as exc:
             shown = exc.status < 500 or isinstance(exc, UpstreamError)
             messages = exc.messages if shown else ["internal error"]
@@ -294,6 +332,19 @@ class _Deadlines:
         self.timer = loop.call_later(self.interval, self._sweep, loop) if self.inflight else None
 
 
+@dataclass(frozen=True, slots=True)
+class AppHooks:
+    """What the composition root plugs into the HTTP edge (all optional)."""
+
+    cors: Callable[[], CorsConfig] | None = None
+    # (method, path, status, seconds) after each request: request metrics
+    observe: Callable[[str, str, int, float], None] | None = None
+    # renders sys/metrics in a format; served without a token by a listener that sets
+    # telemetry { unauthenticated_metrics_access = true } (unauthenticated_metrics)
+    render_metrics: Callable[[str], Awaitable[Response]] | None = None
+    unauthenticated_metrics: bool = False
+
+
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # noqa: S311 (not a secret)
 
 
@@ -331,6 +382,19 @@ def _connection(scope: Scope, plain: dict[tuple[str, int], Connection]) -> Conne
         peer_cert_der=tls.get("client_cert_der"),
         peer_chain_der=tuple(tls.get("client_chain_der") or ()),
     )
+
+
+async def _redirect(
+    send: Send, active_addr: str, scope: Scope, extra: tuple[tuple[bytes, bytes], ...]
+) -> None:
+    """Vault's standby answer without forwarding: 307 to the same path on the active."""
+    location = active_addr.rstrip("/") + scope["path"]
+    query = scope.get("query_string", b"")
+    if query:
+        location += "?" + query.decode("latin-1")
+    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), *extra]
+    await send({"type": "http.response.start", "status": 307, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _send(

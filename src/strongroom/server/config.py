@@ -28,19 +28,15 @@ Error messages name keys and stanzas, never values: a ``connection_url`` holds a
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from hcl.parser import HclParser
-
 from strongroom import errors
 from strongroom.framework import parse_bool, parse_duration, parse_int, parse_str
+from strongroom.hclfile import HclSyntaxError, load_hcl
 from strongroom.storage.postgresql import check_table_name
 
 __all__ = [
@@ -50,9 +46,11 @@ __all__ = [
     "DEFAULT_MAX_REQUEST_SIZE",
     "ConfigError",
     "ListenerConfig",
+    "MigrationConfig",
     "ServerConfig",
     "StorageConfig",
     "load_config",
+    "load_migration_config",
     "parse_config",
 ]
 
@@ -91,6 +89,8 @@ _TOP_KEYS = frozenset(
         "pid_file",
         "audit_directory",
         "seal",
+        "telemetry",
+        "log_format",
     }
 )
 # Vault settings with no meaning here: accepted so Vault files load, reported as warnings
@@ -119,7 +119,6 @@ _TOP_IGNORED = frozenset(
         "introspection_endpoint",
         "license_path",
         "log_file",
-        "log_format",
         "log_requests_level",
         "log_rotate_bytes",
         "log_rotate_duration",
@@ -133,7 +132,6 @@ _TOP_IGNORED = frozenset(
         "reporting",
         "sentinel",
         "service_registration",
-        "telemetry",
         "user_lockout",
     }
 )
@@ -157,6 +155,7 @@ _LISTENER_KEYS = frozenset(
         "http_max_header_bytes",
         "http_max_header_count",
         "http_max_request_line_bytes",
+        "telemetry",
     }
 )
 _LISTENER_IGNORED = frozenset(
@@ -177,10 +176,8 @@ _LISTENER_IGNORED = frozenset(
         "redact_version",
         "replication_status_endpoints",
         "require_request_header",
-        "telemetry",
         "tls_cipher_suites",
         "tls_prefer_server_cipher_suites",
-        "unauthenticated_metrics_access",
         "x_forwarded_for_authorized_addrs",
         "x_forwarded_for_client_cert_header",
         "x_forwarded_for_client_cert_header_decoder",
@@ -190,6 +187,7 @@ _LISTENER_IGNORED = frozenset(
     }
 )
 # keys Vault accepts inside any storage stanza (HA and clustering leftovers)
+_HA_KEYS = ("ha_enabled", "ha_lock_ttl", "ha_renew_interval")
 _STORAGE_IGNORED = frozenset({"redirect_addr", "cluster_addr", "disable_clustering"})
 _STORAGE_TYPES = ("inmem", "postgresql", "sqlite")
 
@@ -222,6 +220,8 @@ class ListenerConfig:
     http_max_header_bytes: int = 1 << 20
     http_max_header_count: int = 100
     http_max_request_line_bytes: int = 64 * 1024
+    # telemetry { unauthenticated_metrics_access = true }: sys/metrics without a token
+    unauthenticated_metrics_access: bool = False
 
     @property
     def host(self) -> str:
@@ -264,6 +264,10 @@ class ServerConfig:
     log_level: str = "info"
     pid_file: str = ""
     audit_directory: str = ""
+    log_format: str = "standard"  # or "json": one JSON object per log record
+    # the telemetry stanza (Vault's defaults: Prometheus kept 24 h, hostname label on)
+    prometheus_retention_time: int = 24 * 3600
+    disable_hostname: bool = False
     warnings: tuple[str, ...] = ()
 
 
@@ -316,6 +320,47 @@ def parse_config(text: str, fmt: str, base_dir: str) -> ServerConfig:
     return _Parser(base_dir).server(top)
 
 
+@dataclass(frozen=True, slots=True)
+class MigrationConfig:
+    """``operator migrate``'s file: ``storage_source`` and ``storage_destination`` stanzas."""
+
+    source: StorageConfig
+    destination: StorageConfig
+
+
+def load_migration_config(path: str) -> MigrationConfig:
+    """Read Vault's migration file (HCL or JSON). ``cluster_addr`` is accepted and ignored;
+    ``VAULT_PG_CONNECTION_URL`` is *not* applied (it would make both sides one database).
+
+    Raises:
+        ConfigError: unreadable, unparsable, a stanza missing or repeated, a bad setting.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read migration file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: migration file is not UTF-8 text") from None
+    fmt = "json" if path.endswith(".json") or text.lstrip().startswith("{") else "hcl"
+    try:
+        top = _load_hcl(text) if fmt == "hcl" else _load_json(text)
+        parser = _Parser(os.getcwd())
+        sides: dict[str, StorageConfig] = {}
+        for key in top:
+            if key not in ("storage_source", "storage_destination", "cluster_addr"):
+                raise ConfigError(f'unknown key "{key}" at the top level')
+        for name in ("storage_source", "storage_destination"):
+            stanzas = _blocks(top.get(name, []), name)
+            if len(stanzas) != 1:
+                raise ConfigError(f'exactly one {name} "<type>" {{ ... }} stanza is required')
+            kind, body = stanzas[0]
+            sides[name] = parser.storage_stanza(kind, body, f'{name} "{kind}"', env=False)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return MigrationConfig(sides["storage_source"], sides["storage_destination"])
+
+
 # -- reading -----------------------------------------------------------------------------------
 
 # Top-level keys map to every value they were given, in file order: HCL lets a stanza repeat
@@ -323,53 +368,11 @@ def parse_config(text: str, fmt: str, base_dir: str) -> ServerConfig:
 _Top = dict[str, list[Any]]
 
 
-_HCL_LOCK = threading.Lock()  # a ply parser keeps its state on itself while parsing
-_PARSE_ERROR_AT = re.compile(r"^Line (\d+), column (\d+): ")
-
-
-@functools.cache
-def _hcl_parser() -> Any:
-    parser = HclParser()  # builds its LALR tables: ~30 ms, so once per process
-    flatten = parser.objectlist_flat
-
-    # pyhcl's loads() merges repeated top-level blocks key by key, so two listeners would
-    # silently become one; keep each occurrence instead (nested objects keep pyhcl's rules)
-    def top_level(items: list[tuple[Any, Any]], replace: bool) -> Any:
-        if not replace:
-            return flatten(items, replace)
-        top: _Top = {}
-        for key, value in items:
-            top.setdefault(key, []).append(value)
-        return top
-
-    parser.objectlist_flat = top_level
-    return parser
-
-
 def _load_hcl(text: str) -> _Top:
     try:
-        with _HCL_LOCK:
-            result = _hcl_parser().parse(text)
-    except Exception as exc:  # pyhcl raises ValueError, and the odd IndexError on bad input
-        detail = _hcl_error(text, exc) if isinstance(exc, ValueError) else "unexpected input"
-        raise ConfigError(f"HCL syntax error: {detail}") from None
-    if not isinstance(result, dict):
-        raise ConfigError("HCL syntax error: expected key = value settings and stanzas")
-    for key in result:
-        if not isinstance(key, str):
-            raise ConfigError("HCL syntax error: arithmetic in a key name")
-    return result
-
-
-def _hcl_error(text: str, exc: ValueError) -> str:
-    """pyhcl's parser reports the offset into the file as the "column": make it a column."""
-    message = str(exc)
-    match = _PARSE_ERROR_AT.match(message)
-    if match is None:
-        return message  # lexer errors already carry a true column
-    offset = int(match.group(2))
-    column = offset - text.rfind("\n", 0, offset)
-    return f"Line {match.group(1)}, column {column}: {message[match.end() :]}"
+        return load_hcl(text)
+    except HclSyntaxError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _load_json(text: str) -> _Top:
@@ -453,6 +456,10 @@ class _Parser:
         if level not in _LOG_LEVELS:
             raise ConfigError("log_level: expected trace, debug, info, warn or error")
         ui = self._single(top, "ui")
+        log_format = (self._string(top, "log_format") or "standard").strip().lower()
+        if log_format not in ("standard", "json"):
+            raise ConfigError('log_format: expected "standard" or "json"')
+        telemetry = self._telemetry(top)
         return ServerConfig(
             listeners=listeners,
             storage=storage,
@@ -464,8 +471,35 @@ class _Parser:
             log_level=_LOG_LEVELS[level],
             pid_file=self._path(self._single(top, "pid_file"), "pid_file"),
             audit_directory=self._path(self._single(top, "audit_directory"), "audit_directory"),
+            log_format=log_format,
+            prometheus_retention_time=telemetry[0],
+            disable_hostname=telemetry[1],
             warnings=tuple(self._warnings),
         )
+
+    def _telemetry(self, top: _Top) -> tuple[int, bool]:
+        """(prometheus_retention_time, disable_hostname); other sinks are warned about."""
+        body = self._stanza_body(self._single(top, "telemetry"), "telemetry")
+        retention, hostname = 24 * 3600, False
+        for key, value in body.items():
+            if key == "prometheus_retention_time":
+                retention = int(_convert(parse_duration, value, "telemetry: " + key))
+            elif key == "disable_hostname":
+                hostname = _convert(parse_bool, value, "telemetry: " + key)
+            else:
+                self._warnings.append(f'telemetry: "{key}" is not supported and is ignored')
+        return retention, hostname
+
+    @staticmethod
+    def _stanza_body(value: Any, where: str) -> dict[str, Any]:
+        """A nested ``name { ... }`` block: a dict (HCL) or a list of one dict (JSON)."""
+        if value is None:
+            return {}
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a stanza {{ ... }}")
+        return value
 
     def _listener(
         self, label: str, body: dict[str, Any], where: str, max_duration: int
@@ -519,9 +553,20 @@ class _Parser:
             http_max_header_bytes=positive("http_max_header_bytes", 1 << 20),
             http_max_header_count=positive("http_max_header_count", 100),
             http_max_request_line_bytes=positive("http_max_request_line_bytes", 64 * 1024),
+            unauthenticated_metrics_access=self._listener_telemetry(body, where),
         )
         self._check_tls(listener, where)
         return listener
+
+    def _listener_telemetry(self, body: dict[str, Any], where: str) -> bool:
+        telemetry = self._stanza_body(body.get("telemetry"), f"{where}: telemetry")
+        allowed = False
+        for key, value in telemetry.items():
+            if key == "unauthenticated_metrics_access":
+                allowed = _convert(parse_bool, value, f"{where}: telemetry: {key}")
+            else:
+                self._warnings.append(f'{where}: telemetry: "{key}" is not supported')
+        return allowed
 
     def _check_tls(self, listener: ListenerConfig, where: str) -> None:
         if _TLS_VERSIONS.index(listener.tls_min_version) > _TLS_VERSIONS.index(
@@ -560,28 +605,46 @@ class _Parser:
                 f'exactly one {name} stanza is required, e.g. {name} "sqlite" {{ path = "…" }}'
             )
         kind, body = stanzas[0]
-        where = f'{name} "{kind}"'
+        return self.storage_stanza(kind, body, f'{name} "{kind}"')
+
+    def storage_stanza(
+        self, kind: str, body: dict[str, Any], where: str, env: bool = True
+    ) -> StorageConfig:
         if kind == "inmem":
             self._check_keys(body, frozenset(), _STORAGE_IGNORED, where)
             return StorageConfig("inmem", {})
         if kind == "sqlite":
-            self._check_keys(body, frozenset({"path"}), _STORAGE_IGNORED, where)
+            self._check_keys(body, frozenset({"path", *_HA_KEYS}), _STORAGE_IGNORED, where)
             path = self._path(body.get("path"), f"{where}: path")
             if not path:
                 raise ConfigError(f"{where}: path is required")
-            return StorageConfig("sqlite", {"path": path})
+            return StorageConfig("sqlite", {"path": path, **self._ha_options(body, where)})
         if kind == "postgresql":
-            return StorageConfig("postgresql", self._postgresql(body, where))
+            return StorageConfig("postgresql", self._postgresql(body, where, env))
         supported = ", ".join(f'"{name}"' for name in _STORAGE_TYPES)
         raise ConfigError(f"{where}: unsupported storage type; supported: {supported}")
 
-    def _postgresql(self, body: dict[str, Any], where: str) -> dict[str, Any]:
+    def _ha_options(self, body: dict[str, Any], where: str) -> dict[str, Any]:
+        """``ha_enabled`` (bool), ``ha_lock_ttl`` and ``ha_renew_interval`` (durations)."""
+        options: dict[str, Any] = {}
+        if "ha_enabled" in body:
+            options["ha_enabled"] = _convert(parse_bool, body["ha_enabled"], f"{where}: ha_enabled")
+        for key in ("ha_lock_ttl", "ha_renew_interval"):
+            if key in body:
+                value = int(_convert(parse_duration, body[key], f"{where}: {key}"))
+                if value <= 0:
+                    raise ConfigError(f"{where}: {key} must be positive")
+                options[key] = value
+        return options
+
+    def _postgresql(self, body: dict[str, Any], where: str, env: bool = True) -> dict[str, Any]:
         keys = {"connection_url", "table", "ha_table", "ha_enabled", "max_parallel"}
         keys |= {"max_idle_connections", "skip_create_table", "retry_timeout"}
         self._check_keys(body, frozenset(keys), _STORAGE_IGNORED, where)
         url = _convert(parse_str, body.get("connection_url", ""), f"{where}: connection_url")
         # as Vault: the environment variable, when set, wins over the file
-        url = os.environ.get("VAULT_PG_CONNECTION_URL", "") or url
+        if env:
+            url = os.environ.get("VAULT_PG_CONNECTION_URL", "") or url
         if not url:
             raise ConfigError(
                 f"{where}: connection_url is required (or set VAULT_PG_CONNECTION_URL)"

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import logging.handlers
 import os
 import queue
 import signal
 import sys
+import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import uvicorn
 
+from strongroom.core.telemetry import TelemetrySettings
 from strongroom.http import StrongroomApp
 from strongroom.server.config import ConfigError, ListenerConfig, ServerConfig, load_config
 from strongroom.server.listener import HeadLimits, make_ssl_context, protocol_class
@@ -38,6 +42,7 @@ class _Args:
     dev_root_token_id: str = ""
     dev_dir: str = ".strongroom"
     log_level: str = ""  # "": the config file's log_level, else info
+    log_format: str = ""  # "": the config file's log_format, else standard
 
 
 def _parse(argv: Sequence[str]) -> _Args:
@@ -50,7 +55,14 @@ def _parse(argv: Sequence[str]) -> _Args:
         name = name.replace("-", "_")
         if name == "dev":
             values["dev"] = True
-        elif name in ("config", "dev_listen_address", "dev_root_token_id", "dev_dir", "log_level"):
+        elif name in (
+            "config",
+            "dev_listen_address",
+            "dev_root_token_id",
+            "dev_dir",
+            "log_level",
+            "log_format",
+        ):
             if not sep:
                 i += 1
                 if i >= len(items):
@@ -74,12 +86,60 @@ _LOG_LEVELS = {
 }
 
 
-def _setup_logging(level: str) -> logging.handlers.QueueListener:
+class JsonFormatter(logging.Formatter):
+    """``log_format = "json"``: one object per record, in hclog's JSON field names.
+
+    Records carry what the code logged and nothing else (no request bodies, no headers);
+    the messages themselves never hold secrets (tests/integration/test_logs.py checks).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "@timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+            + f".{int(record.msecs):03d}Z",
+            "@level": _LEVEL_NAMES.get(record.levelno, record.levelname.lower()),
+            "@module": record.name,
+            "@message": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            doc["error_type"] = record.exc_info[0].__name__
+        return json.dumps(doc, ensure_ascii=False)
+
+
+_LEVEL_NAMES = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warn",
+    logging.ERROR: "error",
+    logging.CRITICAL: "error",
+}
+_STANDARD_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+
+
+def _formatter(log_format: str) -> logging.Formatter:
+    if log_format.strip().lower() == "json":
+        formatter = JsonFormatter()
+        formatter.converter = time.gmtime
+        return formatter
+    return logging.Formatter(_STANDARD_FORMAT)
+
+
+_stream_handler: logging.Handler | None = None
+
+
+def _set_format(log_format: str) -> None:
+    if _stream_handler is not None:
+        _stream_handler.setFormatter(_formatter(log_format))
+
+
+def _setup_logging(level: str, log_format: str = "") -> logging.handlers.QueueListener:
     """Log lines go through a queue to a thread that writes stderr: the event loop never
     blocks on its own output."""
+    global _stream_handler
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(name)s: %(message)s"))
+    stream.setFormatter(_formatter(log_format))
+    _stream_handler = stream
     listener = logging.handlers.QueueListener(records, stream)
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(records)]
@@ -122,9 +182,10 @@ def _listener_app(app: StrongroomApp, listener: ListenerConfig) -> StrongroomApp
         body_timeout=float(_timeouts(listener).body),
         max_request_duration=float(max(listener.max_request_duration, 0)),
     )
-    if limits == app.limits:
+    hooks = replace(app.hooks, unauthenticated_metrics=listener.unauthenticated_metrics_access)
+    if limits == app.limits and hooks == app.hooks:
         return app
-    return StrongroomApp(app.handler, limits=limits, cors=app.cors)
+    return StrongroomApp(app.handler, limits=limits, hooks=hooks)
 
 
 def _uvicorn_config(app: StrongroomApp, listener: ListenerConfig) -> uvicorn.Config:
@@ -264,6 +325,7 @@ async def _run_config(config: ServerConfig) -> None:
         api_addr=config.api_addr,
         cluster_addr=config.cluster_addr,
         audit_directory=config.audit_directory,
+        telemetry=TelemetrySettings(config.prometheus_retention_time, config.disable_hostname),
     )
     for listener in config.listeners:
         scheme = "http" if listener.tls_disable else "https"
@@ -294,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    listener = _setup_logging(args.log_level or "info")
+    listener = _setup_logging(args.log_level or "info", args.log_format)
     try:
         if args.dev:
             runner = _run_dev(args)
@@ -308,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"Error loading configuration from {args.config}: {exc}", file=sys.stderr)
                 return 1
             _set_level(args.log_level or config.log_level)
+            _set_format(args.log_format or config.log_format)
             for warning in config.warnings:
                 log.warning("config: %s", warning)
             runner = _run_config(config)

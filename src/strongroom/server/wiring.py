@@ -13,13 +13,18 @@ from strongroom.audit import AuditBroker
 from strongroom.barrier import AESGCMBarrier
 from strongroom.builtin import FACTORIES
 from strongroom.clock import Clock, SystemClock
+from strongroom.core.cluster import Cluster, HASettings, new_node_id
 from strongroom.core.core import Core, CoreSettings
 from strongroom.core.handling import handle
+from strongroom.core.system.metrics import render_metrics
+from strongroom.core.telemetry import InstrumentedStorage, Telemetry, TelemetrySettings
 from strongroom.errors import InvalidRequest, StorageUnavailable
-from strongroom.http import HttpLimits, StrongroomApp
+from strongroom.http import AppHooks, HttpLimits, StrongroomApp
 from strongroom.logical import Request, Response
 from strongroom.seal import SealManager
 from strongroom.storage import CachedStorage, MemoryStorage, PostgreSQLStorage, SQLiteStorage
+from strongroom.storage.bulk import MIGRATION_LOCK
+from strongroom.storage.ha import ChangeFeed, HABackend
 
 __all__ = ["Assembly", "assemble", "open_storage"]
 
@@ -45,12 +50,35 @@ async def open_storage(kind: str, options: dict[str, Any]) -> Any:
         path = options.get("path")
         if not path:
             raise InvalidRequest('storage "sqlite" needs a path')
-        return await SQLiteStorage.open(str(path))
+        # HA (several server or worker processes on one file): shared mode, fenced writes
+        return await SQLiteStorage.open(str(path), shared=ha_enabled(options))
     if kind == "postgresql":
         # an unreachable server is not fatal: the server starts sealed and retries
         return await PostgreSQLStorage.open(**options)
     raise InvalidRequest(
         f"storage type {kind!r} is not supported (use sqlite, postgresql or inmem)"
+    )
+
+
+def ha_enabled(options: dict[str, Any]) -> bool:
+    value = options.get("ha_enabled", False)
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def ha_settings(options: dict[str, Any], api_addr: str, cluster_addr: str) -> HASettings:
+    """The node's HA settings from the storage stanza: lock TTL (default 3 s: a dead
+    active is replaced within about 3.5 s) and renewal interval (default a quarter TTL)."""
+    ttl = float(options.get("ha_lock_ttl") or 3.0)
+    renew = float(options.get("ha_renew_interval") or ttl / 4)
+    if renew * 2 > ttl:
+        raise InvalidRequest("ha_renew_interval must be at most half of ha_lock_ttl")
+    return HASettings(
+        node_id=str(options.get("node_id") or new_node_id()),
+        api_addr=api_addr,
+        cluster_addr=cluster_addr,
+        lock_ttl=ttl,
+        renew_interval=renew,
+        retry_interval=min(0.25, ttl / 8),
     )
 
 
@@ -66,13 +94,26 @@ async def assemble(
     clock: Clock | None = None,
     cache_entries: int = 100_000,
     audit_directory: str = "",
+    telemetry: TelemetrySettings | None = None,
 ) -> Assembly:
     clock = clock or SystemClock()
     physical = await open_storage(storage_type, storage_options)
-    cached = CachedStorage(physical, max_entries=cache_entries)
+    metrics = Telemetry(telemetry)
+    # physical operations are timed (the cache above absorbs most reads, so few are)
+    timed = InstrumentedStorage(physical, metrics.observe_storage)
+    cached = CachedStorage(timed, max_entries=cache_entries)
     barrier = AESGCMBarrier(cached, clock=clock)
-    seal = SealManager(cached, barrier, clock=clock)
+    # with HA another process may initialise, rekey or rotate the shared store while this
+    # one is sealed (and not following the change feed): seal records are read uncached
+    seal = SealManager(physical if ha_enabled(storage_options) else cached, barrier, clock=clock)
     try:
+        if await physical.get(MIGRATION_LOCK) is not None:
+            await physical.close()
+            raise InvalidRequest(
+                "a storage migration is in progress on this storage (strongroom operator"
+                " migrate); wait for it, or remove a stale lock with: strongroom operator"
+                " migrate -reset -config=<file>"
+            )
         await seal.load()
     except StorageUnavailable:
         # storage down at start (PostgreSQL not up yet): serve anyway; seal status and
@@ -94,13 +135,29 @@ async def assemble(
         clock=clock,
         audit=audit,
     )
+    if ha_enabled(storage_options):
+        if not isinstance(physical, HABackend) or not isinstance(physical, ChangeFeed):
+            await cached.close()
+            raise InvalidRequest(f"storage {storage_type!r} does not support ha_enabled")
+        settings_ha = ha_settings(storage_options, api_addr, cluster_addr)
+        core.enable_ha(Cluster(physical, physical, settings_ha, core), cached)
+
+    core.telemetry = metrics
+    metrics.mount_of = core.mount_of_http_path
 
     async def handler(request: Request) -> Response | None:
         return await handle(core, request)
 
+    async def unauthenticated_metrics(fmt: str) -> Response:
+        return await render_metrics(core, fmt)
+
     app = StrongroomApp(
         handler,
         limits=HttpLimits(max_request_size=max_request_size),
-        cors=lambda: core.cors_config,
+        hooks=AppHooks(
+            cors=lambda: core.cors_config,
+            observe=metrics.observe_request,
+            render_metrics=unauthenticated_metrics,  # served only where a listener says so
+        ),
     )
     return Assembly(core=core, app=app, physical=physical)

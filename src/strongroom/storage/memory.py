@@ -14,7 +14,7 @@ and ``a/b``), which lists both ``a`` and ``a/``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from strongroom.errors import InvalidPath, StorageConflict
@@ -132,6 +132,11 @@ class MemoryStorage:
                 self._delete(key)
             else:
                 self._put(key, value)
+
+    async def items(self) -> AsyncIterator[tuple[str, bytes]]:
+        """Every (key, value), sorted, as of the call (a copy: later writes do not show)."""
+        for pair in sorted(self._data.items()):
+            yield pair
 
     async def close(self) -> None:
         """Nothing to release; the data stays readable (tests reuse it)."""

@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -274,32 +274,6 @@ class PostgreSQLStorage:
                 raise StorageUnavailable("storage unavailable: PostgreSQL read failed") from exc
             raise
 
-    async def replace_all(self, items: Iterable[tuple[str, bytes]]) -> int:
-        """Replace the whole table with ``items`` in one transaction; returns the count.
-
-        With the change feed on, the feed is reset (readers see a :class:`FeedGap`).
-        """
-        rows = []
-        for key, value in items:
-            check_key(key)
-            rows.append((*split_key(key), to_bytes(value)))
-        await self._ensure_ready()
-        try:
-            async with self._pool.connection() as conn, conn.transaction():
-                await self._check_fence(conn)
-                await conn.execute(self.sql.truncate)
-                async with conn.cursor() as cur:
-                    await cur.executemany(self.sql.upsert, rows)
-                if self._feed:
-                    await conn.execute(self.sql.reset_feed)
-        except Exception as exc:
-            if _transient(exc):
-                raise StorageUnavailable(
-                    "storage write outcome unknown: PostgreSQL connection lost"
-                ) from exc
-            raise
-        return len(rows)
-
     # -- internals -----------------------------------------------------------------------------
 
     async def _ensure_ready(self) -> None:
@@ -455,16 +429,6 @@ class PostgreSQLStorage:
         for cur in creates:
             if cur.rowcount != 1:
                 raise StorageConflict("storage guard failed: the key was created meanwhile")
-
-    async def _check_fence(self, conn: _Conn) -> None:
-        if not self._fenced:
-            return
-        if self._term is None:
-            raise Fenced("this node is not the active node: storage writes are fenced")
-        cur = await conn.execute(self.sql.fence)
-        row = await cur.fetchone()
-        if row is None or int(row[0]) != self._term:
-            raise Fenced("this node's leadership term is no longer current: write refused")
 
 
 # libpq settings we default (the URL may set its own): notice a dead peer within ~15 s

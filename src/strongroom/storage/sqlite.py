@@ -41,7 +41,7 @@ import queue
 import sqlite3
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -275,6 +275,33 @@ class SQLiteStorage:
             if left <= 0:
                 return
             await asyncio.sleep(min(_POLL_S, left))
+
+    async def items(self, batch: int = 1000) -> AsyncIterator[tuple[str, bytes]]:
+        """Every (key, value) from one consistent read snapshot, on a connection of its own
+        (off the event loop), so the server's own reads keep seeing fresh data meanwhile."""
+        if self._closed:
+            raise InternalError("storage is closed")
+
+        def start() -> tuple[sqlite3.Connection, sqlite3.Cursor]:
+            conn = sqlite3.connect(
+                self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("BEGIN")  # one snapshot for the whole walk
+            return conn, conn.execute("SELECT parent, name, value FROM entries")
+
+        try:
+            conn, cursor = await asyncio.to_thread(start)
+        except sqlite3.Error as exc:
+            raise InternalError("storage read failed") from exc
+        try:
+            while rows := await asyncio.to_thread(cursor.fetchmany, batch):
+                for parent, name, value in rows:
+                    yield str(parent) + str(name), bytes(value)
+        except sqlite3.Error as exc:
+            raise InternalError("storage read failed") from exc
+        finally:
+            await asyncio.to_thread(conn.close)
 
     async def close(self) -> None:
         """Finish every queued write, then close both connections. Idempotent."""

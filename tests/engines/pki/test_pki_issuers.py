@@ -203,3 +203,60 @@ def test_sign_intermediate_respects_path_length(
     with pytest.raises(hvac.exceptions.InvalidRequest) as info:
         write(client, f"{mount}/root/sign-intermediate", csr=csr, common_name="Sub")
     assert "max_path_length is 0" in str(info.value)
+
+
+def test_hvac_pki_methods_round_trip(client: hvac.Client, mount: str, second_mount: str) -> None:
+    pki = client.secrets.pki
+    ca = root(client, mount, common_name="Hvac Root")
+    assert pki.read_ca_certificate(mount_point=mount).strip() == ca["certificate"]
+    assert pki.read_ca_certificate_chain(mount_point=mount).strip() == ca["certificate"]
+    pki.set_urls({"ocsp_servers": ["http://ocsp.example/"]}, mount_point=mount)
+    assert pki.read_urls(mount_point=mount)["data"]["ocsp_servers"] == ["http://ocsp.example/"]
+    pki.set_crl_configuration(expiry="24h", mount_point=mount)
+    assert pki.read_crl_configuration(mount_point=mount)["data"]["expiry"] == "24h"
+    pki.create_or_update_role("one", {"allow_any_name": True, "key_type": "ec"}, mount_point=mount)
+    pki.create_or_update_role("two", {"allow_any_name": True, "key_type": "ec"}, mount_point=mount)
+    assert pki.list_roles(mount_point=mount)["data"]["keys"] == ["one", "two"]
+    pki.delete_role("two", mount_point=mount)
+    assert pki.list_roles(mount_point=mount)["data"]["keys"] == ["one"]
+    leaf = pki.generate_certificate("one", "r.test", extra_params={"ttl": "1h"}, mount_point=mount)
+    pki.revoke_certificate(leaf["data"]["serial_number"], mount_point=mount)
+    crl = x509.load_pem_x509_crl(pki.read_crl(mount_point=mount).encode())
+    assert crl.get_revoked_certificate_by_serial_number(
+        pem_cert(leaf["data"]["certificate"]).serial_number
+    )
+    assert pki.rotate_crl(mount_point=mount)["data"] == {"success": True}
+    assert pki.tidy(extra_params={"tidy_cert_store": True}, mount_point=mount).status_code == 202
+    issuer = pki.read_issuer("default", mount_point=mount)["data"]
+    assert pki.list_issuers(mount_point=mount)["data"]["keys"] == [issuer["issuer_id"]]
+    assert (
+        pki.update_issuer("default", {"issuer_name": "hv"}, mount_point=mount)["data"][
+            "issuer_name"
+        ]
+        == "hv"
+    )
+
+    # an intermediate in the same mount, then revoked: its parent's CRL lists it
+    csr = pki.generate_intermediate(
+        "internal", "Sub CA", extra_params={"key_type": "ec"}, mount_point=second_mount
+    )
+    signed = pki.sign_intermediate(
+        csr["data"]["csr"], "Sub CA", extra_params={"ttl": "100h"}, mount_point=mount
+    )
+    imported = write(
+        client, f"{mount}/issuers/import/cert", pem_bundle=signed["data"]["certificate"]
+    )
+    sub_id = imported["imported_issuers"][0]
+    revoked = pki.revoke_issuer(sub_id, mount_point=mount)["data"]
+    assert revoked["revoked"] is True and revoked["revocation_time"] > 0
+    crl = x509.load_pem_x509_crl(pki.read_crl(mount_point=mount).encode())
+    assert crl.get_revoked_certificate_by_serial_number(
+        pem_cert(signed["data"]["certificate"]).serial_number
+    )
+    pki.delete_issuer(sub_id, mount_point=mount)
+    assert pki.list_issuers(mount_point=mount)["data"]["keys"] == [issuer["issuer_id"]]
+    pki.delete_root(mount_point=mount)
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        pki.list_issuers(mount_point=mount)
+    pki.submit_ca_information(ca["certificate"], mount_point=mount)
+    assert len(pki.list_issuers(mount_point=mount)["data"]["keys"]) == 1

@@ -430,3 +430,53 @@ def test_imported_ca_and_critical_options(
         assert httpx.get(f"{dev_server.addr}/v1/{mp}/public_key", timeout=10).status_code == 400
     finally:
         client.sys.disable_secrets_engine(mp)
+
+
+def test_allowed_users_template(
+    dev_server: ServerProcess, client: hvac.Client, mounts: dict[str, str], tmp_path: Path
+) -> None:
+    mp = mounts["ed25519"]
+    auth = f"up-ssh-{uuid.uuid4().hex[:6]}"
+    client.sys.enable_auth_method("userpass", path=auth)
+    try:
+        client.sys.create_or_update_policy(
+            f"ssh-{auth}", f'path "{mp}/sign/templated" {{ capabilities = ["update"] }}'
+        )
+        client.auth.userpass.create_or_update_user(
+            "zoe", "pw", policies=[f"ssh-{auth}"], mount_point=auth
+        )
+        user = dev_server.client()
+        user.auth.userpass.login("zoe", "pw", mount_point=auth)
+        entity_id = user.auth.token.lookup_self()["data"]["entity_id"]
+        assert entity_id
+        client.secrets.ssh.create_role(
+            "templated",
+            key_type="ca",
+            allow_user_certificates=True,
+            allowed_users="u-{{identity.entity.id}},ops",
+            allowed_users_template=True,
+            mount_point=mp,
+        )
+        key = keygen(tmp_path, "zoe").with_suffix(".pub").read_text()
+        signed = user.secrets.ssh.sign_ssh_key(
+            "templated", public_key=key, valid_principals=f"u-{entity_id}", mount_point=mp
+        )["data"]["signed_key"]
+        cert = tmp_path / "zoe-cert.pub"
+        cert.write_text(signed)
+        assert f"u-{entity_id}" in describe(cert)
+        with pytest.raises(hvac.exceptions.InvalidRequest, match="not a valid value"):
+            user.secrets.ssh.sign_ssh_key(
+                "templated", public_key=key, valid_principals="u-someone-else", mount_point=mp
+            )
+        # a selector engines cannot answer is refused when the role is written
+        with pytest.raises(hvac.exceptions.InvalidRequest, match="not supported"):
+            client.secrets.ssh.create_role(
+                "badtemplate",
+                key_type="ca",
+                allow_user_certificates=True,
+                allowed_users="{{identity.entity.name}}",
+                allowed_users_template=True,
+                mount_point=mp,
+            )
+    finally:
+        client.sys.disable_auth_method(auth)

@@ -33,6 +33,10 @@ How core wires it (everything below is the whole interface)::
     await oidc.periodic()
     await identity.drop_mount(accessor)
 
+    # login MFA records (methods, enforcements, entity TOTP secrets, pending logins) are
+    # ``identity.mfa`` over the same view; core/mfa.py gates logins with them and the
+    # identity/ mount serves identity/mfa/* (departure: TOTP methods only)
+
 Templated policies: for each policy whose text is templated (``policy.is_templated``),
 ``render_policy(text, identity.template_values(entity_id))`` gives JSON to parse in its
 place; ``None`` means "not templated, use as is". Without an entity, pass ``{}``: every

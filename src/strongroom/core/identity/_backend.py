@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from strongroom.core.identity._entities import EntityPaths
 from strongroom.core.identity._groups import GroupPaths
+from strongroom.core.identity._mfa_paths import MFAPaths
 from strongroom.core.identity._oidc import OIDCProvider
 from strongroom.core.identity._oidc_paths import UNAUTHENTICATED, OIDCPaths
 from strongroom.core.identity._records import normalise
@@ -153,6 +154,7 @@ def build_identity_backend(
         *EntityPaths(store, mounts).paths(),
         *GroupPaths(store, mounts).paths(),
         *LookupPaths(store, mounts).paths(),
+        *MFAPaths(store).paths(),
         *OIDCPaths(oidc).paths(),
     ]
     return FrameworkBackend(

@@ -21,6 +21,7 @@ from typing import TypeVar
 from strongroom.clock import Clock
 from strongroom.core.identity import _changes as plan
 from strongroom.core.identity._index import Change, IdentityIndex
+from strongroom.core.identity._mfa import MFAStore
 from strongroom.core.identity._records import (
     Entity,
     EntityAlias,
@@ -60,6 +61,8 @@ class IdentityStore:
         self._version = 0
         self._policy_cache: dict[str, tuple[str, ...]] = {}
         self._values_cache: dict[str, dict[str, str]] = {}
+        # login MFA records live in the same view (identity/mfa/*, core/mfa.py)
+        self.mfa = MFAStore(storage)
 
     @property
     def storage(self) -> Storage:

@@ -10,6 +10,7 @@ from strongroom.core.system.cors import cors_paths
 from strongroom.core.system.leases import lease_paths
 from strongroom.core.system.locked_users import locked_user_paths
 from strongroom.core.system.metrics import metric_paths
+from strongroom.core.system.mfa import mfa_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.password_policies import password_policy_paths
@@ -52,6 +53,7 @@ UNAUTHENTICATED_PATHS = (
     "internal/ui/mounts",
     "internal/ui/mounts/*",
     "wrapping/lookup",
+    "mfa/validate",
     *AUDIT_UNAUTHENTICATED,
 )
 
@@ -70,6 +72,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *tool_paths(core),
         *cors_paths(core),
         *quota_paths(core),
+        *mfa_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,

@@ -181,6 +181,7 @@ def _tune_view(core: Core, entry: MountEntry) -> dict[str, Any]:
 
 def mount_paths(core: Core) -> list[Path]:
     migrations: dict[str, dict[str, str]] = {}  # the latest moves, in this process
+
     def listing(is_auth: bool) -> Any:
         async def handler(request: Request, args: object) -> Response:
             data = {e.path: e.describe() for e in core.mount_entries(is_auth=is_auth)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from strongroom.framework import NoArgs, Path
@@ -12,13 +13,23 @@ if TYPE_CHECKING:
 
 __all__ = ["operation_paths"]
 
+_stepping_down: set[asyncio.Task[None]] = set()  # keeps the background task referenced
+
 
 def operation_paths(core: Core) -> list[Path]:
     async def seal(request: Request, args: NoArgs) -> None:
         await core.seal()
 
     async def step_down(request: Request, args: NoArgs) -> None:
-        return None  # a single active node: nothing to step down from
+        cluster = core.cluster
+        if cluster is None:
+            return None  # a single node: nothing to step down from
+        # after this response (audited by the active): as Vault, the node gives up the
+        # lock and another (or this one, once its hold has lapsed) takes over
+        task = asyncio.get_running_loop().create_task(cluster.step_down())
+        _stepping_down.add(task)
+        task.add_done_callback(_stepping_down.discard)
+        return None
 
     async def rotate(request: Request, args: NoArgs) -> None:
         await core.seal_manager.rotate()

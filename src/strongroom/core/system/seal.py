@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from strongroom.errors import InvalidRequest, PermissionDenied, Sealed, UnsupportedOperation
@@ -138,11 +138,13 @@ async def _health(core: Core, request: Request) -> Response:
     sealed = core.sealed
     now = core.clock.now()
     cluster_name, cluster_id = core.cluster_info()
+    # an HA standby serves reads itself: Vault calls that a performance standby
+    standby = not sealed and core.cluster is not None and not core.cluster.active
     body = {
         "initialized": initialized,
         "sealed": sealed,
-        "standby": False,
-        "performance_standby": False,
+        "standby": standby,
+        "performance_standby": standby,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
         "server_time_utc": int(now),
@@ -166,6 +168,8 @@ async def _health(core: Core, request: Request) -> Response:
         status = code("uninitcode", 501)
     elif sealed:
         status = code("sealedcode", 503)
+    elif standby and not _flag(query, "perfstandbyok"):
+        status = code("performancestandbycode", 473)
     else:
         status = code("activecode", 200)
     return _bare((body), status=status)
@@ -186,7 +190,27 @@ async def _leader(core: Core, request: Request) -> Response:
         "performance_standby": False,
         "performance_standby_last_remote_wal": 0,
     }
+    cluster = core.cluster
+    if cluster is not None:
+        leader = await cluster.leader()
+        body["ha_enabled"] = True
+        body["is_self"] = cluster.active
+        body["performance_standby"] = not cluster.active
+        body["performance_standby_last_remote_wal"] = cluster.applied_index
+        if leader is not None:
+            body["leader_address"] = leader.api_addr
+            body["leader_cluster_address"] = leader.cluster_addr
+        if not cluster.active:
+            body["active_time"] = "0001-01-01T00:00:00Z"
     return _bare(body)
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool:
+    """A health-check boolean query parameter: present without a value means true."""
+    if name not in query:
+        return False
+    value = query[name]
+    return value == "" or parse_bool(value, name)
 
 
 async def _generate_root_attempt(core: Core, request: Request) -> Response | None:

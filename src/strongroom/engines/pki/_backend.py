@@ -7,10 +7,13 @@ import asyncio
 import contextlib
 import logging
 
+from strongroom.engines.pki._acme_context import AcmeContext
 from strongroom.engines.pki._crl import CRLBuilder, crl_config, seconds
 from strongroom.engines.pki._crypto import load_cert
 from strongroom.engines.pki._issuing import Issuing
 from strongroom.engines.pki._store import PKIStore
+from strongroom.engines.pki.acme_accounts import AcmeAccountPaths
+from strongroom.engines.pki.acme_orders import AcmeOrderPaths
 from strongroom.engines.pki.ca import CAPaths
 from strongroom.engines.pki.config import ConfigPaths
 from strongroom.engines.pki.crl import CRLPaths
@@ -21,6 +24,7 @@ from strongroom.engines.pki.ocsp import OCSPPaths
 from strongroom.engines.pki.revoke import RevokePaths, Revoker
 from strongroom.engines.pki.roles import RolesPaths
 from strongroom.engines.pki.tidy import Tidier, TidyPaths, auto_tidy_config
+from strongroom.errors import InvalidRequest
 from strongroom.framework import FrameworkBackend, SecretType
 from strongroom.logical import Backend, BackendConfig, BackendKind, Request
 
@@ -51,6 +55,26 @@ UNAUTHENTICATED_PATHS = (
     "issuers/",
     "ocsp",
     "ocsp/*",
+    # ACME: clients authenticate with JWS, not tokens; acme/new-eab is not listed
+    *(
+        f"{prefix}acme/{rest}"
+        for prefix in ("", "roles/+/", "issuer/+/", "issuer/+/roles/+/")
+        for rest in (
+            "directory",
+            "new-nonce",
+            "new-account",
+            "new-order",
+            "revoke-cert",
+            "key-change",
+            "account/+",
+            "account/+/orders",
+            "authorization/+",
+            "challenge/+/+",
+            "order/+",
+            "order/+/finalize",
+            "order/+/cert",
+        )
+    ),
 )
 
 # how often the background task looks at CRL expiry (auto_rebuild) and delta intervals
@@ -70,6 +94,13 @@ class PKIBackend(FrameworkBackend):
         self.crl_interval = crl_interval
         self._task: asyncio.Task[None] | None = None
         crl_paths = CRLPaths(self.store, self.crls)
+        self.acme = AcmeContext(self.store, self.issuing)
+        self.acme_orders = AcmeOrderPaths(
+            self.acme,
+            self.revoker,
+            http01_port=_port(config, "acme_http01_port", 80),
+            tls_alpn01_port=_port(config, "acme_tls_alpn01_port", 443),
+        )
         paths = [
             *IssuePaths(self.store, self.issuing).paths(),
             *FetchPaths(self.store, crl_paths.der_for).paths(),
@@ -77,10 +108,12 @@ class PKIBackend(FrameworkBackend):
             *crl_paths.paths(),
             *RevokePaths(self.revoker).paths(),
             *RolesPaths(self.store).paths(),
-            *IssuersPaths(self.store).paths(),
+            *IssuersPaths(self.store, self.revoker.revoke_issuer).paths(),
             *CAPaths(self.store, self.issuing).paths(),
             *ConfigPaths(self.store).paths(),
             *TidyPaths(self.store, self.tidier).paths(),
+            *AcmeAccountPaths(self.acme).paths(),
+            *self.acme_orders.paths(),
         ]
         super().__init__(
             kind=BackendKind.SECRET,
@@ -114,6 +147,7 @@ class PKIBackend(FrameworkBackend):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = None
+        await self.acme_orders.stop()
 
     async def _crl_loop(self) -> None:
         last_delta = 0.0
@@ -148,6 +182,16 @@ class PKIBackend(FrameworkBackend):
         params = {k: v for k, v in config.items() if k not in ("enabled", "interval_duration")}
         if any(v for k, v in params.items() if k.startswith("tidy_")):
             self.tidier.start(params)
+
+
+def _port(config: BackendConfig, name: str, default: int) -> int:
+    """A challenge port from the mount's options (Vault always uses 80 and 443)."""
+    raw = config.options.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise InvalidRequest(f"{name}: expected a TCP port")
+    return int(raw)
 
 
 async def factory(config: BackendConfig) -> Backend:

@@ -166,6 +166,8 @@ class Issuing:
         """Sign with ``issuer`` (or self-sign when ``None``) and keep the certificate in
         ``certs/`` unless ``store`` is False."""
         if issuer is not None:
+            if issuer.revoked:
+                raise InvalidRequest(f"issuer {issuer.name or issuer.id} has been revoked")
             if "issuing-certificates" not in issuer.usage:
                 raise InvalidRequest(
                     f"issuer {issuer.name or issuer.id} is not allowed to issue certificates "

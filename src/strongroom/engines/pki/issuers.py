@@ -97,8 +97,9 @@ _SIGNATURE_ALGORITHMS = (
 
 
 class IssuersPaths:
-    def __init__(self, store: PKIStore) -> None:
+    def __init__(self, store: PKIStore, revoke_issuer: Any = None) -> None:
         self.store = store
+        self.revoke_issuer = revoke_issuer  # (IssuerRecord) -> IssuerRecord, from revoke.py
 
     def paths(self) -> list[Path]:
         ref = r"issuer/(?P<ref>[^/]+)"
@@ -114,6 +115,12 @@ class IssuersPaths:
                 args=_FetchArgs,
                 operations={Operation.READ: self.fetch_issuer},
                 synopsis="Fetch an issuer's certificate (unauthenticated)",
+            ),
+            Path(
+                pattern=rf"{ref}/revoke",
+                args=RefArgs,
+                operations={Operation.UPDATE: self.revoke},
+                synopsis="Revoke an issuer",
             ),
             Path(
                 pattern=ref,
@@ -217,6 +224,11 @@ class IssuersPaths:
     async def read_issuer(self, request: Request, args: IssuerArgs) -> Response:
         record = await self.store.resolve_issuer(args.ref)
         return Response(data=await self.issuer_json(record))
+
+    async def revoke(self, request: Request, args: RefArgs) -> Response:
+        record = await self.store.resolve_issuer(args.ref)
+        updated = await self.revoke_issuer(record)
+        return Response(data=await self.issuer_json(updated))
 
     async def fetch_issuer(self, request: Request, args: _FetchArgs) -> Response:
         record = await self.store.resolve_issuer(args.ref)

@@ -5,6 +5,7 @@ CRL fetch lists it without a restart."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 from typing import Any
@@ -96,6 +97,35 @@ class Revoker:
         elif config["enable_delta"]:
             await self.crls.rebuild(delta_only=True)
         return _answer(now)
+
+    async def revoke_issuer(self, issuer: IssuerRecord) -> IssuerRecord:
+        """Mark an issuer revoked (it issues nothing more) and list its certificate on its
+        parent's CRL when the parent is an issuer of this mount (Vault's issuer/:ref/revoke)."""
+        now = self.store.system.now()
+        async with self.store.locks.hold(f"issuer/{issuer.id}"):
+            current = await self.store.issuer(issuer.id)
+            if current is None:
+                raise InvalidRequest("no such issuer")
+            if current.revoked:
+                return current
+            cert = self.store.cert(current.certificate)
+            updated = dataclasses.replace(
+                current,
+                revoked=True,
+                revocation_time=int(now),
+                usage=tuple(u for u in current.usage if u != "issuing-certificates"),
+            )
+            await self.store.put_issuer(updated)
+        parent = None if cert.subject == cert.issuer else await self.issuer_of(cert)
+        if parent is not None:
+            serial = format_serial(cert.serial_number)
+            async with self.store.locks.hold(f"revoked/{serial}"):
+                if await self.store.revoked(serial) is None:
+                    await self.store.put_revoked(
+                        RevokedRecord(serial, cert_der(cert), now, parent.id)
+                    )
+        await self.crls.rebuild()
+        return updated
 
 
 def _answer(when: float) -> dict[str, Any]:
