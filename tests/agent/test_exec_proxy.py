@@ -290,3 +290,32 @@ def test_generate_config_env_template(
         timeout=60,
     )
     assert bad.returncode == 1 and "env-template" in bad.stderr
+
+
+def test_proxy_concurrent_identical_requests_share_one_lease(
+    start_agent: StartAgent, root: hvac.Client, token_file: str, pg: PgCluster, tmp_path: Path
+) -> None:
+    import asyncio
+
+    mount = database_mount(root, pg, default_ttl="1h", max_ttl="2h")
+    port = free_port()
+    agent = start_agent(PROXY, port=port)
+    agent.wait_log("API proxy listening")
+    agent.wait_log("authenticated")
+
+    async def burst() -> set[str]:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            answers = await asyncio.gather(*(http.get(f"/v1/{mount}/creds/app") for _ in range(20)))
+        assert all(a.status_code == 200 for a in answers)
+        return {a.json()["lease_id"] for a in answers}
+
+    seen: set[str] = set()
+    for _ in range(10):
+        leases = asyncio.run(burst())
+        assert len(leases) == 1  # twenty clients, one credential
+        seen |= leases
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            http.post("/agent/v1/cache-clear", json={"type": "all"}).raise_for_status()
+    assert len(seen) == 10
+    listed = root.sys.list_leases(f"{mount}/creds/app/")["data"]["keys"]
+    assert len(listed) == 10  # the server issued exactly one per round

@@ -64,8 +64,16 @@ async def test_user_crud_never_returns_the_password(up: AuthCaller) -> None:
 async def test_create_needs_a_password_and_valid_fields(up: AuthCaller) -> None:
     with pytest.raises(InvalidRequest, match="missing password"):
         await up.write("users/carol", {"token_policies": "x"})
-    with pytest.raises(InvalidRequest, match="batch tokens are not supported"):
-        await up.write("users/carol", {"password": "p", "token_type": "batch"})
+    with pytest.raises(InvalidRequest, match="when set to generate periodic tokens"):
+        await up.write(
+            "users/carol", {"password": "p", "token_type": "batch", "token_period": "1h"}
+        )
+    with pytest.raises(InvalidRequest, match="limited use count"):
+        await up.write(
+            "users/carol", {"password": "p", "token_type": "default-batch", "token_num_uses": 3}
+        )
+    with pytest.raises(InvalidRequest, match="token_type: invalid value"):
+        await up.write("users/carol", {"password": "p", "token_type": "bogus"})
     with pytest.raises(InvalidRequest, match="cannot be greater"):
         await up.write("users/carol", {"password": "p", "token_ttl": "2h", "token_max_ttl": "1h"})
     with pytest.raises(InvalidRequest, match="invalid CIDR"):

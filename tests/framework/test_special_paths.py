@@ -26,3 +26,30 @@ from strongroom.framework import glob_match
 )
 def test_glob_match(pattern: str, path: str, expected: bool) -> None:
     assert glob_match([pattern], path) is expected
+
+
+def test_long_pattern_tables_match_as_the_short_path_does() -> None:
+    from strongroom.engines.pki._backend import UNAUTHENTICATED_PATHS
+
+    table = tuple(UNAUTHENTICATED_PATHS)
+    assert len(table) > 8
+    paths = [
+        "ca",
+        "ca/pem",
+        "ca/pemx",
+        "cert/aa:bb",
+        "issuer/x/pem",
+        "issuer/x/y/pem",
+        "issuer/x",
+        "acme/directory",
+        "acme/new-eab",
+        "roles/web/acme/order/1/finalize",
+        "issuer/i/roles/web/acme/challenge/a/http-01",
+        "issuer/i/roles/web/acme/challenge/a",
+        "ocsp/AAAA/BBB",
+        "roles/web",
+    ]
+    for path in paths:
+        assert glob_match(table, path) is any(glob_match([p], path) for p in table), path
+    assert glob_match(table, "acme/directory") is True
+    assert glob_match(table, "acme/new-eab") is False

@@ -206,3 +206,36 @@ def test_revocation_retried_while_database_down(node: Node, pg: PgCluster) -> No
     finally:
         pg.start()
     assert _wait_gone(pg, user, 15), "revocation was not retried after the database came back"
+
+
+def test_a_token_lease_revokes_the_tree_and_its_leases(node: Node, pg: PgCluster) -> None:
+    """Tokens are leases: revoking one through sys/leases revokes its children and the
+    secret leases they created."""
+    client = node.client
+
+    def token_leases() -> set[str]:
+        try:
+            keys = client.sys.list_leases("auth/token/create/")["data"]["keys"]
+        except hvac.exceptions.InvalidPath:
+            return set()
+        return {f"auth/token/create/{key}" for key in keys}
+
+    before = token_leases()
+    parent = client.auth.token.create(ttl="1h")["auth"]
+    (lease,) = token_leases() - before
+    looked = client.sys.read_lease(lease)["data"]
+    assert looked["id"] == lease and 3590 <= looked["ttl"] <= 3600
+    assert looked["renewable"] is True and looked["expire_time"]
+    child = node.server.client(parent["client_token"]).auth.token.create(ttl="1h")["auth"]
+    user = node.server.client(child["client_token"]).secrets.database.generate_credentials(
+        "ro", mount_point="db"
+    )["data"]["username"]
+    assert _role_exists(pg, user)
+    client.sys.revoke_lease(lease)
+    for token in (parent, child):
+        with pytest.raises(hvac.exceptions.Forbidden):
+            node.server.client(token["client_token"]).auth.token.lookup_self()
+    assert not _role_exists(pg, user)
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        client.sys.read_lease(lease)
+    assert lease not in token_leases()

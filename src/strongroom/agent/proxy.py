@@ -6,9 +6,11 @@ a request without a token gets the agent's; with ``"force"`` every request does.
 With ``cache {}``, a response that carries a lease (``lease_id``) or a new token (``auth``)
 is kept, keyed by the method, path, query, body and token of the request, and identical
 requests are answered from it until the lease or token expires — Vault Agent's caching, so
-many clients share one dynamic credential. Revocations made through the proxy evict what they
-end: ``sys/leases/revoke`` (and ``revoke-prefix``/``revoke-force``) the entries with those
-leases; ``auth/token/revoke*`` the token's own entry and everything cached with that token.
+many clients share one dynamic credential. Identical requests in flight at once are coalesced:
+the first goes to the server, the others wait for its answer (and use it if it was cached).
+Revocations made through the proxy evict what they end: ``sys/leases/revoke`` (and
+``revoke-prefix``/``revoke-force``) the entries with those leases; ``auth/token/revoke*``
+the token's own entry and everything cached with that token.
 ``POST /agent/v1/cache-clear`` (Vault's API: ``type`` all | request_path | lease | token |
 token_accessor, ``value``) evicts by hand. Nothing else is cached: a KV read, a write, an
 error always goes to the server.
@@ -66,6 +68,7 @@ class LeaseCache:
 
     def __init__(self) -> None:
         self.entries: dict[str, _Entry] = {}
+        self.inflight: dict[str, asyncio.Future[None]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -114,7 +117,9 @@ class ProxyApp:
         token: Callable[[], str],
         cache: LeaseCache | None,
         require_request_header: bool = False,
+        invalidate: Callable[[], None] | None = None,
     ) -> None:
+        self.invalidate = invalidate
         self.upstream = upstream
         self.api_proxy = api_proxy
         self.token = token
@@ -147,19 +152,50 @@ class ProxyApp:
         if not token and headers.get("authorization", "").lower().startswith("bearer "):
             token = headers["authorization"][7:].strip()
         mode = self.api_proxy.use_auto_auth_token
+        ours = False
         if mode == "force" or (mode == "true" and not token):
+            ours = bool(self.token())
             token = self.token() or token
         forward = {k: v for k, v in headers.items() if k not in _HOP_HEADERS}
         forward.pop("authorization", None)
         if token:
             forward["x-vault-token"] = token
         key = ""
+        leader: asyncio.Future[None] | None = None
         if self.cache is not None and method in ("GET", "POST", "PUT", "LIST"):
             key = LeaseCache.key(method, path, query, body, token)
             entry = self.cache.get(key)
+            pending = self.cache.inflight.get(key)
+            if entry is None and pending is not None:
+                # the same request is on its way to the server: wait for its answer rather
+                # than ask for a second lease
+                await asyncio.shield(pending)
+                entry = self.cache.get(key)
             if entry is not None:
                 await _send(send, entry.status, entry.headers, entry.body)
                 return
+            if key not in self.cache.inflight:
+                leader = asyncio.get_running_loop().create_future()
+                self.cache.inflight[key] = leader
+        try:
+            await self._forward(send, method, path, query, body, token, key, forward, ours)
+        finally:
+            if leader is not None and self.cache is not None:
+                self.cache.inflight.pop(key, None)
+                leader.set_result(None)
+
+    async def _forward(
+        self,
+        send: Send,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        token: str,
+        key: str,
+        forward: dict[str, str],
+        ours: bool,
+    ) -> None:
         if method == "LIST":
             method, query = "GET", (query + "&" if query else "") + "list=true"
         try:
@@ -172,6 +208,8 @@ class ProxyApp:
             return
         out_headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _HOP_HEADERS]
         content = response.content
+        if ours and response.status_code == 403 and self.invalidate is not None:
+            self.invalidate()  # the agent's own token may have been revoked: check it
         if self.cache is not None and response.status_code < 400:
             self._after(path, body, token, key, response.status_code, out_headers, content)
         await _send(send, response.status_code, out_headers, content)
@@ -336,7 +374,14 @@ async def start_proxies(
     running: list[RunningProxy] = []
     for listener in config.listeners:
         upstream = _upstream(vault)
-        app = ProxyApp(upstream, api_proxy, agent._token, cache, listener.require_request_header)
+        app = ProxyApp(
+            upstream,
+            api_proxy,
+            agent._token,
+            cache,
+            listener.require_request_header,
+            agent._invalidate,
+        )
         server = _Server(_uvicorn_config(app, listener))
         task = asyncio.create_task(server.serve())
         while not server.started:

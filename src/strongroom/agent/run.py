@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -22,7 +23,7 @@ from typing import Any, TextIO
 
 from ._client import VaultClient, vault_settings
 from .auth import AuthError, AuthHandler
-from .config import AgentConfig, AgentConfigError, load_agent_config
+from .config import AgentConfig, AgentConfigError, load_agent_config, parse_agent_config
 from .exec import Supervisor
 from .templates import FatalTemplateError, TemplateRunner
 
@@ -189,7 +190,7 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="strongroom agent", description="Run the Strongroom agent (Vault Agent configs)"
     )
-    parser.add_argument("-config", "--config", action="append", default=[], required=True)
+    parser.add_argument("-config", "--config", action="append", default=[])
     parser.add_argument("-log-level", "--log-level", dest="log_level", default="")
     parser.add_argument("-log-format", "--log-format", dest="log_format", default="")
     parser.add_argument("-exit-after-auth", "--exit-after-auth", action="store_true")
@@ -209,7 +210,18 @@ def run_agent(argv: Sequence[str], env: Mapping[str, str], err: TextIO) -> int:
         err.write("only one -config file is supported\n")
         return 1
     try:
-        config = load_agent_config(args.config[0])
+        if args.config:
+            config = load_agent_config(args.config[0])
+        elif env.get("VAULT_CONFIG"):
+            # the injector's way: base64-encoded JSON in the environment, no file needed
+            try:
+                text = base64.b64decode(env["VAULT_CONFIG"], validate=True).decode()
+            except ValueError:
+                raise AgentConfigError("$VAULT_CONFIG:1: not base64-encoded JSON") from None
+            config = parse_agent_config(text, "json", "$VAULT_CONFIG")
+        else:
+            err.write("a configuration is required: -config=FILE (or VAULT_CONFIG)\n")
+            return 1
     except AgentConfigError as exc:
         err.write(f"error loading configuration: {exc}\n")
         return 1

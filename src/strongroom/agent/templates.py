@@ -85,6 +85,7 @@ class TemplateRunner:
             except (OSError, UnicodeDecodeError):
                 output.content = None
         self._wake = asyncio.Event()
+        self._gate = asyncio.Semaphore(self.settings.max_connections_per_host)
         self.rendered_once = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -115,6 +116,12 @@ class TemplateRunner:
             keys = (answer.get("data") or {}).get("keys") or []
             value: Any = [str(k) for k in keys]
             return _Fetched(value, json.dumps(value), self._static_due())
+        if dependency.kind == "pkiCert":
+            return self._certificate(
+                await self.client.request(
+                    "PUT", dependency.path, token=token, body=dict(dependency.data)
+                )
+            )
         if dependency.data:
             answer = await self.client.request(
                 "PUT", dependency.path, token=token, body=dict(dependency.data)
@@ -132,6 +139,22 @@ class TemplateRunner:
             return _Fetched(secret, fingerprint, now + min(ttl * 0.85, 31 * 86400.0))
         return _Fetched(secret, fingerprint, self._static_due())
 
+    def _certificate(self, answer: dict[str, Any]) -> _Fetched:
+        """consul-template's ``pkiCert``: ``.Data.Cert``, ``.Data.Key``, ``.Data.CA``,
+        ``.Data.CAChain``; a new certificate is issued at 85 % of this one's validity."""
+        data = answer.get("data") or {}
+        chain = data.get("ca_chain") or []
+        fields = {
+            "Cert": str(data.get("certificate", "")),
+            "Key": str(data.get("private_key", "")),
+            "CA": str(data.get("issuing_ca", "")),
+            "CAChain": [str(c) for c in chain] if isinstance(chain, list) else [],
+        }
+        secret = SecretValue({**answer, "data": fields})
+        left = float(data.get("expiration") or 0) - time.time()
+        due = time.monotonic() + (left * 0.85 if left > 0 else 60.0)
+        return _Fetched(secret, json.dumps(fields["Cert"]), due)
+
     def _static_due(self) -> float:
         return time.monotonic() + self.settings.static_secret_render_interval
 
@@ -144,6 +167,10 @@ class TemplateRunner:
             if exc.status == 403:
                 self.invalidate()  # perhaps our token was revoked
             raise
+
+    async def _bounded_fetch(self, dependency: Dependency) -> _Fetched:
+        async with self._gate:  # a thousand waiters in httpx's pool cost more than this
+            return await self._fetch(dependency)
 
     async def _renew(self, dependency: Dependency, fetched: _Fetched) -> _Fetched:
         try:
@@ -218,7 +245,7 @@ class TemplateRunner:
             if not missing:
                 break
             results = await asyncio.gather(
-                *(self._fetch(dep) for dep in missing), return_exceptions=True
+                *(self._bounded_fetch(dep) for dep in missing), return_exceptions=True
             )
             fetch_failed = False
             for dependency, result in zip(missing, results, strict=True):
@@ -248,20 +275,31 @@ class TemplateRunner:
         return "complete"
 
     async def _write(self, files: dict[int, str]) -> None:
-        commands: list[TemplateConfig] = []
-        for index, text in files.items():
-            output = self.outputs[index]
-            if text == output.content:
-                continue
-            config = output.config
-            try:
-                self._write_file(config, text)
-            except OSError as exc:
-                log.error("writing %s failed: %s", config.destination, exc.strerror)
-                continue
-            output.content = text
+        changed = [
+            (index, text) for index, text in files.items() if text != self.outputs[index].content
+        ]
+        if not changed:
+            return
+        # each write ends with an fsync: run them on threads, several at once
+        gate = asyncio.Semaphore(8)
+
+        async def write(index: int, text: str) -> bool:
+            config = self.outputs[index].config
+            async with gate:
+                try:
+                    await asyncio.to_thread(self._write_file, config, text)
+                except OSError as exc:
+                    log.error("writing %s failed: %s", config.destination, exc.strerror)
+                    return False
+            self.outputs[index].content = text
             log.info("rendered %s", config.destination)
-            if config.command and all(c.command != config.command for c in commands):
+            return True
+
+        written = await asyncio.gather(*(write(index, text) for index, text in changed))
+        commands: list[TemplateConfig] = []
+        for (index, _), ok in zip(changed, written, strict=True):
+            config = self.outputs[index].config
+            if ok and config.command and all(c.command != config.command for c in commands):
                 commands.append(config)
         for config in commands:
             await self._run_command(config)

@@ -8,9 +8,9 @@ Fields: ``token_ttl``, ``token_max_ttl``, ``token_period``, ``token_explicit_max
 and ``bound_cidrs`` are accepted too; as in Vault, when both names are sent the ``token_*`` one
 wins.
 
-``token_type`` accepts ``default`` and ``service``. Batch tokens are not implemented by core, so
-``batch`` and ``default-batch`` are refused with a 400 that says so, instead of silently
-minting a service token the operator did not ask for.
+``token_type`` accepts ``default``, ``service``, ``batch``, ``default-service`` and
+``default-batch`` (Vault's names); ``batch`` and ``default-batch`` make logins mint batch
+tokens (``Auth.token_type``), which Vault refuses together with a period or a use count.
 
 ``token_bound_cidrs`` is checked at login against the caller's address (fail closed when the
 address is unknown), and handed to core in ``internal_data["bound_cidrs"]`` so that core can
@@ -52,8 +52,8 @@ __all__ = [
     "renewal_secrets",
 ]
 
-_SERVICE_TYPES = ("", "default", "service", "default-service", "default_service")
-_BATCH_TYPES = ("batch", "default-batch", "default_batch")
+_SERVICE_TYPES = ("", "default", "service", "default-service")
+_BATCH_TYPES = ("batch", "default-batch")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,14 +101,15 @@ def normalize_policies(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def _token_type(value: str) -> str:
-    lowered = value.strip().lower()
+    lowered = value.strip().lower().replace("_", "-")
     if lowered in _BATCH_TYPES:
-        raise InvalidRequest(
-            'token_type: batch tokens are not supported by this server; use "service" or "default"'
-        )
+        return lowered
     if lowered not in _SERVICE_TYPES:
-        raise InvalidRequest('token_type: invalid value, expected "service" or "default"')
-    return "service" if lowered == "service" else "default"
+        raise InvalidRequest(
+            'token_type: invalid value, expected "service", "batch", "default", '
+            '"default-service" or "default-batch"'
+        )
+    return lowered or "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,16 @@ class TokenParams:
         result = dataclasses.replace(self, **changes) if changes else self
         if result.ttl and result.max_ttl and result.ttl > result.max_ttl:
             raise InvalidRequest("'token_ttl' cannot be greater than 'token_max_ttl'")
+        if result.token_type in _BATCH_TYPES and result.period:
+            raise InvalidRequest(
+                "'token_type' cannot be 'batch' or 'default_batch' when set to generate "
+                "periodic tokens"
+            )
+        if result.token_type in _BATCH_TYPES and result.num_uses:
+            raise InvalidRequest(
+                "'token_type' cannot be 'batch' or 'default_batch' when set to generate "
+                "tokens with limited use count"
+            )
         return result
 
     def to_record(self) -> dict[str, Any]:
@@ -241,6 +252,7 @@ class TokenParams:
             renewable=True,
             alias_name=alias_name,
             internal_data=internal,
+            token_type="batch" if self.token_type in _BATCH_TYPES else "service",
         )
 
     def renewal(self) -> Auth:

@@ -147,6 +147,11 @@ class AESGCMBarrier:
     def __repr__(self) -> str:
         return f"AESGCMBarrier(sealed={self.sealed})"
 
+    @property
+    def physical(self) -> Storage:
+        """The storage under the barrier (ciphertext only), for whole-store snapshots."""
+        return self._physical
+
     # --- lifecycle ------------------------------------------------------------------------
 
     @property

@@ -261,9 +261,11 @@ class Client:
         body: object = None,
         params: Params | None = None,
         content_type: str = "",
+        content: bytes | None = None,
     ) -> httpx.Response:
-        """Send one request to ``/v1/<path>`` and return the response, whatever its status."""
-        content = None
+        """Send one request to ``/v1/<path>`` and return the response, whatever its status.
+
+        ``content`` sends raw bytes (a snapshot) instead of ``body`` as JSON."""
         if body is not None:
             content = orjson.dumps(body)
             content_type = content_type or "application/json"

@@ -16,7 +16,7 @@ from typing import TextIO
 
 import httpx
 
-from . import _audit, _generic, _kv, _lease, _mounts, _operator, _policy, _token
+from . import _audit, _generic, _kv, _lease, _mounts, _operator, _policy, _snapshot, _token
 from ._client import CommandError
 from ._command import Command, Context, resolve_format
 from ._flags import UsageError, parse
@@ -31,10 +31,14 @@ COMMANDS: dict[tuple[str, ...], Command] = {
     **_mounts.COMMANDS,
     **_operator.COMMANDS,
     **_policy.COMMANDS,
+    **_snapshot.COMMANDS,
     **_token.COMMANDS,
 }
 _GROUPS: dict[tuple[str, ...], str] = {
     ("operator",): "Perform operator-specific tasks",
+    ("operator", "snapshot"): "Save and restore snapshots of all storage",
+    ("operator", "raft"): "Vault's raft commands (snapshot save and restore)",
+    ("operator", "raft", "snapshot"): "Save and restore snapshots of all storage",
     ("kv",): "Interact with the key/value store",
     ("kv", "metadata"): "Interact with key metadata in the KV store",
     ("secrets",): "Interact with secrets engines",
@@ -66,6 +70,7 @@ def _usage(prefix: tuple[str, ...] = ()) -> str:
     if not prefix:
         children["server"] = "Start a Strongroom server"
         children["agent"] = "Start a Strongroom agent (Vault Agent configurations)"
+        children["injector"] = "Start the Kubernetes agent injector webhook"
         common = {k: v for k, v in children.items() if k in _COMMON}
         other = {k: v for k, v in children.items() if k not in _COMMON}
         width = max(len(k) for k in children)
@@ -120,8 +125,12 @@ def _migrate(argv: list[str], out: TextIO, err: TextIO) -> int:
 
 
 def _agent(command: str, argv: list[str]) -> int:
-    # ``agent`` lives in strongroom.agent (a client of the HTTP API too), loaded only when
-    # asked for
+    # ``agent`` and ``injector`` live in strongroom.agent (a client of the HTTP API too),
+    # loaded only when asked for
+    if command == "injector":
+        from strongroom.agent.injector import main as injector_main
+
+        return injector_main(argv)
     from strongroom.agent.run import main as agent_main
 
     return agent_main(argv)
@@ -158,7 +167,7 @@ def run(
         return _server(args[1:])
     if args[:2] == ["operator", "migrate"]:
         return _migrate(args[2:], out, err)
-    if args[0] in ("agent",):
+    if args[0] in ("agent", "injector"):
         return _agent(args[0], args[1:])
     key, command, rest = _find(args)
     if command is None:

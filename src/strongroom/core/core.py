@@ -44,6 +44,7 @@ from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
 from strongroom.core.system.quotas import load_quotas
 from strongroom.core.telemetry import Telemetry
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
+from strongroom.core.token_leases import TokenLeases
 from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
 from strongroom.errors import InternalError, InvalidRequest, Sealed, Standby
@@ -514,6 +515,18 @@ class Core:
         return self.state.leases
 
     @property
+    def token_leases(self) -> TokenLeases:
+        """Tokens as leases (``sys/leases`` lists, looks up and revokes them too)."""
+        return TokenLeases(self.state.tokens)
+
+    async def revoke_prefix(self, prefix: str, *, force: bool = False) -> int:
+        """Revoke every token lease, then every secret lease, whose ID starts with
+        ``prefix``. Returns how many. Secret leases a backend failed to revoke raise
+        (unless ``force``), so a partial revocation never answers success."""
+        tokens = await self.token_leases.revoke_prefix(prefix)
+        return tokens + await self.state.leases.revoke_prefix(prefix, force=force)
+
+    @property
     def identity(self) -> IdentityStore:
         return self.state.identity
 
@@ -740,7 +753,7 @@ class Core:
                 raise InvalidRequest(f"cannot unmount {entry.full_path!r}")
             # Every lease the mount issued is revoked through it first (as Vault does); a
             # failure aborts the unmount rather than orphaning live credentials.
-            await self.state.leases.revoke_prefix(entry.full_path)
+            await self.revoke_prefix(entry.full_path)
             route = self.router.unmount(entry.full_path)
             await self._save_table(table.without(path))
             self.state.by_uuid.pop(entry.uuid, None)

@@ -175,10 +175,11 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
                 lease_id, ttl = await state.leases.register(
                     path=path,
                     mount_uuid=route.entry.uuid,
-                    token_hash=entry.id_hash if entry is not None else "",
+                    token_hash=entry.lease_owner if entry is not None else "",
                     secret=response.secret,
                 )
-                if entry is not None and not await state.tokens.still_live(entry.id_hash):
+                owner = entry.lease_owner if entry is not None else ""
+                if owner and not await state.tokens.still_live(owner):
                     # the token's revocation started meanwhile and may have listed its
                     # leases before this one was stored: revoke it here, hand out nothing
                     await state.leases.revoke_quietly(lease_id)
@@ -390,6 +391,7 @@ async def _mint_login_token(
         path=route.mount_point + relative,
         entity_id=entity_id,
         internal=dict(auth.internal_data),
+        token_type="batch" if auth.token_type == "batch" else "service",  # noqa: S105
     )
     block = token_auth_block(token, entry, core.clock.now())
     identity_policies = core.identity.policies_for(entity_id) if entity_id else ()

@@ -59,7 +59,7 @@ class CreateArgs:
     no_default_policy: bool = False
     renewable: bool = True
     ttl: Duration = Duration(0)
-    type: str = "service"
+    type: str = ""  # the role's type with a role, else service
     explicit_max_ttl: Duration = Duration(0)
     display_name: str = ""
     num_uses: int = 0
@@ -162,6 +162,26 @@ def check_privileged_fields(args: CreateArgs, *, sudo: bool) -> None:
         raise InvalidRequest("root or sudo privileges required to create periodic token")
 
 
+def check_batch_fields(
+    args: CreateArgs, policies: tuple[str, ...], period: int, explicit_max: int, num_uses: int
+) -> None:
+    """What a batch token cannot be (Vault's messages).
+
+    Raises:
+        InvalidRequest: a root policy, a period, a use count, an explicit max TTL or an ID.
+    """
+    if "root" in policies:
+        raise InvalidRequest("batch tokens cannot be root tokens")
+    if period:
+        raise InvalidRequest('batch tokens cannot have "period" set')
+    if num_uses:
+        raise InvalidRequest('batch tokens cannot have "num_uses" set')
+    if explicit_max:
+        raise InvalidRequest('batch tokens cannot have "explicit_max_ttl" set')
+    if args.id:
+        raise InvalidRequest("batch tokens cannot have a custom ID")
+
+
 def check_policy_subset(requested: list[str], parent: tuple[str, ...], *, sudo: bool) -> None:
     """A non-root parent grants only its own policies (``default`` aside) unless it has
     sudo; even with sudo, only a root parent may mint a root token.
@@ -187,13 +207,14 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
 
     async def create(request: Request, args: CreateArgs, *, orphan_endpoint: bool) -> Response:
         parent = await caller(request)
+        if parent.type == "batch":
+            raise InvalidRequest("batch tokens cannot create more tokens")
         acl = await deps.acl_for(parent)
         role = await role_of(args.role_name)
         token_type = role_token_type(role, args.type) if role is not None else args.type
         if token_type not in ("service", "default", "batch", ""):
             raise InvalidRequest("invalid 'token_type' value")
-        if token_type == "batch":  # noqa: S105 (a token kind)
-            raise InvalidRequest("batch tokens are not supported yet")
+        batch = token_type == "batch"  # noqa: S105 (a token kind)
         check_entity_alias(role, args.entity_alias)
         path = request.mount_point + request.path
         sudo = parent.is_root or acl.check(Operation.UPDATE, path).sudo
@@ -235,6 +256,8 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
             limits = role_limits(role, period, explicit_max, num_uses)
             period, explicit_max, num_uses = limits.period, limits.explicit_max_ttl, limits.num_uses
             warnings.extend(limits.warnings)
+        if batch:
+            check_batch_fields(args, policy_tuple, period, explicit_max, num_uses)
         args = replace(args, period=Duration(period), explicit_max_ttl=Duration(explicit_max))
         ttl = int(args.period) or int(args.ttl)
         max_ttl = deps.max_ttl()
@@ -276,11 +299,12 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
             max_ttl=0 if args.period else max_ttl,
             period=int(args.period),
             num_uses=num_uses,
-            renewable=args.renewable and (role is None or role.renewable),
+            renewable=args.renewable and (role is None or role.renewable) and not batch,
             path=path,
             token_id=args.id or None,
             entity_id=entity_id,
             internal=internal,
+            token_type="batch" if batch else "service",
         )
         auth = token_auth_block(token, entry, deps.now())
         return Response(auth=auth, warnings=warnings)
@@ -331,6 +355,8 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
     async def renew_entry(
         token: str, entry: TokenEntry, increment: int, connection: Connection
     ) -> Response:
+        if entry.type == "batch":
+            raise InvalidRequest("batch tokens cannot be renewed")
         if deps.renew_check is not None:
             await deps.renew_check(entry, increment, connection)
         updated, warnings = await store.renew(entry, increment)
@@ -351,17 +377,22 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
         response = await renew_entry("", entry, int(args.increment), request.connection)
         return response
 
+    def revocable(entry: TokenEntry) -> TokenEntry:
+        if entry.type == "batch":
+            raise InvalidRequest("batch tokens cannot be revoked")
+        return entry
+
     async def revoke(request: Request, args: TokenArgs) -> None:
-        await store.revoke_tree(await target(args.token))
+        await store.revoke_tree(revocable(await target(args.token)))
 
     async def revoke_self(request: Request, args: NoArgs) -> None:
-        await store.revoke_tree(await caller(request))
+        await store.revoke_tree(revocable(await caller(request)))
 
     async def revoke_accessor(request: Request, args: AccessorArgs) -> None:
         await store.revoke_tree(await target_accessor(args.accessor))
 
     async def revoke_orphan(request: Request, args: TokenArgs) -> None:
-        await store.revoke_orphan(await target(args.token))
+        await store.revoke_orphan(revocable(await target(args.token)))
 
     async def accessors(request: Request, args: NoArgs) -> Response:
         return Response(data={"keys": await store.list_accessors()})

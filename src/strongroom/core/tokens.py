@@ -30,7 +30,8 @@ from typing import Any
 import orjson
 
 from strongroom.clock import Clock
-from strongroom.errors import InvalidRequest, PermissionDenied, StorageConflict
+from strongroom.core.batch_tokens import BATCH_PREFIX, BatchClaims, BatchSealer
+from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import KEEP, KeyLocks, Swap, format_time, remember, swap
 from strongroom.logical import Storage, StorageOp, TokenInfo
 
@@ -72,6 +73,13 @@ class TokenEntry:
     internal: dict[str, Any] = field(default_factory=dict, repr=False)
     # set when revocation starts: every lookup refuses the token from then on
     revoking: bool = False
+    last_renewal: float = 0.0
+
+    @property
+    def lease_owner(self) -> str:
+        """The stored token whose revocation revokes the leases this token creates: itself,
+        or for a batch token (never stored) its parent ("" for an orphan batch token)."""
+        return self.parent_hash if self.type == "batch" else self.id_hash
 
     def live(self, now: float) -> bool:
         return not self.revoking and not self.expired(now)
@@ -116,6 +124,21 @@ def rfc3339(ts: float) -> str:
 
 RevokeHook = Callable[[TokenEntry], Awaitable[None]]
 
+# lease/<lease id> -> token hash: every service token is a lease under its creation path
+_LEASE_PREFIX = "lease/"
+# {prefix: revocations in progress}: token creation under a prefix being revoked is refused
+_FENCE_KEY = "fence"
+
+
+def lease_id_of(entry: TokenEntry) -> str:
+    """The token's lease ID, as Vault's: its creation path, then ``h`` + its salted hash."""
+    return f"{entry.path.rstrip('/')}/h{entry.id_hash}"
+
+
+def _check_fence(raw: bytes | None, lease_id: str) -> None:
+    if raw is not None and any(lease_id.startswith(prefix) for prefix in orjson.loads(raw)):
+        raise PermissionDenied("tokens under this path are being revoked")
+
 
 class TokenStore:
     """Owns the ``sys/token/`` storage view.
@@ -137,6 +160,16 @@ class TokenStore:
         # per-token: spends of one token in this process queue instead of colliding in
         # storage (the storage guard is what makes them atomic across processes)
         self._use_locks = KeyLocks()
+        self._batch = BatchSealer(storage)
+
+    @property
+    def storage(self) -> Storage:
+        """The ``sys/token/`` view (for :mod:`strongroom.core.token_leases`)."""
+        return self._storage
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     def on_revoke(self, hook: RevokeHook) -> None:
         self._revoke_hooks.append(hook)
@@ -152,9 +185,15 @@ class TokenStore:
 
     # ----- loading -----------------------------------------------------------------
     async def load_schedule(self) -> None:
-        """Rebuild the in-memory expiry schedule (called at unseal)."""
+        """Rebuild the in-memory expiry schedule (called at unseal).
+
+        Also gives tokens stored before tokens were leases their lease index entry, and
+        drops the revoke-prefix fence a crash may have left (no revocation runs yet).
+        """
         self._cache.clear()
+        self._batch.forget()
         self._expiry = []
+        await self._storage.delete(_FENCE_KEY)
         for name in await self._storage.list("id/"):
             raw = await self._storage.get("id/" + name)
             if raw is None:
@@ -162,6 +201,9 @@ class TokenStore:
             entry = TokenEntry.decode(raw)
             if entry.expire_time:
                 self._expiry.append((entry.expire_time, entry.id_hash))
+            index = _LEASE_PREFIX + lease_id_of(entry)
+            if await self._storage.get(index) is None:
+                await self._storage.put(index, entry.id_hash.encode())
         heapq.heapify(self._expiry)
 
     # ----- create ------------------------------------------------------------------
@@ -182,20 +224,39 @@ class TokenStore:
         entity_id: str = "",
         token_id: str | None = None,
         internal: dict[str, Any] | None = None,
+        token_type: str = "service",  # noqa: S107 (a token kind)
     ) -> tuple[str, TokenEntry]:
         """Mint a token. ``ttl`` 0 means no expiry (callers apply defaults first).
 
         ``max_ttl`` bounds renewals from the creation time (0: none). Returns the token ID,
-        which exists only in this return value and the client's hands.
+        which exists only in this return value and the client's hands. A ``batch`` token
+        is sealed, not stored (callers enforce Vault's batch rules first).
         """
         now = self._clock.now()
-        token = token_id or new_token_id()
-        id_hash = self.hash_id(token)
         limits = [v for v in (explicit_max_ttl, max_ttl) if v > 0]
         max_deadline = now + min(limits) if limits else 0.0
         expire_time = now + ttl if ttl > 0 else 0.0
         if max_deadline and (expire_time == 0.0 or expire_time > max_deadline):
             expire_time = max_deadline
+        if token_type == "batch":  # noqa: S105 (a token kind)
+            claims = BatchClaims(
+                policies=policies,
+                parent_hash=parent.id_hash if parent is not None else "",
+                meta=dict(meta or {}),
+                display_name=display_name,
+                creation_time=now,
+                creation_ttl=ttl,
+                expire_time=expire_time,
+                path=path,
+                entity_id=entity_id,
+                internal=dict(internal or {}),
+            )
+            if parent is not None and not await self.still_live(parent.id_hash):
+                raise PermissionDenied("parent token is revoked or expired")
+            batch = await self._batch.seal(claims)
+            return batch, self._batch_entry(batch, claims)
+        token = token_id or new_token_id()
+        id_hash = self.hash_id(token)
         entry = TokenEntry(
             id_hash=id_hash,
             accessor=_random_base62(24),
@@ -217,6 +278,7 @@ class TokenStore:
             cubbyhole_id=secrets.token_hex(16),
             internal=dict(internal or {}),
         )
+        lease_id = lease_id_of(entry)
         ops = [
             StorageOp("id/" + id_hash, None, check=True),  # the ID is new, atomically
             StorageOp("id/" + id_hash, entry.encode()),
@@ -224,24 +286,37 @@ class TokenStore:
                 self._accessor_key(entry.accessor),
                 orjson.dumps({"hash": id_hash, "accessor": entry.accessor}),
             ),
+            StorageOp(_LEASE_PREFIX + lease_id, id_hash.encode()),
         ]
         if parent is None:
-            await self._create_orphan(ops, id_hash)
+            await self._create_orphan(ops, id_hash, lease_id)
         else:
             ops.append(StorageOp(f"parent/{parent.id_hash}/{id_hash}", b""))
-            await self._create_child(parent, ops, id_hash)
+            await self._create_child(parent, ops, id_hash, lease_id)
         self._remember(entry)
         return token, entry
 
-    async def _create_orphan(self, ops: list[StorageOp], id_hash: str) -> None:
-        try:
-            await self._storage.transaction(ops)
-        except StorageConflict:
-            raise InvalidRequest("cannot create a token with a duplicate ID") from None
+    async def _new_id_free(self, id_hash: str) -> None:
+        if await self._storage.get("id/" + id_hash) is not None:
+            raise InvalidRequest("cannot create a token with a duplicate ID")
 
-    async def _create_child(self, parent: TokenEntry, ops: list[StorageOp], id_hash: str) -> None:
+    async def _create_orphan(self, ops: list[StorageOp], id_hash: str, lease_id: str) -> None:
+        """Commit unless a revoke-prefix covering the new token's lease is under way (the
+        transaction guards the fence record it checked)."""
+
+        async def change(raw: bytes | None) -> Swap[None]:
+            _check_fence(raw, lease_id)
+            await self._new_id_free(id_hash)
+            return Swap(KEEP, None, ops)
+
+        await swap(self._storage, _FENCE_KEY, change)
+
+    async def _create_child(
+        self, parent: TokenEntry, ops: list[StorageOp], id_hash: str, lease_id: str
+    ) -> None:
         """Commit a child only while its parent is live: the transaction guards the
-        parent's record, so a parent marked ``revoking`` meanwhile makes it fail."""
+        parent's record, so a parent marked ``revoking`` meanwhile makes it fail (and
+        the fence record, as for orphans)."""
         now = self._clock.now()
 
         async def change(raw: bytes | None) -> Swap[None]:
@@ -249,9 +324,10 @@ class TokenStore:
             if current is None or not current.live(now):
                 self._cache.pop(parent.id_hash, None)
                 raise PermissionDenied("parent token is revoked or expired")
-            if await self._storage.get("id/" + id_hash) is not None:
-                raise InvalidRequest("cannot create a token with a duplicate ID")
-            return Swap(KEEP, None, ops)
+            fence = await self._storage.get(_FENCE_KEY)
+            _check_fence(fence, lease_id)
+            await self._new_id_free(id_hash)
+            return Swap(KEEP, None, [StorageOp(_FENCE_KEY, fence, check=True), *ops])
 
         await swap(self._storage, "id/" + parent.id_hash, change)
 
@@ -277,6 +353,8 @@ class TokenStore:
         which only code already behind core's gate for that very request may pass (the
         token backend and sys looking up their caller).
         """
+        if token.startswith(BATCH_PREFIX):
+            return await self._lookup_batch(token)
         if not token or len(token) > 256:
             return None
         entry = await self._entry_by_hash(self.hash_id(token))
@@ -285,6 +363,39 @@ class TokenStore:
         if entry.num_uses < 0 and not in_last_use:
             return None
         return entry
+
+    async def _lookup_batch(self, token: str) -> TokenEntry | None:
+        """A batch token's entry while it is unexpired and its parent (if any) is live."""
+        claims = await self._batch.open(token)
+        if claims is None:
+            return None
+        now = self._clock.now()
+        if claims.expire_time and now >= claims.expire_time:
+            return None
+        if claims.parent_hash:
+            parent = await self._entry_by_hash(claims.parent_hash)
+            if parent is None or not parent.live(now):
+                return None
+        return self._batch_entry(token, claims)
+
+    def _batch_entry(self, token: str, claims: BatchClaims) -> TokenEntry:
+        return TokenEntry(
+            id_hash=self.hash_id(token),
+            accessor="",
+            policies=claims.policies,
+            parent_hash=claims.parent_hash,
+            meta=claims.meta,
+            display_name=claims.display_name,
+            creation_time=claims.creation_time,
+            creation_ttl=claims.creation_ttl,
+            expire_time=claims.expire_time,
+            renewable=False,
+            path=claims.path,
+            entity_id=claims.entity_id,
+            orphan=not claims.parent_hash,
+            type="batch",
+            internal=claims.internal,
+        )
 
     async def still_live(self, id_hash: str) -> bool:
         """Whether the stored token is neither revoked, being revoked, nor expired (read
@@ -375,7 +486,7 @@ class TokenStore:
                     f"TTL of {ttl}s exceeded the effective max_ttl of "
                     f"{int(current.max_deadline - now)}s; TTL value is capped accordingly"
                 )
-            updated = replace(current, expire_time=expire)
+            updated = replace(current, expire_time=expire, last_renewal=now)
             return Swap(updated.encode(), (updated, warnings))
 
         updated, warnings = await swap(self._storage, "id/" + entry.id_hash, change)
@@ -469,7 +580,11 @@ class TokenStore:
         entry = TokenEntry.decode(raw)
         for hook in self._revoke_hooks:
             await hook(entry)
-        ops = [StorageOp("id/" + id_hash), StorageOp(self._accessor_key(entry.accessor))]
+        ops = [
+            StorageOp("id/" + id_hash),
+            StorageOp(self._accessor_key(entry.accessor)),
+            StorageOp(_LEASE_PREFIX + lease_id_of(entry)),
+        ]
         if entry.parent_hash:
             ops.append(StorageOp(f"parent/{entry.parent_hash}/{id_hash}"))
         await self._storage.transaction(ops)

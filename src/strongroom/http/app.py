@@ -53,6 +53,9 @@ _NO_BODY: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store")]
 _MERGE_PATCH = b"application/merge-patch+json"
 # request bodies that are not JSON and reach the backend as-is (base64 in http_raw_body)
 _RAW_BODY_TYPES = frozenset({b"application/ocsp-request"})
+_RAW_BODY_PATHS = frozenset(
+    {"sys/storage/snapshot", "sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
+)
 _FORWARDED_HEADERS = frozenset({b"x-vault-request", b"x-vault-wrap-ttl", b"x-vault-wrap-format"})
 
 
@@ -192,6 +195,8 @@ class StrongroomApp:
                     value = raw_value.decode("latin-1")
                     mfa = headers.get("x-vault-mfa")
                     headers["x-vault-mfa"] = f"{mfa},{value}" if mfa else value
+            # a snapshot restore's body is the snapshot file, whatever its content type
+            raw_body = raw_body or path[4:] in _RAW_BODY_PATHS
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
             if operation is Operation.PATCH and media_type != _MERGE_PATCH:

@@ -15,7 +15,8 @@ Supported, with Vault's names and defaults (website/content/docs/configuration/)
   (see docs/storage.md);
 - ``api_addr``, ``cluster_addr``, ``default_lease_ttl``/``max_lease_ttl`` (768h each),
   ``default_max_request_duration``, ``ui``, ``log_level``, ``pid_file``, and our own
-  ``audit_directory``.
+  ``audit_directory`` and ``automated_snapshots { directory, interval, retain, file_prefix }``
+  (scheduled snapshots, see docs/storage.md).
 
 Vault keys we do not implement are accepted with a warning in :attr:`ServerConfig.warnings`
 (so an existing file still starts); anything else is a :class:`ConfigError` naming the key and
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from strongroom import errors
+from strongroom.core.snapshots import SnapshotSchedule
 from strongroom.framework import parse_bool, parse_duration, parse_int, parse_str
 from strongroom.hclfile import HclSyntaxError, load_hcl
 from strongroom.storage.postgresql import check_table_name
@@ -88,6 +90,7 @@ _TOP_KEYS = frozenset(
         "log_level",
         "pid_file",
         "audit_directory",
+        "automated_snapshots",
         "seal",
         "telemetry",
         "log_format",
@@ -264,6 +267,7 @@ class ServerConfig:
     log_level: str = "info"
     pid_file: str = ""
     audit_directory: str = ""
+    automated_snapshots: SnapshotSchedule | None = None
     log_format: str = "standard"  # or "json": one JSON object per log record
     # the telemetry stanza (Vault's defaults: Prometheus kept 24 h, hostname label on)
     prometheus_retention_time: int = 24 * 3600
@@ -463,14 +467,18 @@ class _Parser:
         return ServerConfig(
             listeners=listeners,
             storage=storage,
-            api_addr=self._string(top, "api_addr").strip(),
-            cluster_addr=self._string(top, "cluster_addr").strip(),
+            # as Vault: VAULT_API_ADDR / VAULT_CLUSTER_ADDR win (one file, many pods)
+            api_addr=(os.environ.get("VAULT_API_ADDR") or self._string(top, "api_addr")).strip(),
+            cluster_addr=(
+                os.environ.get("VAULT_CLUSTER_ADDR") or self._string(top, "cluster_addr")
+            ).strip(),
             default_lease_ttl=default_ttl,
             max_lease_ttl=max_ttl,
             ui=False if ui is None else _convert(parse_bool, ui, "ui"),
             log_level=_LOG_LEVELS[level],
             pid_file=self._path(self._single(top, "pid_file"), "pid_file"),
             audit_directory=self._path(self._single(top, "audit_directory"), "audit_directory"),
+            automated_snapshots=self._snapshots(top),
             log_format=log_format,
             prometheus_retention_time=telemetry[0],
             disable_hostname=telemetry[1],
@@ -684,6 +692,34 @@ class _Parser:
                 _convert(parse_duration, body["retry_timeout"], f"{where}: retry_timeout")
             )
         return options
+
+    def _snapshots(self, top: _Top) -> SnapshotSchedule | None:
+        """Our ``automated_snapshots { directory, interval, retain, file_prefix }``."""
+        body = self._single(top, "automated_snapshots")
+        if body is None:
+            return None
+        if isinstance(body, list) and len(body) == 1:
+            body = body[0]
+        where = "automated_snapshots"
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: expected a stanza: {where} {{ directory = ... }}")
+        keys = frozenset({"directory", "interval", "retain", "file_prefix"})
+        self._check_keys(body, keys, frozenset(), where)
+        directory = self._path(body.get("directory"), f"{where}: directory")
+        if not directory:
+            raise ConfigError(f"{where}: directory is required")
+        interval = int(_convert(parse_duration, body.get("interval", "1h"), f"{where}: interval"))
+        retain = _convert(parse_int, body.get("retain", 24), f"{where}: retain")
+        prefix = _convert(
+            parse_str, body.get("file_prefix", "strongroom-snapshot"), f"{where}: file_prefix"
+        )
+        if interval < 1:
+            raise ConfigError(f"{where}: interval must be at least 1s")
+        if retain < 1:
+            raise ConfigError(f"{where}: retain must be at least 1")
+        if not prefix or "/" in prefix or prefix.startswith("."):
+            raise ConfigError(f"{where}: file_prefix must be a plain file name prefix")
+        return SnapshotSchedule(directory, interval, retain, prefix)
 
     def _check_keys(
         self, body: dict[str, Any], known: frozenset[str], ignored: frozenset[str], where: str

@@ -325,6 +325,7 @@ async def _run_config(config: ServerConfig) -> None:
         api_addr=config.api_addr,
         cluster_addr=config.cluster_addr,
         audit_directory=config.audit_directory,
+        snapshot_schedule=config.automated_snapshots,
         telemetry=TelemetrySettings(config.prometheus_retention_time, config.disable_hostname),
     )
     for listener in config.listeners:

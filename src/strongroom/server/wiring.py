@@ -16,6 +16,7 @@ from strongroom.clock import Clock, SystemClock
 from strongroom.core.cluster import Cluster, HASettings, new_node_id
 from strongroom.core.core import Core, CoreSettings
 from strongroom.core.handling import handle
+from strongroom.core.snapshots import SnapshotSchedule, SnapshotScheduler
 from strongroom.core.system.metrics import render_metrics
 from strongroom.core.telemetry import InstrumentedStorage, Telemetry, TelemetrySettings
 from strongroom.errors import InvalidRequest, StorageUnavailable
@@ -36,8 +37,11 @@ class Assembly:
     core: Core
     app: StrongroomApp
     physical: Any = field(repr=False)
+    snapshots: SnapshotScheduler | None = None
 
     async def close(self) -> None:
+        if self.snapshots is not None:
+            await self.snapshots.stop()
         if not self.core.sealed:
             await self.core.seal()
         await self.physical.close()
@@ -94,6 +98,7 @@ async def assemble(
     clock: Clock | None = None,
     cache_entries: int = 100_000,
     audit_directory: str = "",
+    snapshot_schedule: SnapshotSchedule | None = None,
     telemetry: TelemetrySettings | None = None,
 ) -> Assembly:
     clock = clock or SystemClock()
@@ -160,4 +165,8 @@ async def assemble(
             render_metrics=unauthenticated_metrics,  # served only where a listener says so
         ),
     )
-    return Assembly(core=core, app=app, physical=physical)
+    scheduler = None
+    if snapshot_schedule is not None:
+        scheduler = SnapshotScheduler(core, snapshot_schedule)
+        scheduler.start()
+    return Assembly(core=core, app=app, physical=physical, snapshots=scheduler)

@@ -38,8 +38,12 @@ class Digest:
 
 
 async def entries(storage: Storage) -> AsyncIterator[tuple[str, bytes]]:
-    """Every (key, value) of ``storage``."""
-    items = getattr(storage, "items", None)
+    """Every (key, value) of ``storage`` (read past any cache or wrapper that exposes its
+    ``inner`` storage, from the innermost backend that offers a consistent ``items()``)."""
+    target: object = storage
+    while not hasattr(target, "items") and hasattr(target, "inner"):
+        target = target.inner
+    items = getattr(target, "items", None)
     if items is not None:
         async for pair in items():
             yield pair

@@ -66,6 +66,7 @@ DEFAULT_HA_TABLE = "vault_ha_locks"
 DEFAULT_MAX_PARALLEL = 128
 DEFAULT_MAX_IDLE = 2
 DEFAULT_RETRY_TIMEOUT = 5.0
+_CONNECTION_WAIT = 1.5
 
 _T = TypeVar("_T")
 _Conn = psycopg.AsyncConnection[TupleRow]
@@ -335,8 +336,10 @@ class PostgreSQLStorage:
             try:
                 if ready and not self._ready:
                     await self._ensure_ready()
-                remaining = max(deadline - time.monotonic(), 0.05)
-                async with self._pool.connection(timeout=remaining) as conn:
+                # a short wait per attempt: when the pool's own reconnection gives up, only a
+                # new request for a connection starts another, so never wait on it for long
+                wait = min(max(deadline - time.monotonic(), 0.05), _CONNECTION_WAIT)
+                async with self._pool.connection(timeout=wait) as conn:
                     return await call(conn)
             except StorageUnavailable:
                 raise

@@ -232,3 +232,55 @@ def tls_alpn_responder(
         stop.set()
         listener.close()
         thread.join(5)
+
+
+@contextmanager
+def dns_responder(port: int, records: dict[str, list[str]]) -> Iterator[None]:
+    """A UDP DNS server on 127.0.0.1 answering TXT queries from ``records`` (name → values)."""
+    import socket
+
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", port))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            query = dns.message.from_wire(data)
+            reply = dns.message.make_response(query)
+            for question in query.question:
+                name = question.name.to_text().rstrip(".")
+                values = records.get(name)
+                if question.rdtype == dns.rdatatype.TXT and values:
+                    reply.answer.append(
+                        dns.rrset.from_text(
+                            question.name, 60, "IN", "TXT", *[f'"{v}"' for v in values]
+                        )
+                    )
+                else:
+                    reply.set_rcode(dns.rcode.NXDOMAIN)
+            sock.sendto(reply.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+        sock.close()
+
+
+def dns01_value(key_authorization: str) -> str:
+    return b64url(hashlib.sha256(key_authorization.encode()).digest())

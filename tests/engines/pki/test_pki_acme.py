@@ -24,6 +24,8 @@ from joserfc.jwk import ECKey, RSAKey
 from tests.engines.pki.acme_client import (
     AcmeClient,
     b64url,
+    dns01_value,
+    dns_responder,
     http01_responder,
     make_csr,
     tls_alpn_responder,
@@ -119,7 +121,11 @@ def test_http01_order_dns_and_ip_then_revoke(acme: Acme, tmp_path: Path) -> None
         for authz_url in order["authorizations"]:
             authz = client.post(authz_url).json()
             challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
-            assert {c["type"] for c in authz["challenges"]} == {"http-01", "tls-alpn-01"}
+            kinds = {c["type"] for c in authz["challenges"]}
+            if authz["identifier"]["type"] == "ip":  # RFC 8738: no dns-01 for addresses
+                assert kinds == {"http-01", "tls-alpn-01"}
+            else:
+                assert kinds == {"http-01", "tls-alpn-01", "dns-01"}
             answers[challenge["token"]] = client.key_authorization(challenge["token"])
             reply = client.post(challenge["url"], {})
             assert reply.status_code == 200
@@ -238,7 +244,7 @@ def test_malformed_jws_reused_nonce_and_wrong_key(acme: Acme) -> None:
         400,
     )
     problem(
-        client.post(url, {"identifiers": [{"type": "dns", "value": "*.x.test"}]}),
+        client.post(url, {"identifiers": [{"type": "dns", "value": "bad..name"}]}),
         "rejectedIdentifier",
         400,
     )
@@ -467,3 +473,122 @@ def test_certbot_obtains_and_renews_with_http01(acme: Acme, tmp_path: Path) -> N
     verify(tmp_path, acme.ca["certificate"], (live / "cert.pem").read_text().strip())
     serials = acme.client.list(f"{acme.mount}/certs")["data"]["keys"]
     assert len(serials) >= 3  # the root and both leaves
+
+
+def test_dns01_with_configured_resolver_and_wildcards(acme: Acme) -> None:
+    dns_port = free_port()
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        write(acme.client, f"{acme.mount}/config/acme", dns_resolver="resolver.example")
+    write(acme.client, f"{acme.mount}/config/acme", dns_resolver=f"127.0.0.1:{dns_port}")
+    client = AcmeClient(acme.directory())
+    client.register()
+    identifiers = [{"type": "dns", "value": "acme.test"}, {"type": "dns", "value": "*.acme.test"}]
+    order_url, order = _order(acme, client, identifiers)
+    records: dict[str, list[str]] = {}
+    authzs = [client.post(url).json() for url in order["authorizations"]]
+    wildcard = next(a for a in authzs if a.get("wildcard"))
+    assert wildcard["identifier"] == {"type": "dns", "value": "acme.test"}
+    assert [c["type"] for c in wildcard["challenges"]] == ["dns-01"]
+    plain = next(a for a in authzs if not a.get("wildcard"))
+    assert {c["type"] for c in plain["challenges"]} == {"http-01", "tls-alpn-01", "dns-01"}
+    with dns_responder(dns_port, records):
+        for authz in authzs:
+            challenge = next(c for c in authz["challenges"] if c["type"] == "dns-01")
+            value = dns01_value(client.key_authorization(challenge["token"]))
+            records.setdefault("_acme-challenge.acme.test", []).append(value)
+        for authz in authzs:
+            challenge = next(c for c in authz["challenges"] if c["type"] == "dns-01")
+            client.post(challenge["url"], {})
+        for url in order["authorizations"]:
+            assert client.wait(url, ("valid", "invalid"))["status"] == "valid"
+    assert client.wait(order_url, ("ready",))["status"] == "ready"
+    csr, _ = make_csr(["acme.test", "*.acme.test"])
+    final = client.post(order["finalize"], {"csr": b64url(csr)})
+    assert final.status_code == 200, final.text
+    leaf = x509.load_pem_x509_certificates(client.post(final.json()["certificate"]).content)[0]
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(sans.get_values_for_type(x509.DNSName)) == ["*.acme.test", "acme.test"]
+
+    # a wrong TXT value fails the challenge
+    order_url, order = _order(acme, client, [{"type": "dns", "value": "other.test"}])
+    authz = client.post(order["authorizations"][0]).json()
+    challenge = next(c for c in authz["challenges"] if c["type"] == "dns-01")
+    with dns_responder(dns_port, {"_acme-challenge.other.test": ["not-it"]}):
+        client.post(challenge["url"], {})
+        failed = client.wait(order["authorizations"][0], ("valid", "invalid"))
+    assert failed["status"] == "invalid"
+    error = next(c for c in failed["challenges"] if c["type"] == "dns-01")["error"]
+    assert error["type"] == PROBLEM + "dns"
+
+
+def _ready_order(acme: Acme, client: AcmeClient) -> tuple[str, dict[str, Any]]:
+    order_url, order = _order(acme, client, [{"type": "dns", "value": "localhost"}])
+    answers: dict[str, str] = {}
+    with http01_responder(acme.http01_port, answers):
+        authz = client.post(order["authorizations"][0]).json()
+        challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
+        answers[challenge["token"]] = client.key_authorization(challenge["token"])
+        client.post(challenge["url"], {})
+        assert client.wait(order["authorizations"][0], ("valid", "invalid"))["status"] == "valid"
+    return order_url, order
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_concurrent_finalize_issues_once(acme: Acme, round_: int) -> None:
+    client = AcmeClient(acme.directory())
+    client.register()
+    order_url, order = _ready_order(acme, client)
+    csr, _ = make_csr(["localhost"])
+    bodies = [client.sign(order["finalize"], {"csr": b64url(csr)}) for _ in range(6)]
+
+    def send(body: dict[str, str]) -> int:
+        return httpx.post(order["finalize"], json=body, timeout=30).status_code
+
+    before = len(acme.client.list(f"{acme.mount}/certs")["data"]["keys"])
+    with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
+        codes = list(pool.map(send, bodies))
+    assert sorted(codes) == [200] + [403] * (len(bodies) - 1)  # the rest: orderNotReady
+    assert len(acme.client.list(f"{acme.mount}/certs")["data"]["keys"]) == before + 1
+    assert client.post(order_url).json()["status"] == "valid"
+
+
+def test_revoke_cert_signed_by_the_certificate_key(acme: Acme) -> None:
+    client = AcmeClient(acme.directory())
+    client.register()
+    _, order = _ready_order(acme, client)
+    csr, key = make_csr(["localhost"])
+    final = client.post(order["finalize"], {"csr": b64url(csr)}).json()
+    leaf = x509.load_pem_x509_certificates(client.post(final["certificate"]).content)[0]
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    cert_key = ECKey.import_key(pem)
+    stranger = ECKey.generate_key("P-256")
+    url = client.directory["revokeCert"]
+    problem(
+        client.post(url, {"certificate": b64url(der)}, key=stranger, use_jwk=True),
+        "unauthorized",
+        403,
+    )
+    revoked = client.post(url, {"certificate": b64url(der)}, key=cert_key, use_jwk=True)
+    assert revoked.status_code == 200, revoked.text
+
+
+def test_allowed_roles_and_issuers(acme: Acme) -> None:
+    write(acme.client, f"{acme.mount}/roles/in", allow_any_name=True)
+    write(acme.client, f"{acme.mount}/roles/out", allow_any_name=True)
+    write(
+        acme.client,
+        f"{acme.mount}/config/acme",
+        allowed_roles=["in"],
+        allowed_issuers=[acme.ca["issuer_id"]],
+    )
+    assert httpx.get(acme.directory("roles/in/")).status_code == 200
+    problem(httpx.get(acme.directory("roles/out/")), "unauthorized", 403)
+    assert httpx.get(acme.directory(f"issuer/{acme.ca['issuer_id']}/")).status_code == 200
+    other = root(acme.client, acme.mount, common_name="Other", issuer_name="other")
+    assert other["issuer_id"] != acme.ca["issuer_id"]
+    problem(httpx.get(acme.directory("issuer/other/")), "unauthorized", 403)

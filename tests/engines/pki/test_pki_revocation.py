@@ -331,3 +331,51 @@ def test_concurrent_revocations_and_rotations_number_crls_atomically(
     assert crl_number(final) == start + len(jobs)
     expected = {pem_cert(leaf["certificate"]).serial_number for leaf in leaves}
     assert set(revoked_serials(final)) == expected
+
+
+def _wait_tidy(client: hvac.Client, mount: str, states: tuple[str, ...]) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = client.read(f"{mount}/tidy-status")["data"]
+        if status["state"] in states:
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"tidy stayed {status.get('state')}")
+
+
+def test_tidy_cancel_and_expired_issuers(client: hvac.Client, mount: str) -> None:
+    _setup(client, mount)
+    for i in range(5):
+        write(client, f"{mount}/issue/r", common_name=f"t{i}.test", ttl="1h")
+    # slow enough to be caught running: 1 s between certificates
+    response = client.adapter.post(
+        f"/v1/{mount}/tidy", json={"tidy_cert_store": True, "pause_duration": "1s"}
+    )
+    assert response.status_code == 202
+    with pytest.raises(hvac.exceptions.InvalidRequest) as info:
+        client.adapter.post(f"/v1/{mount}/tidy", json={"tidy_cert_store": True})
+    assert "already in progress" in str(info.value)
+    cancelling = write(client, f"{mount}/tidy-cancel")
+    assert cancelling["state"] == "Cancelling"
+    assert _wait_tidy(client, mount, ("Cancelled",))["cert_store_deleted_count"] == 0
+
+    # an issuer that expired longer ago than issuer_safety_buffer is removed, not the default
+    past = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    old = write(
+        client,
+        f"{mount}/root/rotate/internal",
+        common_name="Old Root",
+        key_type="ec",
+        not_after=past,
+        not_before_duration="60s",
+    )
+    assert old["issuer_id"] in client.list(f"{mount}/issuers")["data"]["keys"]
+    client.adapter.post(
+        f"/v1/{mount}/tidy", json={"tidy_expired_issuers": True, "issuer_safety_buffer": "1s"}
+    )
+    assert _wait_tidy(client, mount, ("Finished", "Error"))["state"] == "Finished"
+    assert old["issuer_id"] not in client.list(f"{mount}/issuers")["data"]["keys"]
+    assert len(client.list(f"{mount}/issuers")["data"]["keys"]) == 1

@@ -47,7 +47,7 @@ class Dependency:
     """What a template asked the server for: ``secret`` (read, or write with ``data``) or
     ``secrets`` (list)."""
 
-    kind: str  # "secret" | "secrets"
+    kind: str  # "secret" | "secrets" | "pkiCert"
     path: str
     data: tuple[tuple[str, str], ...] = ()
 
@@ -122,20 +122,14 @@ class Template:
             return value
 
         def secret(path: str, *pairs: str) -> Any:
-            data: list[tuple[str, str]] = []
-            for pair in pairs:
-                key, sep, value = str(pair).partition("=")
-                if not sep:
-                    raise ValueError('secret: expected "key=value", got an argument without "="')
-                data.append((key, value))
-            return fetch(Dependency("secret", str(path).strip("/"), tuple(data)))
+            return fetch(Dependency("secret", str(path).strip("/"), _pairs(pairs)))
 
         def secrets(path: str) -> Any:
             value = fetch(Dependency("secrets", str(path).strip("/")))
             return [] if value is None else value
 
         def pki_cert(path: str, *pairs: str) -> Any:
-            return secret(path, *pairs)
+            return fetch(Dependency("pkiCert", str(path).strip("/"), _pairs(pairs)))
 
         funcs: dict[str, Callable[..., Any]] = {
             **BUILTINS,
@@ -145,6 +139,16 @@ class Template:
         }
         text = execute(self.tree, None, funcs, missing_key_error=error_on_missing_key)
         return RenderResult(text, complete, used)
+
+
+def _pairs(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    data: list[tuple[str, str]] = []
+    for pair in pairs:
+        key, sep, value = str(pair).partition("=")
+        if not sep:
+            raise ValueError('expected "key=value", got an argument without "="')
+        data.append((key, value))
+    return tuple(data)
 
 
 def compile_template(text: str, name: str = "", left: str = "", right: str = "") -> Template:

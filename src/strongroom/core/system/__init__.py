@@ -16,6 +16,7 @@ from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.password_policies import password_policy_paths
 from strongroom.core.system.policies import policy_paths
 from strongroom.core.system.quotas import quota_paths
+from strongroom.core.system.snapshot import snapshot_paths
 from strongroom.core.system.tools import tool_paths
 from strongroom.core.system.wrapping import wrapping_paths
 from strongroom.framework import FrameworkBackend
@@ -73,6 +74,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *cors_paths(core),
         *quota_paths(core),
         *mfa_paths(core),
+        *snapshot_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,

@@ -45,17 +45,26 @@ def lease_paths(core: Core) -> list[Path]:
         return lease_id
 
     async def lookup(request: Request, args: LeaseArgs) -> Response:
-        entry = await core.leases.get(lease_id_of(args))
-        if entry is None:
+        lease_id = lease_id_of(args)
+        entry = await core.leases.get(lease_id)
+        if entry is not None:
+            return Response(data=entry.describe(core.clock.now()))
+        token = await core.token_leases.entry(lease_id)
+        if token is None:
             raise InvalidRequest("invalid lease")
-        return Response(data=entry.describe(core.clock.now()))
+        return Response(data=core.token_leases.describe(lease_id, token))
 
     async def list_prefix(request: Request, args: PrefixArgs) -> Response | None:
-        keys = await core.leases.list_prefix(args.prefix)
+        secrets = await core.leases.list_prefix(args.prefix)
+        tokens = await core.token_leases.list_prefix(args.prefix)
+        keys = sorted(set(secrets) | set(tokens))
         return Response(data={"keys": keys}) if keys else None
 
     async def renew(request: Request, args: LeaseArgs) -> Response:
         lease_id = lease_id_of(args)
+        if await core.leases.get(lease_id) is None and await core.token_leases.entry(lease_id):
+            # as Vault: token leases renew through auth/token/renew*
+            raise InvalidRequest("tokens cannot be renewed through this endpoint")
         entry, warnings = await core.leases.renew(lease_id, int(args.increment))
         ttl = max(0, round(entry.expire_time - core.clock.now()))
         response = Response(
@@ -66,23 +75,26 @@ def lease_paths(core: Core) -> list[Path]:
         return response
 
     async def revoke(request: Request, args: LeaseArgs) -> None:
-        await core.leases.revoke(lease_id_of(args))
+        lease_id = lease_id_of(args)
+        if not await core.token_leases.revoke(lease_id):  # a token lease: its whole tree
+            await core.leases.revoke(lease_id)
 
     async def revoke_prefix(request: Request, args: PrefixArgs) -> None:
-        await core.leases.revoke_prefix(args.prefix)
+        await core.revoke_prefix(args.prefix)
 
     async def revoke_force(request: Request, args: PrefixArgs) -> None:
-        await core.leases.revoke_prefix(args.prefix, force=True)
+        await core.revoke_prefix(args.prefix, force=True)
 
     async def tidy(request: Request, args: NoArgs) -> Response:
         # Vault runs it in the background and answers 202 with a warning
         async def work() -> str:
-            return f"revoked {await core.leases.expire_due()} expired leases"
+            revoked = await core.leases.expire_due() + await core.tokens.sweep()
+            return f"revoked {revoked} expired leases"
 
         return tidy_job.start(work)
 
     async def count(request: Request, args: CountArgs) -> Response:
-        total = await core.leases.count()
+        total = await core.leases.count() + await core.token_leases.count()
         return Response(data={"lease_count": total, "counts": {"": total}}, data_only=True)
 
     read, update, lst = Operation.READ, Operation.UPDATE, Operation.LIST

@@ -53,6 +53,8 @@ def _prefix(request: Request) -> str:
     """The caller's own folder in the storage view; refuses callers without a cubbyhole."""
     if request.token is None:
         raise PermissionDenied()
+    if request.token.token_type == "batch":  # noqa: S105 (a token kind)
+        raise InvalidRequest("cubbyhole operations are only supported by 'service' type tokens")
     _check_id(request.token.cubbyhole_id)
     return request.token.cubbyhole_id + "/"
 

@@ -9,7 +9,7 @@ config/auto-tidy), ``config`` (config/urls, config/cluster), and the ACME server
 config/acme) and ``acme_orders`` (new-order, order/, finalize, cert, authorization/,
 challenge/, revoke-cert), over ``_acme_protocol`` (JWS with joserfc, nonces, rate limits,
 problem documents), ``_acme_context`` (directories, replies, records) and
-``_acme_challenges`` (http-01, tls-alpn-01);
+``_acme_challenges`` (http-01, tls-alpn-01, dns-01);
 over the records (``_store``), certificate building (``_build``), signing and response
 shapes (``_issuing``), roles' name rules (``_role``), CRL building (``_crl``) and keys and
 encodings (``_crypto``).
@@ -21,8 +21,9 @@ Departures from Vault:
 - Issuers that share a key do not share a CRL: every issuer has its own CRL.
 - CRL rebuilds are serialised per mount and read the revocations inside that lock, so a
   higher CRL number never lists fewer revocations.
-- ACME: dns-01 is not offered (so no wildcard identifiers); ``dns_resolver`` is stored but
-  unused. Challenges are checked on ports 80 / 443 unless the mount's options
+- ACME: dns-01 asks ``config/acme``'s ``dns_resolver`` (an IP address[:port]) or the
+  system's resolvers (dnspython); wildcard identifiers get a dns-01 challenge only. http-01
+  and tls-alpn-01 are checked on ports 80 / 443 unless the mount's options
   ``acme_http01_port`` / ``acme_tls_alpn01_port`` move them (for tests and unprivileged
   setups). ``config/acme`` also takes ``rate_limit_per_ip`` / ``rate_limit_per_account``
   (requests per second, bursts of twice that; 0 turns a limit off): Vault has no ACME rate
@@ -30,8 +31,10 @@ Departures from Vault:
   them apart). Nonces live in memory (as Vault's): a restart makes clients retry with a
   fresh one. Accounts belong to the directory they were created in.
 - Tidy status lives in memory (a restart forgets the last run, as Vault's does).
-- ``revoke`` rebuilds the CRLs inline (as Vault without ``auto_rebuild``), reading every
-  revocation entry; with ``auto_rebuild`` only the delta CRL is rebuilt at once.
+- ``revoke`` rebuilds the CRLs inline (as Vault without ``auto_rebuild``); with
+  ``auto_rebuild`` only the delta CRL is rebuilt at once. Revocation entries never change, so
+  each mount keeps (issuer, serial, time) of every entry in memory (~100 bytes each) and a
+  rebuild reads only the entries it has not seen; the first rebuild after a start reads all.
 """
 
 from __future__ import annotations

@@ -12,10 +12,12 @@ import hashlib
 import ipaddress
 import ssl
 
+import dns.asyncresolver
+import dns.exception
 import httpx
 from cryptography import x509
 
-__all__ = ["check_http01", "check_tls_alpn01"]
+__all__ = ["check_dns01", "check_http01", "check_tls_alpn01", "parse_resolver"]
 
 _ACME_IDENTIFIER_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
 _TIMEOUT = 10.0
@@ -102,4 +104,47 @@ async def check_tls_alpn01(
     raw = value.value if isinstance(value, x509.UnrecognizedExtension) else b""
     if raw != expected:
         return "the acmeIdentifier digest does not match the key authorization"
+    return None
+
+
+def parse_resolver(text: str) -> tuple[str, int]:
+    """``config/acme``'s ``dns_resolver``: ``host``, ``host:port`` or ``[v6]:port``."""
+    host, port = text, 53
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            port = int(rest.lstrip(":"))
+    elif text.count(":") == 1:
+        host, _, raw = text.partition(":")
+        port = int(raw)
+    ipaddress.ip_address(host)  # ValueError for a name: the resolver must be an address
+    if not 0 < port < 65536:
+        raise ValueError("port out of range")
+    return host, port
+
+
+async def check_dns01(identifier: str, key_authorization: str, resolver: str) -> str | None:
+    """A TXT record at ``_acme-challenge.<identifier>`` holding base64url(SHA-256(key
+    authorization)) (RFC 8555 §8.4), asked of ``resolver`` or the system's resolvers."""
+    import base64
+
+    expected = (
+        base64.urlsafe_b64encode(hashlib.sha256(key_authorization.encode()).digest())
+        .rstrip(b"=")
+        .decode()
+    )
+    client = dns.asyncresolver.Resolver(configure=not resolver)
+    if resolver:
+        host, port = parse_resolver(resolver)
+        client.nameservers = [host]
+        client.port = port
+    client.lifetime = _TIMEOUT
+    name = f"_acme-challenge.{identifier}"
+    try:
+        answer = await client.resolve(name, "TXT")
+    except dns.exception.DNSException as exc:
+        return f"no TXT record at {name}: {type(exc).__name__}"
+    values = [b"".join(rdata.strings).decode(errors="replace") for rdata in answer]
+    if expected not in values:
+        return f"no TXT record at {name} matches the key authorization"
     return None

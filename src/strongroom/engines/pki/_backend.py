@@ -151,6 +151,10 @@ class PKIBackend(FrameworkBackend):
 
     async def _crl_loop(self) -> None:
         last_delta = 0.0
+        try:
+            await self.crls.warm()
+        except Exception as exc:
+            log.warning("pki: reading the revocation entries failed: %s", type(exc).__name__)
         while True:
             await asyncio.sleep(self.crl_interval)
             try:

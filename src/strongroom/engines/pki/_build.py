@@ -23,7 +23,7 @@ from strongroom.engines.pki._crypto import (
 )
 from strongroom.errors import InvalidRequest
 
-__all__ = ["Template", "build_certificate", "subject_name"]
+__all__ = ["Template", "build_certificate", "general_names", "subject_name"]
 
 _KEY_USAGES = {
     "digitalsignature": "digital_signature",
@@ -118,7 +118,7 @@ def subject_name(t: Template) -> x509.Name:
     return x509.Name(attrs)
 
 
-def _general_names(t: Template) -> list[x509.GeneralName]:
+def general_names(t: Template) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = []
     try:
         names.extend(x509.DNSName(name) for name in t.dns_names)
@@ -203,7 +203,7 @@ def build_certificate(
     ekus = ext_key_usages(t.ext_key_usage, t.ext_key_usage_oids)
     if ekus:
         builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
-    names = _general_names(t)
+    names = general_names(t)
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     if t.policy_identifiers:

@@ -31,6 +31,8 @@ from cryptography.exceptions import InvalidSignature
 
 from strongroom.engines.pki._crypto import (
     PrivateKey,
+    key_bits_of,
+    key_type_of,
     load_cert,
     load_private_key,
     private_pkcs8_pem,
@@ -152,6 +154,7 @@ class PKIStore:
         self.locks = KeyLocks()
         self._certs: dict[str, x509.Certificate] = {}
         self._keys: dict[bytes, PrivateKey] = {}
+        self._signed: dict[tuple[str, str], bool] = {}
 
     # -- parsing (memoised) -------------------------------------------------------------
 
@@ -226,8 +229,6 @@ class PKIStore:
             if self.private_key(record).public_key() == public:
                 return record, True
         await self.check_key_name(name)
-        from strongroom.engines.pki._crypto import key_bits_of, key_type_of
-
         record = KeyRecord(str(uuid.uuid4()), name, key_type_of(key), key_bits_of(key), pem)
         await self.put_key(record)
         async with self.locks.hold("config/keys"):
@@ -340,22 +341,39 @@ class PKIStore:
         everyone = await self.issuers()
         chain = [record.certificate]
         seen = {record.id}
-        current = self.cert(record.certificate)
+        current_pem = record.certificate
+        current = self.cert(current_pem)
         while current.issuer != current.subject:
             parent = None
             for other in everyone:
                 if other.id in seen:
                     continue
                 candidate = self.cert(other.certificate)
-                if candidate.subject == current.issuer and signed_by(current, candidate):
+                if candidate.subject == current.issuer and self.signed_by(
+                    current_pem, other.certificate
+                ):
                     parent = other
                     break
             if parent is None:
                 break
             seen.add(parent.id)
             chain.append(parent.certificate)
-            current = self.cert(parent.certificate)
+            current_pem = parent.certificate
+            current = self.cert(current_pem)
         return chain
+
+    def signed_by(self, child_pem: str, parent_pem: str) -> bool:
+        """Whether ``parent`` signed ``child`` (memoised: a signature check costs ~0.1 ms)."""
+        key = (child_pem, parent_pem)
+        known = self._signed.get(key)
+        if known is None:
+            known = remember(
+                self._signed,
+                key,
+                signed_by(self.cert(child_pem), self.cert(parent_pem)),
+                _PARSE_LIMIT,
+            )
+        return known
 
     # -- certificates -------------------------------------------------------------------
 

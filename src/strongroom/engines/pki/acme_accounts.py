@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from strongroom.engines.pki._acme_challenges import parse_resolver
 from strongroom.engines.pki._acme_context import (
     ACME_DEFAULTS,
     AcmeContext,
@@ -387,6 +388,13 @@ class AcmeAccountPaths:
                         raise InvalidRequest(f"{name}: expected an integer") from None
                 else:
                     config[name] = str(value)
+            if config["dns_resolver"]:
+                try:
+                    parse_resolver(str(config["dns_resolver"]))
+                except ValueError:
+                    raise InvalidRequest(
+                        "dns_resolver: expected an IP address, optionally with :port"
+                    ) from None
             if config["eab_policy"] not in _POLICIES:
                 raise InvalidRequest(f"eab_policy: expected one of {', '.join(_POLICIES)}")
             policy = str(config["default_directory_policy"])

@@ -6,6 +6,7 @@ directory's role (or sign-verbatim) with the order's identifiers as the only nam
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 import secrets
@@ -14,7 +15,7 @@ from typing import Any
 
 from cryptography import x509
 
-from strongroom.engines.pki._acme_challenges import check_http01, check_tls_alpn01
+from strongroom.engines.pki._acme_challenges import check_dns01, check_http01, check_tls_alpn01
 from strongroom.engines.pki._acme_context import AcmeContext, Authed, Directory, rfc3339
 from strongroom.engines.pki._acme_protocol import AcmeProblem, b64url, b64url_decode
 from strongroom.engines.pki._build import Template
@@ -131,6 +132,8 @@ class AcmeOrderPaths:
             "expires": authz["expires"],
             "challenges": [self._challenge_body(d, authz, c) for c in authz["challenges"]],
         }
+        if authz.get("wildcard"):
+            body["wildcard"] = True
         return body
 
     # -- orders ---------------------------------------------------------------------------
@@ -153,12 +156,7 @@ class AcmeOrderPaths:
             kind, value = item.get("type"), item["value"]
             if kind == "dns":
                 value = value.lower().rstrip(".")
-                if value.startswith("*."):
-                    raise AcmeProblem(
-                        "rejectedIdentifier",
-                        f"{value}: wildcard identifiers need dns-01, which is not offered",
-                    )
-                if not valid_hostname(value):
+                if not valid_hostname(value[2:] if value.startswith("*.") else value):
                     raise AcmeProblem("rejectedIdentifier", f"{value} is not a valid DNS name")
             elif kind == "ip":
                 try:
@@ -185,15 +183,24 @@ class AcmeOrderPaths:
         expires = rfc3339(now + ORDER_LIFETIME)
         authz_ids = []
         for identifier in clean:
+            value = identifier["value"]
+            wildcard = value.startswith("*.")
+            if wildcard:
+                kinds: tuple[str, ...] = ("dns-01",)  # only DNS can prove a whole zone
+            elif identifier["type"] == "dns":
+                kinds = ("http-01", "tls-alpn-01", "dns-01")
+            else:
+                kinds = ("http-01", "tls-alpn-01")
             authz = {
                 "id": str(uuid.uuid4()),
                 "account": account["id"],
-                "identifier": identifier,
+                "identifier": {"type": identifier["type"], "value": value.removeprefix("*.")},
+                "wildcard": wildcard,
                 "status": "pending",
                 "expires": expires,
                 "challenges": [
                     {"type": t, "token": b64url(secrets.token_bytes(32)), "status": "pending"}
-                    for t in ("http-01", "tls-alpn-01")
+                    for t in kinds
                 ],
             }
             await ctx.put("authz", authz)
@@ -398,8 +405,9 @@ class AcmeOrderPaths:
                 challenge["status"] = "processing"
                 await ctx.put("authz", authz)
                 key_authorization = f"{challenge['token']}.{authed.account['thumbprint']}"
+                resolver = str(d.config.get("dns_resolver", ""))
                 task = asyncio.get_running_loop().create_task(
-                    self._validate(args.id, challenge["type"], key_authorization)
+                    self._validate(args.id, challenge["type"], key_authorization, resolver)
                 )
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
@@ -410,7 +418,9 @@ class AcmeOrderPaths:
             links=(f'<{d.url(f"authorization/{args.id}")}>;rel="up"',),
         )
 
-    async def _validate(self, authz_id: str, kind: str, key_authorization: str) -> None:
+    async def _validate(
+        self, authz_id: str, kind: str, key_authorization: str, resolver: str
+    ) -> None:
         ctx = self.ctx
         authz = await ctx.get("authz", authz_id)
         if authz is None:
@@ -421,7 +431,9 @@ class AcmeOrderPaths:
         for attempt in range(_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(_RETRY_DELAY * attempt)
-            if kind == "http-01":
+            if kind == "dns-01":
+                error = await check_dns01(value, key_authorization, resolver)
+            elif kind == "http-01":
                 error = await check_http01(
                     value, key_authorization.split(".")[0], key_authorization, self.http01_port
                 )
@@ -445,7 +457,7 @@ class AcmeOrderPaths:
                     challenge["status"] = "invalid"
                     challenge["error"] = {
                         "type": "urn:ietf:params:acme:error:"
-                        + ("tls" if kind == "tls-alpn-01" else "incorrectResponse"),
+                        + {"tls-alpn-01": "tls", "dns-01": "dns"}.get(kind, "incorrectResponse"),
                         "detail": error,
                         "status": 400,
                     }
@@ -495,8 +507,6 @@ def _is_ip(text: str) -> bool:
 
 def _truncating(issuer: Any) -> Any:
     """ACME leaves never outlive their issuer: truncate rather than refuse."""
-    import dataclasses
-
     if issuer.leaf_not_after_behavior == "err":
         return dataclasses.replace(issuer, leaf_not_after_behavior="truncate")
     return issuer

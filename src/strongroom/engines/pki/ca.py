@@ -5,17 +5,16 @@ DELETE, ``intermediate/generate/:type``, ``intermediate/set-signed``,
 
 from __future__ import annotations
 
-import dataclasses
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from strongroom.engines.pki._build import Template, subject_name
+from strongroom.engines.pki._build import Template, general_names, subject_name
 from strongroom.engines.pki._crypto import (
     PrivateKey,
-    PublicKey,
     cert_der,
     cert_pem,
     encode_private_key,
@@ -24,13 +23,14 @@ from strongroom.engines.pki._crypto import (
     is_ip,
     key_spec,
     key_type_of,
+    load_cert,
     load_private_key,
     sign_padding,
     signature_hash,
 )
 from strongroom.engines.pki._issuing import Issuing, SignedCert, check_format
 from strongroom.engines.pki._role import parse_other_sans
-from strongroom.engines.pki._store import IssuerRecord, KeyRecord, PKIStore
+from strongroom.engines.pki._store import KeyRecord, PKIStore
 from strongroom.engines.pki.issue import load_csr
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Duration, NoArgs, Path
@@ -315,11 +315,10 @@ class CAPaths:
         if not args.common_name:
             raise InvalidRequest("the common_name field is required for a CSR")
         record, key, generated = await self._key_for(args)
-        template = self._template(args, None, None)
+        now = self.issuing.now()
+        template = self._template(args, now, now)  # validity unused: a CSR has none
         builder = x509.CertificateSigningRequestBuilder().subject_name(subject_name(template))
-        from strongroom.engines.pki._build import _general_names
-
-        names = _general_names(template)
+        names = general_names(template)
         if names:
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         if args.add_basic_constraints:
@@ -331,8 +330,6 @@ class CAPaths:
             rsa_padding=sign_padding(key, args.use_pss),  # type: ignore[arg-type]
         )
         if args.format == "der":
-            import base64
-
             text = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
         else:
             text = csr.public_bytes(serialization.Encoding.PEM).decode().strip()
@@ -402,8 +399,6 @@ class CAPaths:
     async def sign_self_issued(self, request: Request, args: CAArgs) -> Response:
         if not args.certificate.strip():
             raise InvalidRequest("the certificate field is required")
-        from strongroom.engines.pki._crypto import load_cert
-
         cert = load_cert(args.certificate)
         if cert.subject != cert.issuer:
             raise InvalidRequest("the certificate is not self-issued")
@@ -518,7 +513,3 @@ def _pem_blocks(text: str) -> list[tuple[str, str]]:
         elif kind:
             buf.append(stripped)
     return out
-
-
-def _unused(*_: Any) -> None:  # keep imports used in type positions honest
-    _ = (PublicKey, IssuerRecord, dataclasses)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -147,7 +146,3 @@ class CRLPaths:
 
 def _pem(der: bytes) -> str:
     return x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM).decode()
-
-
-def _unused(_: Any) -> None:
-    return None

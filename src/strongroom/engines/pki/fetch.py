@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from strongroom.engines.pki._crypto import cert_der, cert_pem, load_cert, normalize_serial
 from strongroom.engines.pki._store import PKIStore
-from strongroom.errors import InvalidRequest
 from strongroom.framework import NoArgs, Path
 from strongroom.logical import Operation, Request, Response
 
@@ -125,9 +127,6 @@ class FetchPaths:
         der = await self.crl("default", name == "delta-crl")
         if der is None:
             return None
-        from cryptography import x509
-        from cryptography.hazmat.primitives import serialization
-
         pem = x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM).decode()
         if raw == "raw":
             return Response(raw_body=der, content_type="application/pkix-crl")
@@ -145,6 +144,3 @@ class FetchPaths:
 @dataclass(frozen=True, slots=True)
 class _CAArgs:
     raw: str = ""
-
-
-_ = InvalidRequest

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from strongroom.engines.pki._build import Template
+from strongroom.engines.pki._build import Template, subject_name
 from strongroom.engines.pki._crypto import (
     PublicKey,
     common_name_of,
@@ -331,8 +331,6 @@ class IssuePaths:
 
 
 def _subject_attrs(template: Template) -> list[x509.NameAttribute[Any]]:
-    from strongroom.engines.pki._build import subject_name
-
     return list(subject_name(template))
 
 

@@ -17,7 +17,6 @@ from strongroom.engines.pki._crypto import (
     format_serial,
     generate_key,
     key_spec,
-    key_type_of,
     load_private_key,
 )
 from strongroom.engines.pki._store import ALL_USAGES, IssuerRecord, KeyRecord, PKIStore
@@ -436,9 +435,6 @@ class _FetchArgs:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-_ = key_type_of
 
 
 def _default_algorithm(cert: x509.Certificate) -> str:

@@ -19,7 +19,7 @@ from cryptography.x509 import ocsp
 from strongroom.engines.pki._crl import crl_config, seconds
 from strongroom.engines.pki._crypto import format_serial, signature_hash
 from strongroom.engines.pki._store import IssuerRecord, PKIStore
-from strongroom.framework import Path
+from strongroom.framework import Path, remember
 from strongroom.logical import Operation, Request, Response
 
 __all__ = ["OCSPPaths", "spki_key_bytes"]
@@ -67,6 +67,8 @@ _HASHES = {
 class OCSPPaths:
     def __init__(self, store: PKIStore) -> None:
         self.store = store
+        # (issuer PEM, hash name) → (issuer name hash, issuer key hash)
+        self._hashes: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
     def paths(self) -> list[Path]:
         return [
@@ -97,11 +99,20 @@ class OCSPPaths:
         if digest is None:
             return None
         for issuer in await self.store.issuers():
-            cert = self.store.cert(issuer.certificate)
-            if (
-                digest(cert.subject.public_bytes()).digest() == req.issuer_name_hash
-                and digest(spki_key_bytes(cert)).digest() == req.issuer_key_hash
-            ):
+            memo_key = (issuer.certificate, req.hash_algorithm.name)
+            hashes_of = self._hashes.get(memo_key)
+            if hashes_of is None:
+                cert = self.store.cert(issuer.certificate)
+                hashes_of = remember(
+                    self._hashes,
+                    memo_key,
+                    (
+                        digest(cert.subject.public_bytes()).digest(),
+                        digest(spki_key_bytes(cert)).digest(),
+                    ),
+                    1024,
+                )
+            if hashes_of == (req.issuer_name_hash, req.issuer_key_hash):
                 return issuer
         return None
 

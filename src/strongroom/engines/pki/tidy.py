@@ -4,6 +4,7 @@ certificates, revocation entries and issuers, in a background task (one at a tim
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import time
 from dataclasses import dataclass
@@ -13,7 +14,16 @@ from strongroom.engines.pki._crl import CRLBuilder
 from strongroom.engines.pki._crypto import load_cert
 from strongroom.engines.pki._store import PKIStore
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Duration, NoArgs, Path, format_time, parse_bool, parse_duration
+from strongroom.framework import (
+    Duration,
+    NoArgs,
+    Path,
+    format_time,
+    get_json,
+    parse_bool,
+    parse_duration,
+    put_json,
+)
 from strongroom.logical import Operation, Request, Response
 
 __all__ = ["Tidier", "TidyPaths"]
@@ -86,6 +96,8 @@ class Tidier:
             "missing_issuer_cert_count": 0,
             "current_cert_store_count": None,
             "current_revoked_cert_count": None,
+            "acme_orders_deleted_count": 0,
+            "acme_account_deleted_count": 0,
         }
         self.task = asyncio.get_running_loop().create_task(self._run(params))
 
@@ -153,10 +165,60 @@ class Tidier:
                 end = self.store.cert(issuer.certificate).not_valid_after_utc.timestamp()
                 if end + issuer_buffer < now:
                     await self.store.delete_issuer(issuer.id)
+        if params["tidy_acme"]:
+            self.status["message"] = "Tidying ACME orders and accounts"
+            if await self._tidy_acme(int(params["acme_account_safety_buffer"]), now, pause):
+                return
         if revoked_changed:
             await self.crls.rebuild()
         self.status["current_cert_store_count"] = len(await self.store.cert_serials())
         self.status["current_revoked_cert_count"] = len(await self.store.revoked_serials())
+
+    async def _tidy_acme(self, buffer: int, now: float, pause: float) -> bool:
+        """Remove ACME orders (and their authorizations) expired longer than ``buffer``
+        ago, then accounts left with no orders that are older than ``buffer``. Returns
+        True when cancelled. Locks as the ACME paths do (``acme/<kind>/<id>``)."""
+        storage = self.store.storage
+        locks = self.store.locks
+        for order_id in await storage.list("acme/orders/"):
+            if await self._step(pause):
+                return True
+            order = await get_json(storage, f"acme/orders/{order_id}")
+            if not isinstance(order, dict) or _epoch(order.get("expires", "")) + buffer >= now:
+                continue
+            async with locks.hold(f"acme/orders/{order_id}"):
+                for authz_id in order.get("authorizations", []):
+                    await storage.delete(f"acme/authz/{authz_id}")
+                await storage.delete(f"acme/orders/{order_id}")
+            account_id = str(order.get("account", ""))
+            async with locks.hold(f"acme/accounts/{account_id}"):
+                account = await get_json(storage, f"acme/accounts/{account_id}")
+                if isinstance(account, dict) and order_id in account.get("orders", []):
+                    account["orders"].remove(order_id)
+                    await put_json(storage, f"acme/accounts/{account_id}", account)
+            self.status["acme_orders_deleted_count"] += 1
+        for account_id in await storage.list("acme/accounts/"):
+            if await self._step(pause):
+                return True
+            async with locks.hold(f"acme/accounts/{account_id}"):
+                account = await get_json(storage, f"acme/accounts/{account_id}")
+                if not isinstance(account, dict) or account.get("orders"):
+                    continue
+                if _epoch(account.get("created", "")) + buffer >= now:
+                    continue
+                await storage.delete(f"acme/accounts/{account_id}")
+                await storage.delete(f"acme/thumbprints/{account.get('thumbprint', '')}")
+            self.status["acme_account_deleted_count"] += 1
+        return False
+
+
+def _epoch(text: str) -> float:
+    """An RFC 3339 UTC time (``2026-01-02T03:04:05Z``) as seconds; 0 if unreadable."""
+    try:
+        parsed = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return 0.0
+    return parsed.replace(tzinfo=datetime.UTC).timestamp()
 
 
 class TidyPaths:
