@@ -368,6 +368,17 @@ def wrapping(s: Session) -> None:
 def leases(s: Session) -> None:
     s.call("leases count", "GET", "sys/leases/count?type=irrevocable")
     s.call("leases list tokens", "LIST", "sys/leases/lookup/auth/token/create/", deep=False)
+    # one token under its own role path, so that both servers list exactly one lease there
+    s.call(
+        "leases token role", "POST", "auth/token/roles/leasing", {"allowed_policies": ["reader"]}
+    )
+    s.call("leases token", "POST", "auth/token/create/leasing", {"policies": ["reader"]})
+    listed = s.call("leases list role", "LIST", "sys/leases/lookup/auth/token/create/leasing/")
+    lease_id = "auth/token/create/leasing/" + str(dig(listed, "data", "keys", 0))
+    s.call("leases lookup a token", "PUT", "sys/leases/lookup", {"lease_id": lease_id})
+    s.call("leases renew a token", "PUT", "sys/leases/renew", {"lease_id": lease_id})
+    s.call("leases revoke a token", "PUT", "sys/leases/revoke", {"lease_id": lease_id})
+    s.call("leases list role after", "LIST", "sys/leases/lookup/auth/token/create/leasing/")
     s.call("leases lookup missing", "PUT", "sys/leases/lookup", {"lease_id": "kv1/none/x"})
     s.call("leases renew missing", "PUT", "sys/leases/renew", {"lease_id": "kv1/none/x"})
     s.call("leases revoke missing", "PUT", "sys/leases/revoke", {"lease_id": "kv1/none/x"})

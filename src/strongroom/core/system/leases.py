@@ -48,17 +48,17 @@ def lease_paths(core: Core) -> list[Path]:
         lease_id = lease_id_of(args)
         entry = await core.leases.get(lease_id)
         if entry is not None:
-            return Response(data=entry.describe(core.clock.now()))
+            return Response(data=entry.describe(core.clock.now()), data_only=True)
         token = await core.token_leases.entry(lease_id)
         if token is None:
             raise InvalidRequest("invalid lease")
-        return Response(data=core.token_leases.describe(lease_id, token))
+        return Response(data=core.token_leases.describe(lease_id, token), data_only=True)
 
     async def list_prefix(request: Request, args: PrefixArgs) -> Response | None:
         secrets = await core.leases.list_prefix(args.prefix)
         tokens = await core.token_leases.list_prefix(args.prefix)
         keys = sorted(set(secrets) | set(tokens))
-        return Response(data={"keys": keys}) if keys else None
+        return Response(data={"keys": keys}, data_only=True) if keys else None
 
     async def renew(request: Request, args: LeaseArgs) -> Response:
         lease_id = lease_id_of(args)
