@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/database.py
 	test ! -f bench/audit.py || $(BIN)/python bench/audit.py
+	$(BIN)/python bench/otp.py
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .mypy_cache .ruff_cache

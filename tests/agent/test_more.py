@@ -159,3 +159,54 @@ api_proxy { use_auto_auth_token = "force" }
         )
         again = http.get("/v1/auth/token/lookup-self", headers=headers)
         assert again.status_code == 200 and again.json()["data"]["id"] == second
+
+
+def test_proxy_retries_then_passes_the_failure_on(tmp_path: Path) -> None:
+    from tests.agent.helpers import AgentProcess, write_config
+    from tests.serverproc import start_dev_server
+
+    (tmp_path / "own").mkdir()
+    server = start_dev_server(tmp_path / "own")
+    agent = None
+    try:
+        (tmp_path / "in-token").write_text(server.root_token)
+        port = free_port()
+        config = write_config(
+            tmp_path,
+            """
+vault {
+  address = "{addr}"
+  retry { num_retries = 2 }
+}
+auto_auth {
+  method "token_file" {
+    config = { token_file_path = "{dir}/in-token" }
+  }
+}
+listener "tcp" {
+  address = "127.0.0.1:{port}"
+  tls_disable = true
+}
+api_proxy { use_auto_auth_token = true }
+""",
+            addr=server.addr,
+            dir=tmp_path,
+            port=port,
+        )
+        agent = AgentProcess(config, tmp_path).start()
+        agent.wait_log("API proxy listening")
+        agent.wait_log("authenticated")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            assert http.get("/v1/secret/config").status_code == 200
+            server.client(server.root_token).sys.seal()
+            sealed = http.get("/v1/secret/config")
+            assert sealed.status_code == 503  # retried twice, then passed on as it came
+            assert agent.log().count("HTTP 503; retry") == 2
+            server.kill()
+            down = http.get("/v1/secret/config")
+            assert down.status_code == 502 and "could not reach" in down.json()["errors"][0]
+            assert agent.log().count("ConnectError; retry") == 2
+    finally:
+        if agent is not None:
+            agent.stop()
+        server.stop()

@@ -53,12 +53,12 @@ class HACluster:
                 db=self.workdir / "ha.db", ttl=self.ttl, port=port, cluster_port=free_port()
             )
         )
-        node = ServerProcess([f"-config={config}"], port, self.workdir).start()
+        node = ServerProcess([f"-config={config}"], port, self.workdir).start(timeout=60)
         self.nodes.append(node)
         return node
 
     def restart(self, node: ServerProcess) -> None:
-        node.start()
+        node.start(timeout=60)
         self.unseal(node)
 
     def init(self) -> None:

@@ -43,8 +43,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from strongroom.core.forwarding import FORWARDED, Forwarder, forwardable
 from strongroom.errors import Standby, StandbyRedirect, StrongroomError
-from strongroom.logical import Operation
+from strongroom.logical import Operation, Request, Response
 from strongroom.storage.ha import ChangeFeed, FeedGap, HABackend, LockHolder
 
 __all__ = [
@@ -156,6 +157,7 @@ class Cluster:
         self._catching_up: asyncio.Lock = asyncio.Lock()
         self._stepped_down_at = 0.0
         self.transitions = 0  # promotions and demotions, for tests and sys/ha-status
+        self._forwarder = Forwarder()
 
     # ----- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -181,6 +183,7 @@ class Cluster:
 
     async def resign(self) -> None:
         """Fence ourselves and give up the lock, so another node takes over now."""
+        await self._forwarder.close()
         self.backend.fence(None)
         term, self.term, self.active = self.term, None, False
         if term is not None:
@@ -217,6 +220,28 @@ class Cluster:
             pass
         return self._leader
 
+    async def can_forward(self) -> bool:
+        """Whether requests can be forwarded to an active node other than this one."""
+        if FORWARDED.get() or self.active:
+            return False
+        leader = await self.leader()
+        return (
+            leader is not None
+            and leader.node_id != self.node_id
+            and forwardable(leader.cluster_addr)
+        )
+
+    async def send_to_active(self, request: Request) -> Response:
+        """Run ``request`` on the active: forwarded over its cluster address when we can
+        reach it that way, else Vault's 307 to its ``api_addr`` (raised)."""
+        if FORWARDED.get():  # forwarded to us, and we are no longer active: never loop
+            raise Standby("this node is no longer the active node; retry")
+        leader = await self.leader()
+        if leader is not None and leader.node_id != self.node_id:
+            if forwardable(leader.cluster_addr):
+                return await self._forwarder.forward(leader.cluster_addr, request)
+        raise await self.redirect()
+
     async def redirect(self) -> StrongroomError:
         """The error that sends a request to the active node (Vault's 307 to its
         ``api_addr``), or a 503 when no active is known."""
@@ -226,13 +251,18 @@ class Cluster:
         return StandbyRedirect(leader.api_addr)
 
     async def ensure_fresh(self) -> None:
-        """Before a standby serves a read: it has applied the feed within ``stale_bound``,
-        or catches up now; if the feed cannot be read it must not serve locally."""
-        if time.monotonic() - self._heard <= self.settings.stale_bound:
-            return
+        """Before a standby serves a read: it has applied every change committed so far
+        (read-your-writes: ``current_index`` is one cheap query on SQLite), and heard from
+        the feed within ``stale_bound``; if the feed cannot be read it must not serve."""
         try:
+            if await self.feed.current_index() <= self.applied_index:
+                if time.monotonic() - self._heard > self.settings.stale_bound:
+                    self._heard = time.monotonic()
+                return
             await asyncio.wait_for(self._catch_up(), timeout=self.settings.stale_bound * 5)
         except (TimeoutError, StrongroomError, OSError) as exc:
+            if time.monotonic() - self._heard <= self.settings.stale_bound:
+                return  # within the bound: serve what has been applied
             log.warning("standby: change feed unavailable: %s", type(exc).__name__)
             raise await self.redirect() from None
 

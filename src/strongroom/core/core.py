@@ -12,7 +12,7 @@ import contextlib
 import logging
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,6 +41,8 @@ from strongroom.core.policies import PolicyStore
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
+from strongroom.core.system.header_config import AUDITED_HEADERS_KEY, load_audited_headers
+from strongroom.core.system.introspection import InFlight
 from strongroom.core.system.quotas import load_quotas
 from strongroom.core.telemetry import Telemetry
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
@@ -75,6 +77,10 @@ _TOKEN_SALT_KEY = "core/token-salt"  # noqa: S105 (a storage key, not a secret)
 _SWEEP_INTERVAL = 1.0
 # Mount types core provides itself and that can be neither enabled twice nor disabled.
 _SINGLETON_TYPES = ("system", "token", "cubbyhole", "identity")
+
+
+PeerRelay = Callable[[str, str, dict[str, Any], str], Awaitable[None]]
+"""(method, path, body, token): an operator action sent on to the other worker processes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +183,17 @@ class Core:
         # HA (core/cluster.py): set by wiring when the storage is shared by several nodes
         self.cluster: Cluster | None = None
         self._physical_cache: CachedStorage | None = None
+        # workers: pass an unseal key share or a seal on to the sibling processes
+        self.peer_relay: PeerRelay | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
         self.cors_config: CorsConfig = CorsConfig()
         self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
         self.telemetry = Telemetry()  # wiring replaces it with the config's settings
         self.telemetry.mount_of = self.mount_of_http_path
+        self.in_flight = InFlight()  # filled by the HTTP edge (sys/in-flight-req)
+        # sys/config/auditing/request-headers: name → hmac, and the names http/ forwards
+        self.audited_headers: dict[str, bool] = {}
+        self.audited_header_names: frozenset[bytes] = frozenset()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -323,8 +335,8 @@ class Core:
                 reload = True
             elif key == KEYRING_KEY:
                 keyring = True
-            elif key == CORS_KEY or key.startswith("sys/quotas/"):
-                api_config = True  # CORS settings, rate-limit and lease-count quotas
+            elif key in (CORS_KEY, AUDITED_HEADERS_KEY) or key.startswith("sys/quotas/"):
+                api_config = True  # CORS, audited headers, rate-limit and lease-count quotas
             elif key.startswith("sys/token/"):
                 tokens = True
             elif key.startswith("sys/policy/"):
@@ -366,6 +378,13 @@ class Core:
         """The sys/config/* settings the request road reads (CORS)."""
         self.cors_config = await load_cors(self.barrier)
         await load_quotas(self.barrier, self.quotas)
+        self.set_audited_headers(await load_audited_headers(self.barrier))
+
+    def set_audited_headers(self, headers: dict[str, bool]) -> None:
+        """Replace the audited request headers (both views at once: they are read per request)."""
+        self.audited_headers = dict(headers)
+        self.audited_header_names = frozenset(name.encode("latin-1") for name in headers)
+        self.audit.request_headers = self.audited_headers
 
     def mount_of_http_path(self, http_path: str) -> str:
         """The mount a ``/v1/…`` path reaches ("" when none): the request metrics' label."""

@@ -72,11 +72,24 @@ async def handle(core: Core, request: Request) -> Response | None:
         if core.audit.enabled and path in AUDITED_SEAL_OPERATIONS:
             return await _audited_seal_operation(core, request, seal_op)
         return await seal_op(core, request)
-    if core.sealed:
-        raise Sealed()
     cluster = core.cluster
+    if core.sealed:
+        if cluster is not None and await cluster.can_forward():
+            # a worker restarted after a crash (sealed until the next unseal) passes
+            # requests to the active sibling rather than failing them
+            return await cluster.send_to_active(request)
+        raise Sealed()
     if cluster is not None and not cluster.active:
-        await _standby_gate(core, cluster, request, path)
+        if await _must_go_to_active(core, cluster, request, path):
+            return await cluster.send_to_active(request)
+        try:
+            return await _quota_road(core, request, path)
+        except _UseOnActive:  # a use-counted token: nothing was written here
+            return await cluster.send_to_active(request)
+    return await _quota_road(core, request, path)
+
+
+async def _quota_road(core: Core, request: Request, path: str) -> Response | None:
     if core.quotas.active:  # the only cost of quotas while none is configured
         return await core.quotas.guard(
             request,
@@ -154,7 +167,7 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
     if entry is not None and entry.num_uses > 0:
         cluster = core.cluster
         if cluster is not None and not cluster.active:
-            raise await cluster.redirect()  # use counts are spent on the active alone
+            raise _UseOnActive()  # use counts are spent on the active alone
         last_use = await state.tokens.use(entry)
     try:
         response = await route.backend.handle(backend_request)
@@ -195,16 +208,23 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
             await state.tokens.revoke_tree(last_use)
 
 
-async def _standby_gate(core: Core, cluster: Cluster, request: Request, path: str) -> None:
-    """On an HA standby: send to the active whatever must run there (every write, login,
-    token creation, lease work, any read of a mount that may write on read, everything
-    while audit devices are enabled: standbys keep no audit chain of their own yet);
-    serve the rest here once the change feed is known to be fresh."""
+class _UseOnActive(Exception):
+    """A standby met a token with a use count: the request must run on the active."""
+
+
+async def _must_go_to_active(core: Core, cluster: Cluster, request: Request, path: str) -> bool:
+    """On an HA standby: whatever must run on the active (every write, login, token
+    creation, lease work, any read of a mount that may write on read, everything while
+    audit devices are enabled: standbys keep no audit chain of their own yet) goes there;
+    the rest is served here once every committed change is applied."""
+    if path == "sys/seal":
+        return False  # sealing seals the node asked (and, for workers, its siblings)
     found = core.router.match(path)
     mount_type = found[0].entry.type if found else None
     if core.state.audit_configured or must_go_to_active(request.operation, mount_type):
-        raise await cluster.redirect()
+        return True
     await cluster.ensure_fresh()
+    return False
 
 
 # Per-object memos (a token's identity and TokenInfo, a mount's audit settings) live on

@@ -133,6 +133,7 @@ async def gate(core: Core, route: Route, relative: str, request: Request, auth: 
     if header:
         await _satisfy(core, route.storage, pending, _parse_header(header))
         return Gated(route=route, relative=relative, auth=auth)
+    await store.prune_pending(now)
     request_id = await store.create_pending(pending)
     requirement = {
         "mfa_request_id": request_id,

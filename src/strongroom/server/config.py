@@ -54,6 +54,7 @@ __all__ = [
     "load_config",
     "load_migration_config",
     "parse_config",
+    "parse_workers",
 ]
 
 _T = TypeVar("_T")
@@ -89,6 +90,7 @@ _TOP_KEYS = frozenset(
         "ui",
         "log_level",
         "pid_file",
+        "workers",
         "audit_directory",
         "automated_snapshots",
         "seal",
@@ -272,7 +274,20 @@ class ServerConfig:
     # the telemetry stanza (Vault's defaults: Prometheus kept 24 h, hostname label on)
     prometheus_retention_time: int = 24 * 3600
     disable_hostname: bool = False
+    workers: int = 1  # worker processes sharing the listeners ("auto": one per CPU)
     warnings: tuple[str, ...] = ()
+
+
+def parse_workers(value: Any, where: str) -> int:
+    """``workers``: a positive number, or ``auto`` for one per CPU (``None``: 1)."""
+    if value is None:
+        return 1
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return max(os.cpu_count() or 1, 1)
+    count = _convert(parse_int, value, where)
+    if not 1 <= count <= 256:
+        raise ConfigError(f'{where}: expected a number from 1 to 256 or "auto"')
+    return int(count)
 
 
 def load_config(path: str) -> ServerConfig:
@@ -482,6 +497,7 @@ class _Parser:
             log_format=log_format,
             prometheus_retention_time=telemetry[0],
             disable_hostname=telemetry[1],
+            workers=parse_workers(self._single(top, "workers"), "workers"),
             warnings=tuple(self._warnings),
         )
 

@@ -10,6 +10,7 @@ import logging.handlers
 import os
 import queue
 import signal
+import socket
 import sys
 import time
 from collections.abc import Generator, Sequence
@@ -18,11 +19,20 @@ from typing import Any
 
 import uvicorn
 
+from strongroom.core.forwarding import FORWARDED
 from strongroom.core.telemetry import TelemetrySettings
 from strongroom.http import StrongroomApp
-from strongroom.server.config import ConfigError, ListenerConfig, ServerConfig, load_config
+from strongroom.logical import Request, Response
+from strongroom.server.config import (
+    ConfigError,
+    ListenerConfig,
+    ServerConfig,
+    load_config,
+    parse_workers,
+)
 from strongroom.server.listener import HeadLimits, make_ssl_context, protocol_class
 from strongroom.server.wiring import Assembly, assemble
+from strongroom.server.workers import WorkerInfo, relay_to_siblings, supervise
 
 __all__ = ["main"]
 
@@ -43,6 +53,12 @@ class _Args:
     dev_dir: str = ".strongroom"
     log_level: str = ""  # "": the config file's log_level, else info
     log_format: str = ""  # "": the config file's log_format, else standard
+    workers: str = ""  # "": the config file's workers (default 1); a number or "auto"
+    # set by a workers supervisor for the processes it starts (server/workers.py)
+    worker_index: str = ""
+    worker_count: str = ""
+    worker_fds: str = ""
+    worker_dir: str = ""
 
 
 def _parse(argv: Sequence[str]) -> _Args:
@@ -62,6 +78,11 @@ def _parse(argv: Sequence[str]) -> _Args:
             "dev_dir",
             "log_level",
             "log_format",
+            "workers",
+            "worker_index",
+            "worker_count",
+            "worker_fds",
+            "worker_dir",
         ):
             if not sep:
                 i += 1
@@ -247,10 +268,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def _serve(assembly: Assembly, listeners: Sequence[ListenerConfig]) -> None:
+async def _serve(
+    assembly: Assembly, listeners: Sequence[ListenerConfig], worker: WorkerInfo | None = None
+) -> None:
     loop = asyncio.get_running_loop()
     try:
         servers = [_Server(_uvicorn_config(assembly.app, lst)) for lst in listeners]
+        sockets: list[list[socket.socket] | None] = [None] * len(servers)
+        if worker is not None:
+            # the supervisor's listening sockets, and this worker's private cluster socket
+            sockets = [[socket.socket(fileno=fd)] for fd in worker.fds]
+            servers.append(_Server(_cluster_config(assembly, worker)))
+            sockets.append(None)
 
         def stop() -> None:
             for server in servers:
@@ -269,11 +298,37 @@ async def _serve(assembly: Assembly, listeners: Sequence[ListenerConfig]) -> Non
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
         loop.add_signal_handler(signal.SIGHUP, reopen_audit)
-        await asyncio.gather(*(server.serve() for server in servers))
+        await asyncio.gather(
+            *(server.serve(sockets=socks) for server, socks in zip(servers, sockets, strict=True))
+        )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         await assembly.close()
+
+
+def _cluster_config(assembly: Assembly, worker: WorkerInfo) -> uvicorn.Config:
+    """The worker's private listener (a Unix socket in the supervisor's 0700 directory):
+    requests arriving there were forwarded by a sibling, and are never forwarded again."""
+    app = assembly.app
+
+    async def forwarded(request: Request) -> Response | None:
+        FORWARDED.set(True)
+        return await app.handler(request)
+
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(worker.socket_path)
+    private = StrongroomApp(forwarded, limits=app.limits, hooks=app.hooks)
+    return uvicorn.Config(
+        private,
+        uds=worker.socket_path,
+        loop="none",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 async def _run_dev(args: _Args) -> None:
@@ -316,21 +371,35 @@ async def _run_dev(args: _Args) -> None:
     await _serve(assembly, [listener])
 
 
-async def _run_config(config: ServerConfig) -> None:
+async def _run_config(config: ServerConfig, worker: WorkerInfo | None = None) -> None:
+    options = dict(config.storage.options)
+    cluster_addr = config.cluster_addr
+    if worker is not None:
+        options["ha_enabled"] = True  # workers are an HA cluster on one node
+        cluster_addr = worker.cluster_addr
     assembly = await assemble(
         config.storage.type,
-        dict(config.storage.options),
+        options,
         default_lease_ttl=config.default_lease_ttl,
         max_lease_ttl=config.max_lease_ttl,
         api_addr=config.api_addr,
-        cluster_addr=config.cluster_addr,
+        cluster_addr=cluster_addr,
         audit_directory=config.audit_directory,
         snapshot_schedule=config.automated_snapshots,
         telemetry=TelemetrySettings(config.prometheus_retention_time, config.disable_hostname),
     )
+    if worker is not None:
+
+        async def relay(method: str, path: str, body: dict[str, Any], token: str) -> None:
+            await relay_to_siblings(worker, method, path, body, token)
+
+        assembly.core.peer_relay = relay
     for listener in config.listeners:
         scheme = "http" if listener.tls_disable else "https"
         log.info("listening on %s://%s", scheme, listener.address)
+    if worker is not None:
+        await _serve(assembly, config.listeners, worker)
+        return
     with _pid_file(config.pid_file):
         await _serve(assembly, config.listeners)
 
@@ -374,7 +443,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             _set_format(args.log_format or config.log_format)
             for warning in config.warnings:
                 log.warning("config: %s", warning)
-            runner = _run_config(config)
+            if args.worker_fds:
+                info = WorkerInfo(
+                    index=int(args.worker_index or 0),
+                    count=int(args.worker_count or 1),
+                    fds=tuple(int(fd) for fd in args.worker_fds.split(",")),
+                    directory=args.worker_dir,
+                )
+                runner = _run_config(config, info)
+            else:
+                workers = (
+                    parse_workers(args.workers, "-workers") if args.workers else config.workers
+                )
+                if workers > 1:
+                    if config.storage.type not in ("sqlite", "postgresql"):
+                        print("Error: workers need sqlite or postgresql storage", file=sys.stderr)
+                        return 1
+                    with _pid_file(config.pid_file):
+                        return supervise(argv, config.listeners, workers)
+                runner = _run_config(config)
         try:
             import uvloop
 

@@ -163,6 +163,8 @@ async def assemble(
             cors=lambda: core.cors_config,
             observe=metrics.observe_request,
             render_metrics=unauthenticated_metrics,  # served only where a listener says so
+            in_flight=core.in_flight,
+            audited_headers=lambda: core.audited_header_names,
         ),
     )
     scheduler = None

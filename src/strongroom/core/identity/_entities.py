@@ -188,10 +188,10 @@ class EntityPaths:
                     custom_metadata=args.custom_metadata,
                 ),
             )
-        if not args.name:
-            raise InvalidRequest("missing alias name")
+        if not args.name or not args.mount_accessor:
+            raise InvalidRequest("'id' or 'mount_accessor' and 'name' must be provided")
         if not args.canonical_id:
-            raise InvalidRequest("missing canonical_id")
+            return await self._alias_with_new_entity(args.mount_accessor, args.name)
         accessor = args.mount_accessor or ""
         mount_type = self.mounts.check(accessor)
         existing = self.store.index.alias_by_factors(accessor, normalise(mount_type, args.name))
@@ -215,6 +215,19 @@ class EntityPaths:
             custom_metadata=args.custom_metadata,
         )
         return Response(data={"id": alias.id, "canonical_id": alias.canonical_id})
+
+    async def _alias_with_new_entity(self, accessor: str, name: str) -> Response | None:
+        """Vault's alias create without ``canonical_id``: an existing alias is left as it is
+        (204); otherwise a new entity is made for it, atomically (the login path's
+        find-or-create, so a concurrent create cannot make two entities for one alias)."""
+        mount_type = self.mounts.check(accessor)
+        normal = normalise(mount_type, name)
+        if self.store.index.alias_by_factors(accessor, normal) is not None:
+            return None
+        entity = await self.store.login_entity(accessor, mount_type, normal, {})
+        alias = entity.alias_on(accessor)
+        alias_id = alias.id if alias is not None else ""
+        return Response(data={"id": alias_id, "canonical_id": entity.id})
 
     async def exists_alias(self, request: Request, args: AliasIdArgs) -> bool:
         return args.id in self.store.index.aliases

@@ -136,6 +136,7 @@ class MFAStore:
         # returned, for the road's MFA gate of the same request to mint at the original
         # login path (core/mfa.py). Per core; bounded there.
         self.completed: dict[int, tuple[Auth, str]] = {}
+        self._pruned_at = 0.0
 
     # -- methods -----------------------------------------------------------------------------
 
@@ -261,6 +262,20 @@ class MFAStore:
             _PENDING + _sha(request_id), orjson.dumps(dataclasses.asdict(pending))
         )
         return request_id
+
+    async def prune_pending(self, now: float, every: float = 60.0) -> int:
+        """Delete expired pending logins (abandoned two-step logins), at most once per
+        ``every`` seconds per node; the number deleted."""
+        if now - self._pruned_at < every:
+            return 0
+        self._pruned_at = now
+        deleted = 0
+        for name in await self._storage.list(_PENDING):
+            raw = await self._storage.get(_PENDING + name)
+            if raw is not None and float(orjson.loads(raw).get("expires", 0)) <= now:
+                await self._storage.delete(_PENDING + name)
+                deleted += 1
+        return deleted
 
     async def pending(self, request_id: str) -> tuple[PendingLogin, bytes] | None:
         raw = await self._storage.get(_PENDING + _sha(request_id))

@@ -121,11 +121,18 @@ async def _unseal(core: Core, request: Request) -> Response:
         raise InvalidRequest("Vault is not initialized")
     if parse_bool(request.data.get("reset", False), "reset"):
         manager.reset_unseal()
+        if core.peer_relay is not None:
+            await core.peer_relay("PUT", "sys/unseal", {"reset": True}, "")
         return _bare(await seal_status_json(core))
+    relay = core.peer_relay
     if not core.sealed:
+        if relay is not None and request.data.get("key"):
+            await relay("PUT", "sys/unseal", {"key": request.data["key"]}, "")
         return _bare(await seal_status_json(core))
     key = decode_key_share(request.data.get("key"))
     progress = await manager.submit_unseal_key(key)
+    if relay is not None:  # worker processes: every sibling gets the same (valid) share
+        await relay("PUT", "sys/unseal", {"key": request.data["key"]}, "")
     if not progress.sealed:
         await core.after_unseal()
     return _bare(await seal_status_json(core))
