@@ -27,7 +27,7 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -55,13 +55,13 @@ _HOP_HEADERS = frozenset(
 @dataclass
 class _Entry:
     status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    expires: float
-    request_path: str
-    request_token: str
+    headers: list[tuple[str, str]] = field(repr=False)
+    body: bytes = field(repr=False)  # a credential or a token
+    expires: float = 0.0
+    request_path: str = ""
+    request_token: str = field(default="", repr=False)
     lease_id: str = ""
-    token: str = ""  # a token this response created
+    token: str = field(default="", repr=False)  # a token this response created
     accessor: str = ""
 
 

@@ -46,8 +46,8 @@ class FatalTemplateError(Exception):
 
 @dataclass
 class _Fetched:
-    value: Any
-    fingerprint: str
+    value: Any  # a SecretValue (its repr hides the data) or a list of key names
+    fingerprint: str = field(repr=False)  # the data as JSON: secret
     due: float
     lease_id: str = ""
     base_ttl: int = 0
@@ -58,7 +58,7 @@ class _Fetched:
 @dataclass
 class _Output:
     config: TemplateConfig
-    content: str | None = None  # what the destination holds, as far as we know
+    content: str | None = field(default=None, repr=False)  # the destination's (secret) text
 
 
 @dataclass
