@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import hvac
 import hvac.exceptions
 import psycopg
@@ -239,3 +240,32 @@ def test_a_token_lease_revokes_the_tree_and_its_leases(node: Node, pg: PgCluster
     with pytest.raises(hvac.exceptions.InvalidRequest):
         client.sys.read_lease(lease)
     assert lease not in token_leases()
+
+
+@pytest.mark.parametrize("round_", range(6))
+def test_renewals_racing_a_revocation_do_not_resurrect_the_lease(
+    node: Node, pg: PgCluster, round_: int
+) -> None:
+    """Lease renewal is a guarded read-modify-write: a renewal that read the lease before
+    a concurrent revocation deleted it must not write it back."""
+    from tests.integration.burst import burst
+
+    creds = node.client.secrets.database.generate_credentials("ro", mount_point="db")
+    lease_id, user = creds["lease_id"], creds["data"]["username"]
+    token = node.token
+
+    def act(index: int, client: httpx.Client) -> int:
+        headers = {"X-Vault-Token": token}
+        if index == 0:
+            return client.put(
+                "/v1/sys/leases/revoke", json={"lease_id": lease_id}, headers=headers
+            ).status_code
+        return client.put(
+            "/v1/sys/leases/renew", json={"lease_id": lease_id, "increment": 600}, headers=headers
+        ).status_code
+
+    codes = burst(12, act, base_url=node.server.addr)
+    assert codes[0] == 204
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        node.client.sys.read_lease(lease_id)
+    assert not _role_exists(pg, user)
