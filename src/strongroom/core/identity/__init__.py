@@ -54,6 +54,7 @@ identity token; identity policies never include ``root``; identity tokens carry 
 """
 
 from strongroom.core.identity._backend import build_identity_backend
+from strongroom.core.identity._mfa import MFAStore, PendingLogin
 from strongroom.core.identity._oidc import NamedKey, OIDCProvider, Role
 from strongroom.core.identity._records import (
     CASE_INSENSITIVE_MOUNT_TYPES,
@@ -72,8 +73,10 @@ __all__ = [
     "Group",
     "GroupAlias",
     "IdentityStore",
+    "MFAStore",
     "NamedKey",
     "OIDCProvider",
+    "PendingLogin",
     "Role",
     "build_identity_backend",
     "normalise",
