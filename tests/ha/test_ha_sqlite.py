@@ -18,6 +18,7 @@ from pathlib import Path
 import hvac
 import pytest
 
+from strongroom.core.cluster import encode_index
 from tests.ha.cluster import HACluster, wait_until
 
 
@@ -177,3 +178,30 @@ def test_operator_step_down_hands_over_and_status_shows_the_active(cluster: HACl
     with cluster.http(standby, weak) as http:
         assert http.put("/v1/sys/step-down").status_code == 403
     assert cluster.active() is standby
+
+
+def test_consistency_headers(cluster: HACluster) -> None:
+    active = cluster.wait_active()
+    standby = next(n for n in cluster.nodes if n is not active)
+    with cluster.http(active) as http:
+        assert http.post("/v1/sys/mounts/secret", json={"type": "kv-v2"}).status_code == 204
+        written = http.post("/v1/secret/data/c", json={"data": {"v": 1}})
+        assert written.status_code == 200
+        index = written.headers["x-vault-index"]
+        deleted = http.delete("/v1/secret/data/c")
+        assert deleted.status_code == 204 and deleted.headers["x-vault-index"] != index
+        assert "x-vault-index" not in http.get("/v1/secret/data/c").headers
+    with cluster.http(standby) as http:
+        answer = http.get("/v1/secret/metadata/c", headers={"X-Vault-Index": index})
+        assert answer.status_code == 200
+        # an index this standby will not reach: Vault's 412, or the active on request
+        ahead = encode_index(10**9)
+        assert (
+            http.get("/v1/secret/metadata/c", headers={"X-Vault-Index": ahead}).status_code == 412
+        )
+        forward = http.get(
+            "/v1/secret/metadata/c",
+            headers={"X-Vault-Index": ahead, "X-Vault-Inconsistent": "forward-active-node"},
+        )
+        assert forward.status_code == 307  # separate nodes: Vault's redirect to the active
+        assert forward.headers["location"] == active.addr + "/v1/secret/metadata/c"

@@ -33,6 +33,7 @@ What a standby serves locally and what goes to the active is decided in
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -53,6 +54,8 @@ __all__ = [
     "Cluster",
     "HASettings",
     "InvalidationTarget",
+    "decode_index",
+    "encode_index",
     "must_go_to_active",
     "new_node_id",
 ]
@@ -77,6 +80,25 @@ LOCAL_READ_TYPES = frozenset(
     }
 )
 _LOCAL_OPERATIONS = frozenset({Operation.READ, Operation.LIST})
+
+
+_INDEX_PREFIX = "sr1:"
+
+
+def encode_index(index: int) -> str:
+    """The ``X-Vault-Index`` value for a change-feed index (opaque to clients, as Vault's)."""
+    return base64.urlsafe_b64encode(f"{_INDEX_PREFIX}{index}".encode()).decode()
+
+
+def decode_index(value: str) -> int | None:
+    """The index in an ``X-Vault-Index`` value we issued; ``None`` for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(value.strip().encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not text.startswith(_INDEX_PREFIX) or not text[len(_INDEX_PREFIX) :].isdigit():
+        return None
+    return int(text[len(_INDEX_PREFIX) :])
 
 
 def new_node_id() -> str:
