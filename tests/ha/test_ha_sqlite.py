@@ -205,3 +205,34 @@ def test_consistency_headers(cluster: HACluster) -> None:
         )
         assert forward.status_code == 307  # separate nodes: Vault's redirect to the active
         assert forward.headers["location"] == active.addr + "/v1/secret/metadata/c"
+
+
+def test_transit_is_served_by_standbys_and_follows_rotations(cluster: HACluster) -> None:
+    active = cluster.wait_active()
+    standby = next(n for n in cluster.nodes if n is not active)
+    with cluster.http(active) as http:
+        assert http.post("/v1/sys/mounts/transit", json={"type": "transit"}).status_code == 204
+        assert http.post("/v1/transit/keys/k").status_code in (200, 204)
+    plaintext = "aGVsbG8="
+    with cluster.http(standby) as http:  # no redirect following: a 200 was served here
+        wait_until(lambda: http.get("/v1/transit/keys/k").status_code == 200, 5, "key visible")
+        first = http.post("/v1/transit/encrypt/k", json={"plaintext": plaintext})
+        assert first.status_code == 200, first.text
+        assert first.json()["data"]["ciphertext"].startswith("vault:v1:")
+    with cluster.http(active) as http:
+        assert http.post("/v1/transit/keys/k/rotate").status_code in (200, 204)
+    with cluster.http(standby) as http:
+        second = http.post("/v1/transit/encrypt/k", json={"plaintext": plaintext})
+        assert second.status_code == 200
+        assert second.json()["data"]["ciphertext"].startswith("vault:v2:")  # invalidated
+        for ciphertext in (first, second):
+            answer = http.post(
+                "/v1/transit/decrypt/k",
+                json={"ciphertext": ciphertext.json()["data"]["ciphertext"]},
+            )
+            assert answer.status_code == 200 and answer.json()["data"]["plaintext"] == plaintext
+        # encrypting with a key that does not exist yet creates it: a write, so the
+        # standby (fenced) sends it to the active (a 307 between separate nodes)
+        created = http.post("/v1/transit/encrypt/new-key", json={"plaintext": plaintext})
+        assert created.status_code == 307
+        assert http.get("/v1/transit/keys/new-key").status_code == 404

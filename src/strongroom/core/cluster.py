@@ -62,8 +62,9 @@ __all__ = [
 
 log = logging.getLogger("strongroom.cluster")
 
-# Mount types whose READ and LIST handlers never write: a standby serves these itself.
-# (Transit is not among them yet: a key read may run a due automatic rotation, a write.)
+# Mount types whose READ and LIST handlers never write: a standby serves these itself. A
+# transit key read may run a due automatic rotation (a write): on a standby that write is
+# refused (Fenced) before anything lands, and core sends the request to the active instead.
 LOCAL_READ_TYPES = frozenset(
     {
         "kv",
@@ -71,6 +72,7 @@ LOCAL_READ_TYPES = frozenset(
         "token",
         "identity",
         "cubbyhole",
+        "transit",
         "userpass",
         "approle",
         "jwt",
@@ -80,6 +82,10 @@ LOCAL_READ_TYPES = frozenset(
     }
 )
 _LOCAL_OPERATIONS = frozenset({Operation.READ, Operation.LIST})
+# transit's data-plane operations (POST, yet read-only unless the key must be created or
+# rotated, which a standby cannot do: it sends those to the active, see above)
+_TRANSIT_OPERATIONS = frozenset({Operation.UPDATE, Operation.CREATE})
+_TRANSIT_LOCAL = ("encrypt/", "decrypt/", "rewrap/", "sign/", "verify/", "hmac/", "hash", "random")
 
 
 _INDEX_PREFIX = "sr1:"
@@ -148,8 +154,10 @@ class InvalidationTarget(Protocol):
         """Drop every cache (a feed gap)."""
 
 
-def must_go_to_active(operation: Operation, mount_type: str | None) -> bool:
+def must_go_to_active(operation: Operation, mount_type: str | None, relative: str = "") -> bool:
     """Whether a request reaching a standby must run on the active node."""
+    if mount_type == "transit" and operation in _TRANSIT_OPERATIONS:
+        return not relative.startswith(_TRANSIT_LOCAL)
     if operation not in _LOCAL_OPERATIONS:
         return True
     return mount_type is None or mount_type not in LOCAL_READ_TYPES

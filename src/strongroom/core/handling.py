@@ -22,6 +22,7 @@ from strongroom.core.token_backend import token_auth_block
 from strongroom.core.tokens import TokenEntry
 from strongroom.core.wrapping import DEFAULT_WRAP_TTL, envelope_of, parse_wrap_ttl, wrap_response
 from strongroom.errors import (
+    Fenced,
     IndexNotApplied,
     InvalidPath,
     InvalidRequest,
@@ -93,7 +94,10 @@ async def handle(core: Core, request: Request) -> Response | None:
             return await cluster.send_to_active(request)
         try:
             return await _quota_road(core, request, path)
-        except _UseOnActive:  # a use-counted token: nothing was written here
+        except (_UseOnActive, Fenced):
+            # a use-counted token, or a locally served request that turned out to need a
+            # write (a transit key due for rotation or created on first use): the standby's
+            # fenced storage refused it before anything was written; the active runs it
             return await cluster.send_to_active(request)
     response = await _quota_road(core, request, path)
     if request.operation not in _READS and cluster.active:
@@ -237,7 +241,8 @@ async def _must_go_to_active(core: Core, cluster: Cluster, request: Request, pat
         return False  # sealing seals the node asked (and, for workers, its siblings)
     found = core.router.match(path)
     mount_type = found[0].entry.type if found else None
-    if core.state.audit_configured or must_go_to_active(request.operation, mount_type):
+    relative = found[1] if found else ""
+    if core.state.audit_configured or must_go_to_active(request.operation, mount_type, relative):
         return True
     await cluster.ensure_fresh()
     wanted = request.headers.get("x-vault-index")
