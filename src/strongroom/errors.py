@@ -3,6 +3,9 @@
 http/ maps each class to exactly one HTTP status (see ``status``)::
 
     StrongroomError                 500  something broke; the message is generic to clients
+    ├── InternalError               500
+    │   └── UpstreamError           500  a database a backend uses failed; the (masked) message
+    │                                    is shown, as Vault shows the driver's error
     ├── InvalidRequest              400  bad input: malformed JSON, wrong field type, bad path
     │   ├── InvalidPath             400  "." / ".." segments, bad characters
     │   └── CheckAndSetMismatch     400  KV v2 ``options.cas`` did not match (Vault answers 400)
@@ -11,6 +14,7 @@ http/ maps each class to exactly one HTTP status (see ``status``)::
     ├── UnsupportedOperation        405  the path exists but not with this operation
     ├── PreconditionFailed          412
     ├── RequestTooLarge             413  body over ``max_request_size``
+    ├── UnsupportedMediaType        415  a PATCH that is not ``application/merge-patch+json``
     ├── RateLimited                 429
     ├── Sealed                      503  the barrier is sealed
     ├── Standby                     503
@@ -49,7 +53,9 @@ __all__ = [
     "StorageConflict",
     "StorageUnavailable",
     "StrongroomError",
+    "UnsupportedMediaType",
     "UnsupportedOperation",
+    "UpstreamError",
 ]
 
 
@@ -65,6 +71,14 @@ class StrongroomError(Exception):
 
 class InternalError(StrongroomError):
     """Unexpected state: logged in full on the server, reported generically to the client."""
+
+    status = 500
+
+
+class UpstreamError(InternalError):
+    """A system a backend relies on (a database) failed. Unlike other internal errors, the
+    client sees the message, as Vault shows the driver's error: the backend builds it with
+    every secret and connection string masked."""
 
     status = 500
 
@@ -105,6 +119,10 @@ class PreconditionFailed(StrongroomError):
 
 class RequestTooLarge(StrongroomError):
     status = 413
+
+
+class UnsupportedMediaType(StrongroomError):
+    status = 415
 
 
 class RateLimited(StrongroomError):

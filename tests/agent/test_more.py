@@ -159,3 +159,95 @@ api_proxy { use_auto_auth_token = "force" }
         )
         again = http.get("/v1/auth/token/lookup-self", headers=headers)
         assert again.status_code == 200 and again.json()["data"]["id"] == second
+
+
+def test_proxy_retries_then_passes_the_failure_on(tmp_path: Path) -> None:
+    from tests.agent.helpers import AgentProcess, write_config
+    from tests.serverproc import start_dev_server
+
+    (tmp_path / "own").mkdir()
+    server = start_dev_server(tmp_path / "own")
+    agent = None
+    try:
+        (tmp_path / "in-token").write_text(server.root_token)
+        port = free_port()
+        config = write_config(
+            tmp_path,
+            """
+vault {
+  address = "{addr}"
+  retry { num_retries = 2 }
+}
+auto_auth {
+  method "token_file" {
+    config = { token_file_path = "{dir}/in-token" }
+  }
+}
+listener "tcp" {
+  address = "127.0.0.1:{port}"
+  tls_disable = true
+}
+api_proxy { use_auto_auth_token = true }
+""",
+            addr=server.addr,
+            dir=tmp_path,
+            port=port,
+        )
+        agent = AgentProcess(config, tmp_path).start()
+        agent.wait_log("API proxy listening")
+        agent.wait_log("authenticated")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            assert http.get("/v1/secret/config").status_code == 200
+            server.client(server.root_token).sys.seal()
+            sealed = http.get("/v1/secret/config")
+            assert sealed.status_code == 503  # retried twice, then passed on as it came
+            assert agent.log().count("HTTP 503; retry") == 2
+            server.kill()
+            down = http.get("/v1/secret/config")
+            assert down.status_code == 502 and "could not reach" in down.json()["errors"][0]
+            assert agent.log().count("ConnectError; retry") == 2
+    finally:
+        if agent is not None:
+            agent.stop()
+        server.stop()
+
+
+def test_pki_cert_still_valid_on_disk_is_not_reissued_at_start(
+    start_agent: StartAgent, root: hvac.Client, token_file: str, tmp_path: Path
+) -> None:
+    mount = unique("pki")
+    root.sys.enable_secrets_engine("pki", path=mount)
+    root.write(f"{mount}/root/generate/internal", common_name="agent test root", ttl="700h")
+    root.write(
+        f"{mount}/roles/web", allowed_domains="example.com", allow_subdomains=True, max_ttl="1h"
+    )
+    (tmp_path / "cert.ctmpl").write_text(
+        '{{ with pkiCert "' + mount + '/issue/web" "common_name=b.example.com" "ttl=1h" }}'
+        "{{ .Data.Cert }}{{ .Data.Key }}{{ .Data.CA }}{{ end }}"
+    )
+    config = (
+        TOKEN_FILE
+        + """
+template {
+  source = "{dir}/cert.ctmpl"
+  destination = "{dir}/bundle.pem"
+}
+"""
+    )
+    agent = start_agent(config, name="first.hcl")
+    first = wait_for(lambda: read(tmp_path / "bundle.pem"), what=lambda: agent.log())
+    agent.stop()
+    serials = root.list(f"{mount}/certs")["data"]["keys"]
+    again = start_agent(config, name="second.hcl")
+    again.wait_log("reusing the certificate")
+    assert read(tmp_path / "bundle.pem") == first
+    assert root.list(f"{mount}/certs")["data"]["keys"] == serials  # nothing new issued
+    # an expired (here: unreadable) certificate is replaced at start
+    again.stop()
+    (tmp_path / "bundle.pem").write_text("no certificate here")
+    third = start_agent(config, name="third.hcl")
+    fresh = wait_for(
+        lambda: "BEGIN CERTIFICATE" in (t := read(tmp_path / "bundle.pem")) and t,
+        what=lambda: third.log(),
+    )
+    assert fresh != first

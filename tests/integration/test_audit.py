@@ -336,3 +336,74 @@ def test_audit_directory_restart_and_the_cli(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert oct(os.stat(audit_dir / "audit.log").st_mode & 0o777) == "0o600"
+
+
+def test_audited_request_headers_are_copied_and_hmacd(dev: ServerProcess, tmp_path: Path) -> None:
+    """sys/config/auditing/request-headers: configured headers land in the request block;
+    an hmac=true header only as its HMAC (the one sys/audit-hash gives); others never."""
+    log = tmp_path / "audit.log"
+    http = dev.http(dev.root_token)
+    root = dev.client(dev.root_token)
+    root.sys.enable_audit_device("file", path="hdr", options={"file_path": str(log)})
+    assert (
+        http.put(
+            "/v1/sys/config/auditing/request-headers/X-Correlation-Id", json={"hmac": False}
+        ).status_code
+        == 204
+    )
+    assert (
+        http.put(
+            "/v1/sys/config/auditing/request-headers/X-Tenant-Secret", json={"hmac": True}
+        ).status_code
+        == 204
+    )
+    listed = http.get("/v1/sys/config/auditing/request-headers").json()["data"]["headers"]
+    assert listed == {"x-correlation-id": {"hmac": False}, "x-tenant-secret": {"hmac": True}}
+    one = http.get("/v1/sys/config/auditing/request-headers/x-tenant-secret").json()["data"]
+    assert one == {"x-tenant-secret": {"hmac": True}}
+    resp = http.get("/v1/sys/config/auditing/request-headers/nope")
+    assert resp.status_code == 400 and "Could not find header" in resp.json()["errors"][0]
+    bad = http.put("/v1/sys/config/auditing/request-headers/X-Vault-Token", json={"hmac": False})
+    assert bad.status_code == 400
+    http.get(
+        "/v1/sys/mounts",
+        headers={
+            "X-Correlation-Id": "corr-42",
+            "X-Tenant-Secret": "tenant-secret-value",
+            "X-Not-Configured": "never-in-the-log",
+        },
+    )
+    wait_for(lambda: "corr-42" in log.read_text())
+    text = log.read_text()
+    assert "tenant-secret-value" not in text and "never-in-the-log" not in text
+    requests_ = [e for e in entries(log) if e["type"] == "request" and "headers" in e["request"]]
+    headers = requests_[-1]["request"]["headers"]
+    hashed = http.put("/v1/sys/audit-hash/hdr", json={"input": "tenant-secret-value"})
+    assert headers == {
+        "x-correlation-id": ["corr-42"],
+        "x-tenant-secret": [hashed.json()["data"]["hash"]],
+    }
+    # deleting the setting stops the copying
+    assert (
+        http.delete("/v1/sys/config/auditing/request-headers/X-Correlation-Id").status_code == 204
+    )
+    http.get("/v1/sys/mounts", headers={"X-Correlation-Id": "corr-43"})
+    http.get("/v1/sys/mounts", headers={"X-Tenant-Secret": "marker-value"})
+    marker = http.put("/v1/sys/audit-hash/hdr", json={"input": "marker-value"})
+    marker_hash = marker.json()["data"]["hash"]
+    wait_for(lambda: marker_hash in log.read_text())
+    assert "corr-43" not in log.read_text()
+
+
+def test_ui_headers_config(dev: ServerProcess) -> None:
+    http = dev.http(dev.root_token)
+    url = "/v1/sys/config/ui/headers/X-Custom-Header"
+    assert http.put(url, json={"values": ["a", "b"]}).status_code == 204
+    assert http.get(url).json()["data"] == {"value": "a"}
+    assert http.get(url, params={"multivalue": "true"}).json()["data"] == {"values": ["a", "b"]}
+    keys = http.request("LIST", "/v1/sys/config/ui/headers").json()["data"]["keys"]
+    assert keys == ["X-Custom-Header"]
+    resp = http.put("/v1/sys/config/ui/headers/X-Vault-Foo", json={"values": ["a"]})
+    assert resp.status_code == 400 and "X-Vault headers cannot be set" in resp.text
+    assert http.delete(url).status_code == 204
+    assert http.get(url).status_code == 404

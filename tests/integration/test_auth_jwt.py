@@ -96,3 +96,52 @@ def test_oidc_type_with_jwks_url(
     stranger = RSAKey.generate_key(2048, parameters={"kid": "it-rsa"})
     with pytest.raises(hvac.exceptions.InvalidRequest, match="signature"):
         dev_server.client().auth.jwt.jwt_login("svc", token(stranger), path=mount)
+
+
+def test_oidc_discovery_url_with_a_discovery_document(
+    dev_server: ServerProcess, root_client: hvac.Client
+) -> None:
+    """The issuer's discovery document and JWKS are served by a test server: the mount
+    finds the keys through ``/.well-known/openid-configuration`` and binds ``iss`` to it."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "disc-1"})
+    mount = "jwt-discovery"
+    with serve({}) as provider:
+        provider.routes["/.well-known/openid-configuration"] = {
+            "issuer": provider.url,
+            "jwks_uri": provider.url + "/keys",
+            "authorization_endpoint": provider.url + "/authorize",
+            "token_endpoint": provider.url + "/token",
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
+        provider.routes["/keys"] = jwks(key)
+        root_client.sys.enable_auth_method("jwt", path=mount)
+        root_client.auth.jwt.configure(oidc_discovery_url=provider.url, path=mount)
+        config = root_client.auth.jwt.read_config(path=mount)["data"]
+        assert config["oidc_discovery_url"] == provider.url
+        root_client.auth.jwt.create_role(
+            "disc",
+            role_type="jwt",
+            user_claim="sub",
+            bound_audiences=["strongroom"],
+            token_policies=["disc"],
+            allowed_redirect_uris=[],
+            path=mount,
+        )
+        good = token(key, iss=provider.url, aud="strongroom")
+        answer = dev_server.client().auth.jwt.jwt_login("disc", good, path=mount)["auth"]
+        assert answer["policies"] == ["default", "disc"]
+        # the discovery document's issuer is enforced when bound_issuer is not set
+        elsewhere = token(key, iss="https://elsewhere.example", aud="strongroom")
+        with pytest.raises(hvac.exceptions.InvalidRequest, match="iss"):
+            dev_server.client().auth.jwt.jwt_login("disc", elsewhere, path=mount)
+        # a document whose issuer is not the URL asked is refused at config time
+        provider.routes["/.well-known/openid-configuration"] = {
+            "issuer": "https://impostor.example",
+            "jwks_uri": provider.url + "/keys",
+        }
+        with pytest.raises(hvac.exceptions.InvalidRequest, match="issuer"):
+            root_client.auth.jwt.configure(oidc_discovery_url=provider.url, path="jwt-discovery")
+    # an unreachable discovery URL is refused, and the working config stays
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        root_client.auth.jwt.configure(oidc_discovery_url="http://127.0.0.1:1", path=mount)
+    assert root_client.auth.jwt.read_config(path=mount)["data"]["oidc_discovery_url"]

@@ -91,3 +91,81 @@ def test_login_confirmed_by_token_review(
         with pytest.raises(hvac.exceptions.Forbidden):
             dev_server.client().auth.kubernetes.login("web", stale, mount_point=MOUNT)
         assert reviews[-1]["spec"]["token"] == stale
+
+
+def test_ca_bundle_with_several_certificates_and_no_local_ca(
+    dev_server: ServerProcess, root_client: hvac.Client
+) -> None:
+    """kubernetes_ca_cert holding a bundle (an unrelated CA, an intermediate and its root,
+    with text between them as `kubectl config view --raw` and openssl print it), with
+    disable_local_ca_jwt: the API server's certificate, issued by the intermediate, is
+    trusted through the bundle."""
+    key = RSAKey.generate_key(2048)
+    token = service_account_token(key, "apps", "bundle")
+    root = make_ca("k8s-bundle-root")
+    intermediate = make_ca("k8s-bundle-intermediate", issuer=root)
+    unrelated = make_ca("some-other-ca")
+    bundle = unrelated.pem + intermediate.pem + root.pem
+    annotated = (
+        f"# unrelated\n{unrelated.pem}"
+        f"subject=CN=k8s-bundle-intermediate\n{intermediate.pem}\r\n"
+        f"{root.pem}"
+    )
+
+    def review(path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        request = json.loads(body)
+        user = {"username": "system:serviceaccount:apps:bundle", "uid": "u-1"}
+        status = {"authenticated": True, "user": user}
+        return 201, {**request, "status": status}
+
+    mount = "kubernetes-bundle"
+    with (
+        tls_files(issue(intermediate, "k8s-api", server=True)) as files,
+        serve({}, tls=files) as api,
+    ):
+        api.routes["/apis/authentication.k8s.io/v1/tokenreviews"] = review
+        root_client.sys.enable_auth_method("kubernetes", path=mount)
+        root_client.auth.kubernetes.configure(
+            kubernetes_host=api.url,
+            kubernetes_ca_cert=bundle,
+            token_reviewer_jwt="reviewer",
+            disable_local_ca_jwt=True,
+            mount_point=mount,
+        )
+        config = root_client.auth.kubernetes.read_config(mount_point=mount)
+        assert config["kubernetes_ca_cert"] == bundle and config["disable_local_ca_jwt"] is True
+        root_client.auth.kubernetes.create_role(
+            "bundle",
+            bound_service_account_names=["bundle"],
+            bound_service_account_namespaces=["apps"],
+            policies=["p"],
+            mount_point=mount,
+        )
+        answer = dev_server.client().auth.kubernetes.login("bundle", token, mount_point=mount)
+        assert answer["auth"]["policies"] == ["default", "p"]
+        # the same bundle with text between the certificates (as openssl and kubectl print
+        # them); hvac refuses such text client-side, so it goes over httpx
+        http = dev_server.http(dev_server.root_token)
+        resp = http.post(
+            f"/v1/auth/{mount}/config",
+            json={"kubernetes_host": api.url, "kubernetes_ca_cert": annotated},
+        )
+        assert resp.status_code == 204, resp.text
+        answer = dev_server.client().auth.kubernetes.login("bundle", token, mount_point=mount)
+        assert answer["auth"]["policies"] == ["default", "p"]
+        # a bundle without the issuing chain is refused at login (TLS does not verify)
+        root_client.auth.kubernetes.configure(
+            kubernetes_host=api.url,
+            kubernetes_ca_cert=unrelated.pem,
+            disable_local_ca_jwt=True,
+            mount_point=mount,
+        )
+        with pytest.raises((hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden)):
+            dev_server.client().auth.kubernetes.login("bundle", token, mount_point=mount)
+    # a bundle with nothing usable is refused when written
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="kubernetes_ca_cert"):
+        root_client.auth.kubernetes.configure(
+            kubernetes_host="https://127.0.0.1:1",
+            kubernetes_ca_cert="-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----",
+            mount_point=mount,
+        )

@@ -214,3 +214,52 @@ def test_identity_tokens_verify_with_the_published_keys(
 
     assert identity.introspect_signed_id_token(issued["token"], client_id=client_id)["active"]
     assert not identity.introspect_signed_id_token(issued["token"], client_id=other_id)["active"]
+
+
+def test_entity_alias_without_canonical_id_makes_an_entity(dev_server: ServerProcess) -> None:
+    """Vault's rule: no canonical_id → a new entity for the alias; the same alias again → 204
+    and no second entity; no mount_accessor or name → Vault's error."""
+    import concurrent.futures
+
+    http = dev_server.http(dev_server.root_token)
+    accessor = http.get("/v1/sys/auth").json()["data"]["token/"]["accessor"]
+    first = http.post(
+        "/v1/identity/entity-alias", json={"name": "no-canon", "mount_accessor": accessor}
+    )
+    assert first.status_code == 200
+    alias_id, entity_id = first.json()["data"]["id"], first.json()["data"]["canonical_id"]
+    entity = http.get(f"/v1/identity/entity/id/{entity_id}").json()["data"]
+    assert [a["id"] for a in entity["aliases"]] == [alias_id]
+    again = http.post(
+        "/v1/identity/entity-alias", json={"name": "no-canon", "mount_accessor": accessor}
+    )
+    assert again.status_code == 204
+    for body in ({"name": "x"}, {"mount_accessor": accessor}):
+        resp = http.post("/v1/identity/entity-alias", json=body)
+        assert resp.status_code == 400
+        assert resp.json()["errors"] == ["'id' or 'mount_accessor' and 'name' must be provided"]
+    resp = http.post("/v1/identity/entity-alias", json={"name": "y", "mount_accessor": "bogus"})
+    assert resp.status_code == 400
+
+    # a concurrent burst for one new alias makes exactly one entity
+    def entity_count() -> int:
+        return len(http.request("LIST", "/v1/identity/entity/id").json()["data"]["keys"])
+
+    for round_ in range(10):
+        before = entity_count()
+        name = f"burst-{round_}"
+
+        def create(alias: str) -> int:
+            with dev_server.http(dev_server.root_token) as client:
+                body = {"name": alias, "mount_accessor": accessor}
+                return client.post("/v1/identity/entity-alias", json=body).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(create, [name] * 6))
+        assert set(codes) <= {200, 204} and 200 in codes
+        lookup = http.post(
+            "/v1/identity/lookup/entity",
+            json={"alias_name": name, "alias_mount_accessor": accessor},
+        ).json()["data"]
+        assert len(lookup["aliases"]) == 1
+        assert entity_count() == before + 1

@@ -23,14 +23,16 @@ import contextlib
 import hashlib
 import json
 import logging
+import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .config import AgentConfig, ApiProxyConfig, ListenerConfig, VaultConfig
 
@@ -53,13 +55,13 @@ _HOP_HEADERS = frozenset(
 @dataclass
 class _Entry:
     status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    expires: float
-    request_path: str
-    request_token: str
+    headers: list[tuple[str, str]] = field(repr=False)
+    body: bytes = field(repr=False)  # a credential or a token
+    expires: float = 0.0
+    request_path: str = ""
+    request_token: str = field(default="", repr=False)
     lease_id: str = ""
-    token: str = ""  # a token this response created
+    token: str = field(default="", repr=False)  # a token this response created
     accessor: str = ""
 
 
@@ -118,8 +120,12 @@ class ProxyApp:
         cache: LeaseCache | None,
         require_request_header: bool = False,
         invalidate: Callable[[], None] | None = None,
+        num_retries: int = 0,
+        retry_wait: float = 1.0,
     ) -> None:
         self.invalidate = invalidate
+        self.num_retries = num_retries
+        self.retry_wait = retry_wait
         self.upstream = upstream
         self.api_proxy = api_proxy
         self.token = token
@@ -198,14 +204,34 @@ class ProxyApp:
     ) -> None:
         if method == "LIST":
             method, query = "GET", (query + "&" if query else "") + "list=true"
-        try:
-            response = await self.upstream.request(
-                method, path, params=query or None, content=body or None, headers=forward
-            )
-        except httpx.TransportError as exc:
-            log.warning("proxying %s failed: %s", path, type(exc).__name__)
-            await _reply(send, 502, {"errors": ["the agent could not reach the server"]})
-            return
+        # vault { retry { num_retries } }: an unreachable server, a 5xx other than 501 and a
+        # 412 are retried, 1 to 1.5 s apart, as Vault Agent's proxy does
+        attempt = 0
+        while True:
+            try:
+                response = await self.upstream.request(
+                    method, path, params=query or None, content=body or None, headers=forward
+                )
+            except httpx.TransportError as exc:
+                if attempt < self.num_retries:
+                    attempt += 1
+                    log.warning(
+                        "proxying %s failed: %s; retry %d", path, type(exc).__name__, attempt
+                    )
+                    await asyncio.sleep(self.retry_wait * random.uniform(1.0, 1.5))  # noqa: S311
+                    continue
+                log.warning("proxying %s failed: %s", path, type(exc).__name__)
+                await _reply(send, 502, {"errors": ["the agent could not reach the server"]})
+                return
+            status = response.status_code
+            if (status == 412 or (status >= 500 and status != 501)) and (
+                attempt < self.num_retries
+            ):
+                attempt += 1
+                log.warning("proxying %s: HTTP %d; retry %d", path, status, attempt)
+                await asyncio.sleep(self.retry_wait * random.uniform(1.0, 1.5))  # noqa: S311
+                continue
+            break
         out_headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _HOP_HEADERS]
         content = response.content
         if ours and response.status_code == 403 and self.invalidate is not None:
@@ -325,6 +351,36 @@ async def _reply(send: Send, status: int, payload: dict[str, Any]) -> None:
     await _send(send, status, [("content-type", "application/json")], json.dumps(payload).encode())
 
 
+class _ListProtocol(HttpToolsProtocol):
+    """httptools (llhttp) refuses the ``LIST`` verb that hvac and the Vault CLI send: at the
+    start of each request, ``LIST /p HTTP/1.1`` becomes ``GET /p?list=true HTTP/1.1``, which
+    the proxy forwards as a list. A LIST pipelined behind another request in one read is not
+    rewritten and fails closed (400), never as another operation."""
+
+    _at_start = True
+    _pending = b""
+
+    def data_received(self, data: bytes) -> None:
+        if self._at_start:
+            data = self._pending + data
+            line_end = data.find(b"\r\n")
+            if line_end < 0 and len(data) < 8192:
+                self._pending = data  # wait for the whole request line
+                return
+            self._pending = b""
+            self._at_start = False
+            if data.startswith(b"LIST ") and line_end > 0:
+                parts = data[:line_end].split(b" ")
+                if len(parts) == 3:
+                    target = parts[1] + (b"&list=true" if b"?" in parts[1] else b"?list=true")
+                    data = b"GET " + target + b" " + parts[2] + data[line_end:]
+        super().data_received(data)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._at_start = True
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -381,6 +437,7 @@ async def start_proxies(
             cache,
             listener.require_request_header,
             agent._invalidate,
+            vault.num_retries,
         )
         server = _Server(_uvicorn_config(app, listener))
         task = asyncio.create_task(server.serve())
@@ -397,7 +454,7 @@ async def start_proxies(
 
 def _uvicorn_config(app: ProxyApp, listener: ListenerConfig) -> uvicorn.Config:
     kwargs: dict[str, Any] = {
-        "http": "h11",  # h11 accepts LIST, which hvac and the Vault CLI send
+        "http": _ListProtocol,
         "lifespan": "off",
         "log_config": None,
         "access_log": False,

@@ -94,6 +94,8 @@ class AuditBroker:
         """
         self.enabled = False
         self.audit_directory = audit_directory
+        # request headers copied into entries (name → HMAC it), set by core
+        self.request_headers: dict[str, bool] = {}
         self._clock: Clock = clock or SystemClock()
         self._devices: dict[str, Device] = {}
         self._configs: dict[str, DeviceConfig] = {}
@@ -474,7 +476,15 @@ class Trail:
             response=response,
             error=error,
             login=self.login,
+            headers=self._headers(),
         )
+
+    def _headers(self) -> tuple[tuple[str, str, bool], ...]:
+        config = self._broker.request_headers
+        if not config:
+            return ()
+        sent = self.request.headers
+        return tuple((name, sent[name], hmac) for name, hmac in config.items() if name in sent)
 
     async def record_request(self, error: str = "") -> None:
         """Write the request entry.

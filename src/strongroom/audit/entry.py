@@ -95,6 +95,8 @@ class AuditEvent(NamedTuple):
     error: str = ""
     # a login's response: the identity the new token carries (top-level ``auth``)
     login: AuditAuth | None = None
+    # audited request headers (sys/config/auditing/request-headers): (name, value, hmac)
+    headers: tuple[tuple[str, str, bool], ...] = ()
 
     def __repr__(self) -> str:  # never print data: it may hold secrets
         return f"AuditEvent(path={self.request.path!r}, operation={self.operation.value!r})"
@@ -188,6 +190,10 @@ def _request_block(event: AuditEvent, token_h: str, accessor_h: str, fn: HashFn)
     if connection.remote_addr:
         block["remote_address"] = connection.remote_addr
         block["remote_port"] = connection.remote_port
+    if event.headers:
+        block["headers"] = {
+            name: [fn(value) if hmac else value] for name, value, hmac in event.headers
+        }
     return block
 
 

@@ -41,6 +41,8 @@ from strongroom.core.policies import PolicyStore
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
+from strongroom.core.system.header_config import AUDITED_HEADERS_KEY, load_audited_headers
+from strongroom.core.system.introspection import InFlight
 from strongroom.core.system.quotas import load_quotas
 from strongroom.core.telemetry import Telemetry
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
@@ -188,6 +190,10 @@ class Core:
         self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
         self.telemetry = Telemetry()  # wiring replaces it with the config's settings
         self.telemetry.mount_of = self.mount_of_http_path
+        self.in_flight = InFlight()  # filled by the HTTP edge (sys/in-flight-req)
+        # sys/config/auditing/request-headers: name → hmac, and the names http/ forwards
+        self.audited_headers: dict[str, bool] = {}
+        self.audited_header_names: frozenset[bytes] = frozenset()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -329,8 +335,8 @@ class Core:
                 reload = True
             elif key == KEYRING_KEY:
                 keyring = True
-            elif key == CORS_KEY or key.startswith("sys/quotas/"):
-                api_config = True  # CORS settings, rate-limit and lease-count quotas
+            elif key in (CORS_KEY, AUDITED_HEADERS_KEY) or key.startswith("sys/quotas/"):
+                api_config = True  # CORS, audited headers, rate-limit and lease-count quotas
             elif key.startswith("sys/token/"):
                 tokens = True
             elif key.startswith("sys/policy/"):
@@ -372,6 +378,13 @@ class Core:
         """The sys/config/* settings the request road reads (CORS)."""
         self.cors_config = await load_cors(self.barrier)
         await load_quotas(self.barrier, self.quotas)
+        self.set_audited_headers(await load_audited_headers(self.barrier))
+
+    def set_audited_headers(self, headers: dict[str, bool]) -> None:
+        """Replace the audited request headers (both views at once: they are read per request)."""
+        self.audited_headers = dict(headers)
+        self.audited_header_names = frozenset(name.encode("latin-1") for name in headers)
+        self.audit.request_headers = self.audited_headers
 
     def mount_of_http_path(self, http_path: str) -> str:
         """The mount a ``/v1/…`` path reaches ("" when none): the request metrics' label."""

@@ -20,7 +20,7 @@ from strongroom.core.router import Route
 from strongroom.core.system.seal import SEAL_OPERATIONS, SealOp
 from strongroom.core.token_backend import token_auth_block
 from strongroom.core.tokens import TokenEntry
-from strongroom.core.wrapping import DEFAULT_WRAP_TTL, envelope_of, parse_wrap_ttl, wrap_response
+from strongroom.core.wrapping import envelope_of, parse_wrap_ttl, wrap_response
 from strongroom.errors import (
     Fenced,
     IndexNotApplied,
@@ -154,6 +154,9 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         if request.client_token:
             entry = await state.tokens.lookup(request.client_token)
         if entry is None:
+            if path == "sys/wrapping/unwrap" and request.client_token:
+                # Vault: a spent or unknown wrapping token is a bad request, not a refusal
+                raise InvalidRequest("wrapping token is not valid or does not exist")
             raise PermissionDenied()
         if trail is not None:
             trail.auth = audit_auth(core, entry)
@@ -267,7 +270,7 @@ def _wrap_ttl(request: Request, path: str) -> int | None:
     raw = request.headers.get("x-vault-wrap-ttl")
     if raw:
         return parse_wrap_ttl(raw)
-    return DEFAULT_WRAP_TTL if path == "sys/wrapping/wrap" else None
+    return None
 
 
 async def _wrap(core: Core, response: Response, request: Request, path: str, ttl: int) -> Response:
@@ -279,6 +282,10 @@ async def _wrap(core: Core, response: Response, request: Request, path: str, ttl
     result = await wrap_response(core.tokens, cubbyhole.storage, body, ttl=ttl, creation_path=path)
     wrapped = Response(mount_type=response.mount_type)
     accessor = response.auth.accessor if response.auth is not None else ""
+    if not accessor and response.data:
+        # Vault names what a wrapped AppRole secret ID can be tracked and revoked by
+        secret_id_accessor = response.data.get("secret_id_accessor")
+        accessor = secret_id_accessor if isinstance(secret_id_accessor, str) else ""
     wrapped.wrap_info = result.wrap_info(path, ttl, accessor)
     return wrapped
 
@@ -439,4 +446,14 @@ async def _mint_login_token(
         internal=dict(auth.internal_data),
         token_type="batch" if auth.token_type == "batch" else "service",  # noqa: S105
     )
-    return token_auth_block(token, entry, core.clock.now()), entry
+    block = token_auth_block(token, entry, core.clock.now())
+    identity_policies = core.identity.policies_for(entity_id) if entity_id else ()
+    if identity_policies:
+        # Vault's login answer: the token's own policies, the entity's (and its groups'),
+        # and both together in "policies"
+        block = replace(
+            block,
+            identity_policies=tuple(identity_policies),
+            policies=tuple(sorted({*block.policies, *identity_policies})),
+        )
+    return block, entry

@@ -77,6 +77,10 @@ class RateLimitQuota:
     role: str = ""
     group_by: str = "ip"  # our addition: "ip" (Vault's behaviour) or "entity"
 
+    @property
+    def limit_header(self) -> str:
+        return f"{self.rate:g}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -152,6 +156,8 @@ class QuotaManager:
         self.active = False
         self._rate_by_path: dict[tuple[str, str], RateLimitQuota | None] = {}
         self._lease_by_path: dict[tuple[str, str], LeaseCountQuota | None] = {}
+        self._match: dict[tuple[str, str], tuple[RateLimitQuota | None, LeaseCountQuota | None]]
+        self._match = {}
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._in_flight: dict[str, int] = {}
         self._lease_lock = asyncio.Lock()
@@ -193,6 +199,7 @@ class QuotaManager:
     def _changed(self) -> None:
         self._rate_by_path = {}
         self._lease_by_path = {}
+        self._match = {}
         self.active = bool(self.rate_limits or self.lease_counts)
 
     # ----- admission -------------------------------------------------------------------
@@ -201,7 +208,9 @@ class QuotaManager:
         try:
             return self._rate_by_path[key]
         except KeyError:
-            found = _most_specific(list(self.rate_limits.values()), path, role)
+            found = None
+            if not self.exempt(path):
+                found = _most_specific(list(self.rate_limits.values()), path, role)
             return remember(self._rate_by_path, key, found, _MATCH_CACHE_LIMIT)
 
     def lease_quota_for(self, path: str, role: str) -> LeaseCountQuota | None:
@@ -212,7 +221,7 @@ class QuotaManager:
             found = _most_specific(list(self.lease_counts.values()), path, role)
             return remember(self._lease_by_path, key, found, _MATCH_CACHE_LIMIT)
 
-    def take(self, quota: RateLimitQuota, client: str, path: str) -> dict[str, str]:
+    def take(self, quota: RateLimitQuota, client: str, path: str) -> dict[str, str] | None:
         """Spend one request from the client's bucket; the rate-limit headers to send.
 
         Raises:
@@ -235,7 +244,7 @@ class QuotaManager:
             raise self._refuse(quota, path, 0, bucket.reset - now)
         bucket.tokens -= 1
         if not self.config.enable_rate_limit_response_headers:
-            return {}
+            return None
         return _headers(quota, int(bucket.tokens), bucket.reset - now)
 
     def _evict(self, now: float) -> None:
@@ -289,19 +298,29 @@ class QuotaManager:
         if path.startswith("auth/"):
             raw = request.data.get("role")
             role = raw if isinstance(raw, str) else ""
-        headers: dict[str, str] = {}
-        rate = None if self.exempt(path) else self.rate_quota_for(path, role)
+        key = (path, role)
+        match = self._match.get(key)
+        if match is None:
+            match = remember(
+                self._match,
+                key,
+                (self.rate_quota_for(path, role), self.lease_quota_for(path, role)),
+                _MATCH_CACHE_LIMIT,
+            )
+        rate, lease = match
+        headers: dict[str, str] | None = None
         if rate is not None:
             client = request.connection.remote_addr
             if rate.group_by == "entity" and request.client_token:
                 client = "entity:" + await entity_of(request.client_token)
             headers = self.take(rate, client, path)
-        lease = self.lease_quota_for(path, role)
-        slot = await self.admit_lease(lease, path, lease_count) if lease is not None else ""
-        try:
+        if lease is None:
             response = await proceed()
-        finally:
-            if slot:
+        else:
+            slot = await self.admit_lease(lease, path, lease_count)
+            try:
+                response = await proceed()
+            finally:
                 self.release_lease(slot)
         if headers and response is not None:
             response.headers.update(headers)
@@ -317,9 +336,9 @@ class QuotaManager:
 
 def _headers(quota: RateLimitQuota, left: int, wait: float) -> dict[str, str]:
     return {
-        "X-Ratelimit-Limit": f"{quota.rate:g}",
-        "X-Ratelimit-Remaining": str(max(left, 0)),
-        "X-Ratelimit-Reset": str(max(0, math.ceil(wait))),
+        "X-Ratelimit-Limit": quota.limit_header,
+        "X-Ratelimit-Remaining": str(left if left > 0 else 0),
+        "X-Ratelimit-Reset": str(int(wait) + (wait % 1 > 0) if wait > 0 else 0),
     }
 
 

@@ -14,6 +14,7 @@ Computed at scrape time (never on the road): token and lease counts, the expiry 
 
 from __future__ import annotations
 
+import bisect
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -21,7 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from strongroom.logical import Storage, StorageOp
 
@@ -71,6 +77,42 @@ class _StateCollector:
         return []
 
 
+@dataclass(slots=True)
+class _Series:
+    count: int = 0
+    total: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(_REQUEST_BUCKETS) + 1))
+
+
+class _RequestCollector:
+    """The request accumulator as a Prometheus histogram family."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+
+    def collect(self) -> Iterable[Metric]:
+        host_labels, host_values = self._telemetry.const_labels()
+        family = HistogramMetricFamily(
+            "strongroom_http_request_duration_seconds",
+            "HTTP requests by method, mount and status",
+            labels=["method", "mount", "status", *host_labels],
+        )
+        for (method, mount, status), series in sorted(self._telemetry.requests.items()):
+            cumulative, buckets = 0, []
+            for bound, hits in zip(
+                [*map(str, _REQUEST_BUCKETS), "+Inf"], series.buckets, strict=True
+            ):
+                cumulative += hits
+                buckets.append((bound, float(cumulative)))
+            family.add_metric(
+                [method, mount or "none", str(status), *host_values], buckets, series.total
+            )
+        yield family
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
 def _prom_name(name: str) -> str:
     return "strongroom_" + name.replace(".", "_").replace("-", "_")
 
@@ -81,13 +123,9 @@ class Telemetry:
         self.registry = CollectorRegistry(auto_describe=False)
         self.hostname = socket.gethostname()
         host = () if self.settings.disable_hostname else ("host",)
-        self.requests = Histogram(
-            "strongroom_http_request_duration_seconds",
-            "HTTP requests by method, mount and status",
-            ["method", "mount", "status", *host],
-            buckets=_REQUEST_BUCKETS,
-            registry=self.registry,
-        )
+        # requests are counted by a plain accumulator (no lock: one event loop observes)
+        # and handed to prometheus_client as a histogram family at scrape time
+        self.requests: dict[tuple[str, str, int], _Series] = {}
         self.storage = Histogram(
             "strongroom_storage_operation_seconds",
             "Physical storage operations by kind",
@@ -97,8 +135,8 @@ class Telemetry:
         )
         self.snapshot = Snapshot()
         self.registry.register(_StateCollector(self))
-        # bound children per label tuple: labels() costs several µs, a dict hit much less
-        self._request_children: dict[tuple[str, str, int], Any] = {}
+        self.registry.register(_RequestCollector(self))
+        # bound children per label: labels() costs several µs, a dict hit much less
         self._storage_children: dict[str, Any] = {}
         self.mount_of: Callable[[str], str] = lambda path: ""
 
@@ -111,16 +149,14 @@ class Telemetry:
     def observe_request(self, method: str, path: str, status: int, seconds: float) -> None:
         mount = self.mount_of(path) if path.startswith("/v1/") else ""
         key = (method, mount, status)
-        child = self._request_children.get(key)
-        if child is None:
-            if len(self._request_children) >= _CHILD_LIMIT:
-                mount = "other"  # bounded: odd paths cannot grow the label space
-                key = (method, mount, status)
-            labels = [method, mount or "none", str(status)]
-            if not self.settings.disable_hostname:
-                labels.append(self.hostname)
-            child = self._request_children.setdefault(key, self.requests.labels(*labels))
-        child.observe(seconds)
+        series = self.requests.get(key)
+        if series is None:
+            if len(self.requests) >= _CHILD_LIMIT:
+                key = (method, "other", status)  # bounded: odd paths cannot grow labels
+            series = self.requests.setdefault(key, _Series())
+        series.count += 1
+        series.total += seconds
+        series.buckets[bisect.bisect_left(_REQUEST_BUCKETS, seconds)] += 1
 
     def observe_storage(self, op: str, seconds: float) -> None:
         child = self._storage_children.get(op)
@@ -136,7 +172,17 @@ class Telemetry:
     def samples(self) -> list[dict[str, Any]]:
         """The histograms in Vault's JSON ``Samples`` shape (count, sum, mean per label set)."""
         out: list[dict[str, Any]] = []
-        for metric in (self.requests, self.storage):
+        for (method, mount, status), series in sorted(self.requests.items()):
+            out.append(
+                {
+                    "Name": "http_request_duration_seconds",
+                    "Count": series.count,
+                    "Sum": series.total,
+                    "Mean": series.total / series.count if series.count else 0.0,
+                    "Labels": {"method": method, "mount": mount or "none", "status": str(status)},
+                }
+            )
+        for metric in (self.storage,):
             for family in metric.collect():
                 sums: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
                 for sample in family.samples:

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
-from strongroom.errors import DeadlineExceeded, InvalidRequest, StandbyRedirect, StrongroomError
+from strongroom.errors import (
+    DeadlineExceeded,
+    InvalidRequest,
+    StandbyRedirect,
+    StrongroomError,
+    UnsupportedMediaType,
+    UpstreamError,
+)
 from strongroom.framework import remember
 from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
@@ -43,8 +50,10 @@ Send = Callable[[Message], Awaitable[None]]
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _NO_BODY: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store")]
+_MERGE_PATCH = b"application/merge-patch+json"
 # request bodies that are not JSON and reach the backend as-is (base64 in http_raw_body)
 _RAW_BODY_TYPES = frozenset({b"application/ocsp-request"})
+_NONE: frozenset[bytes] = frozenset()
 _RAW_BODY_PATHS = frozenset(
     {"sys/storage/snapshot", "sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
 )
@@ -94,18 +103,15 @@ class StrongroomApp:
                 await self._http(scope, receive, send)
                 return
             start = time.perf_counter()
-            status = 0
-
-            async def send_observed(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
+            status = 500  # if _http itself fails, the server answers 500
+            in_flight = self.hooks.in_flight
+            key = in_flight.start(scope) if in_flight is not None else 0
             try:
-                await self._http(scope, receive, send_observed)
+                status = await self._http(scope, receive, send)
             finally:
                 observe(scope["method"], scope["path"], status, time.perf_counter() - start)
+                if in_flight is not None:
+                    in_flight.done(key)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -127,7 +133,8 @@ class StrongroomApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """Serve one request; returns the status sent (for request metrics)."""
         method: str = scope["method"]
         path: str = scope["path"]
         head_only = method == "HEAD"
@@ -136,10 +143,9 @@ class StrongroomApp:
         extra: tuple[tuple[bytes, bytes], ...] = ()
         try:
             if not path.startswith("/v1/"):
-                await _send(send, 404, encode_errors([]), head_only)
-                return
+                return await _send(send, 404, encode_errors([]), head_only)
             query = split_query(scope.get("query_string", b""))
-            if self.cors is not None:
+            if self.cors is not None and self.cors().enabled:
                 origin = _origin(scope)
                 if origin:
                     decision = _cors_decision(self.cors(), origin, method, scope)
@@ -149,8 +155,9 @@ class StrongroomApp:
                             if decision.status == 403
                             else None
                         )
-                        await _send(send, decision.status, body, head_only, extra=decision.headers)
-                        return
+                        return await _send(
+                            send, decision.status, body, head_only, extra=decision.headers
+                        )
                     extra = decision.headers
             render = self.hooks.render_metrics
             if (
@@ -162,13 +169,14 @@ class StrongroomApp:
                 metrics = await render(query.get("format", ""))
                 status, payload = encode_response(metrics, Operation.READ, request_id)
                 content_type = metrics.content_type.encode("latin-1")
-                await _send(send, status, payload, head_only, content_type, extra=extra)
-                return
+                return await _send(send, status, payload, head_only, content_type, extra=extra)
             operation = operation_for(method, query)
+            audited = self.hooks.audited_headers() if self.hooks.audited_headers else _NONE
             token = ""
             declared: int | None = None
             chunked = False
             raw_body = False
+            media_type = b""
             headers: dict[str, str] = {}
             # ASGI servers hand header names over lower-cased, so they compare as bytes
             for raw_name, raw_value in scope["headers"]:
@@ -187,8 +195,9 @@ class StrongroomApp:
                 elif raw_name == b"transfer-encoding":
                     chunked = True
                 elif raw_name == b"content-type":
-                    raw_body = raw_value.split(b";")[0].strip().lower() in _RAW_BODY_TYPES
-                elif raw_name in _FORWARDED_HEADERS:
+                    media_type = raw_value.split(b";")[0].strip().lower()
+                    raw_body = media_type in _RAW_BODY_TYPES
+                elif raw_name in _FORWARDED_HEADERS or raw_name in audited:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
                 elif raw_name == b"x-vault-mfa":  # login MFA: several headers add up
                     value = raw_value.decode("latin-1")
@@ -198,6 +207,12 @@ class StrongroomApp:
             raw_body = raw_body or path[4:] in _RAW_BODY_PATHS
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
+            if operation is Operation.PATCH and media_type != _MERGE_PATCH:
+                # Vault: a PATCH is a JSON merge patch (RFC 7396) and must say so
+                raise UnsupportedMediaType(
+                    "PATCH requires Content-Type of application/merge-patch+json, got "
+                    f'"{media_type.decode("latin-1")}"'
+                )
             deadlines = self._deadlines
             task = deadlines.enter()
             try:
@@ -240,13 +255,15 @@ class StrongroomApp:
                 )
             if response is not None and response.raw_body is not None:
                 content_type = response.content_type.encode("latin-1")
-                await _send(send, status, payload, head_only, content_type, extra=extra)
+                return await _send(send, status, payload, head_only, content_type, extra=extra)
             else:
-                await _send(send, status, payload, head_only, extra=extra)
+                return await _send(send, status, payload, head_only, extra=extra)
         except StandbyRedirect as exc:
             await _redirect(send, exc.active_addr, scope, extra)
+            return 307
         except StrongroomError as exc:
-            messages = exc.messages if exc.status < 500 else ["internal error"]
+            shown = exc.status < 500 or isinstance(exc, UpstreamError)
+            messages = exc.messages if shown else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
                 log.error("request failed: %s", type(exc).__name__)
             elif exc.status == 503:
@@ -254,7 +271,7 @@ class StrongroomApp:
             exc_headers: dict[str, str] | None = getattr(exc, "headers", None)
             if exc_headers:
                 extra += tuple((k.lower().encode(), v.encode()) for k, v in exc_headers.items())
-            await _send(send, exc.status, encode_errors(messages), head_only, extra=extra)
+            return await _send(send, exc.status, encode_errors(messages), head_only, extra=extra)
         except Exception as exc:
             # The log gets the exception type and where it happened, never its message: a
             # library's message can quote a request value (int("hunter2")). The client
@@ -263,7 +280,7 @@ class StrongroomApp:
             log.error(
                 "unhandled error: %s (request %s)\n%s", type(exc).__name__, request_id, frames
             )
-            await _send(send, 500, encode_errors(["internal error"]), head_only, extra=extra)
+            return await _send(send, 500, encode_errors(["internal error"]), head_only, extra=extra)
 
 
 def _origin(scope: Scope) -> str:
@@ -296,6 +313,7 @@ class _Deadlines:
         self.inflight: dict[asyncio.Task[Any], float] = {}
         self.expired: set[asyncio.Task[Any]] = set()
         self.timer: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def enter(self) -> asyncio.Task[Any] | None:
         if self.limit <= 0:
@@ -305,7 +323,8 @@ class _Deadlines:
             return None
         loop = task.get_loop()
         self.inflight[task] = loop.time() + self.limit
-        if self.timer is None:
+        if self.timer is None or self.loop is not loop:  # (tests may run several loops)
+            self.loop = loop
             self.timer = loop.call_later(self.interval, self._sweep, loop)
         return task
 
@@ -338,6 +357,16 @@ class AppHooks:
     # telemetry { unauthenticated_metrics_access = true } (unauthenticated_metrics)
     render_metrics: Callable[[str], Awaitable[Response]] | None = None
     unauthenticated_metrics: bool = False
+    # the requests being served (sys/in-flight-req); tracked only with ``observe`` set
+    in_flight: InFlightTable | None = None
+    # names of the request headers to forward to core for audit entries
+    audited_headers: Callable[[], frozenset[bytes]] | None = None
+
+
+class InFlightTable(Protocol):
+    def start(self, scope: Scope) -> int: ...
+
+    def done(self, key: int) -> None: ...
 
 
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # noqa: S311 (not a secret)
@@ -400,13 +429,14 @@ async def _send(
     content_type: bytes = b"",
     *,
     extra: tuple[tuple[bytes, bytes], ...] = (),
-) -> None:
+) -> int:
     if body is None:
         no_body = [*_NO_BODY, *extra] if extra else _NO_BODY
         await send({"type": "http.response.start", "status": status, "headers": no_body})
         await send({"type": "http.response.body", "body": b""})
-        return
+        return status
     base = [(b"content-type", content_type), _JSON[1]] if content_type else _JSON
     headers = [*base, (b"content-length", str(len(body)).encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head_only else body})
+    return status

@@ -663,7 +663,7 @@ class _Parser:
 
     def _postgresql(self, body: dict[str, Any], where: str, env: bool = True) -> dict[str, Any]:
         keys = {"connection_url", "table", "ha_table", "ha_enabled", "max_parallel"}
-        keys |= {"max_idle_connections", "skip_create_table", "retry_timeout"}
+        keys |= {"max_idle_connections", "skip_create_table", "retry_timeout", *_HA_KEYS}
         self._check_keys(body, frozenset(keys), _STORAGE_IGNORED, where)
         url = _convert(parse_str, body.get("connection_url", ""), f"{where}: connection_url")
         # as Vault: the environment variable, when set, wins over the file
@@ -703,6 +703,7 @@ class _Parser:
             if idle < 0:
                 raise ConfigError(f"{where}: max_idle_connections must not be negative")
             options["max_idle_connections"] = idle
+        options.update(self._ha_options(body, where))
         if "retry_timeout" in body:
             options["retry_timeout"] = float(
                 _convert(parse_duration, body["retry_timeout"], f"{where}: retry_timeout")

@@ -47,6 +47,21 @@ class Assembly:
         await self.physical.close()
 
 
+# the storage stanza's keys PostgreSQLStorage takes (the HA timings are core's)
+_PG_OPTIONS = frozenset(
+    {
+        "connection_url",
+        "table",
+        "ha_table",
+        "ha_enabled",
+        "max_parallel",
+        "max_idle_connections",
+        "skip_create_table",
+        "retry_timeout",
+    }
+)
+
+
 async def open_storage(kind: str, options: dict[str, Any]) -> Any:
     if kind == "inmem":
         return MemoryStorage()
@@ -58,7 +73,8 @@ async def open_storage(kind: str, options: dict[str, Any]) -> Any:
         return await SQLiteStorage.open(str(path), shared=ha_enabled(options))
     if kind == "postgresql":
         # an unreachable server is not fatal: the server starts sealed and retries
-        return await PostgreSQLStorage.open(**options)
+        own = {k: v for k, v in options.items() if k in _PG_OPTIONS}
+        return await PostgreSQLStorage.open(**own)
     raise InvalidRequest(
         f"storage type {kind!r} is not supported (use sqlite, postgresql or inmem)"
     )
@@ -163,6 +179,8 @@ async def assemble(
             cors=lambda: core.cors_config,
             observe=metrics.observe_request,
             render_metrics=unauthenticated_metrics,  # served only where a listener says so
+            in_flight=core.in_flight,
+            audited_headers=lambda: core.audited_header_names,
         ),
     )
     scheduler = None

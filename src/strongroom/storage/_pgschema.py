@@ -189,7 +189,8 @@ class Statements:
                 " ON CONFLICT (name) DO UPDATE SET node_id = EXCLUDED.node_id,"
                 "  api_addr = EXCLUDED.api_addr, cluster_addr = EXCLUDED.cluster_addr,"
                 "  term = l.term + 1, expires_at = EXCLUDED.expires_at"
-                " WHERE l.node_id = '' OR l.expires_at < extract(epoch FROM clock_timestamp())"
+                " WHERE l.node_id = '' OR l.node_id = EXCLUDED.node_id"
+                " OR l.expires_at < extract(epoch FROM clock_timestamp())"
                 " RETURNING term"
             ).format(h=h),
             renew=q(

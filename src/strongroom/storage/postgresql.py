@@ -55,6 +55,7 @@ from strongroom.errors import (
 )
 from strongroom.logical import StorageOp
 from strongroom.storage._pgschema import SCHEMA_VERSION, Statements, check_table_name
+from strongroom.storage.ha import ChangeBatch, FeedGap, LockHolder
 from strongroom.storage.memory import check_key, check_prefix, split_key, to_bytes
 
 __all__ = ["DEFAULT_HA_TABLE", "DEFAULT_TABLE", "PostgreSQLStorage", "check_table_name"]
@@ -67,6 +68,9 @@ DEFAULT_MAX_PARALLEL = 128
 DEFAULT_MAX_IDLE = 2
 DEFAULT_RETRY_TIMEOUT = 5.0
 _CONNECTION_WAIT = 1.5
+FEED_KEEP = 50_000
+"""Changes kept in the feed; a reader further behind gets :class:`FeedGap`."""
+_TRIM_EVERY = 1024
 
 _T = TypeVar("_T")
 _Conn = psycopg.AsyncConnection[TupleRow]
@@ -155,6 +159,12 @@ class PostgreSQLStorage:
         self._fenced = False
         self._term: int | None = None
         self._feed = ha_enabled
+        self.feed_keep = FEED_KEEP
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = False
+        self._wakeups = 0
+        self._wakeup = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
         self.commits = 0
 
     @classmethod
@@ -244,10 +254,171 @@ class PostgreSQLStorage:
         if self._closed:
             return
         self._closed = True
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(BaseException):
+                await self._listener
+        for task in list(self._background):
+            with contextlib.suppress(BaseException):
+                await task
         if self._checking is not None:
             with contextlib.suppress(BaseException):
                 await self._checking
         await self._pool.close()
+
+    # -- HABackend (the leader lock and fencing) ------------------------------------------------
+
+    async def try_acquire(
+        self, node_id: str, api_addr: str, cluster_addr: str, ttl: float
+    ) -> int | None:
+        """Take the lock if it is free, lapsed (by the database's clock) or was ours (a
+        restarted process reusing its node ID still gets a new term)."""
+        args = {"node": node_id, "api": api_addr, "cluster": cluster_addr, "ttl": ttl}
+
+        async def take(conn: _Conn) -> int | None:
+            cur = await conn.execute(self.sql.acquire, args)
+            row = await cur.fetchone()
+            return None if row is None else int(row[0])
+
+        return await self._with_retry(take, budget=self._lock_budget(ttl))
+
+    async def renew(self, node_id: str, term: int, ttl: float) -> bool:
+        async def extend(conn: _Conn) -> bool:
+            cur = await conn.execute(self.sql.renew, (ttl, node_id, term))
+            return cur.rowcount == 1
+
+        return await self._with_retry(extend, budget=self._lock_budget(ttl))
+
+    async def release(self, node_id: str, term: int) -> None:
+        async def give_up(conn: _Conn) -> None:
+            await conn.execute(self.sql.release, (node_id, term))
+
+        await self._with_retry(give_up, budget=self._lock_budget(None))
+
+    async def holder(self) -> LockHolder | None:
+        async def read(conn: _Conn) -> LockHolder | None:
+            cur = await conn.execute(self.sql.holder)
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            return LockHolder(str(row[0]), str(row[1]), str(row[2]), int(row[3]), float(row[4]))
+
+        return await self._with_retry(read, budget=self._lock_budget(None))
+
+    def fence(self, term: int | None) -> None:
+        """Every later write checks ``term`` against the lock row (``SELECT … FOR SHARE``)
+        in its own transaction; ``None`` refuses every write. A taker's UPDATE of the row
+        waits for the share locks of writes in flight, so none of them can commit after the
+        term moved on."""
+        self._fenced = True
+        self._term = term
+
+    def _lock_budget(self, ttl: float | None) -> float:
+        # a lock call must answer well within a TTL: the caller decides what a failure means
+        bound = 1.0 if ttl is None else max(ttl / 3, 0.1)
+        return min(self._retry_timeout, bound)
+
+    # -- ChangeFeed -------------------------------------------------------------------------------
+
+    async def current_index(self) -> int:
+        async def read(conn: _Conn) -> int:
+            cur = await conn.execute(self.sql.current_index)
+            row = await cur.fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._with_retry(read)
+
+    async def changes_since(self, index: int, limit: int = 10_000) -> ChangeBatch:
+        async def read(conn: _Conn) -> ChangeBatch:
+            async with conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cur = await conn.execute(self.sql.feed_state)
+                row = await cur.fetchone()
+                last, trimmed = (int(row[0]), int(row[1])) if row else (0, 0)
+                if index > last or index < trimmed:  # restored to an older store, or trimmed
+                    raise FeedGap(last)
+                if index == last:
+                    return ChangeBatch(index=index, keys=())
+                cur = await conn.execute(self.sql.changes_since, (index, max(limit, 1)))
+                rows = await cur.fetchall()
+            if not rows or int(rows[0][0]) != index + 1:
+                raise FeedGap(last)
+            keys: dict[str, None] = {}
+            for _idx, changed in rows:
+                for key in changed:
+                    keys[str(key)] = None
+            return ChangeBatch(index=int(rows[-1][0]), keys=tuple(keys))
+
+        return await self._with_retry(read)
+
+    async def wait(self, index: int, timeout: float) -> None:
+        """Return once the feed is past ``index`` or after ``timeout``: woken by NOTIFY on a
+        dedicated LISTEN connection (polling every 100 ms while that connection is down)."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        self._start_listening()
+        while True:
+            woken = self._wakeups
+            if await self.current_index() > index:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            step = left if self._listening else min(left, 0.1)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(step):
+                    while self._wakeups == woken:
+                        await self._wakeup.wait()
+
+    async def trim_feed(self, upto: int) -> None:
+        """Forget the changes with index ``<= upto`` (readers behind it get a FeedGap)."""
+
+        async def trim(conn: _Conn) -> None:
+            async with conn.transaction():
+                await conn.execute(self.sql.set_trimmed, (upto,))
+                await conn.execute(self.sql.trim, (upto,))
+
+        await self._with_retry(trim)
+
+    def _trim_later(self, upto: int) -> None:
+        task = asyncio.get_running_loop().create_task(self.trim_feed(upto))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_swallow)
+
+    def _start_listening(self) -> None:
+        if self._listener is None and not self._closed:
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        while not self._closed:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._url, **_connection_kwargs(self._url)
+                )
+            except psycopg.Error:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            try:
+                await conn.execute(self.sql.listen)
+                self._listening = True
+                delay = 0.1
+                self._wake()  # anything committed before LISTEN: let waiters look again
+                async for _notify in conn.notifies():
+                    self._wake()
+            except psycopg.Error:
+                pass
+            finally:
+                self._listening = False
+                self._wake()
+                with contextlib.suppress(psycopg.Error):
+                    await conn.close()
+
+    def _wake(self) -> None:
+        self._wakeups += 1
+        event, self._wakeup = self._wakeup, asyncio.Event()
+        event.set()
 
     # -- bulk access for snapshots and migration ---------------------------------------------
 
@@ -326,11 +497,17 @@ class PostgreSQLStorage:
         if version > SCHEMA_VERSION:
             raise InternalError("PostgreSQL storage was written by a newer version")
 
-    async def _with_retry(self, call: Callable[[_Conn], Awaitable[_T]], ready: bool = True) -> _T:
-        """Run ``call`` on a pooled connection; retry transient failures with backoff."""
+    async def _with_retry(
+        self,
+        call: Callable[[_Conn], Awaitable[_T]],
+        ready: bool = True,
+        budget: float | None = None,
+    ) -> _T:
+        """Run ``call`` on a pooled connection; retry transient failures with backoff for
+        ``budget`` seconds (default ``retry_timeout``)."""
         if self._closed:
             raise InternalError("storage is closed")
-        deadline = time.monotonic() + self._retry_timeout
+        deadline = time.monotonic() + (self._retry_timeout if budget is None else budget)
         delay = 0.05
         while True:
             try:
@@ -375,7 +552,7 @@ class PostgreSQLStorage:
         async def attempt(conn: _Conn) -> None:
             committing = False
             try:
-                await self._statements(conn, writes, checks, keys)
+                index = await self._statements(conn, writes, checks, keys)
                 committing = True
                 await conn.execute("COMMIT")
             except BaseException as exc:
@@ -392,6 +569,8 @@ class PostgreSQLStorage:
                         await conn.execute("ROLLBACK")
                 raise
             self.commits += 1
+            if index and index % _TRIM_EVERY == 0 and index > self.feed_keep:
+                self._trim_later(index - self.feed_keep)
 
         await self._with_retry(attempt)
 
@@ -401,9 +580,9 @@ class PostgreSQLStorage:
         writes: _Writes,
         checks: _Checks,
         keys: _Keys,
-    ) -> None:
+    ) -> int:
         """BEGIN and every statement, pipelined; raises (after which we roll back) on a
-        failed fence or guard."""
+        failed fence or guard. Returns the change-feed index taken (0: none)."""
         sql = self.sql
         async with conn.pipeline():
             await conn.execute("BEGIN")
@@ -418,8 +597,9 @@ class PostgreSQLStorage:
                     cur = await conn.execute(statement, (write.parent, write.name, write.value))
                     if write.insert_only:
                         creates.append(cur)
+            feed = None
             if self._feed and keys:
-                await conn.execute(sql.append_feed, (keys, sql.channel))
+                feed = await conn.execute(sql.append_feed, (keys, sql.channel))
         if fence is not None:
             row = await fence.fetchone()
             if row is None or int(row[0]) != self._term:
@@ -432,6 +612,8 @@ class PostgreSQLStorage:
         for cur in creates:
             if cur.rowcount != 1:
                 raise StorageConflict("storage guard failed: the key was created meanwhile")
+        row = await feed.fetchone() if feed is not None else None
+        return int(row[0]) if row is not None else 0
 
 
 # libpq settings we default (the URL may set its own): notice a dead peer within ~15 s

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from joserfc import jws
-from joserfc._rfc7515.registry import JWSRegistry
 from joserfc.jwk import ECKey, OctKey, RSAKey
+from joserfc.jws import JWSRegistry
 from joserfc.registry import HeaderParameter
 
 REGISTRY = JWSRegistry(

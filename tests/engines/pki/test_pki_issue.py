@@ -377,3 +377,19 @@ def test_mutual_tls_with_issued_certificates(
     listener.close()
     subject = dict(item[0] for item in seen["peer"]["subject"])
     assert subject["commonName"] == "client.test"
+
+
+def test_role_refuses_unknown_usages_and_root_warns_without_aia(
+    client: hvac.Client, mount: str
+) -> None:
+    response = client.write_data(
+        f"{mount}/root/generate/internal", data={"common_name": "W", "key_type": "ec", "ttl": "1h"}
+    )
+    assert any("authority information access" in w for w in response["warnings"])
+    assert "unknown ext key usage" in _bad(client, f"{mount}/roles/x", ext_key_usage="Teleport")
+    assert "unknown key usage" in _bad(client, f"{mount}/roles/x", key_usage="Everything")
+    assert "invalid ext_key_usage_oids" in _bad(
+        client, f"{mount}/roles/x", ext_key_usage_oids="x.y"
+    )
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        client.secrets.pki.read_role("x", mount_point=mount)

@@ -319,7 +319,13 @@ def test_concurrent_revocations_and_rotations_number_crls_atomically(
 
     def call(job: tuple[str, dict[str, str]]) -> int:
         path, body = job
-        return httpx.post(f"{base}/{path}", json=body, headers=headers, timeout=30).status_code
+        status = httpx.post(f"{base}/{path}", json=body, headers=headers, timeout=30).status_code
+        if path == "revoke" and status == 200:
+            # the revocation is on the CRL as soon as its request has returned
+            serial = int(body["serial_number"].replace(":", ""), 16)
+            if serial not in revoked_serials(fetch_crl(base)):
+                return -1
+        return status
 
     jobs = [("revoke", {"serial_number": leaf["serial_number"]}) for leaf in leaves]
     jobs += [("crl/rotate", {})] * 6
@@ -327,8 +333,8 @@ def test_concurrent_revocations_and_rotations_number_crls_atomically(
         codes = list(pool.map(call, jobs))
     assert codes == [200] * len(jobs)
     final = fetch_crl(base)
-    # each revocation and each rotation built exactly one CRL, each with its own number
-    assert crl_number(final) == start + len(jobs)
+    # every rotation built a CRL with its own number; revocations may share rebuilds
+    assert start + 6 <= crl_number(final) <= start + len(jobs)
     expected = {pem_cert(leaf["certificate"]).serial_number for leaf in leaves}
     assert set(revoked_serials(final)) == expected
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from strongroom.core.identity._records import normalise
 from strongroom.core.identity._store import IdentityStore
 from strongroom.core.identity._views import Mounts, alias_data, entity_data, keys_response
 from strongroom.errors import InvalidRequest
@@ -79,12 +80,18 @@ class EntityPaths:
 
     # -- entities --------------------------------------------------------------------------
     def _written(self, entity_id: str, name: str, created: bool) -> Response | None:
-        # Vault answers a create with the new ID and name, and an update with 204.
-        return Response(data={"id": entity_id, "name": name}) if created else None
+        # Vault answers a create with the new ID and name (and no aliases yet), and an
+        # update with 204.
+        if not created:
+            return None
+        return Response(data={"id": entity_id, "name": name, "aliases": None})
 
     async def write(self, request: Request, args: EntityArgs) -> Response | None:
+        # Vault: without an ID, a name that already exists names the entity to update
+        # (find-or-create by name, one atomic change in the store)
         entity, created = await self.store.write_entity(
             args.id or None,
+            lookup_name=None if args.id or args.name is None else args.name,
             name=args.name,
             metadata=args.metadata,
             policies=args.policies,
@@ -181,19 +188,46 @@ class EntityPaths:
                     custom_metadata=args.custom_metadata,
                 ),
             )
-        if not args.name:
-            raise InvalidRequest("missing alias name")
+        if not args.name or not args.mount_accessor:
+            raise InvalidRequest("'id' or 'mount_accessor' and 'name' must be provided")
         if not args.canonical_id:
-            raise InvalidRequest("missing canonical_id")
+            return await self._alias_with_new_entity(args.mount_accessor, args.name)
         accessor = args.mount_accessor or ""
+        mount_type = self.mounts.check(accessor)
+        existing = self.store.index.alias_by_factors(accessor, normalise(mount_type, args.name))
+        if existing is not None and existing.canonical_id != args.canonical_id:
+            # Vault: naming an existing principal (mount, name) moves its alias to the
+            # given entity. Whoever may write here may also update the alias by ID, so
+            # this grants nothing new; a login never moves an alias.
+            return await self.write_alias_id(
+                request,
+                AliasIdArgs(
+                    id=existing.id,
+                    canonical_id=args.canonical_id,
+                    custom_metadata=args.custom_metadata,
+                ),
+            )
         alias = await self.store.create_alias(
             canonical_id=args.canonical_id,
             mount_accessor=accessor,
-            mount_type=self.mounts.check(accessor),
+            mount_type=mount_type,
             name=args.name,
             custom_metadata=args.custom_metadata,
         )
         return Response(data={"id": alias.id, "canonical_id": alias.canonical_id})
+
+    async def _alias_with_new_entity(self, accessor: str, name: str) -> Response | None:
+        """Vault's alias create without ``canonical_id``: an existing alias is left as it is
+        (204); otherwise a new entity is made for it, atomically (the login path's
+        find-or-create, so a concurrent create cannot make two entities for one alias)."""
+        mount_type = self.mounts.check(accessor)
+        normal = normalise(mount_type, name)
+        if self.store.index.alias_by_factors(accessor, normal) is not None:
+            return None
+        entity = await self.store.login_entity(accessor, mount_type, normal, {})
+        alias = entity.alias_on(accessor)
+        alias_id = alias.id if alias is not None else ""
+        return Response(data={"id": alias_id, "canonical_id": entity.id})
 
     async def exists_alias(self, request: Request, args: AliasIdArgs) -> bool:
         return args.id in self.store.index.aliases
@@ -330,5 +364,5 @@ conflicting_alias_ids_to_keep (then only one from-entity is allowed)."""
 _ALIAS_HELP = """\
 An alias binds one principal of one auth mount (mount_accessor, name) to an entity
 (canonical_id). Each principal has one alias and each entity at most one alias per mount.
-Creating an alias that already belongs to another entity is refused; moving an alias to
-another entity takes an explicit update by ID with a new canonical_id."""
+Creating an alias for a principal that already has one moves that alias to the given
+entity (as Vault does); so does an update by ID with a new canonical_id."""

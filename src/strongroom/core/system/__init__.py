@@ -7,17 +7,24 @@ from typing import TYPE_CHECKING
 from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
 from strongroom.core.system.audit import audit_paths
 from strongroom.core.system.cors import cors_paths
+from strongroom.core.system.header_config import header_config_paths
+from strongroom.core.system.introspection import introspection_paths
+from strongroom.core.system.keys import key_paths
 from strongroom.core.system.leases import lease_paths
 from strongroom.core.system.locked_users import locked_user_paths
+from strongroom.core.system.loggers import logger_paths
 from strongroom.core.system.metrics import metric_paths
 from strongroom.core.system.mfa import mfa_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.password_policies import password_policy_paths
+from strongroom.core.system.plugins import plugin_paths
 from strongroom.core.system.policies import policy_paths
 from strongroom.core.system.quotas import quota_paths
 from strongroom.core.system.snapshot import snapshot_paths
+from strongroom.core.system.specs import spec_paths
 from strongroom.core.system.tools import tool_paths
+from strongroom.core.system.ui import ui_paths
 from strongroom.core.system.wrapping import wrapping_paths
 from strongroom.framework import FrameworkBackend
 from strongroom.logical import BackendKind
@@ -46,6 +53,9 @@ ROOT_PATHS = (
     "revoke-prefix/*",
     "revoke-force/*",
     "locked-users/*",
+    "leases",
+    "loggers",
+    "loggers/*",
 )
 
 # Vault's unauthenticated sys paths (those that exist here). The ui/mounts handlers look up
@@ -73,6 +83,13 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *tool_paths(core),
         *cors_paths(core),
         *quota_paths(core),
+        *introspection_paths(core),
+        *key_paths(core),
+        *logger_paths(core),
+        *plugin_paths(core),
+        *spec_paths(core),
+        *header_config_paths(core),
+        *ui_paths(core),
         *mfa_paths(core),
         *snapshot_paths(core),
     ]

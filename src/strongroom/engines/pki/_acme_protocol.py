@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 from joserfc import jws
-from joserfc._rfc7515.registry import JWSRegistry
 from joserfc.errors import ExceededSizeError, JoseError
 from joserfc.jwk import ECKey, JWKRegistry, OctKey, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
 from joserfc.registry import HeaderParameter
 
 __all__ = [

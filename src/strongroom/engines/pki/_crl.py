@@ -108,6 +108,9 @@ class CRLBuilder:
     def __init__(self, store: PKIStore) -> None:
         self.store = store
         self._index: dict[str, tuple[str, _Entry]] = {}  # revoked/<key> → (issuer, entry)
+        # rebuild tickets handed out and covered, per kind ("full", "delta"): see rebuild()
+        self._requested = {"full": 0, "delta": 0}
+        self._built = {"full": 0, "delta": 0}
 
     async def _revoked_by_issuer(self) -> dict[str, list[_Entry]]:
         """Every revocation, by issuer. Revocation entries never change once written, so
@@ -144,11 +147,27 @@ class CRLBuilder:
         async with self.store.locks.hold(_BUILD_LOCK):
             await self._revoked_by_issuer()
 
-    async def rebuild(self, *, delta_only: bool = False, force_full: bool = True) -> list[str]:
-        """Rebuild every signing issuer's full CRL (and delta CRL when enabled)."""
+    async def rebuild(
+        self, *, delta_only: bool = False, force_full: bool = True, coalesce: bool = False
+    ) -> list[str]:
+        """Rebuild every signing issuer's full CRL (and delta CRL when enabled).
+
+        With ``coalesce`` (after a revocation was stored) the call may return without
+        building when a rebuild of the same kind that *started* after this call already
+        finished: it read storage after the revocation was written, so it lists it. A
+        burst of revocations then costs a couple of rebuilds, not one each.
+        """
+        kind = "delta" if delta_only else "full"
+        self._requested[kind] += 1
+        ticket = self._requested[kind]
         # One rebuild at a time, reading the revocations inside the lock: a CRL with a
         # higher number never lists fewer revocations than one with a lower number.
         async with self.store.locks.hold(_BUILD_LOCK):
+            if coalesce and self._built[kind] >= ticket:
+                return []
+            # every request so far came after its revocation was stored: this rebuild,
+            # reading storage from here on, lists them all
+            covered = dict(self._requested)
             config = await crl_config(self.store)
             revoked = await self._revoked_by_issuer()
             for issuer in await self.store.issuers():
@@ -159,6 +178,9 @@ class CRLBuilder:
                     await self._build(issuer, entries, config, delta=False)
                 if config["enable_delta"]:
                     await self._build(issuer, entries, config, delta=True)
+            self._built[kind] = max(self._built[kind], covered[kind])
+            if kind == "full":  # a full rebuild also rebuilt the delta CRLs
+                self._built["delta"] = max(self._built["delta"], covered["delta"])
         return []
 
     async def _build(

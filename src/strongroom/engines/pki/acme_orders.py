@@ -27,6 +27,7 @@ from strongroom.engines.pki._crypto import (
     key_type_of,
 )
 from strongroom.engines.pki._role import RoleArgs, check_names, valid_hostname
+from strongroom.engines.pki._store import IssuerRecord
 from strongroom.engines.pki.acme_accounts import AcmeArgs, acme_path
 from strongroom.engines.pki.revoke import Revoker
 from strongroom.errors import InvalidRequest
@@ -505,7 +506,7 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _truncating(issuer: Any) -> Any:
+def _truncating(issuer: IssuerRecord) -> IssuerRecord:
     """ACME leaves never outlive their issuer: truncate rather than refuse."""
     if issuer.leaf_not_after_behavior == "err":
         return dataclasses.replace(issuer, leaf_not_after_behavior="truncate")

@@ -265,6 +265,13 @@ class CAPaths:
         if args.type == "exported" and generated:
             data["private_key"] = encode_private_key(key, args.format, args.private_key_format)
             data["private_key_type"] = key_type_of(key)
+        if not any(urls.values()):
+            warnings.append(
+                "This mount hasn't configured any authority information access (AIA) fields; "
+                "this may make it harder for systems to find missing certificates in the chain "
+                "or to validate revocation status of certificates. Consider updating "
+                "/config/urls or the newly generated issuer with this information."
+            )
         return Response(data=data, warnings=warnings)
 
     async def generate_root(self, request: Request, args: CAArgs) -> Response:

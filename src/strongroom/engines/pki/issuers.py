@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,9 +97,11 @@ _SIGNATURE_ALGORITHMS = (
 
 
 class IssuersPaths:
-    def __init__(self, store: PKIStore, revoke_issuer: Any = None) -> None:
+    def __init__(
+        self, store: PKIStore, revoke_issuer: Callable[[IssuerRecord], Awaitable[IssuerRecord]]
+    ) -> None:
         self.store = store
-        self.revoke_issuer = revoke_issuer  # (IssuerRecord) -> IssuerRecord, from revoke.py
+        self.revoke_issuer = revoke_issuer  # Revoker.revoke_issuer (revoke.py)
 
     def paths(self) -> list[Path]:
         ref = r"issuer/(?P<ref>[^/]+)"

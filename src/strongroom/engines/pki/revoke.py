@@ -93,9 +93,9 @@ class Revoker:
                 await self.store.put_cert(serial, cert_der(cert))
         config = await crl_config(self.store)
         if not config["auto_rebuild"]:
-            await self.crls.rebuild()
+            await self.crls.rebuild(coalesce=True)
         elif config["enable_delta"]:
-            await self.crls.rebuild(delta_only=True)
+            await self.crls.rebuild(delta_only=True, coalesce=True)
         return _answer(now)
 
     async def revoke_issuer(self, issuer: IssuerRecord) -> IssuerRecord:

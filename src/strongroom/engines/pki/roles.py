@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from strongroom.engines.pki._build import ext_key_usages, key_usage_extension
 from strongroom.engines.pki._crypto import key_spec
 from strongroom.engines.pki._role import RoleArgs
 from strongroom.engines.pki._store import PKIStore
@@ -23,6 +24,8 @@ def _validate(role: RoleArgs) -> None:
     for validation in role.cn_validations:
         if validation not in ("email", "hostname", "disabled"):
             raise InvalidRequest(f"unknown cn_validations value: {validation}")
+    key_usage_extension(role.key_usage, is_ca=False)  # unknown names → 400 now, not at issue
+    ext_key_usages(role.ext_key_usage, role.ext_key_usage_oids)
     if "disabled" in role.cn_validations and len(role.cn_validations) > 1:
         raise InvalidRequest('cn_validations: "disabled" cannot be combined with other values')
 

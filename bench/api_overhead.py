@@ -1,0 +1,108 @@
+"""What metrics and quotas cost a KV v2 read: server CPU per request, measured with wrk.
+
+Runs, alternately and ``--rounds`` times each, a dev server in three settings and reports
+the best (lowest) server CPU per KV v2 read of each:
+
+* ``baseline``: a tree without request metrics or quotas (``--baseline-src``, e.g. the
+  ``src/`` of ``git archive`` of an earlier commit), if given;
+* ``metrics``: this tree as shipped (request metrics always on, no quota configured);
+* ``metrics+quota``: this tree with a rate-limit quota on ``secret/`` (a rate no run can
+  reach, so every request passes through the token bucket) and rate-limit headers on.
+
+    python bench/api_overhead.py --seconds 8 --rounds 3 --baseline-src /tmp/base/src
+
+(to measure exactly the cost of metrics and quotas, make the baseline a copy of this
+tree's ``src/`` with the ``observe``/``cors`` hooks, the ``InstrumentedStorage`` wrapper
+and the ``core.quotas.active`` check taken out, and pass this tree's copy as ``--src``).
+
+Figures are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import LUA, Server, free_port, load_secrets, run_wrk_cpu
+
+
+def _server(workdir: Path, src: str | None) -> Server:
+    port = free_port()
+    previous = os.environ.get("PYTHONPATH")
+    if src:
+        os.environ["PYTHONPATH"] = src
+    try:
+        return Server(
+            ["-dev", f"-dev-listen-address=127.0.0.1:{port}", f"-dev-dir={workdir / 'd'}"],
+            port,
+            workdir,
+        )
+    finally:
+        if src:
+            if previous is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = previous
+
+
+def measure(name: str, src: str | None, quota: bool, seconds: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="strongroom-api-bench-") as tmp:
+        server = _server(Path(tmp), src)
+        try:
+            url = f"http://127.0.0.1:{server.port}"
+            asyncio.run(load_secrets(url, server.token, 1000, "bench"))
+            if quota:
+                with httpx.Client(base_url=url, headers={"X-Vault-Token": server.token}) as c:
+                    c.post(
+                        "/v1/sys/quotas/rate-limit/bench",
+                        json={"rate": 1e12, "path": "secret/"},
+                    ).raise_for_status()
+                    c.post(
+                        "/v1/sys/quotas/config", json={"enable_rate_limit_response_headers": True}
+                    ).raise_for_status()
+            env = {"VAULT_TOKEN": server.token}
+            result = run_wrk_cpu(name, url, LUA / "kv_read.lua", seconds, env, server.proc.pid)
+            if result.errors:
+                raise RuntimeError(f"{name}: {result.errors} errors")
+            print(f"  {name:16} {result.rps:8.0f} req/s  {result.cpu_us:7.1f} µs CPU/req")
+            return result.cpu_us
+        finally:
+            server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline-src", default="")
+    parser.add_argument("--src", default="", help="this tree's src/ (default: the installed one)")
+    opts = parser.parse_args()
+    settings: list[tuple[str, str | None, bool]] = []
+    if opts.baseline_src:
+        settings.append(("baseline", opts.baseline_src, False))
+    src = opts.src or None
+    settings += [("metrics", src, False), ("metrics+quota", src, True)]
+    best: dict[str, float] = {}
+    for round_ in range(opts.rounds):
+        print(f"round {round_ + 1}")
+        for name, src, quota in settings:
+            cpu = measure(name, src, quota, opts.seconds)
+            best[name] = min(best.get(name, cpu), cpu)
+    print("\nbest server CPU per KV v2 read:")
+    reference = best.get("baseline")
+    for name, cpu in best.items():
+        extra = f"  ({(cpu / reference - 1) * 100:+.1f} % vs baseline)" if reference else ""
+        print(f"  {name:16} {cpu:7.1f} µs{extra}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
