@@ -57,7 +57,16 @@ _NONE: frozenset[bytes] = frozenset()
 _RAW_BODY_PATHS = frozenset(
     {"sys/storage/snapshot", "sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
 )
-_FORWARDED_HEADERS = frozenset({b"x-vault-request", b"x-vault-wrap-ttl", b"x-vault-wrap-format"})
+_FORWARDED_HEADERS = frozenset(
+    {
+        b"x-vault-request",
+        b"x-vault-wrap-ttl",
+        b"x-vault-wrap-format",
+        # HA consistency (core/cluster.py)
+        b"x-vault-index",
+        b"x-vault-inconsistent",
+    }
+)
 
 
 class Handler(Protocol):
