@@ -197,6 +197,9 @@ class Response:
     content_type: str = "application/json"
     # False: ``data`` is the whole JSON body (sys/health, sys/seal-status and the like)
     envelope: bool = True
+    # sys/ answers also carry ``data`` at the top level (Vault's legacy shape) unless set:
+    # Vault's newer sys/ endpoints keep it under ``data`` only
+    data_only: bool = False
     # Set by core, not backends:
     lease_id: str = ""
     wrap_info: dict[str, Any] | None = None

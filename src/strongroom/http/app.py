@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
-from strongroom.errors import DeadlineExceeded, InvalidRequest, StandbyRedirect, StrongroomError
+from strongroom.errors import (
+    DeadlineExceeded,
+    InvalidRequest,
+    StandbyRedirect,
+    StrongroomError,
+    UnsupportedMediaType,
+    UpstreamError,
+)
 from strongroom.framework import remember
 from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
@@ -44,13 +51,23 @@ Send = Callable[[Message], Awaitable[None]]
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _NO_BODY: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store")]
+_MERGE_PATCH = b"application/merge-patch+json"
 # request bodies that are not JSON and reach the backend as-is (base64 in http_raw_body)
 _RAW_BODY_TYPES = frozenset({b"application/ocsp-request"})
 _NONE: frozenset[bytes] = frozenset()
 _RAW_BODY_PATHS = frozenset(
     {"sys/storage/snapshot", "sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
 )
-_FORWARDED_HEADERS = frozenset({b"x-vault-request", b"x-vault-wrap-ttl", b"x-vault-wrap-format"})
+_FORWARDED_HEADERS = frozenset(
+    {
+        b"x-vault-request",
+        b"x-vault-wrap-ttl",
+        b"x-vault-wrap-format",
+        # HA consistency (core/cluster.py)
+        b"x-vault-index",
+        b"x-vault-inconsistent",
+    }
+)
 
 
 class Handler(Protocol):
@@ -160,6 +177,7 @@ class StrongroomApp:
             declared: int | None = None
             chunked = False
             raw_body = False
+            media_type = b""
             headers: dict[str, str] = {}
             # ASGI servers hand header names over lower-cased, so they compare as bytes
             for raw_name, raw_value in scope["headers"]:
@@ -178,7 +196,8 @@ class StrongroomApp:
                 elif raw_name == b"transfer-encoding":
                     chunked = True
                 elif raw_name == b"content-type":
-                    raw_body = raw_value.split(b";")[0].strip().lower() in _RAW_BODY_TYPES
+                    media_type = raw_value.split(b";")[0].strip().lower()
+                    raw_body = media_type in _RAW_BODY_TYPES
                 elif raw_name in _FORWARDED_HEADERS or raw_name in audited:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
                 elif raw_name == b"x-vault-mfa":  # login MFA: several headers add up
@@ -189,6 +208,12 @@ class StrongroomApp:
             raw_body = raw_body or path[4:] in _RAW_BODY_PATHS
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
+            if operation is Operation.PATCH and media_type != _MERGE_PATCH:
+                # Vault: a PATCH is a JSON merge patch (RFC 7396) and must say so
+                raise UnsupportedMediaType(
+                    "PATCH requires Content-Type of application/merge-patch+json, got "
+                    f'"{media_type.decode("latin-1")}"'
+                )
             deadlines = self._deadlines
             task = deadlines.enter()
             try:
@@ -240,7 +265,8 @@ class StrongroomApp:
             await _redirect(send, exc.active_addr, scope, extra)
             return 307
         except StrongroomError as exc:
-            messages = exc.messages if exc.status < 500 else ["internal error"]
+            shown = exc.status < 500 or isinstance(exc, UpstreamError)
+            messages = exc.messages if shown else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
                 log.error("request failed: %s", type(exc).__name__)
             elif exc.status == 503:
@@ -324,6 +350,7 @@ class _Deadlines:
         self.inflight: dict[asyncio.Task[Any], float] = {}
         self.expired: set[asyncio.Task[Any]] = set()
         self.timer: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def enter(self) -> asyncio.Task[Any] | None:
         if self.limit <= 0:
@@ -333,7 +360,8 @@ class _Deadlines:
             return None
         loop = task.get_loop()
         self.inflight[task] = loop.time() + self.limit
-        if self.timer is None:
+        if self.timer is None or self.loop is not loop:  # (tests may run several loops)
+            self.loop = loop
             self.timer = loop.call_later(self.interval, self._sweep, loop)
         return task
 
