@@ -329,6 +329,25 @@ auto_auth {
         )
         check = hvac.Client(url=server.addr, token=token, verify=str(tmp_path / "ca.pem"))
         assert check.auth.token.lookup_self()["data"]["path"] == "auth/cert/login"
+        # tls_server_name: the certificate is checked against that name
+        import asyncio
+
+        from strongroom.agent._client import ServerUnavailable, VaultClient
+        from strongroom.agent.config import VaultConfig
+
+        async def health(name: str) -> dict:
+            vault = VaultConfig(
+                address=server.addr, ca_cert=str(tmp_path / "ca.pem"), tls_server_name=name
+            )
+            client = VaultClient(vault)
+            try:
+                return await client.request("GET", "sys/health")
+            finally:
+                await client.close()
+
+        assert asyncio.run(health("localhost"))["initialized"] is True
+        with pytest.raises(ServerUnavailable):
+            asyncio.run(health("not-the-server.example"))
     finally:
         if agent is not None:
             agent.stop()
