@@ -20,6 +20,7 @@ http/ maps each class to exactly one HTTP status (see ``status``)::
     ├── Standby                     503
     │   └── StandbyRedirect         307  a standby sends the client to the active (Location)
     ├── DeadlineExceeded            503  the request ran past ``max_request_duration``; cancelled
+    ├── IndexNotApplied             412  a standby is behind the X-Vault-Index asked for
     ├── StorageUnavailable          503  storage unreachable, or a write's outcome unknown
     │   └── Fenced                  503  this node lost leadership: its term is no longer current
     ├── StorageConflict             409  a transaction's guard (``StorageOp(check=True)``) failed;
@@ -37,6 +38,7 @@ __all__ = [
     "CryptoError",
     "DeadlineExceeded",
     "Fenced",
+    "IndexNotApplied",
     "InternalError",
     "InvalidPath",
     "InvalidRequest",
@@ -162,6 +164,12 @@ class DeadlineExceeded(StrongroomError):
 
     def __init__(self, message: str = "context deadline exceeded", *more: str) -> None:
         super().__init__(message, *more)
+
+
+class IndexNotApplied(StrongroomError):
+    """A standby has not applied the ``X-Vault-Index`` the client asked for (Vault's 412)."""
+
+    status = 412
 
 
 class StorageUnavailable(StrongroomError):

@@ -269,3 +269,43 @@ def test_renewals_racing_a_revocation_do_not_resurrect_the_lease(
     with pytest.raises(hvac.exceptions.InvalidRequest):
         node.client.sys.read_lease(lease_id)
     assert not _role_exists(pg, user)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_leases_minted_while_their_token_is_revoked_do_not_survive(
+    node: Node, pg: PgCluster, round_: int
+) -> None:
+    """Threads create database credentials with a token while root revokes it: every
+    lease registered for the token goes with it (a lease stored after the revocation
+    listed the token's leases is revoked on the spot and the request refused)."""
+    import threading
+
+    token = node.client.auth.token.create(ttl="1h")["auth"]["client_token"]
+    users: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    started = threading.Barrier(5)
+
+    def mint() -> None:
+        with httpx.Client(base_url=node.server.addr, timeout=60) as client:
+            started.wait(timeout=30)
+            while not stop.is_set():
+                answer = client.get("/v1/db/creds/ro", headers={"X-Vault-Token": token})
+                if answer.status_code != 200:
+                    return
+                with lock:
+                    users.append(answer.json()["data"]["username"])
+
+    threads = [threading.Thread(target=mint) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    started.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while len(users) < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    node.client.auth.token.revoke(token)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert users
+    assert [user for user in users if _role_exists(pg, user)] == []

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import math
 import os
 import random
 import time
 import traceback
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,7 +59,16 @@ _NONE: frozenset[bytes] = frozenset()
 _RAW_BODY_PATHS = frozenset(
     {"sys/storage/snapshot", "sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
 )
-_FORWARDED_HEADERS = frozenset({b"x-vault-request", b"x-vault-wrap-ttl", b"x-vault-wrap-format"})
+_FORWARDED_HEADERS = frozenset(
+    {
+        b"x-vault-request",
+        b"x-vault-wrap-ttl",
+        b"x-vault-wrap-format",
+        # HA consistency (core/cluster.py)
+        b"x-vault-index",
+        b"x-vault-inconsistent",
+    }
+)
 
 
 class Handler(Protocol):
@@ -239,6 +249,8 @@ class StrongroomApp:
             finally:
                 if task is not None:
                     deadlines.leave(task)
+            if response is not None and response.stream is not None:
+                return await _stream(send, receive, response.stream, response.content_type, extra)
             status, payload = encode_response(response, operation, request_id)
             if response is not None and response.headers:
                 extra += tuple(
@@ -289,6 +301,40 @@ def _cors_decision(config: CorsConfig, origin: str, method: str, scope: Scope) -
             if name == b"access-control-request-method":
                 requested = value.decode("latin-1")
     return decide(config, origin, method, requested)
+
+
+async def _stream(
+    send: Send,
+    receive: Receive,
+    chunks: AsyncIterator[bytes],
+    content_type: str,
+    extra: tuple[tuple[bytes, bytes], ...],
+) -> int:
+    """Send ``chunks`` as they come until they end or the client disconnects (the only
+    thing ``receive`` can still say once the request body has been read)."""
+    headers = [(b"content-type", content_type.encode("latin-1")), _JSON[1], *extra]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    gone = asyncio.ensure_future(receive())
+    try:
+        while True:
+            following = asyncio.ensure_future(anext(chunks))
+            await asyncio.wait({following, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                following.cancel()
+                break
+            try:
+                chunk = following.result()
+            except StopAsyncIteration:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        gone.cancel()
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+    return 200
 
 
 class _Deadlines:

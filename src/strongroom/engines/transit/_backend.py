@@ -57,6 +57,11 @@ class TransitBackend(FrameworkBackend):
             cleanup=self._stop,
         )
 
+    def invalidate(self, key: str) -> None:
+        """HA standby: the active changed ``key`` in this mount's storage (a key rotated,
+        configured or deleted): drop the decoded copy, the next use reloads it."""
+        self.store.forget(key)
+
     async def _start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._rotation_loop())
