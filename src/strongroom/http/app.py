@@ -29,6 +29,7 @@ from strongroom.errors import (
     UpstreamError,
 )
 from strongroom.framework import remember
+from strongroom.http import static
 from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
     BODY_COMPLETE,
@@ -145,6 +146,8 @@ class StrongroomApp:
         extra: tuple[tuple[bytes, bytes], ...] = ()
         try:
             if not path.startswith("/v1/"):
+                if self.hooks.ui and (path in ("/", "/ui") or path.startswith("/ui/")):
+                    return await _static(send, method, path, scope)
                 return await _send(send, 404, encode_errors([]), head_only)
             query = split_query(scope.get("query_string", b""))
             if self.cors is not None and self.cors().enabled:
@@ -405,6 +408,8 @@ class AppHooks:
     in_flight: InFlightTable | None = None
     # names of the request headers to forward to core for audit entries
     audited_headers: Callable[[], frozenset[bytes]] | None = None
+    # serve the web UI at /ui (and redirect / there): config ``ui = true``, dev mode
+    ui: bool = False
 
 
 class InFlightTable(Protocol):
@@ -463,6 +468,18 @@ async def _redirect(
     headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), *extra]
     await send({"type": "http.response.start", "status": 307, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _static(send: Send, method: str, path: str, scope: Scope) -> int:
+    """The web UI's files (http/static.py): a fixed manifest, never the file system."""
+    etag = ""
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            etag = value.decode("latin-1")
+    answer = static.serve(method, path, etag)
+    await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+    await send({"type": "http.response.body", "body": answer.body})
+    return answer.status
 
 
 async def _send(
