@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/database.py
 	test ! -f bench/audit.py || $(BIN)/python bench/audit.py
 	$(BIN)/python bench/otp.py
+	$(BIN)/python bench/agent.py
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .mypy_cache .ruff_cache

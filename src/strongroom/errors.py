@@ -3,6 +3,9 @@
 http/ maps each class to exactly one HTTP status (see ``status``)::
 
     StrongroomError                 500  something broke; the message is generic to clients
+    ├── InternalError               500
+    │   └── UpstreamError           500  a database a backend uses failed; the (masked) message
+    │                                    is shown, as Vault shows the driver's error
     ├── InvalidRequest              400  bad input: malformed JSON, wrong field type, bad path
     │   ├── InvalidPath             400  "." / ".." segments, bad characters
     │   └── CheckAndSetMismatch     400  KV v2 ``options.cas`` did not match (Vault answers 400)
@@ -11,11 +14,13 @@ http/ maps each class to exactly one HTTP status (see ``status``)::
     ├── UnsupportedOperation        405  the path exists but not with this operation
     ├── PreconditionFailed          412
     ├── RequestTooLarge             413  body over ``max_request_size``
+    ├── UnsupportedMediaType        415  a PATCH that is not ``application/merge-patch+json``
     ├── RateLimited                 429
     ├── Sealed                      503  the barrier is sealed
     ├── Standby                     503
     │   └── StandbyRedirect         307  a standby sends the client to the active (Location)
     ├── DeadlineExceeded            503  the request ran past ``max_request_duration``; cancelled
+    ├── IndexNotApplied             412  a standby is behind the X-Vault-Index asked for
     ├── StorageUnavailable          503  storage unreachable, or a write's outcome unknown
     │   └── Fenced                  503  this node lost leadership: its term is no longer current
     ├── StorageConflict             409  a transaction's guard (``StorageOp(check=True)``) failed;
@@ -33,6 +38,7 @@ __all__ = [
     "CryptoError",
     "DeadlineExceeded",
     "Fenced",
+    "IndexNotApplied",
     "InternalError",
     "InvalidPath",
     "InvalidRequest",
@@ -47,7 +53,9 @@ __all__ = [
     "StorageConflict",
     "StorageUnavailable",
     "StrongroomError",
+    "UnsupportedMediaType",
     "UnsupportedOperation",
+    "UpstreamError",
 ]
 
 
@@ -63,6 +71,14 @@ class StrongroomError(Exception):
 
 class InternalError(StrongroomError):
     """Unexpected state: logged in full on the server, reported generically to the client."""
+
+    status = 500
+
+
+class UpstreamError(InternalError):
+    """A system a backend relies on (a database) failed. Unlike other internal errors, the
+    client sees the message, as Vault shows the driver's error: the backend builds it with
+    every secret and connection string masked."""
 
     status = 500
 
@@ -105,6 +121,10 @@ class RequestTooLarge(StrongroomError):
     status = 413
 
 
+class UnsupportedMediaType(StrongroomError):
+    status = 415
+
+
 class RateLimited(StrongroomError):
     """A quota refused the request; ``headers`` (Retry-After, X-Ratelimit-*) go to the client."""
 
@@ -144,6 +164,12 @@ class DeadlineExceeded(StrongroomError):
 
     def __init__(self, message: str = "context deadline exceeded", *more: str) -> None:
         super().__init__(message, *more)
+
+
+class IndexNotApplied(StrongroomError):
+    """A standby has not applied the ``X-Vault-Index`` the client asked for (Vault's 412)."""
+
+    status = 412
 
 
 class StorageUnavailable(StrongroomError):

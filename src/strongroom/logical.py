@@ -10,7 +10,7 @@ build error responses themselves.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -192,9 +192,14 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     status: int | None = None
     raw_body: bytes | None = None
+    # a body sent as it is produced (sys/monitor), until it ends or the client goes away
+    stream: AsyncIterator[bytes] | None = None
     content_type: str = "application/json"
     # False: ``data`` is the whole JSON body (sys/health, sys/seal-status and the like)
     envelope: bool = True
+    # sys/ answers also carry ``data`` at the top level (Vault's legacy shape) unless set:
+    # Vault's newer sys/ endpoints keep it under ``data`` only
+    data_only: bool = False
     # Set by core, not backends:
     lease_id: str = ""
     wrap_info: dict[str, Any] | None = None

@@ -272,3 +272,13 @@ def test_hcl_octal_modes(tmp_path: Path) -> None:
     )
     config = parse_agent_config(as_json, "json", str(tmp_path / "a.json"))
     assert config.auto_auth is not None and config.auto_auth.sinks[0].mode == 0o600
+
+
+def test_heredoc_template_error_line(tmp_path: Path) -> None:
+    text = GOOD_AUTH + (
+        'template {\n  destination = "/tmp/x"\n  contents = <<EOT\nline one\n'
+        '{{ with secret "a" }}\n{{ .Data.x | nosuch }}\n{{ end }}\nEOT\n}\n'
+    )
+    error = _error(text, tmp_path)
+    assert error.startswith(f"{tmp_path / 'agent.hcl'}:11: "), error
+    assert 'function "nosuch" not defined' in error

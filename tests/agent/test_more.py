@@ -210,3 +210,44 @@ api_proxy { use_auto_auth_token = true }
         if agent is not None:
             agent.stop()
         server.stop()
+
+
+def test_pki_cert_still_valid_on_disk_is_not_reissued_at_start(
+    start_agent: StartAgent, root: hvac.Client, token_file: str, tmp_path: Path
+) -> None:
+    mount = unique("pki")
+    root.sys.enable_secrets_engine("pki", path=mount)
+    root.write(f"{mount}/root/generate/internal", common_name="agent test root", ttl="700h")
+    root.write(
+        f"{mount}/roles/web", allowed_domains="example.com", allow_subdomains=True, max_ttl="1h"
+    )
+    (tmp_path / "cert.ctmpl").write_text(
+        '{{ with pkiCert "' + mount + '/issue/web" "common_name=b.example.com" "ttl=1h" }}'
+        "{{ .Data.Cert }}{{ .Data.Key }}{{ .Data.CA }}{{ end }}"
+    )
+    config = (
+        TOKEN_FILE
+        + """
+template {
+  source = "{dir}/cert.ctmpl"
+  destination = "{dir}/bundle.pem"
+}
+"""
+    )
+    agent = start_agent(config, name="first.hcl")
+    first = wait_for(lambda: read(tmp_path / "bundle.pem"), what=lambda: agent.log())
+    agent.stop()
+    serials = root.list(f"{mount}/certs")["data"]["keys"]
+    again = start_agent(config, name="second.hcl")
+    again.wait_log("reusing the certificate")
+    assert read(tmp_path / "bundle.pem") == first
+    assert root.list(f"{mount}/certs")["data"]["keys"] == serials  # nothing new issued
+    # an expired (here: unreadable) certificate is replaced at start
+    again.stop()
+    (tmp_path / "bundle.pem").write_text("no certificate here")
+    third = start_agent(config, name="third.hcl")
+    fresh = wait_for(
+        lambda: "BEGIN CERTIFICATE" in (t := read(tmp_path / "bundle.pem")) and t,
+        what=lambda: third.log(),
+    )
+    assert fresh != first

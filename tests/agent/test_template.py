@@ -319,3 +319,83 @@ def test_split_join_round_trip(parts: list[str]) -> None:
 def test_arithmetic_matches_python(a: int, b: int) -> None:
     assert render(f"{{{{ {a} | add {b} }}}}") == str(a + b)
     assert render(f"{{{{ lt {a} {b} }}}}") == ("true" if a < b else "false")
+
+
+# -- generated templates: text made from a random tree, rendered, against the tree's value ----
+
+
+@st.composite
+def _expr(draw: st.DrawFn) -> tuple[str, str]:
+    """(template source of an expression, what it prints)."""
+    kind = draw(st.sampled_from(["str", "int", "add", "printf", "upper", "join", "paren"]))
+    if kind == "str":
+        value = draw(st.text(st.characters(codec="ascii", categories=["L", "N"]), max_size=8))
+        return json.dumps(value), value
+    if kind == "int":
+        value = draw(st.integers(-1000, 1000))
+        return str(value), str(value)
+    if kind == "add":
+        a, b = draw(st.integers(-99, 99)), draw(st.integers(-99, 99))
+        return f"{a} | add {b}", str(a + b)
+    if kind == "printf":
+        a = draw(st.integers(0, 999))
+        return f'printf "<%03d>" {a}', f"<{a:03d}>"
+    if kind == "upper":
+        value = draw(st.text(st.sampled_from("abcxyz"), max_size=6))
+        return f'"{value}" | toUpper', value.upper()
+    if kind == "join":
+        parts = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=4))
+        return f'"{",".join(parts)}" | split "," | join "-"', "-".join(parts)
+    inner, shown = draw(_expr())
+    return f"({inner})", shown
+
+
+@st.composite
+def _nodes(draw: st.DrawFn, depth: int = 0) -> tuple[str, str]:
+    """(template source of a sequence of nodes, what it renders)."""
+    source, out = [], []
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(
+            st.sampled_from(
+                ["text", "print", "if", "range", "with", "var"] if depth < 2 else ["text", "print"]
+            )
+        )
+        if kind == "text":
+            text = draw(
+                st.text(st.characters(blacklist_characters="{}", codec="utf-8"), max_size=10)
+            )
+            source.append(text)
+            out.append(text)
+        elif kind == "print":
+            expr, shown = draw(_expr())
+            source.append("{{ " + expr + " }}")
+            out.append(shown)
+        elif kind == "if":
+            cond = draw(st.booleans())
+            body, body_out = draw(_nodes(depth + 1))
+            other, other_out = draw(_nodes(depth + 1))
+            source.append(
+                f"{{{{ if {str(cond).lower()} }}}}{body}{{{{ else }}}}{other}{{{{ end }}}}"
+            )
+            out.append(body_out if cond else other_out)
+        elif kind == "range":
+            count = draw(st.integers(0, 3))
+            body, body_out = draw(_nodes(depth + 1))
+            source.append(f"{{{{ range $i := loop {count} }}}}[{{{{ $i }}}}]{body}{{{{ end }}}}")
+            out.append("".join(f"[{i}]{body_out}" for i in range(count)))
+        elif kind == "with":
+            expr, shown = draw(_expr())
+            body, body_out = draw(_nodes(depth + 1))
+            source.append(f"{{{{ with {expr} }}}}<{{{{ . }}}}>{body}{{{{ end }}}}")
+            out.append(f"<{shown}>{body_out}" if shown not in ("", "0") else "")
+        else:
+            expr, shown = draw(_expr())
+            source.append(f"{{{{ $v := {expr} }}}}{{{{ $v }}}}")
+            out.append(shown)
+    return "".join(source), "".join(out)
+
+
+@given(_nodes())
+def test_generated_templates_render_as_their_tree_says(case: tuple[str, str]) -> None:
+    source, expected = case
+    assert render(source) == expected

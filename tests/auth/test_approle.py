@@ -237,7 +237,14 @@ async def test_tidy_removes_expired_secret_ids(ar: AuthCaller, clock) -> None:
     keep = await new_secret(ar)
     clock.advance(11)
     response = await ar.write("tidy/secret-id")
-    assert response is not None and response.warnings == ["tidy removed 1 expired secret IDs"]
+    # Vault: started in the background, 202 with a warning
+    assert response is not None and response.status == 202
+    assert response.warnings and "successfully started" in response.warnings[0]
+    for _ in range(200):
+        listed = await ar.list("role/app/secret-id/")
+        if listed is not None and len(listed.data["keys"]) == 1:
+            break
+        await asyncio.sleep(0.01)
     listed = await ar.list("role/app/secret-id/")
     assert listed is not None and listed.data == {"keys": [keep["secret_id_accessor"]]}
 

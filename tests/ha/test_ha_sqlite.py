@@ -18,6 +18,7 @@ from pathlib import Path
 import hvac
 import pytest
 
+from strongroom.core.cluster import encode_index
 from tests.ha.cluster import HACluster, wait_until
 
 
@@ -177,3 +178,61 @@ def test_operator_step_down_hands_over_and_status_shows_the_active(cluster: HACl
     with cluster.http(standby, weak) as http:
         assert http.put("/v1/sys/step-down").status_code == 403
     assert cluster.active() is standby
+
+
+def test_consistency_headers(cluster: HACluster) -> None:
+    active = cluster.wait_active()
+    standby = next(n for n in cluster.nodes if n is not active)
+    with cluster.http(active) as http:
+        assert http.post("/v1/sys/mounts/secret", json={"type": "kv-v2"}).status_code == 204
+        written = http.post("/v1/secret/data/c", json={"data": {"v": 1}})
+        assert written.status_code == 200
+        index = written.headers["x-vault-index"]
+        deleted = http.delete("/v1/secret/data/c")
+        assert deleted.status_code == 204 and deleted.headers["x-vault-index"] != index
+        assert "x-vault-index" not in http.get("/v1/secret/data/c").headers
+    with cluster.http(standby) as http:
+        answer = http.get("/v1/secret/metadata/c", headers={"X-Vault-Index": index})
+        assert answer.status_code == 200
+        # an index this standby will not reach: Vault's 412, or the active on request
+        ahead = encode_index(10**9)
+        assert (
+            http.get("/v1/secret/metadata/c", headers={"X-Vault-Index": ahead}).status_code == 412
+        )
+        forward = http.get(
+            "/v1/secret/metadata/c",
+            headers={"X-Vault-Index": ahead, "X-Vault-Inconsistent": "forward-active-node"},
+        )
+        assert forward.status_code == 307  # separate nodes: Vault's redirect to the active
+        assert forward.headers["location"] == active.addr + "/v1/secret/metadata/c"
+
+
+def test_transit_is_served_by_standbys_and_follows_rotations(cluster: HACluster) -> None:
+    active = cluster.wait_active()
+    standby = next(n for n in cluster.nodes if n is not active)
+    with cluster.http(active) as http:
+        assert http.post("/v1/sys/mounts/transit", json={"type": "transit"}).status_code == 204
+        assert http.post("/v1/transit/keys/k").status_code in (200, 204)
+    plaintext = "aGVsbG8="
+    with cluster.http(standby) as http:  # no redirect following: a 200 was served here
+        wait_until(lambda: http.get("/v1/transit/keys/k").status_code == 200, 5, "key visible")
+        first = http.post("/v1/transit/encrypt/k", json={"plaintext": plaintext})
+        assert first.status_code == 200, first.text
+        assert first.json()["data"]["ciphertext"].startswith("vault:v1:")
+    with cluster.http(active) as http:
+        assert http.post("/v1/transit/keys/k/rotate").status_code in (200, 204)
+    with cluster.http(standby) as http:
+        second = http.post("/v1/transit/encrypt/k", json={"plaintext": plaintext})
+        assert second.status_code == 200
+        assert second.json()["data"]["ciphertext"].startswith("vault:v2:")  # invalidated
+        for ciphertext in (first, second):
+            answer = http.post(
+                "/v1/transit/decrypt/k",
+                json={"ciphertext": ciphertext.json()["data"]["ciphertext"]},
+            )
+            assert answer.status_code == 200 and answer.json()["data"]["plaintext"] == plaintext
+        # encrypting with a key that does not exist yet creates it: a write, so the
+        # standby (fenced) sends it to the active (a 307 between separate nodes)
+        created = http.post("/v1/transit/encrypt/new-key", json={"plaintext": plaintext})
+        assert created.status_code == 307
+        assert http.get("/v1/transit/keys/new-key").status_code == 404

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import hvac
 import hvac.exceptions
 import psycopg
@@ -239,3 +240,72 @@ def test_a_token_lease_revokes_the_tree_and_its_leases(node: Node, pg: PgCluster
     with pytest.raises(hvac.exceptions.InvalidRequest):
         client.sys.read_lease(lease)
     assert lease not in token_leases()
+
+
+@pytest.mark.parametrize("round_", range(6))
+def test_renewals_racing_a_revocation_do_not_resurrect_the_lease(
+    node: Node, pg: PgCluster, round_: int
+) -> None:
+    """Lease renewal is a guarded read-modify-write: a renewal that read the lease before
+    a concurrent revocation deleted it must not write it back."""
+    from tests.integration.burst import burst
+
+    creds = node.client.secrets.database.generate_credentials("ro", mount_point="db")
+    lease_id, user = creds["lease_id"], creds["data"]["username"]
+    token = node.token
+
+    def act(index: int, client: httpx.Client) -> int:
+        headers = {"X-Vault-Token": token}
+        if index == 0:
+            return client.put(
+                "/v1/sys/leases/revoke", json={"lease_id": lease_id}, headers=headers
+            ).status_code
+        return client.put(
+            "/v1/sys/leases/renew", json={"lease_id": lease_id, "increment": 600}, headers=headers
+        ).status_code
+
+    codes = burst(12, act, base_url=node.server.addr)
+    assert codes[0] == 204
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        node.client.sys.read_lease(lease_id)
+    assert not _role_exists(pg, user)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_leases_minted_while_their_token_is_revoked_do_not_survive(
+    node: Node, pg: PgCluster, round_: int
+) -> None:
+    """Threads create database credentials with a token while root revokes it: every
+    lease registered for the token goes with it (a lease stored after the revocation
+    listed the token's leases is revoked on the spot and the request refused)."""
+    import threading
+
+    token = node.client.auth.token.create(ttl="1h")["auth"]["client_token"]
+    users: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    started = threading.Barrier(5)
+
+    def mint() -> None:
+        with httpx.Client(base_url=node.server.addr, timeout=60) as client:
+            started.wait(timeout=30)
+            while not stop.is_set():
+                answer = client.get("/v1/db/creds/ro", headers={"X-Vault-Token": token})
+                if answer.status_code != 200:
+                    return
+                with lock:
+                    users.append(answer.json()["data"]["username"])
+
+    threads = [threading.Thread(target=mint) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    started.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while len(users) < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    node.client.auth.token.revoke(token)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert users
+    assert [user for user in users if _role_exists(pg, user)] == []

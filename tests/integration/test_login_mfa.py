@@ -6,6 +6,8 @@ hvac; the MFA endpoints (which hvac lacks) through hvac's adapter or httpx."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -301,7 +303,16 @@ def test_generate_for_the_callers_entity(setup: Setup) -> None:
             headers={"X-Vault-Token": token},
         )
         assert fresh.status_code == 200 and set(fresh.json()["data"]) == {"url", "barcode"}
-    assert pyotp.parse_uri(fresh.json()["data"]["url"]).secret != totp.secret
+    data = fresh.json()["data"]
+    assert pyotp.parse_uri(data["url"]).secret != totp.secret
+    assert data["url"].startswith("otpauth://totp/Strongroom:")  # issuer:entity ID, as Vault
+    decoded = subprocess.run(
+        ["zbarimg", "--raw", "-q", "/dev/stdin"],
+        input=base64.b64decode(data["barcode"]),
+        capture_output=True,
+        check=True,
+    )
+    assert decoded.stdout.decode().strip() == data["url"]
 
 
 def _complete(setup: Setup, answer: dict[str, Any], accessor: str, alias: str) -> str:

@@ -5,13 +5,16 @@ rotate/config, rekey backups."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import threading
+import time
+from pathlib import Path
 
 import httpx
 import hvac
 import pytest
 
-from tests.serverproc import ServerProcess
+from tests.serverproc import ServerProcess, start_dev_server
 
 
 @pytest.fixture
@@ -156,3 +159,41 @@ def test_ui_resultant_acl_and_namespaces(dev_server: ServerProcess, http: httpx.
     assert "sys/internal/ui/resultant-acl" in data["exact_paths"]  # the default policy
     assert dev_server.http().get("/v1/sys/internal/ui/resultant-acl").status_code == 403
     assert http.get("/v1/sys/internal/ui/namespaces").status_code == 200
+
+
+def test_monitor_streams_log_records(tmp_path: Path) -> None:
+    server = start_dev_server(tmp_path)
+    try:
+        http = server.http(server.root_token)
+        assert http.get("/v1/sys/monitor", params={"log_level": "loud"}).status_code == 400
+        assert server.http().get("/v1/sys/monitor").status_code == 403
+        for fmt in ("standard", "json"):
+            lines: list[str] = []
+            with (
+                server.http(server.root_token) as streaming,
+                streaming.stream(
+                    "GET", "/v1/sys/monitor", params={"log_level": "info", "log_format": fmt}
+                ) as resp,
+            ):
+                assert resp.status_code == 200
+                assert resp.headers["content-type"].startswith("text/plain")
+                # something logs at info: a seal and an unseal
+                assert http.put("/v1/sys/seal").status_code == 204
+                http.put("/v1/sys/unseal", json={"key": server.unseal_key})
+                for line in resp.iter_lines():
+                    lines.append(line)
+                    if "unsealed" in line:
+                        break
+            assert any("core sealed" in line for line in lines)
+            if fmt == "json":
+                record = json.loads(lines[-1])
+                assert record["@level"] == "info" and "unsealed" in record["@message"]
+        # the streams ended with their clients: no request is left in flight
+        for _ in range(50):
+            paths = {v["request_path"] for v in http.get("/v1/sys/in-flight-req").json().values()}
+            if "/v1/sys/monitor" not in paths:
+                break
+            time.sleep(0.1)
+        assert "/v1/sys/monitor" not in paths
+    finally:
+        server.stop()

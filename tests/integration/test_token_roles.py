@@ -222,3 +222,24 @@ def test_concurrent_role_updates_keep_every_field(dev_server: ServerProcess, rou
     assert data["orphan"] is True and data["renewable"] is False
     assert data["path_suffix"] == "s" and data["period"] == 300
     assert data["explicit_max_ttl"] == 540 and data["allowed_entity_aliases"] == ["x"]
+
+
+def test_role_token_type_yields_batch_tokens(
+    root_client: hvac.Client, dev_server: ServerProcess
+) -> None:
+    http = dev_server.http(dev_server.root_token)
+    fixed, default = _name(), _name()
+    _write_role(dev_server, fixed, token_type="batch", allowed_policies=["web"], orphan=True)
+    _write_role(dev_server, default, token_type="default-batch", allowed_policies=["web"])
+    auth = http.post(f"/v1/auth/token/create/{fixed}", json={}).json()["auth"]
+    assert auth["token_type"] == "batch" and auth["policies"] == ["default", "web"]
+    # a batch token works for a read but is not stored (no accessor lookup)
+    assert (
+        dev_server.http(auth["client_token"]).get("/v1/auth/token/lookup-self").status_code == 200
+    )
+    resp = http.post(f"/v1/auth/token/create/{fixed}", json={"type": "service"})
+    assert resp.status_code == 400 and "does not match" in resp.json()["errors"][0]
+    auth = http.post(f"/v1/auth/token/create/{default}", json={}).json()["auth"]
+    assert auth["token_type"] == "batch"
+    auth = http.post(f"/v1/auth/token/create/{default}", json={"type": "service"}).json()["auth"]
+    assert auth["token_type"] == "service"

@@ -50,7 +50,11 @@ def test_unwrap_with_token_in_body(root_client: hvac.Client, dev_server: ServerP
 
 def test_wrap_and_rewrap(dev_server: ServerProcess) -> None:
     http = dev_server.http(dev_server.root_token)
-    wrapped = http.post("/v1/sys/wrapping/wrap", json={"a": "b"}).json()["wrap_info"]
+    # Vault: sys/wrapping/wrap wraps only when asked to
+    assert http.post("/v1/sys/wrapping/wrap", json={"a": "b"}).status_code == 400
+    wrapped = http.post(
+        "/v1/sys/wrapping/wrap", json={"a": "b"}, headers={"X-Vault-Wrap-TTL": "5m"}
+    ).json()["wrap_info"]
     assert wrapped["ttl"] == 300
     rewrapped = http.post("/v1/sys/wrapping/rewrap", json={"token": wrapped["token"]}).json()
     new_token = rewrapped["wrap_info"]["token"]

@@ -593,9 +593,12 @@ class _Reader:
         try:
             return compile_template(contents, name, left, right)
         except TemplateSyntaxError as exc:
-            # the contents usually start on the block's "contents" line
+            # the contents start on the "contents" line (a heredoc: on the line after it)
             start = self.line_of((*keys, "contents"), nth) if self.fmt == "hcl" else 0
             start = start or self.line_of(keys, nth)
+            lines = self.text.splitlines()
+            if self.fmt == "hcl" and 0 < start <= len(lines) and "<<" in lines[start - 1]:
+                start += 1
             raise AgentConfigError(
                 f"{self.path}:{start + exc.line - 1}: template syntax error: {exc.detail}"
             ) from None

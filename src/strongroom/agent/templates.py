@@ -22,11 +22,14 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from cryptography import x509
 
 from ._client import ServerError, ServerUnavailable, VaultClient
 from .config import EnvTemplateConfig, TemplateConfig, TemplateSettings
@@ -37,7 +40,10 @@ __all__ = ["FatalTemplateError", "TemplateRunner"]
 
 log = logging.getLogger("strongroom.agent.template")
 
-_MAX_PASSES = 32  # nested dependencies deeper than this are a template bug
+_MAX_PASSES = 32
+_PEM_BLOCK = re.compile(
+    r"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.S
+)  # nested dependencies deeper than this are a template bug
 
 
 class FatalTemplateError(Exception):
@@ -155,6 +161,39 @@ class TemplateRunner:
         due = time.monotonic() + (left * 0.85 if left > 0 else 60.0)
         return _Fetched(secret, json.dumps(fields["Cert"]), due)
 
+    def _reuse_certificate(self, dependency: Dependency, output: _Output) -> bool:
+        """consul-template's ``pkiCert`` at start: a certificate still valid in the file the
+        template wrote is used again instead of issuing a new one."""
+        text = output.content or ""
+        certificates: list[str] = []
+        keys: list[str] = []
+        for block in _PEM_BLOCK.finditer(text):
+            if block.group(1) == "CERTIFICATE":
+                certificates.append(block.group(0))
+            elif block.group(1).endswith("PRIVATE KEY"):
+                keys.append(block.group(0))
+        if not certificates or not keys:
+            return False
+        try:
+            certificate = x509.load_pem_x509_certificate(certificates[0].encode())
+        except ValueError:
+            return False
+        left = certificate.not_valid_after_utc.timestamp() - time.time()
+        if left <= 0:
+            return False
+        fields = {
+            "Cert": certificates[0] + "\n",
+            "Key": keys[0] + "\n",
+            "CA": (certificates[1] + "\n") if len(certificates) > 1 else "",
+            "CAChain": [c + "\n" for c in certificates[1:]],
+        }
+        secret = SecretValue({"data": fields})
+        self.cache[dependency] = _Fetched(
+            secret, json.dumps(fields["Cert"]), time.monotonic() + left * 0.85
+        )
+        log.info("reusing the certificate in %s until it nears its end", output.config.destination)
+        return True
+
     def _static_due(self) -> float:
         return time.monotonic() + self.settings.static_secret_render_interval
 
@@ -217,7 +256,12 @@ class TemplateRunner:
             if result.complete:
                 files[index] = result.text
             else:
-                missing.update(d for d in result.dependencies if d not in self.cache)
+                for dependency in result.dependencies:
+                    if dependency in self.cache:
+                        continue
+                    if dependency.kind == "pkiCert" and self._reuse_certificate(dependency, output):
+                        continue
+                    missing.add(dependency)
         env: dict[str, str] | None = {}
         for env_template in self.env_templates:
             try:

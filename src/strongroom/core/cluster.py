@@ -33,6 +33,7 @@ What a standby serves locally and what goes to the active is decided in
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -53,14 +54,17 @@ __all__ = [
     "Cluster",
     "HASettings",
     "InvalidationTarget",
+    "decode_index",
+    "encode_index",
     "must_go_to_active",
     "new_node_id",
 ]
 
 log = logging.getLogger("strongroom.cluster")
 
-# Mount types whose READ and LIST handlers never write: a standby serves these itself.
-# (Transit is not among them yet: a key read may run a due automatic rotation, a write.)
+# Mount types whose READ and LIST handlers never write: a standby serves these itself. A
+# transit key read may run a due automatic rotation (a write): on a standby that write is
+# refused (Fenced) before anything lands, and core sends the request to the active instead.
 LOCAL_READ_TYPES = frozenset(
     {
         "kv",
@@ -68,6 +72,7 @@ LOCAL_READ_TYPES = frozenset(
         "token",
         "identity",
         "cubbyhole",
+        "transit",
         "userpass",
         "approle",
         "jwt",
@@ -77,6 +82,29 @@ LOCAL_READ_TYPES = frozenset(
     }
 )
 _LOCAL_OPERATIONS = frozenset({Operation.READ, Operation.LIST})
+# transit's data-plane operations (POST, yet read-only unless the key must be created or
+# rotated, which a standby cannot do: it sends those to the active, see above)
+_TRANSIT_OPERATIONS = frozenset({Operation.UPDATE, Operation.CREATE})
+_TRANSIT_LOCAL = ("encrypt/", "decrypt/", "rewrap/", "sign/", "verify/", "hmac/", "hash", "random")
+
+
+_INDEX_PREFIX = "sr1:"
+
+
+def encode_index(index: int) -> str:
+    """The ``X-Vault-Index`` value for a change-feed index (opaque to clients, as Vault's)."""
+    return base64.urlsafe_b64encode(f"{_INDEX_PREFIX}{index}".encode()).decode()
+
+
+def decode_index(value: str) -> int | None:
+    """The index in an ``X-Vault-Index`` value we issued; ``None`` for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(value.strip().encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not text.startswith(_INDEX_PREFIX) or not text[len(_INDEX_PREFIX) :].isdigit():
+        return None
+    return int(text[len(_INDEX_PREFIX) :])
 
 
 def new_node_id() -> str:
@@ -126,8 +154,10 @@ class InvalidationTarget(Protocol):
         """Drop every cache (a feed gap)."""
 
 
-def must_go_to_active(operation: Operation, mount_type: str | None) -> bool:
+def must_go_to_active(operation: Operation, mount_type: str | None, relative: str = "") -> bool:
     """Whether a request reaching a standby must run on the active node."""
+    if mount_type == "transit" and operation in _TRANSIT_OPERATIONS:
+        return not relative.startswith(_TRANSIT_LOCAL)
     if operation not in _LOCAL_OPERATIONS:
         return True
     return mount_type is None or mount_type not in LOCAL_READ_TYPES

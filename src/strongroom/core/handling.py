@@ -14,14 +14,22 @@ from dataclasses import replace
 
 from strongroom.audit import AuditAuth, MountInfo, Trail
 from strongroom.core import mfa
-from strongroom.core.cluster import Cluster, must_go_to_active
+from strongroom.core.cluster import Cluster, decode_index, encode_index, must_go_to_active
 from strongroom.core.core import Core
 from strongroom.core.router import Route
 from strongroom.core.system.seal import SEAL_OPERATIONS, SealOp
 from strongroom.core.token_backend import token_auth_block
 from strongroom.core.tokens import TokenEntry
-from strongroom.core.wrapping import DEFAULT_WRAP_TTL, envelope_of, parse_wrap_ttl, wrap_response
-from strongroom.errors import InvalidPath, InvalidRequest, NotFound, PermissionDenied, Sealed
+from strongroom.core.wrapping import envelope_of, parse_wrap_ttl, wrap_response
+from strongroom.errors import (
+    Fenced,
+    IndexNotApplied,
+    InvalidPath,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    Sealed,
+)
 from strongroom.framework import format_time, glob_match, memo_by_object, remember, remote_in
 from strongroom.logical import Auth, Operation, Request, Response, TokenInfo
 
@@ -79,14 +87,29 @@ async def handle(core: Core, request: Request) -> Response | None:
             # requests to the active sibling rather than failing them
             return await cluster.send_to_active(request)
         raise Sealed()
-    if cluster is not None and not cluster.active:
+    if cluster is None:
+        return await _quota_road(core, request, path)
+    if not cluster.active:
         if await _must_go_to_active(core, cluster, request, path):
             return await cluster.send_to_active(request)
         try:
             return await _quota_road(core, request, path)
-        except _UseOnActive:  # a use-counted token: nothing was written here
+        except (_UseOnActive, Fenced):
+            # a use-counted token, or a locally served request that turned out to need a
+            # write (a transit key due for rotation or created on first use): the standby's
+            # fenced storage refused it before anything was written; the active runs it
             return await cluster.send_to_active(request)
-    return await _quota_road(core, request, path)
+    response = await _quota_road(core, request, path)
+    if request.operation not in _READS and cluster.active:
+        # Vault's consistency header: a client that sends it back to a standby is served
+        # once that standby has applied this write
+        if response is None:
+            response = Response()
+        response.headers["X-Vault-Index"] = encode_index(await cluster.feed.current_index())
+    return response
+
+
+_READS = frozenset({Operation.READ, Operation.LIST, Operation.HELP})
 
 
 async def _quota_road(core: Core, request: Request, path: str) -> Response | None:
@@ -131,6 +154,9 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         if request.client_token:
             entry = await state.tokens.lookup(request.client_token)
         if entry is None:
+            if path == "sys/wrapping/unwrap" and request.client_token:
+                # Vault: a spent or unknown wrapping token is a bad request, not a refusal
+                raise InvalidRequest("wrapping token is not valid or does not exist")
             raise PermissionDenied()
         if trail is not None:
             trail.auth = audit_auth(core, entry)
@@ -218,10 +244,20 @@ async def _must_go_to_active(core: Core, cluster: Cluster, request: Request, pat
         return False  # sealing seals the node asked (and, for workers, its siblings)
     found = core.router.match(path)
     mount_type = found[0].entry.type if found else None
-    if core.state.audit_configured or must_go_to_active(request.operation, mount_type):
+    relative = found[1] if found else ""
+    if core.state.audit_configured or must_go_to_active(request.operation, mount_type, relative):
         return True
     await cluster.ensure_fresh()
+    wanted = request.headers.get("x-vault-index")
+    index = decode_index(wanted) if wanted else None
+    if index is not None and not await cluster.wait_for_index(index, _INDEX_WAIT):
+        if request.headers.get("x-vault-inconsistent", "") == "forward-active-node":
+            return True
+        raise IndexNotApplied("this standby has not caught up with the requested index yet")
     return False
+
+
+_INDEX_WAIT = 1.0  # how long a standby waits for an X-Vault-Index before answering 412
 
 
 # Per-object memos (a token's identity and TokenInfo, a mount's audit settings) live on
@@ -234,7 +270,7 @@ def _wrap_ttl(request: Request, path: str) -> int | None:
     raw = request.headers.get("x-vault-wrap-ttl")
     if raw:
         return parse_wrap_ttl(raw)
-    return DEFAULT_WRAP_TTL if path == "sys/wrapping/wrap" else None
+    return None
 
 
 async def _wrap(core: Core, response: Response, request: Request, path: str, ttl: int) -> Response:
@@ -246,6 +282,10 @@ async def _wrap(core: Core, response: Response, request: Request, path: str, ttl
     result = await wrap_response(core.tokens, cubbyhole.storage, body, ttl=ttl, creation_path=path)
     wrapped = Response(mount_type=response.mount_type)
     accessor = response.auth.accessor if response.auth is not None else ""
+    if not accessor and response.data:
+        # Vault names what a wrapped AppRole secret ID can be tracked and revoked by
+        secret_id_accessor = response.data.get("secret_id_accessor")
+        accessor = secret_id_accessor if isinstance(secret_id_accessor, str) else ""
     wrapped.wrap_info = result.wrap_info(path, ttl, accessor)
     return wrapped
 
@@ -406,4 +446,14 @@ async def _mint_login_token(
         internal=dict(auth.internal_data),
         token_type="batch" if auth.token_type == "batch" else "service",  # noqa: S105
     )
-    return token_auth_block(token, entry, core.clock.now()), entry
+    block = token_auth_block(token, entry, core.clock.now())
+    identity_policies = core.identity.policies_for(entity_id) if entity_id else ()
+    if identity_policies:
+        # Vault's login answer: the token's own policies, the entity's (and its groups'),
+        # and both together in "policies"
+        block = replace(
+            block,
+            identity_policies=tuple(identity_policies),
+            policies=tuple(sorted({*block.policies, *identity_policies})),
+        )
+    return block, entry

@@ -28,8 +28,8 @@ from typing import Any
 import orjson
 
 from strongroom.clock import Clock
-from strongroom.errors import InvalidRequest, StrongroomError
-from strongroom.framework import format_time, list_all
+from strongroom.errors import InvalidRequest, StorageConflict, StrongroomError
+from strongroom.framework import KEEP, Swap, format_time, list_all, swap
 from strongroom.logical import Secret, Storage, StorageOp
 
 __all__ = ["LeaseCaller", "LeaseEntry", "LeaseManager"]
@@ -210,7 +210,13 @@ class LeaseManager:
 
     # ----- renew ---------------------------------------------------------------------
     async def renew(self, lease_id: str, increment: int) -> tuple[LeaseEntry, list[str]]:
-        entry = await self.get(lease_id)
+        """Renew through the backend, then store the new expiry only if the lease record is
+        still the one read (a guarded write): a renewal racing a revocation never brings
+        the revoked lease back."""
+        raw = None
+        if lease_id and ".." not in lease_id.split("/"):
+            raw = await self._storage.get("id/" + lease_id)
+        entry = None if raw is None else LeaseEntry.decode(raw)
         now = self._clock.now()
         if entry is None or (entry.expire_time and entry.expire_time <= now):
             raise InvalidRequest("lease not found or lease is not renewable")
@@ -235,7 +241,15 @@ class LeaseManager:
                 f"{max(0, int(entry.max_deadline - now))}s; TTL value is capped accordingly"
             )
         updated = replace(entry, expire_time=expire, last_renewal=now)
-        await self._storage.put("id/" + lease_id, updated.encode())
+        key = "id/" + lease_id
+        try:
+            await self._storage.transaction(
+                [StorageOp(key, raw, check=True), StorageOp(key, updated.encode())]
+            )
+        except StorageConflict:
+            raise InvalidRequest(
+                "lease was revoked or renewed concurrently; look it up and try again"
+            ) from None
         self._schedule(expire, lease_id)
         return updated, warnings
 
@@ -316,14 +330,21 @@ class LeaseManager:
         )
         self.failed_revocations += 1
         log.warning("revoking lease %s failed (attempt %d): %s", entry.lease_id, attempts, message)
-        updated = replace(
-            entry,
-            revoke_attempts=attempts,
-            last_revoke_error=message,
-            next_attempt=self._clock.now() + delay,
-        )
-        await self._storage.put("id/" + entry.lease_id, updated.encode())
-        self._schedule(updated.next_attempt, entry.lease_id)
+        next_attempt = self._clock.now() + delay
+
+        async def change(raw: bytes | None) -> Swap[LeaseEntry | None]:
+            if raw is None:  # deleted meanwhile (forced revocation): it stays deleted
+                return Swap(KEEP, None)
+            updated = replace(
+                LeaseEntry.decode(raw),
+                revoke_attempts=attempts,
+                last_revoke_error=message,
+                next_attempt=next_attempt,
+            )
+            return Swap(updated.encode(), updated)
+
+        if await swap(self._storage, "id/" + entry.lease_id, change) is not None:
+            self._schedule(next_attempt, entry.lease_id)
 
     # ----- the expiry loop -----------------------------------------------------------
     async def expire_due(self) -> int:

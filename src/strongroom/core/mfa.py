@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from strongroom.core.identity._mfa import MFAStore, PendingLogin
+from strongroom.core.identity import MFAStore, PendingLogin
 from strongroom.core.router import Route
 from strongroom.errors import InvalidRequest, PermissionDenied, StorageConflict
 from strongroom.framework import remember

@@ -151,7 +151,7 @@ class MountEntry:
 
     def describe(self) -> dict[str, Any]:
         """The shape sys/mounts and sys/auth list for one mount."""
-        return {
+        described = {
             "accessor": self.accessor,
             "config": self.config.to_json(),
             "description": self.description,
@@ -165,6 +165,13 @@ class MountEntry:
             "type": self.type,
             "uuid": self.uuid,
         }
+        if self.type not in _CORE_TYPES:
+            # Vault reports it for plugin-backed mounts, never for its own core mounts
+            described["deprecation_status"] = "supported"
+        return described
+
+
+_CORE_TYPES = frozenset({"system", "token", "identity", "cubbyhole"})
 
 
 class MountTable:

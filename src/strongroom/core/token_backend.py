@@ -25,7 +25,7 @@ from strongroom.core.token_roles import (
 )
 from strongroom.core.tokens import TokenEntry, TokenStore, rfc3339
 from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.framework import Duration, FrameworkBackend, NoArgs, Path
+from strongroom.framework import BackgroundJob, Duration, FrameworkBackend, NoArgs, Path
 from strongroom.logical import Auth, BackendKind, Connection, Operation, Request, Response
 
 __all__ = ["TokenBackendDeps", "build_token_backend", "token_auth_block", "token_lookup_data"]
@@ -96,8 +96,8 @@ class RenewSelfArgs:
 
 
 def token_lookup_data(entry: TokenEntry, token_id: str, now: float) -> dict[str, Any]:
-    """The ``data`` of a token lookup, in Vault's shape."""
-    return {
+    """The ``data`` of a token lookup, in Vault's shape (``period`` only when set)."""
+    data = {
         "accessor": entry.accessor,
         "creation_time": int(entry.creation_time),
         "creation_ttl": entry.creation_ttl,
@@ -111,12 +111,14 @@ def token_lookup_data(entry: TokenEntry, token_id: str, now: float) -> dict[str,
         "num_uses": max(entry.num_uses, 0),
         "orphan": entry.orphan,
         "path": entry.path,
-        "period": entry.period or None,
         "policies": list(entry.policies),
         "renewable": entry.renewable and entry.expire_time != 0.0,
         "ttl": entry.ttl(now),
         "type": entry.type,
     }
+    if entry.period:
+        data["period"] = entry.period
+    return data
 
 
 def token_auth_block(token: str, entry: TokenEntry, now: float, **extra: Any) -> Auth:
@@ -195,6 +197,7 @@ def check_policy_subset(requested: list[str], parent: tuple[str, ...], *, sudo: 
 
 def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
     store = deps.store
+    tidy_job = BackgroundJob("auth/token/tidy")
 
     async def caller(request: Request) -> TokenEntry:
         entry = await store.lookup(request.client_token, in_last_use=True)
@@ -395,8 +398,11 @@ def build_token_backend(deps: TokenBackendDeps) -> FrameworkBackend:
         return Response(data={"keys": await store.list_accessors()})
 
     async def tidy(request: Request, args: NoArgs) -> Response:
-        count = await store.sweep()
-        return Response(warnings=[f"tidy revoked {count} expired tokens"])
+        # Vault runs it in the background and answers 202 with a warning
+        async def work() -> str:
+            return f"revoked {await store.sweep()} expired tokens"
+
+        return tidy_job.start(work)
 
     read, update, lst = Operation.READ, Operation.UPDATE, Operation.LIST
     paths = [

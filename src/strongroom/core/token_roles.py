@@ -87,8 +87,10 @@ class TokenRole:
             "explicit_max_ttl": self.explicit_max_ttl,
             "token_explicit_max_ttl": self.explicit_max_ttl,
             "token_no_default_policy": self.token_no_default_policy,
-            "token_num_uses": self.token_num_uses,
         }
+        # as Vault: these two only when set
+        if self.token_num_uses:
+            data["token_num_uses"] = self.token_num_uses
         if self.token_bound_cidrs:
             data["token_bound_cidrs"] = list(self.token_bound_cidrs)
         return data

@@ -59,6 +59,7 @@ def _auth_json(auth: Auth) -> dict[str, Any]:
         "entity_id": auth.entity_id,
         "token_type": auth.token_type,
         "orphan": auth.orphan,
+        "mfa_requirement": None,
         "num_uses": auth.num_uses,
     }
 

@@ -1,6 +1,7 @@
 """Declarative path tables for backends (secrets engines, auth methods, sys)."""
 
 from strongroom.framework._backend import FrameworkBackend, SecretType, glob_match
+from strongroom.framework._background import BackgroundJob
 from strongroom.framework._cidrs import remote_in
 from strongroom.framework._memo import memo_by_object, remember
 from strongroom.framework._nonces import nonce_bytes
@@ -30,6 +31,7 @@ from strongroom.framework._types import (
 __all__ = [
     "KEEP",
     "ArgsBuilder",
+    "BackgroundJob",
     "Duration",
     "ExistenceCheck",
     "FrameworkBackend",

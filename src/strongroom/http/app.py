@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import os
 import random
 import time
 import traceback
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
-from strongroom.errors import DeadlineExceeded, InvalidRequest, StandbyRedirect, StrongroomError
+from strongroom.errors import (
+    DeadlineExceeded,
+    InvalidRequest,
+    StandbyRedirect,
+    StrongroomError,
+    UnsupportedMediaType,
+    UpstreamError,
+)
 from strongroom.framework import remember
 from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
@@ -43,13 +51,23 @@ Send = Callable[[Message], Awaitable[None]]
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _NO_BODY: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store")]
+_MERGE_PATCH = b"application/merge-patch+json"
 # request bodies that are not JSON and reach the backend as-is (base64 in http_raw_body)
 _RAW_BODY_TYPES = frozenset({b"application/ocsp-request"})
 _NONE: frozenset[bytes] = frozenset()
 _RAW_BODY_PATHS = frozenset(
     {"sys/storage/snapshot", "sys/storage/raft/snapshot", "sys/storage/raft/snapshot-force"}
 )
-_FORWARDED_HEADERS = frozenset({b"x-vault-request", b"x-vault-wrap-ttl", b"x-vault-wrap-format"})
+_FORWARDED_HEADERS = frozenset(
+    {
+        b"x-vault-request",
+        b"x-vault-wrap-ttl",
+        b"x-vault-wrap-format",
+        # HA consistency (core/cluster.py)
+        b"x-vault-index",
+        b"x-vault-inconsistent",
+    }
+)
 
 
 class Handler(Protocol):
@@ -159,6 +177,7 @@ class StrongroomApp:
             declared: int | None = None
             chunked = False
             raw_body = False
+            media_type = b""
             headers: dict[str, str] = {}
             # ASGI servers hand header names over lower-cased, so they compare as bytes
             for raw_name, raw_value in scope["headers"]:
@@ -177,7 +196,8 @@ class StrongroomApp:
                 elif raw_name == b"transfer-encoding":
                     chunked = True
                 elif raw_name == b"content-type":
-                    raw_body = raw_value.split(b";")[0].strip().lower() in _RAW_BODY_TYPES
+                    media_type = raw_value.split(b";")[0].strip().lower()
+                    raw_body = media_type in _RAW_BODY_TYPES
                 elif raw_name in _FORWARDED_HEADERS or raw_name in audited:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
                 elif raw_name == b"x-vault-mfa":  # login MFA: several headers add up
@@ -188,6 +208,12 @@ class StrongroomApp:
             raw_body = raw_body or path[4:] in _RAW_BODY_PATHS
             if declared is None and not chunked:
                 declared = 0  # no Content-Length and not chunked: HTTP/1.1 says no body
+            if operation is Operation.PATCH and media_type != _MERGE_PATCH:
+                # Vault: a PATCH is a JSON merge patch (RFC 7396) and must say so
+                raise UnsupportedMediaType(
+                    "PATCH requires Content-Type of application/merge-patch+json, got "
+                    f'"{media_type.decode("latin-1")}"'
+                )
             deadlines = self._deadlines
             task = deadlines.enter()
             try:
@@ -222,6 +248,8 @@ class StrongroomApp:
             finally:
                 if task is not None:
                     deadlines.leave(task)
+            if response is not None and response.stream is not None:
+                return await _stream(send, receive, response.stream, response.content_type, extra)
             status, payload = encode_response(response, operation, request_id)
             if response is not None and response.headers:
                 extra += tuple(
@@ -237,7 +265,8 @@ class StrongroomApp:
             await _redirect(send, exc.active_addr, scope, extra)
             return 307
         except StrongroomError as exc:
-            messages = exc.messages if exc.status < 500 else ["internal error"]
+            shown = exc.status < 500 or isinstance(exc, UpstreamError)
+            messages = exc.messages if shown else ["internal error"]
             if exc.status >= 500 and exc.status != 503:
                 log.error("request failed: %s", type(exc).__name__)
             elif exc.status == 503:
@@ -273,6 +302,40 @@ def _cors_decision(config: CorsConfig, origin: str, method: str, scope: Scope) -
     return decide(config, origin, method, requested)
 
 
+async def _stream(
+    send: Send,
+    receive: Receive,
+    chunks: AsyncIterator[bytes],
+    content_type: str,
+    extra: tuple[tuple[bytes, bytes], ...],
+) -> int:
+    """Send ``chunks`` as they come until they end or the client disconnects (the only
+    thing ``receive`` can still say once the request body has been read)."""
+    headers = [(b"content-type", content_type.encode("latin-1")), _JSON[1], *extra]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    gone = asyncio.ensure_future(receive())
+    try:
+        while True:
+            following = asyncio.ensure_future(anext(chunks))
+            await asyncio.wait({following, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                following.cancel()
+                break
+            try:
+                chunk = following.result()
+            except StopAsyncIteration:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        gone.cancel()
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+    return 200
+
+
 class _Deadlines:
     """Vault's ``max_request_duration``: a request still running past it is cancelled (its
     task, so the work stops at its next ``await``) and answers 503.
@@ -287,6 +350,7 @@ class _Deadlines:
         self.inflight: dict[asyncio.Task[Any], float] = {}
         self.expired: set[asyncio.Task[Any]] = set()
         self.timer: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def enter(self) -> asyncio.Task[Any] | None:
         if self.limit <= 0:
@@ -296,7 +360,8 @@ class _Deadlines:
             return None
         loop = task.get_loop()
         self.inflight[task] = loop.time() + self.limit
-        if self.timer is None:
+        if self.timer is None or self.loop is not loop:  # (tests may run several loops)
+            self.loop = loop
             self.timer = loop.call_later(self.interval, self._sweep, loop)
         return task
 

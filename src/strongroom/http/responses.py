@@ -12,12 +12,11 @@ __all__ = ["auth_json", "encode_errors", "encode_response"]
 
 
 def auth_json(auth: Auth) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "client_token": auth.client_token,
         "accessor": auth.accessor,
         "policies": list(auth.policies),
         "token_policies": list(auth.token_policies or auth.policies),
-        "identity_policies": list(auth.identity_policies) or None,
         "metadata": dict(auth.metadata) or None,
         "lease_duration": auth.lease_duration,
         "renewable": auth.renewable,
@@ -27,6 +26,9 @@ def auth_json(auth: Auth) -> dict[str, Any]:
         "mfa_requirement": None,
         "num_uses": auth.num_uses,
     }
+    if auth.identity_policies:  # Vault omits the key when there are none
+        out["identity_policies"] = list(auth.identity_policies)
+    return out
 
 
 def encode_errors(messages: list[str]) -> bytes:
@@ -71,7 +73,7 @@ def encode_response(
         "auth": auth_json(response.auth) if response.auth is not None else None,
         "mount_type": response.mount_type,
     }
-    if response.mount_type == "system" and response.data:
+    if response.mount_type == "system" and response.data and not response.data_only:
         # Vault's sys/ responses also carry their data at the top level (legacy clients
         # such as hvac read e.g. ``["keys"]`` or ``["term"]`` there).
         for key, value in response.data.items():

@@ -386,8 +386,9 @@ def test_external_account_binding(acme: Acme) -> None:
 
 def test_rate_limit_per_ip(acme: Acme) -> None:
     write(acme.client, f"{acme.mount}/config/acme", rate_limit_per_ip=2)
-    codes = [httpx.head(f"{acme.base}/acme/new-nonce").status_code for _ in range(12)]
-    assert 429 in codes
+    replies = [httpx.head(f"{acme.base}/acme/new-nonce") for _ in range(12)]
+    assert 429 in [r.status_code for r in replies]
+    assert all(r.headers["Retry-After"] == "1" for r in replies if r.status_code == 429)
     limited = httpx.get(acme.directory())
     if limited.status_code == 429:
         problem(limited, "rateLimited", 429)

@@ -85,3 +85,43 @@ async def test_tidy_acme_removes_expired_orders_and_idle_accounts(
     assert "acme/accounts/idle" not in keys and "acme/thumbprints/t-idle" not in keys
     assert orjson.loads(storage.data["acme/accounts/busy"])["orders"] == ["live"]
     await backend.cleanup()
+
+
+async def test_revocations_from_before_the_index_are_indexed_once(
+    make_config: Callable[..., BackendConfig], storage: MemoryStorage
+) -> None:
+    """A mount whose revoked/ entries predate the CRL index gets it built from them."""
+    from cryptography import x509
+
+    backend = await pki.factory(make_config("pki"))
+    assert isinstance(backend, PKIBackend)
+    caller = Caller(backend, storage)
+    await caller.write("root/generate/internal", {"common_name": "R", "key_type": "ec"})
+    await caller.write("roles/r", {"allow_any_name": True, "key_type": "ec"})
+    serials = []
+    for i in range(3):
+        issued = await caller.write("issue/r", {"common_name": f"l{i}.test", "ttl": "1h"})
+        assert issued is not None and issued.data is not None
+        serials.append(issued.data["serial_number"])
+    await caller.write("revoke", {"serial_number": serials[0]})
+    # simulate older data: two more revocations written without index entries
+    issuer_id = (await backend.store.issuers())[0].id
+    for serial in serials[1:]:
+        der = await backend.store.cert_der(serial)
+        assert der is not None
+        record = {
+            "serial_number": serial,
+            "certificate_bytes": "",
+            "revocation_time": 1.0,
+            "issuer_id": issuer_id,
+        }
+        storage.data[f"revoked/{serial.replace(':', '-')}"] = orjson.dumps(record)
+    del storage.data["crls/index-ready"]
+    await caller.write("crl/rotate")
+    response = await caller.read("cert/crl")
+    assert response is not None and response.data is not None
+    crl = x509.load_pem_x509_crl(response.data["certificate"].encode())
+    listed = {format(entry.serial_number, "x") for entry in crl}
+    assert listed == {s.replace(":", "").lstrip("0") for s in serials}
+    assert "crls/index-ready" in storage.data
+    await backend.cleanup()

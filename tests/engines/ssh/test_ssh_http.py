@@ -480,3 +480,39 @@ def test_allowed_users_template(
             )
     finally:
         client.sys.disable_auth_method(auth)
+
+
+def test_key_id_format_not_before_and_default_options(
+    client: hvac.Client, mounts: dict[str, str], tmp_path: Path
+) -> None:
+    mp = mounts["ed25519"]
+    client.write(
+        f"{mp}/roles/formatted",
+        key_type="ca",
+        allow_user_certificates=True,
+        allowed_users="*",
+        key_id_format="custom-{{role_name}}-{{token_display_name}}",
+        not_before_duration="5m",
+        ttl="10m",
+        default_critical_options={"source-address": "127.0.0.0/8"},
+    )
+    key = keygen(tmp_path, "fmt")
+    before = int(time.time())
+    signed = client.write(
+        f"{mp}/sign/formatted",
+        public_key=key.with_suffix(".pub").read_text(),
+        valid_principals="alice,bob",
+    )["data"]["signed_key"]
+    cert = tmp_path / "fmt-cert.pub"
+    cert.write_text(signed)
+    text = describe(cert)
+    assert 'Key ID: "custom-formatted-root"' in text
+    assert "source-address 127.0.0.0/8" in text
+    principals = re.search(r"Principals:\s*\n((?:\s{16}.*\n)+)", text)
+    assert principals is not None and principals.group(1).split() == ["alice", "bob"]
+    valid = re.search(r"Valid: from (\S+) to (\S+)", text)
+    assert valid is not None
+    start = time.mktime(time.strptime(valid.group(1), "%Y-%m-%dT%H:%M:%S"))
+    end = time.mktime(time.strptime(valid.group(2), "%Y-%m-%dT%H:%M:%S"))
+    assert end - start == 600 + 300
+    assert before - 301 <= start <= before - 299 + 5

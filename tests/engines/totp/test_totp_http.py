@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import subprocess
 import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import hvac
@@ -39,7 +41,7 @@ def wait_for_fresh_step(period: int = 30, margin: float = 3.0) -> None:
         time.sleep(remaining + 0.05)
 
 
-def test_generated_key_works_in_pyotp(mount: tuple[hvac.Client, str]) -> None:
+def test_generated_key_works_in_pyotp(mount: tuple[hvac.Client, str], tmp_path: Path) -> None:
     client, mp = mount
     created = client.write(
         f"{mp}/keys/gen",
@@ -74,6 +76,14 @@ def test_generated_key_works_in_pyotp(mount: tuple[hvac.Client, str]) -> None:
         for mx in range(n):
             centre = (int((my + 0.5) * 120 / n), int((mx + 0.5) * 120 / n))
             assert (pixels[centre[0]][centre[1]] == 0) == matrix[my][mx]
+
+    # a real QR decoder (zbar) reads the otpauth URL back from the PNG
+    image = tmp_path / "barcode.png"
+    image.write_bytes(base64.b64decode(created["barcode"]))
+    decoded = subprocess.run(
+        ["zbarimg", "--raw", "-q", str(image)], capture_output=True, text=True, check=True
+    )
+    assert decoded.stdout.strip() == url
 
     # our key in pyotp: both generate the same code, and each validates the other's
     ours = pyotp.parse_uri(url)

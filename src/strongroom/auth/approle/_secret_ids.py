@@ -30,7 +30,7 @@ from strongroom.auth.approle._records import (
     role_name_of,
 )
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Duration, NoArgs, Path, get_json
+from strongroom.framework import BackgroundJob, Duration, NoArgs, Path, get_json
 from strongroom.logical import Operation, Request, Response, Storage, StorageOp
 
 __all__ = ["SecretIDArgs", "SecretIDPaths", "delete_ops"]
@@ -92,6 +92,7 @@ def delete_ops(role: str, digest: str, accessor: str) -> list[StorageOp]:
 class SecretIDPaths:
     def __init__(self, state: AppRoleState) -> None:
         self.state = state
+        self.tidy_job = BackgroundJob("approle tidy/secret-id")
 
     def paths(self) -> list[Path]:
         role = r"role/(?P<role_name>[^/]+)"
@@ -275,7 +276,11 @@ class SecretIDPaths:
     # -- tidy ------------------------------------------------------------------------------
 
     async def tidy(self, request: Request, args: NoArgs) -> Response:
+        # Vault runs it in the background and answers 202 with a warning
         storage = storage_of(request)
+        return self.tidy_job.start(lambda: self._tidy(storage))
+
+    async def _tidy(self, storage: Storage) -> str:
         removed = 0
         for role_dir in await storage.list(SECRET_ID_PREFIX):
             role = role_dir.rstrip("/")
@@ -294,7 +299,7 @@ class SecretIDPaths:
             for accessor in await storage.list(f"{ACCESSOR_PREFIX}{role}/"):
                 if accessor not in live:
                     await storage.delete(self.state.accessor_key(role, accessor))
-        return Response(warnings=[f"tidy removed {removed} expired secret IDs"])
+        return f"removed {removed} expired secret IDs"
 
 
 _GENERATE_HELP = """\

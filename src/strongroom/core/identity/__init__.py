@@ -46,14 +46,15 @@ Alias names: :func:`normalise` (strip; lower-case for userpass and LDAP) is the 
 Auth methods must pass ``alias_name`` already normalised that way; ``login_entity`` refuses
 anything else (400) rather than risk two principals sharing one entity.
 
-Security properties (comments at each check): an alias is never re-pointed by a login nor
-by re-creating it for another entity (400), only by an explicit ``canonical_id`` update of
-that alias by ID; a disabled entity gets no policies, no template values, no login and no
+Security properties (comments at each check): a login never re-points an alias (only a
+write to ``identity/entity-alias``, by ID or by naming its principal, moves it, as Vault);
+a disabled entity gets no policies, no template values, no login and no
 identity token; identity policies never include ``root``; identity tokens carry a single
 ``aud`` (the role's unique client ID) and introspection with another client ID fails.
 """
 
 from strongroom.core.identity._backend import build_identity_backend
+from strongroom.core.identity._mfa import MFAStore, PendingLogin
 from strongroom.core.identity._oidc import NamedKey, OIDCProvider, Role
 from strongroom.core.identity._records import (
     CASE_INSENSITIVE_MOUNT_TYPES,
@@ -72,8 +73,10 @@ __all__ = [
     "Group",
     "GroupAlias",
     "IdentityStore",
+    "MFAStore",
     "NamedKey",
     "OIDCProvider",
+    "PendingLogin",
     "Role",
     "build_identity_backend",
     "normalise",

@@ -80,12 +80,18 @@ class EntityPaths:
 
     # -- entities --------------------------------------------------------------------------
     def _written(self, entity_id: str, name: str, created: bool) -> Response | None:
-        # Vault answers a create with the new ID and name, and an update with 204.
-        return Response(data={"id": entity_id, "name": name}) if created else None
+        # Vault answers a create with the new ID and name (and no aliases yet), and an
+        # update with 204.
+        if not created:
+            return None
+        return Response(data={"id": entity_id, "name": name, "aliases": None})
 
     async def write(self, request: Request, args: EntityArgs) -> Response | None:
+        # Vault: without an ID, a name that already exists names the entity to update
+        # (find-or-create by name, one atomic change in the store)
         entity, created = await self.store.write_entity(
             args.id or None,
+            lookup_name=None if args.id or args.name is None else args.name,
             name=args.name,
             metadata=args.metadata,
             policies=args.policies,
@@ -187,10 +193,24 @@ class EntityPaths:
         if not args.canonical_id:
             return await self._alias_with_new_entity(args.mount_accessor, args.name)
         accessor = args.mount_accessor or ""
+        mount_type = self.mounts.check(accessor)
+        existing = self.store.index.alias_by_factors(accessor, normalise(mount_type, args.name))
+        if existing is not None and existing.canonical_id != args.canonical_id:
+            # Vault: naming an existing principal (mount, name) moves its alias to the
+            # given entity. Whoever may write here may also update the alias by ID, so
+            # this grants nothing new; a login never moves an alias.
+            return await self.write_alias_id(
+                request,
+                AliasIdArgs(
+                    id=existing.id,
+                    canonical_id=args.canonical_id,
+                    custom_metadata=args.custom_metadata,
+                ),
+            )
         alias = await self.store.create_alias(
             canonical_id=args.canonical_id,
             mount_accessor=accessor,
-            mount_type=self.mounts.check(accessor),
+            mount_type=mount_type,
             name=args.name,
             custom_metadata=args.custom_metadata,
         )
@@ -344,5 +364,5 @@ conflicting_alias_ids_to_keep (then only one from-entity is allowed)."""
 _ALIAS_HELP = """\
 An alias binds one principal of one auth mount (mount_accessor, name) to an entity
 (canonical_id). Each principal has one alias and each entity at most one alias per mount.
-Creating an alias that already belongs to another entity is refused; moving an alias to
-another entity takes an explicit update by ID with a new canonical_id."""
+Creating an alias for a principal that already has one moves that alias to the given
+entity (as Vault does); so does an update by ID with a new canonical_id."""

@@ -104,8 +104,10 @@ def group_alias_data(alias: GroupAlias, mounts: Mounts) -> dict[str, Any]:
         "mount_type": alias.mount_type,
         "name": alias.name,
         "metadata": None,
+        "custom_metadata": None,  # Vault's group aliases carry none, but send the key
         "creation_time": format_time(alias.creation_time),
         "last_update_time": format_time(alias.last_update_time),
+        "local": False,
         "merged_from_canonical_ids": None,
         "namespace_id": NAMESPACE_ID,
     }

@@ -15,6 +15,7 @@ from strongroom.core.system.locked_users import locked_user_paths
 from strongroom.core.system.loggers import logger_paths
 from strongroom.core.system.metrics import metric_paths
 from strongroom.core.system.mfa import mfa_paths
+from strongroom.core.system.monitor import monitor_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.password_policies import password_policy_paths
@@ -56,6 +57,7 @@ ROOT_PATHS = (
     "leases",
     "loggers",
     "loggers/*",
+    "monitor",
 )
 
 # Vault's unauthenticated sys paths (those that exist here). The ui/mounts handlers look up
@@ -90,6 +92,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *spec_paths(core),
         *header_config_paths(core),
         *ui_paths(core),
+        *monitor_paths(core),
         *mfa_paths(core),
         *snapshot_paths(core),
     ]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Duration, NoArgs, Path
+from strongroom.framework import BackgroundJob, Duration, NoArgs, Path
 from strongroom.logical import Operation, Request, Response, Secret
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ class CountArgs:
 
 
 def lease_paths(core: Core) -> list[Path]:
+    tidy_job = BackgroundJob("sys/leases/tidy")
+
     def lease_id_of(args: LeaseArgs) -> str:
         lease_id = (args.lease_id or args.url_lease_id).strip()
         if not lease_id:
@@ -46,17 +48,17 @@ def lease_paths(core: Core) -> list[Path]:
         lease_id = lease_id_of(args)
         entry = await core.leases.get(lease_id)
         if entry is not None:
-            return Response(data=entry.describe(core.clock.now()))
+            return Response(data=entry.describe(core.clock.now()), data_only=True)
         token = await core.token_leases.entry(lease_id)
         if token is None:
             raise InvalidRequest("invalid lease")
-        return Response(data=core.token_leases.describe(lease_id, token))
+        return Response(data=core.token_leases.describe(lease_id, token), data_only=True)
 
     async def list_prefix(request: Request, args: PrefixArgs) -> Response | None:
         secrets = await core.leases.list_prefix(args.prefix)
         tokens = await core.token_leases.list_prefix(args.prefix)
         keys = sorted(set(secrets) | set(tokens))
-        return Response(data={"keys": keys}) if keys else None
+        return Response(data={"keys": keys}, data_only=True) if keys else None
 
     async def renew(request: Request, args: LeaseArgs) -> Response:
         lease_id = lease_id_of(args)
@@ -84,12 +86,16 @@ def lease_paths(core: Core) -> list[Path]:
         await core.revoke_prefix(args.prefix, force=True)
 
     async def tidy(request: Request, args: NoArgs) -> Response:
-        revoked = await core.leases.expire_due() + await core.tokens.sweep()
-        return Response(warnings=[f"tidy revoked {revoked} expired leases"])
+        # Vault runs it in the background and answers 202 with a warning
+        async def work() -> str:
+            revoked = await core.leases.expire_due() + await core.tokens.sweep()
+            return f"revoked {revoked} expired leases"
+
+        return tidy_job.start(work)
 
     async def count(request: Request, args: CountArgs) -> Response:
         total = await core.leases.count() + await core.token_leases.count()
-        return Response(data={"lease_count": total, "counts": {"": total}})
+        return Response(data={"lease_count": total, "counts": {"": total}}, data_only=True)
 
     read, update, lst = Operation.READ, Operation.UPDATE, Operation.LIST
     prefix = r"(?P<prefix>.*)"

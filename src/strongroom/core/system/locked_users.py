@@ -64,7 +64,9 @@ def locked_user_paths(core: Core) -> list[Path]:
             "counts": total,
             "mount_accessors": accessors,
         }
-        return Response(data={"by_namespace": [namespace] if total else [], "total": total})
+        return Response(
+            data={"by_namespace": [namespace] if total else [], "total": total}, data_only=True
+        )
 
     async def unlock(request: Request, args: UnlockArgs) -> None:
         for route in core.router.routes():

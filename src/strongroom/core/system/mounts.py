@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,14 @@ class TuneArgs:
     passthrough_request_headers: list[str] | None = None
     allowed_response_headers: list[str] | None = None
     user_lockout_config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationArgs:
+    migration_id: str
+
+
+_MIGRATIONS_KEPT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +170,9 @@ def _tune_view(core: Core, entry: MountEntry) -> dict[str, Any]:
         out["options"] = dict(entry.options)
     if config.listing_visibility:
         out["listing_visibility"] = config.listing_visibility
+    if entry.is_auth:
+        # Vault's auth mounts always report the token type they issue
+        out["token_type"] = getattr(config, "token_type", "") or "default-service"
     for name in _TUNABLE_LISTS:
         if getattr(config, name):
             out[name] = list(getattr(config, name))
@@ -168,6 +180,8 @@ def _tune_view(core: Core, entry: MountEntry) -> dict[str, Any]:
 
 
 def mount_paths(core: Core) -> list[Path]:
+    migrations: dict[str, dict[str, str]] = {}  # the latest moves, in this process
+
     def listing(is_auth: bool) -> Any:
         async def handler(request: Request, args: object) -> Response:
             data = {e.path: e.describe() for e in core.mount_entries(is_auth=is_auth)}
@@ -266,20 +280,52 @@ def mount_paths(core: Core) -> list[Path]:
         if not src or not args.to:
             raise InvalidRequest("both 'from' and 'to' are required")
         moved = await core.remount(src, args.to)
-        return Response(data={"migration_id": moved.uuid})
+        # Vault moves a mount in the background and reports on it by migration ID; here the
+        # move is done when this answers, so its status is already final
+        migration_id = str(uuid.uuid4())
+        source = src.strip("/") + "/"
+        target = (f"auth/{moved.path}" if moved.is_auth else moved.path).rstrip("/") + "/"
+        migrations[migration_id] = {
+            "source_mount": source,
+            "target_mount": target,
+            "status": "success",
+        }
+        while len(migrations) > _MIGRATIONS_KEPT:
+            del migrations[next(iter(migrations))]
+        return Response(data={"migration_id": migration_id})
+
+    async def remount_status(request: Request, args: MigrationArgs) -> Response | None:
+        info = migrations.get(args.migration_id)
+        if info is None:
+            return None
+        return Response(
+            data={"migration_id": args.migration_id, "migration_info": dict(info)},
+            data_only=True,
+        )
 
     async def ui_mounts(request: Request, args: object) -> Response:
+        # Vault: without a token, the mounts tuned ``listing_visibility = "unauth"`` (type,
+        # description and options only, for a login page); with one, every mount its ACL
+        # reaches, in full. "hidden" and "" are the same: not listed to strangers.
         out: dict[str, dict[str, Any]] = {"secret": {}, "auth": {}}
-        acl = await core.acl_for(await _caller(core, request))
+        acl = await core.acl_for(await _caller(core, request)) if request.client_token else None
         for is_auth, bucket in ((False, "secret"), (True, "auth")):
             for entry in core.mount_entries(is_auth=is_auth):
-                if entry.config.listing_visibility == "hidden":
-                    continue
-                if acl.capabilities(entry.full_path + "*") != ["deny"] or _any_access(
-                    acl, entry.full_path
+                unauth = entry.config.listing_visibility == "unauth"
+                if acl is None:
+                    if unauth:
+                        out[bucket][entry.path] = {
+                            "type": entry.type,
+                            "description": entry.description,
+                            "options": dict(entry.options) if entry.options else None,
+                        }
+                elif (
+                    unauth
+                    or acl.capabilities(entry.full_path + "*") != ["deny"]
+                    or _any_access(acl, entry.full_path)
                 ):
                     out[bucket][entry.path] = entry.describe()
-        return Response(data=out)
+        return Response(data=out, data_only=True)
 
     async def ui_mount(request: Request, args: PathArgs) -> Response:
         acl = await core.acl_for(await _caller(core, request))
@@ -292,7 +338,7 @@ def mount_paths(core: Core) -> list[Path]:
             raise PermissionDenied()
         data = route.entry.describe()
         data["path"] = route.entry.full_path if route.entry.is_auth else route.entry.path
-        return Response(data=data)
+        return Response(data=data, data_only=True)
 
     read, update, delete = Operation.READ, Operation.UPDATE, Operation.DELETE
     paths: list[Path] = []
@@ -314,6 +360,12 @@ def mount_paths(core: Core) -> list[Path]:
         ]
     paths += [
         Path(r"remount", {update: remount}, RemountArgs, synopsis="Move a mount"),
+        Path(
+            r"remount/status/(?P<migration_id>[^/]+)",
+            {read: remount_status},
+            MigrationArgs,
+            synopsis="The status of a mount move",
+        ),
         Path(r"internal/ui/mounts", {read: ui_mounts}, synopsis="Mounts visible to the caller"),
         Path(
             r"internal/ui/mounts/(?P<path>.+)",

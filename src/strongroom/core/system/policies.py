@@ -56,7 +56,7 @@ def policy_paths(core: Core) -> list[Path]:
         return Response(data={"keys": names, "policies": names})
 
     async def list_acl(request: Request, args: NoArgs) -> Response:
-        return Response(data={"keys": await core.policies.names()})
+        return Response(data={"keys": await core.policies.names()}, data_only=True)
 
     async def read_legacy(request: Request, args: NameArgs) -> Response | None:
         text = await core.policies.text(args.name)
@@ -69,7 +69,7 @@ def policy_paths(core: Core) -> list[Path]:
         text = await core.policies.text(args.name)
         if text is None:
             return None
-        return Response(data={"name": args.name.strip().lower(), "policy": text})
+        return Response(data={"name": args.name.strip().lower(), "policy": text}, data_only=True)
 
     async def write(request: Request, args: NameArgs) -> None:
         await core.policies.put(args.name, _policy_text(args))
@@ -80,19 +80,16 @@ def policy_paths(core: Core) -> list[Path]:
     async def capabilities_of(entry: TokenEntry | None, paths: list[str]) -> Response:
         if not paths:
             raise InvalidRequest("missing paths")
+        data: dict[str, Any]
         if entry is None:
-            return Response(data={p: ["deny"] for p in paths} | {"capabilities": ["deny"]})
-        acl = await core.acl_for(entry)
-        data: dict[str, Any] = {}
-        merged: set[str] = set()
-        for path in paths:
-            caps = acl.capabilities(path.lstrip("/"))
-            data[path] = caps
-            merged.update(caps)
-        if len(paths) == 1:
-            data["capabilities"] = data[paths[0]]
+            data = {p: ["deny"] for p in paths}
         else:
-            data["capabilities"] = sorted(merged)
+            acl = await core.acl_for(entry)
+            data = {path: acl.capabilities(path.lstrip("/")) for path in paths}
+        if len(paths) == 1:
+            # Vault adds "capabilities" for one path only (the answer of the old ``path``);
+            # with several, each path is its own key
+            data["capabilities"] = data[paths[0]]
         return Response(data=data)
 
     async def capabilities(request: Request, args: CapabilitiesArgs) -> Response:

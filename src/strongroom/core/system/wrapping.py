@@ -56,7 +56,7 @@ def wrapping_paths(core: Core) -> list[Path]:
         entry = await core.tokens.lookup(args.token)
         if entry is None:
             raise InvalidRequest("wrapping token is not valid or does not exist")
-        return Response(data=await wrapping_info(cubbyhole(), entry))
+        return Response(data=await wrapping_info(cubbyhole(), entry), data_only=True)
 
     async def unwrap(request: Request, args: TokenArgs) -> Response:
         entry, own = await target(request, args)
@@ -88,6 +88,9 @@ def wrapping_paths(core: Core) -> list[Path]:
         return response
 
     async def wrap(request: Request, args: object) -> Response:
+        if not request.headers.get("x-vault-wrap-ttl"):
+            # Vault: this endpoint exists only to be wrapped, and wraps only when asked
+            raise InvalidRequest("endpoint requires response wrapping to be used")
         if not request.data:
             raise InvalidRequest("no data provided to wrap")
         return Response(data=dict(request.data))

@@ -15,7 +15,8 @@ statements we write ourselves quote identifiers with ``sql.Identifier`` and valu
 What it promises: no password and no connection string ever appears in an exception or log
 line. psycopg's own message text is not used (it quotes the failing SQL, which may hold a
 password); we keep the server's primary message and SQLSTATE and mask every known secret.
-Connection failures raise :class:`~strongroom.errors.InternalError` (so a revocation is
+Connection failures raise :class:`~strongroom.errors.UpstreamError`, an InternalError whose
+masked message the client sees, as Vault shows the driver's error (so a revocation is
 retried); a failing statement raises :class:`~strongroom.errors.InvalidRequest`.
 """
 
@@ -37,7 +38,7 @@ import psycopg
 from psycopg import pq, sql
 
 from strongroom.engines.database._templates import expand_statements, render_statement
-from strongroom.errors import InternalError, InvalidRequest
+from strongroom.errors import InvalidRequest, UpstreamError
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -459,7 +460,7 @@ class PostgresPlugin:
                     self._fail(what, exc, masker)
             except TimeoutError:
                 log.warning('database "%s": %s timed out', self.name, what)
-                raise InternalError(f'database "{self.name}": {what} timed out') from None
+                raise UpstreamError(f'database "{self.name}": {what} timed out') from None
             # Two sessions changed the same catalog row (GRANTs on one table): every
             # operation here is one transaction or idempotent, so run it again.
             await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 (jitter)
@@ -469,8 +470,8 @@ class PostgresPlugin:
         detail = masker.describe(exc)
         if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
             log.warning('database "%s": connection failed: %s', self.name, detail)
-            raise InternalError(f'database "{self.name}": connection failed: {detail}') from None
+            raise UpstreamError(f'database "{self.name}": connection failed: {detail}') from None
         if exc.sqlstate and exc.sqlstate[:2] in ("08", "57"):
             log.warning('database "%s": connection lost: %s', self.name, detail)
-            raise InternalError(f'database "{self.name}": connection lost: {detail}') from None
+            raise UpstreamError(f'database "{self.name}": connection lost: {detail}') from None
         raise InvalidRequest(f'database "{self.name}": {what} failed: {detail}') from None

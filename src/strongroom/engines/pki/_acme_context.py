@@ -191,13 +191,12 @@ class AcmeContext:
         return Response(raw_body=raw, content_type=content_type, status=status, headers=headers)
 
     def problem(self, directory: Directory | None, problem: AcmeProblem) -> Response:
-        return self.reply(
-            directory,
-            problem.status,
-            problem.document(),
-            content_type=PROBLEM_JSON,
-            links=(),
+        response = self.reply(
+            directory, problem.status, problem.document(), content_type=PROBLEM_JSON
         )
+        if problem.kind == "rateLimited":
+            response.headers["Retry-After"] = "1"  # the buckets refill within a second
+        return response
 
     async def run(
         self, handler: AcmeHandler, request: Request, args: Any, issuer_ref: str, role: str

@@ -14,6 +14,7 @@ import contextlib
 import logging
 
 from strongroom.engines.transit._store import KeyStore
+from strongroom.engines.transit.certificates import CertificatePaths
 from strongroom.engines.transit.config import ConfigPaths
 from strongroom.engines.transit.encrypt import EncryptPaths
 from strongroom.engines.transit.hash_random import HashRandomPaths
@@ -44,6 +45,7 @@ class TransitBackend(FrameworkBackend):
             *SignPaths(self.store).paths(),
             *KeysPaths(self.store).paths(),
             *ImportExportPaths(self.store).paths(),
+            *CertificatePaths(self.store).paths(),
             *HashRandomPaths().paths(),
             *ConfigPaths(config.storage).paths(),
         ]
@@ -54,6 +56,11 @@ class TransitBackend(FrameworkBackend):
             initialize=self._start,
             cleanup=self._stop,
         )
+
+    def invalidate(self, key: str) -> None:
+        """HA standby: the active changed ``key`` in this mount's storage (a key rotated,
+        configured or deleted): drop the decoded copy, the next use reloads it."""
+        self.store.forget(key)
 
     async def _start(self) -> None:
         if self._task is None:

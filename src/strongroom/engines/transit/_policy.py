@@ -156,15 +156,19 @@ class KeyVersion:
     created_ns: int
     public_key: str = ""  # PEM (ECDSA, RSA) or base64 (ed25519)
     convergent_version: int = 0
+    certificate_chain: str = ""  # PEM, leaf first (keys/:name/set-certificate)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "key": None if self.key is None else b64(self.key),
             "hmac_key": b64(self.hmac_key),
             "time": self.created_ns,
             "public_key": self.public_key,
             "convergent_version": self.convergent_version,
         }
+        if self.certificate_chain:
+            out["certificate_chain"] = self.certificate_chain
+        return out
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> KeyVersion:
@@ -174,6 +178,7 @@ class KeyVersion:
             created_ns=int(raw["time"]),
             public_key=str(raw.get("public_key") or ""),
             convergent_version=int(raw.get("convergent_version") or 0),
+            certificate_chain=str(raw.get("certificate_chain") or ""),
         )
 
 

@@ -71,6 +71,11 @@ class KeyStore:
     def __repr__(self) -> str:
         return f"KeyStore(cached={len(self._cache)})"
 
+    def forget(self, storage_key: str) -> None:
+        """Drop the cached key stored at ``storage_key`` (``policy/<name>``), if any."""
+        if storage_key.startswith(POLICY_PREFIX):
+            self._cache.pop(storage_key[len(POLICY_PREFIX) :], None)
+
     def now_ns(self) -> int:
         return round(self.system.now() * 1e9)
 

@@ -110,7 +110,7 @@ def _version_keys(key: LoadedKey, context: bytes) -> dict[str, Any] | None:
         out[str(v)] = {
             "name": name,
             "public_key": public_key,
-            "certificate_chain": "",
+            "certificate_chain": entry.certificate_chain,
             "creation_time": format_time_ns(entry.created_ns),
         }
     return out
