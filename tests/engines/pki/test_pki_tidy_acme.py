@@ -125,3 +125,49 @@ async def test_revocations_from_before_the_index_are_indexed_once(
     assert listed == {s.replace(":", "").lstrip("0") for s in serials}
     assert "crls/index-ready" in storage.data
     await backend.cleanup()
+
+
+async def test_auto_rebuild_and_delta_schedule(
+    make_config: Callable[..., BackendConfig], storage: MemoryStorage, clock: FakeClock
+) -> None:
+    """The background task rebuilds a full CRL once it is within the grace period of its
+    next update, and the delta CRL every delta_rebuild_interval."""
+    import asyncio
+
+    from cryptography import x509
+
+    backend = PKIBackend(make_config("pki"), crl_interval=0.01)
+    caller = Caller(backend, storage)
+    await caller.write("root/generate/internal", {"common_name": "R", "key_type": "ec"})
+    await caller.write(
+        "config/crl",
+        {
+            "auto_rebuild": True,
+            "auto_rebuild_grace_period": "2h",
+            "expiry": "3h",
+            "enable_delta": True,
+            "delta_rebuild_interval": "1m",
+        },
+    )
+    issuer = (await backend.store.issuers())[0]
+
+    def number(delta: bool) -> int:
+        der = storage.data[f"crls/{issuer.id}{'-delta' if delta else ''}"]
+        crl = x509.load_der_x509_crl(der)
+        return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+
+    full, delta = number(False), number(True)
+    await backend.initialize()
+    try:
+        # not yet due: 3 h expiry, 2 h grace -> due in 1 h
+        await asyncio.sleep(0.1)
+        assert number(False) == full
+        clock.advance(3601)
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if number(False) > full and number(True) > delta:
+                break
+        assert number(False) > full
+        assert number(True) > delta
+    finally:
+        await backend.cleanup()
