@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest bench clean venv
+.PHONY: run test lint typecheck pytest bench clean venv ui-screenshots
 
 venv: $(STAMP)
 
@@ -38,6 +38,11 @@ bench: $(STAMP)
 	test ! -f bench/audit.py || $(BIN)/python bench/audit.py
 	$(BIN)/python bench/otp.py
 	$(BIN)/python bench/agent.py
+	$(BIN)/python bench/ui.py
+
+# screenshots of the web UI's main screens into docs/ui/ (needs /usr/bin/chromium)
+ui-screenshots: $(STAMP)
+	$(BIN)/python -m tests.ui.screenshots
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .mypy_cache .ruff_cache

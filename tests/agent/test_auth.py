@@ -329,6 +329,25 @@ auto_auth {
         )
         check = hvac.Client(url=server.addr, token=token, verify=str(tmp_path / "ca.pem"))
         assert check.auth.token.lookup_self()["data"]["path"] == "auth/cert/login"
+        # tls_server_name: the certificate is checked against that name
+        import asyncio
+
+        from strongroom.agent._client import ServerUnavailable, VaultClient
+        from strongroom.agent.config import VaultConfig
+
+        async def health(name: str) -> dict:
+            vault = VaultConfig(
+                address=server.addr, ca_cert=str(tmp_path / "ca.pem"), tls_server_name=name
+            )
+            client = VaultClient(vault)
+            try:
+                return await client.request("GET", "sys/health")
+            finally:
+                await client.close()
+
+        assert asyncio.run(health("localhost"))["initialized"] is True
+        with pytest.raises(ServerUnavailable):
+            asyncio.run(health("not-the-server.example"))
     finally:
         if agent is not None:
             agent.stop()
@@ -442,3 +461,23 @@ def test_login_retries_with_backoff_until_the_credentials_appear(
     (tmp_path / "secret-id").write_text(secret_id)
     token = wait_for(lambda: sink_token(tmp_path / "token"))
     assert lookup(dev_server, token)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("max_retries = 1", "auth failed 2 times in a row: giving up"),
+        ("exit_on_err = true", "cannot read role ID"),
+    ],
+)
+def test_auth_gives_up_when_told(
+    start_agent: StartAgent, root: hvac.Client, tmp_path: Path, setting: str, message: str
+) -> None:
+    mount, _, _ = approle(root)  # no role-id file: every login fails
+    agent = start_agent(
+        APPROLE.replace('min_backoff = "1s"', f'min_backoff = "1s"\n    {setting}'),
+        mount=mount,
+        extra="",
+    )
+    assert agent.wait_exit(timeout=30) == 1, agent.log()
+    assert message in agent.log()

@@ -210,6 +210,11 @@ GOOD_AUTH = """auto_auth {
             "a TLS listener needs tls_cert_file",
         ),
         (GOOD_AUTH + 'env_template "X" {\n  contents = "x"\n}\n', 6, 'needs an "exec" block'),
+        (
+            GOOD_AUTH.replace('"token_file" {', '"token_file" {\n    wrap_ttl = "5m"'),
+            3,
+            "set wrap_ttl on the sink instead",
+        ),
         ('template {\n  contents = "x"\n  destination = "y"\n}\n', 1, 'need an "auto_auth"'),
         ("", 1, "nothing to do"),
         (

@@ -79,6 +79,13 @@ def pod_specs() -> list[tuple[str, dict[str, Any]]]:
 @pytest.mark.parametrize(("where", "spec"), pod_specs(), ids=[p[0] for p in pod_specs()])
 def test_pods_are_hardened(where: str, spec: dict[str, Any]) -> None:
     assert spec["automountServiceAccountToken"] is False
+    token_volumes = {
+        v["name"]
+        for v in spec.get("volumes", [])
+        if any(
+            "serviceAccountToken" in source for source in v.get("projected", {}).get("sources", [])
+        )
+    }
     pod_security = spec["securityContext"]
     assert pod_security["runAsNonRoot"] is True and pod_security["runAsUser"] > 0
     assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -88,6 +95,13 @@ def test_pods_are_hardened(where: str, spec: dict[str, Any]) -> None:
         assert security["allowPrivilegeEscalation"] is False
         assert security["capabilities"]["drop"] == ["ALL"]
         assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+        mounted = {m["name"] for m in container.get("volumeMounts", [])}
+        if mounted & token_volumes:  # only the containers that log in or label hold one
+            assert container["name"] in (
+                "service-registration",
+                "strongroom-agent",
+                "strongroom-agent-init",
+            )
 
 
 def test_server_manifests_shape() -> None:
@@ -103,6 +117,12 @@ def test_server_manifests_shape() -> None:
     for name in ("strongroom", "strongroom-active", "strongroom-standby", "strongroom-internal"):
         assert f"Service/{name}" in docs
     assert "PodDisruptionBudget/strongroom" in docs and "NetworkPolicy/strongroom" in docs
+    sidecar = statefulset["spec"]["template"]["spec"]["containers"][1]
+    assert sidecar["args"][0] == "service-registration"
+    assert docs["Role/strongroom-service-registration"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "patch"]}
+    ]
+    assert docs["Service/strongroom-active"]["spec"]["selector"]["strongroom-active"] == "true"
     config = docs["ConfigMap/strongroom-config"]["data"]["server.hcl"]
     assert 'storage "postgresql"' in config and "tls_cert_file" in config
 

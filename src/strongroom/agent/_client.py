@@ -91,8 +91,10 @@ class VaultClient:
             timeout=httpx.Timeout(30.0, connect=5.0),
             trust_env=False,
         )
+        # tls_server_name: the name the certificate is checked against (and sent as SNI)
+        self.extensions: dict[str, Any] = {}
         if self.config.tls_server_name and self.config.address.startswith("https"):
-            self.http.headers["Host"] = self.config.tls_server_name
+            self.extensions["sni_hostname"] = self.config.tls_server_name
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -125,6 +127,7 @@ class VaultClient:
                 json=dict(body) if body is not None else None,
                 headers=headers,
                 params=params,
+                extensions=self.extensions,
             )
         except (httpx.TransportError, ssl.SSLError, OSError) as exc:
             raise ServerUnavailable(f"{path}: {type(exc).__name__}") from None

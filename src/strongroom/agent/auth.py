@@ -273,18 +273,24 @@ class AuthHandler:
 
     async def run(self) -> None:
         backoff = self.config.method.min_backoff
+        failures = 0
         while True:
             try:
                 result = await login_request(self.method, self.login_client)
             except (AuthError, ServerError, ServerUnavailable) as exc:
                 if self.config.method.exit_on_err and self.logins == 0:
                     raise
+                failures += 1
+                limit = self.config.method.max_retries
+                if limit and failures > limit:
+                    raise AuthError(f"auth failed {failures} times in a row: giving up") from None
                 delay = backoff * random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not crypto
                 log.warning("auth failed: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 backoff = min(backoff * 2, self.config.method.max_backoff)
                 continue
             backoff = self.config.method.min_backoff
+            failures = 0
             await self._accept(result)
             await self._watch(result)
 

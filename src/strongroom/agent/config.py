@@ -78,6 +78,7 @@ class MethodConfig:
     min_backoff: float = 1.0
     max_backoff: float = 300.0
     exit_on_err: bool = False
+    max_retries: int = 0  # consecutive failed logins before giving up; 0: never give up
 
     def __repr__(self) -> str:
         return f"MethodConfig(type={self.type!r}, mount_path={self.mount_path!r})"
@@ -498,6 +499,13 @@ class _Reader:
                 return default
             return float(self.convert((*keys, key), parse_duration, body[key]))
 
+        if duration("wrap_ttl", 0):
+            # Vault then hands the sinks a wrapped login the agent itself cannot use; rather
+            # than half-support that, say so (the sink's own wrap_ttl is supported)
+            raise self.error(
+                (*keys, "wrap_ttl"),
+                "wrap_ttl on the auth method is not supported; set wrap_ttl on the sink instead",
+            )
         mount = str(body.get("mount_path") or f"auth/{'cert' if kind == 'cert' else kind}")
         if kind == "token_file":
             mount = "auth/token"
@@ -511,6 +519,9 @@ class _Reader:
             max_backoff=duration("max_backoff", 300.0) or 300.0,
             exit_on_err=self.convert(
                 (*keys, "exit_on_err"), parse_bool, body.get("exit_on_err", False)
+            ),
+            max_retries=max(
+                self.convert((*keys, "max_retries"), parse_int, body.get("max_retries", 0)), 0
             ),
         )
 

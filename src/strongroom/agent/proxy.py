@@ -122,7 +122,9 @@ class ProxyApp:
         invalidate: Callable[[], None] | None = None,
         num_retries: int = 0,
         retry_wait: float = 1.0,
+        server_name: str = "",
     ) -> None:
+        self.extensions: dict[str, Any] = {"sni_hostname": server_name} if server_name else {}
         self.invalidate = invalidate
         self.num_retries = num_retries
         self.retry_wait = retry_wait
@@ -210,7 +212,12 @@ class ProxyApp:
         while True:
             try:
                 response = await self.upstream.request(
-                    method, path, params=query or None, content=body or None, headers=forward
+                    method,
+                    path,
+                    params=query or None,
+                    content=body or None,
+                    headers=forward,
+                    extensions=self.extensions,
                 )
             except httpx.TransportError as exc:
                 if attempt < self.num_retries:
@@ -438,6 +445,7 @@ async def start_proxies(
             listener.require_request_header,
             agent._invalidate,
             vault.num_retries,
+            server_name=vault.tls_server_name if vault.address.startswith("https") else "",
         )
         server = _Server(_uvicorn_config(app, listener))
         task = asyncio.create_task(server.serve())

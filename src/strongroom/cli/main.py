@@ -71,6 +71,7 @@ def _usage(prefix: tuple[str, ...] = ()) -> str:
         children["server"] = "Start a Strongroom server"
         children["agent"] = "Start a Strongroom agent (Vault Agent configurations)"
         children["injector"] = "Start the Kubernetes agent injector webhook"
+        children["service-registration"] = "Label a server's pod with its HA role (Kubernetes)"
         common = {k: v for k, v in children.items() if k in _COMMON}
         other = {k: v for k, v in children.items() if k not in _COMMON}
         width = max(len(k) for k in children)
@@ -131,6 +132,10 @@ def _agent(command: str, argv: list[str]) -> int:
         from strongroom.agent.injector import main as injector_main
 
         return injector_main(argv)
+    if command == "service-registration":
+        from strongroom.agent.registration import main as registration_main
+
+        return registration_main(argv)
     from strongroom.agent.run import main as agent_main
 
     return agent_main(argv)
@@ -167,7 +172,7 @@ def run(
         return _server(args[1:])
     if args[:2] == ["operator", "migrate"]:
         return _migrate(args[2:], out, err)
-    if args[0] in ("agent", "injector"):
+    if args[0] in ("agent", "injector", "service-registration"):
         return _agent(args[0], args[1:])
     key, command, rest = _find(args)
     if command is None:

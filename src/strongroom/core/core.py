@@ -183,6 +183,7 @@ class Core:
         # HA (core/cluster.py): set by wiring when the storage is shared by several nodes
         self.cluster: Cluster | None = None
         self._physical_cache: CachedStorage | None = None
+        self._switching = False
         # workers: pass an unseal key share or a seal on to the sibling processes
         self.peer_relay: PeerRelay | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
@@ -295,25 +296,36 @@ class Core:
             await cluster.resign()
 
     # ----- HA: what core/cluster.py drives (InvalidationTarget) ----------------------
+    @property
+    def switching(self) -> bool:
+        """An HA role change or route rebuild is in progress (routes may be partial)."""
+        return self._switching
+
+    async def settled(self) -> None:
+        """Return once no role change or route rebuild is in progress (HA)."""
+        while self._switching:
+            async with self._lock:
+                pass
+
     async def become_active(self) -> None:
-        async with self._lock:
-            if self.barrier.sealed:
-                return
-            await self._pre_seal(sealing=False)
-            if self._physical_cache is not None:
-                self._physical_cache.invalidate_all()
-            await self.barrier.reload_keyring()
-            await self._post_unseal(active=True)
+        await self._switch(active=True)
 
     async def become_standby(self) -> None:
+        await self._switch(active=False)
+
+    async def _switch(self, *, active: bool) -> None:
         async with self._lock:
             if self.barrier.sealed:
                 return
-            await self._pre_seal(sealing=False)
-            if self._physical_cache is not None:  # anything cached before may be stale
-                self._physical_cache.invalidate_all()
-            await self.barrier.reload_keyring()
-            await self._post_unseal(active=False)
+            self._switching = True  # requests wait (core/handling.py) until routes are whole
+            try:
+                await self._pre_seal(sealing=False)
+                if self._physical_cache is not None:  # anything cached before may be stale
+                    self._physical_cache.invalidate_all()
+                await self.barrier.reload_keyring()
+                await self._post_unseal(active=active)
+            finally:
+                self._switching = False
 
     async def invalidate_all(self) -> None:
         await self.become_standby()  # drops the whole ciphertext cache and reloads

@@ -338,7 +338,9 @@ async def _run_dev(args: _Args) -> None:
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(db + suffix)
-    assembly = await assemble("sqlite", {"path": db}, api_addr=f"http://{args.dev_listen_address}")
+    assembly = await assemble(
+        "sqlite", {"path": db}, api_addr=f"http://{args.dev_listen_address}", ui=True
+    )
     core = assembly.core
     keys, root_token = await core.initialize(1, 1)
     await core.seal_manager.submit_unseal_key(keys[0])
@@ -387,6 +389,7 @@ async def _run_config(config: ServerConfig, worker: WorkerInfo | None = None) ->
         audit_directory=config.audit_directory,
         snapshot_schedule=config.automated_snapshots,
         telemetry=TelemetrySettings(config.prometheus_retention_time, config.disable_hostname),
+        ui=config.ui,
     )
     if worker is not None:
 

@@ -108,11 +108,13 @@ async def test_entity_alias_crud(root):
         await root.write(
             "entity-alias", {"name": "x", "canonical_id": entity_id, "mount_accessor": "nope"}
         )
-    # without canonical_id, Vault makes a new entity for the alias
+    # without canonical_id Vault makes a new entity for the alias, and leaves an existing
+    # alias as it is (b8bb3c8 changed this behaviour; the test had not followed)
     made = await root.data(
         Operation.UPDATE, "entity-alias", {"name": "x", "mount_accessor": USERPASS}
     )
     assert made["canonical_id"] != entity_id
+    assert await root.write("entity-alias", {"name": "x", "mount_accessor": USERPASS}) is None
     assert await root.delete(f"entity-alias/id/{made['id']}") is None
     # custom metadata update by ID
     await root.write(f"entity-alias/id/{alias_id}", {"custom_metadata": {"email": "a@x"}})

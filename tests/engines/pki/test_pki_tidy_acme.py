@@ -85,3 +85,89 @@ async def test_tidy_acme_removes_expired_orders_and_idle_accounts(
     assert "acme/accounts/idle" not in keys and "acme/thumbprints/t-idle" not in keys
     assert orjson.loads(storage.data["acme/accounts/busy"])["orders"] == ["live"]
     await backend.cleanup()
+
+
+async def test_revocations_from_before_the_index_are_indexed_once(
+    make_config: Callable[..., BackendConfig], storage: MemoryStorage
+) -> None:
+    """A mount whose revoked/ entries predate the CRL index gets it built from them."""
+    from cryptography import x509
+
+    backend = await pki.factory(make_config("pki"))
+    assert isinstance(backend, PKIBackend)
+    caller = Caller(backend, storage)
+    await caller.write("root/generate/internal", {"common_name": "R", "key_type": "ec"})
+    await caller.write("roles/r", {"allow_any_name": True, "key_type": "ec"})
+    serials = []
+    for i in range(3):
+        issued = await caller.write("issue/r", {"common_name": f"l{i}.test", "ttl": "1h"})
+        assert issued is not None and issued.data is not None
+        serials.append(issued.data["serial_number"])
+    await caller.write("revoke", {"serial_number": serials[0]})
+    # simulate older data: two more revocations written without index entries
+    issuer_id = (await backend.store.issuers())[0].id
+    for serial in serials[1:]:
+        der = await backend.store.cert_der(serial)
+        assert der is not None
+        record = {
+            "serial_number": serial,
+            "certificate_bytes": "",
+            "revocation_time": 1.0,
+            "issuer_id": issuer_id,
+        }
+        storage.data[f"revoked/{serial.replace(':', '-')}"] = orjson.dumps(record)
+    del storage.data["crls/index-ready"]
+    await caller.write("crl/rotate")
+    response = await caller.read("cert/crl")
+    assert response is not None and response.data is not None
+    crl = x509.load_pem_x509_crl(response.data["certificate"].encode())
+    listed = {format(entry.serial_number, "x") for entry in crl}
+    assert listed == {s.replace(":", "").lstrip("0") for s in serials}
+    assert "crls/index-ready" in storage.data
+    await backend.cleanup()
+
+
+async def test_auto_rebuild_and_delta_schedule(
+    make_config: Callable[..., BackendConfig], storage: MemoryStorage, clock: FakeClock
+) -> None:
+    """The background task rebuilds a full CRL once it is within the grace period of its
+    next update, and the delta CRL every delta_rebuild_interval."""
+    import asyncio
+
+    from cryptography import x509
+
+    backend = PKIBackend(make_config("pki"), crl_interval=0.01)
+    caller = Caller(backend, storage)
+    await caller.write("root/generate/internal", {"common_name": "R", "key_type": "ec"})
+    await caller.write(
+        "config/crl",
+        {
+            "auto_rebuild": True,
+            "auto_rebuild_grace_period": "2h",
+            "expiry": "3h",
+            "enable_delta": True,
+            "delta_rebuild_interval": "1m",
+        },
+    )
+    issuer = (await backend.store.issuers())[0]
+
+    def number(delta: bool) -> int:
+        der = storage.data[f"crls/{issuer.id}{'-delta' if delta else ''}"]
+        crl = x509.load_der_x509_crl(der)
+        return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+
+    full, delta = number(False), number(True)
+    await backend.initialize()
+    try:
+        # not yet due: 3 h expiry, 2 h grace -> due in 1 h
+        await asyncio.sleep(0.1)
+        assert number(False) == full
+        clock.advance(3601)
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if number(False) > full and number(True) > delta:
+                break
+        assert number(False) > full
+        assert number(True) > delta
+    finally:
+        await backend.cleanup()

@@ -36,6 +36,17 @@ Departures from Vault:
   ``badNonce`` and retry) and the new active reads the revocation entries again.
 - Tidy status lives in memory (a restart forgets the last run, as Vault's does).
 - ``revoke`` rebuilds the CRLs inline (as Vault without ``auto_rebuild``); with
+  ``auto_rebuild`` only the delta CRL is rebuilt at once. Revocations arriving together
+  share rebuilds: one returns once a rebuild that started after it was stored has finished.
+  Besides Vault's ``revoked/<serial>`` entries, each revocation's (issuer, time) goes into one
+  of 256 index buckets (``crls/index/<last byte>``) in the same storage transaction, so a
+  rebuild reads a few hundred records however many certificates are revoked.
+- Under HA every PKI request runs on the active node (pki is not among the mount types a
+  standby serves itself: reading a CRL may build it), so the in-memory nonces, rate-limit
+  buckets and revocation index are the active's; a failover forgets nonces (clients get
+  ``badNonce`` and retry) and the new active reads the revocation entries again.
+- Tidy status lives in memory (a restart forgets the last run, as Vault's does).
+- ``revoke`` rebuilds the CRLs inline (as Vault without ``auto_rebuild``); with
   ``auto_rebuild`` only the delta CRL is rebuilt at once. Revocation entries never change, so
   each mount keeps (issuer, serial, time) of every entry in memory (~100 bytes each) and a
   rebuild reads only the entries it has not seen (the mount reads them all once, in the

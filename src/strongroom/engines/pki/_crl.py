@@ -13,7 +13,6 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -107,45 +106,23 @@ class CRLBuilder:
 
     def __init__(self, store: PKIStore) -> None:
         self.store = store
-        self._index: dict[str, tuple[str, _Entry]] = {}  # revoked/<key> → (issuer, entry)
         # rebuild tickets handed out and covered, per kind ("full", "delta"): see rebuild()
         self._requested = {"full": 0, "delta": 0}
         self._built = {"full": 0, "delta": 0}
 
     async def _revoked_by_issuer(self) -> dict[str, list[_Entry]]:
-        """Every revocation, by issuer. Revocation entries never change once written, so
-        their (issuer, serial, time) are kept in memory and only new keys are read; keys
-        gone from storage (tidy) drop out. Called under _BUILD_LOCK."""
-        storage = self.store.storage
-        keys = await storage.list("revoked/")
-        index = self._index
-        present = set(keys)
-        for gone in [k for k in index if k not in present]:
-            del index[gone]
-        missing = [k for k in keys if k not in index]
-        # reads in parallel batches: each is a storage get plus a barrier decryption
-        for start in range(0, len(missing), 256):
-            batch = missing[start : start + 256]
-            raws = await asyncio.gather(*(storage.get(f"revoked/{k}") for k in batch))
-            for name, raw in zip(batch, raws, strict=True):
-                if raw is None:
-                    continue
-                record = orjson.loads(raw)
-                serial = int(str(record["serial_number"]).replace(":", ""), 16)
-                index[name] = (
-                    str(record.get("issuer_id", "")),
-                    _Entry(serial, float(record["revocation_time"])),
-                )
+        """Every revocation, by issuer, from the store's index buckets (a few hundred reads
+        however many revocations there are). Called under _BUILD_LOCK."""
         out: dict[str, list[_Entry]] = {}
-        for issuer_id, entry in index.values():
-            out.setdefault(issuer_id, []).append(entry)
+        for key, (issuer_id, when) in (await self.store.revocation_index()).items():
+            out.setdefault(issuer_id, []).append(_Entry(int(key.replace("-", ""), 16), when))
         return out
 
     async def warm(self) -> None:
-        """Read every revocation entry once (at mount start), so that the first rebuild
-        does not have to."""
+        """At mount start: build the revocation index if this mount's revocations predate
+        it, so that no rebuild has to."""
         async with self.store.locks.hold(_BUILD_LOCK):
-            await self._revoked_by_issuer()
+            await self.store.revocation_index()
 
     async def rebuild(
         self, *, delta_only: bool = False, force_full: bool = True, coalesce: bool = False

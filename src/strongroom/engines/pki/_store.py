@@ -18,6 +18,7 @@ read-modify-write runs under :attr:`PKIStore.locks` on the key it changes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import re
@@ -26,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
@@ -39,7 +41,7 @@ from strongroom.engines.pki._crypto import (
 )
 from strongroom.errors import InvalidRequest
 from strongroom.framework import KeyLocks, get_json, list_all, put_json, remember
-from strongroom.logical import Storage, SystemView
+from strongroom.logical import Storage, StorageOp, SystemView
 
 __all__ = [
     "ALL_USAGES",
@@ -53,6 +55,15 @@ __all__ = [
 ALL_USAGES = ("crl-signing", "issuing-certificates", "ocsp-signing", "read-only")
 _NAME = re.compile(r"\A[A-Za-z0-9_.-]{1,128}\Z")
 _PARSE_LIMIT = 1024
+
+
+_INDEX_PREFIX = "crls/index/"
+_INDEX_READY = "crls/index-ready"
+
+
+def _bucket(key: str) -> str:
+    """The index bucket of a serial key (``aa-bb-cc`` → ``crls/index/cc``)."""
+    return _INDEX_PREFIX + key[-2:]
 
 
 def serial_key(serial: str) -> str:
@@ -394,10 +405,63 @@ class PKIStore:
         return RevokedRecord.from_json(raw) if raw else None
 
     async def put_revoked(self, record: RevokedRecord) -> None:
-        await put_json(self.storage, f"revoked/{serial_key(record.serial)}", record.to_json())
+        """Store a revocation and its CRL index entry in one transaction."""
+        key = serial_key(record.serial)
+        bucket = _bucket(key)
+        async with self.locks.hold(bucket):
+            entries = await get_json(self.storage, bucket) or {}
+            entries[key] = [record.issuer_id, record.revocation_time]
+            await self.storage.transaction(
+                [
+                    StorageOp(f"revoked/{key}", orjson.dumps(record.to_json())),
+                    StorageOp(bucket, orjson.dumps(entries)),
+                ]
+            )
 
     async def delete_revoked(self, serial: str) -> None:
-        await self.storage.delete(f"revoked/{serial_key(serial)}")
+        key = serial_key(serial)
+        bucket = _bucket(key)
+        async with self.locks.hold(bucket):
+            entries = await get_json(self.storage, bucket) or {}
+            entries.pop(key, None)
+            await self.storage.transaction(
+                [StorageOp(f"revoked/{key}"), StorageOp(bucket, orjson.dumps(entries))]
+            )
+
+    async def revocation_index(self) -> dict[str, tuple[str, float]]:
+        """serial key → (issuer ID, revocation time) for every revocation, from the 256
+        index buckets (``crls/index/<last byte>``) that put_revoked / delete_revoked keep
+        in the same transaction as the entries. A mount whose revocations predate the
+        index gets it built from ``revoked/`` once (marker ``crls/index-ready``)."""
+        if await self.storage.get(_INDEX_READY) is None:
+            await self._build_index()
+        names = await self.storage.list(_INDEX_PREFIX)
+        raws = await asyncio.gather(*(self.storage.get(_INDEX_PREFIX + n) for n in names))
+        out: dict[str, tuple[str, float]] = {}
+        for raw in raws:
+            if raw:
+                for key, (issuer_id, when) in orjson.loads(raw).items():
+                    out[key] = (issuer_id, float(when))
+        return out
+
+    async def _build_index(self) -> None:
+        buckets: dict[str, dict[str, list[Any]]] = {}
+        keys = await self.storage.list("revoked/")
+        for start in range(0, len(keys), 256):
+            batch = keys[start : start + 256]
+            raws = await asyncio.gather(*(self.storage.get(f"revoked/{k}") for k in batch))
+            for key, raw in zip(batch, raws, strict=True):
+                if raw is None:
+                    continue
+                record = orjson.loads(raw)
+                entry = [record.get("issuer_id", ""), float(record["revocation_time"])]
+                buckets.setdefault(_bucket(key), {})[key] = entry
+        for bucket, entries in buckets.items():
+            async with self.locks.hold(bucket):
+                current = await get_json(self.storage, bucket) or {}
+                current.update(entries)
+                await put_json(self.storage, bucket, current)
+        await self.storage.put(_INDEX_READY, b"1")
 
     async def revoked_serials(self) -> list[str]:
         return [key.replace("-", ":") for key in await self.storage.list("revoked/")]
