@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 WORKERS ?= 1
 
-.PHONY: run test lint typecheck pytest bench clean venv
+.PHONY: run test lint typecheck pytest bench clean venv ui-screenshots
 
 venv: $(STAMP)
 
@@ -40,6 +40,11 @@ bench: $(STAMP)
 	test ! -f bench/audit.py || $(BIN)/python bench/audit.py
 	$(BIN)/python bench/otp.py
 	$(BIN)/python bench/agent.py
+	$(BIN)/python bench/ui.py
+
+# screenshots of the web UI's main screens into docs/ui/ (needs /usr/bin/chromium)
+ui-screenshots: $(STAMP)
+	$(BIN)/python -m tests.ui.screenshots
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .mypy_cache .ruff_cache

@@ -30,7 +30,7 @@ async function policyPage(view, name, query) {
   let text = '';
   if (!creating) text = (await api('GET', `sys/policies/acl/${enc(name)}`)).data.policy;
   else text = `# ${name}\npath "secret/data/*" {\n  capabilities = ["read", "list"]\n}\n`;
-  const editor = h('textarea', { rows: '18', spellcheck: 'false', class: 'code', 'aria-describedby': 'policy-error' }, text);
+  const editor = h('textarea', { rows: '12', spellcheck: 'false', class: 'code', 'aria-describedby': 'policy-error' }, text);
   editor.value = text;
   const gutter = h('pre', { class: 'gutter', 'aria-hidden': 'true' });
   const numberLines = (bad = 0) => {
@@ -44,6 +44,7 @@ async function policyPage(view, name, query) {
   const message = h('div', { id: 'policy-error', 'aria-live': 'assertive' });
   const form = h('form', { class: 'card' },
     h('div', { class: 'titlebar' }, h('h1', {}, `Policy ${name}`)),
+    message,
     h('label', { for: 'policy-text' }, 'Policy (HCL)'),
     h('div', { class: 'editor' }, gutter, editor),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save policy'),
@@ -55,8 +56,7 @@ async function policyPage(view, name, query) {
         } catch (err) {
           replace(message, notice(errorText(err), 'error'));
         }
-      }, { class: 'danger' }) : null),
-    message);
+      }, { class: 'danger' }) : null));
   editor.id = 'policy-text';
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
