@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
+WORKERS ?= 1
+
 .PHONY: run test lint typecheck pytest bench clean venv ui-screenshots
 
 venv: $(STAMP)
@@ -14,8 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/strongroom server -dev
+run: $(STAMP)  ## make run WORKERS=2: two worker processes (one active, one standby)
+	$(BIN)/strongroom server -dev -workers=$(WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

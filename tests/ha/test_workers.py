@@ -155,3 +155,42 @@ def test_a_killed_active_worker_is_replaced_and_restarted(
         after = call(server, "GET", "/v1/secret/data/after", root)
         assert before.json()["data"]["data"] == {"a": 1}
         assert after.json()["data"]["data"] == {"b": 2}
+
+
+def test_dev_mode_with_two_workers(tmp_path: Path) -> None:
+    port = free_port()
+    server = ServerProcess(
+        [
+            "-dev",
+            f"-dev-listen-address=127.0.0.1:{port}",
+            f"-dev-dir={tmp_path / 'dev'}",
+            "-workers",
+            "2",
+        ],
+        port,
+        tmp_path,
+    ).start(timeout=60, wait_for="Root Token:")
+    try:
+        root = server.root_token
+        wait_until(lambda: len(worker_pids(server)) == 2, what="two workers")
+        wait_until(
+            lambda: all(
+                not call(server, "GET", "/v1/sys/seal-status").json()["sealed"] for _ in range(10)
+            ),
+            30,
+            "both dev workers unsealed",
+        )
+        wait_until(lambda: _leaders(server, root) == {True, False}, what="one active, one standby")
+        for i in range(10):
+            assert (
+                call(
+                    server, "POST", f"/v1/secret/data/d{i}", root, json={"data": {"i": i}}
+                ).status_code
+                == 200
+            )
+            read = call(server, "GET", f"/v1/secret/data/d{i}", root)
+            assert read.status_code == 200 and read.json()["data"]["data"] == {"i": i}
+        key_file = tmp_path / "dev" / "dev-unseal-key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+    finally:
+        server.stop()
