@@ -419,6 +419,33 @@ class Core:
             return await self.leases.count()
         return len(await self.leases.ids_with_prefix(prefix))
 
+    async def quota_role(self, request: Request, path: str) -> str:
+        """The role a login request names, for role quotas: the auth method resolves it
+        (AppRole: from the role ID) or it is the body's ``role`` field."""
+        raw = request.data.get("role")
+        role = raw if isinstance(raw, str) else ""
+        found = self.router.match(path)
+        if found is None:
+            return role
+        route, relative = found
+        resolver = getattr(route.backend, "resolve_role", None)
+        if resolver is None or relative != "login":
+            return role
+        return str(
+            await resolver(
+                Request(
+                    operation=request.operation,
+                    path=relative,
+                    data=request.data,
+                    storage=route.storage,
+                    mount_point=route.mount_point,
+                    mount_accessor=route.entry.accessor,
+                    mount_type=route.entry.type,
+                    connection=request.connection,
+                )
+            )
+        )
+
     async def quota_identity(self, token: str) -> str:
         """Who a rate-limit quota grouped by entity counts: the token's entity, else the token."""
         entry = await self.tokens.lookup(token)

@@ -122,6 +122,7 @@ async def _quota_road(core: Core, request: Request, path: str) -> Response | Non
             lease_count=core.lease_count_under,
             entity_of=core.quota_identity,
             proceed=lambda: _audited_road(core, request, path),
+            role_of=core.quota_role,
         )
     return await _audited_road(core, request, path)
 
