@@ -34,7 +34,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def ui(browser: Browser, server: ServerProcess) -> Iterator[Watched]:
-    watched = watched_page(browser, server.addr)
+    watched = watched_page(browser, server.addr, permissions=["clipboard-read", "clipboard-write"])
     watched.page.on("dialog", lambda dialog: dialog.accept())
     try:
         yield watched
@@ -82,6 +82,18 @@ def test_kv_v2_secret_lifecycle(ui: Watched, server: ServerProcess) -> None:
     assert "hunter2" not in page.content()
     page.get_by_role("button", name="Reveal").click()
     expect(value).to_have_text("hunter2")
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator(".copied")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "hunter2"
+    # metadata: max_versions, cas_required, custom metadata
+    page.get_by_label("Max versions").fill("5")
+    page.get_by_label("Require check-and-set").check()
+    page.get_by_label("Custom metadata").fill("team=payments\nowner = ops")
+    page.get_by_role("button", name="Save metadata").click()
+    expect(page.get_by_text("Metadata saved.")).to_be_visible()
+    meta = server.http(server.root_token).get("/v1/secret/metadata/app/db").json()["data"]
+    assert meta["max_versions"] == 5 and meta["cas_required"] is True
+    assert meta["custom_metadata"] == {"team": "payments", "owner": "ops"}
     # listed in its folder
     page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="app").click()
     expect(page.get_by_role("link", name="Secret db")).to_be_visible()
@@ -258,3 +270,50 @@ def test_every_screen_renders_cleanly(ui: Watched, server: ServerProcess) -> Non
     assert page.evaluate("document.activeElement.id") == "skip"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_auth_method_roles_and_identity(ui: Watched, server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    http.post("/v1/identity/entity", json={"name": "carol-entity"})
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    page.get_by_role("link", name="Auth methods").click()
+    page.get_by_label("Type").select_option("approle")
+    page.get_by_label("Path").fill("ar")
+    page.get_by_role("button", name="Enable").click()
+    page.get_by_role("link", name="ar/").click()
+    expect(page.get_by_role("heading", name="approle at ar/: roles")).to_be_visible()
+    page.get_by_label("Name").fill("web")
+    page.get_by_label("Token policies").fill("default, web")
+    page.get_by_role("button", name="Save role").click()
+    expect(page.get_by_role("cell", name="web", exact=True)).to_be_visible()
+    role = http.get("/v1/auth/ar/role/web").json()["data"]
+    assert role["token_policies"] == ["default", "web"]
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("No roles yet.")).to_be_visible()
+    page.get_by_role("link", name="Auth methods").first.click()
+    page.locator("tr").filter(has=page.get_by_role("link", name="ar/")).get_by_role(
+        "button", name="Disable"
+    ).click()
+    expect(page.get_by_role("link", name="ar/")).to_have_count(0)
+    assert "ar/" not in http.get("/v1/sys/auth").json()["data"]
+    page.get_by_role("link", name="Identity").click()
+    expect(page.get_by_role("cell", name="carol-entity")).to_be_visible()
+
+
+def test_unseal_form_takes_shares_one_after_another(ui: Watched, server: ServerProcess) -> None:
+    # last in the module: it seals the shared dev server (and unseals it again)
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    assert server.http(server.root_token).put("/v1/sys/seal").status_code == 204
+    page.get_by_role("link", name="Status").click()
+    expect(page.locator("#statusbar")).to_contain_text("Sealed (0/1 key shares)")
+    page.get_by_label("Unseal key share").fill("bm90IGEga2V5")
+    page.get_by_role("button", name="Submit share").click()
+    expect(page.get_by_role("alert")).to_be_visible()  # a wrong share is refused
+    assert page.get_by_label("Unseal key share").input_value() == ""
+    page.get_by_label("Unseal key share").fill(server.unseal_key)
+    page.get_by_role("button", name="Submit share").click()
+    expect(page.locator("#statusbar")).to_contain_text("Unsealed")
+    expect(page.get_by_role("heading", name="Unseal")).to_have_count(0)
+    assert server.http().get("/v1/sys/seal-status").json()["sealed"] is False

@@ -81,6 +81,8 @@ async def handle(core: Core, request: Request) -> Response | None:
             return await _audited_seal_operation(core, request, seal_op)
         return await seal_op(core, request)
     cluster = core.cluster
+    if cluster is not None and core.switching:
+        await core.settled()  # an HA node switching roles (or rebuilding routes): wait
     if core.sealed:
         if cluster is not None and await cluster.can_forward():
             # a worker restarted after a crash (sealed until the next unseal) passes
@@ -120,6 +122,7 @@ async def _quota_road(core: Core, request: Request, path: str) -> Response | Non
             lease_count=core.lease_count_under,
             entity_of=core.quota_identity,
             proceed=lambda: _audited_road(core, request, path),
+            role_of=core.quota_role,
         )
     return await _audited_road(core, request, path)
 
@@ -242,12 +245,16 @@ async def _must_go_to_active(core: Core, cluster: Cluster, request: Request, pat
     the rest is served here once every committed change is applied."""
     if path == "sys/seal":
         return False  # sealing seals the node asked (and, for workers, its siblings)
+    # first: every committed change applied (a new mount must be routed, a revoked token
+    # or a tightened policy refused), then decide from the up-to-date tables
+    await cluster.ensure_fresh()
+    if core.switching:
+        await core.settled()
     found = core.router.match(path)
     mount_type = found[0].entry.type if found else None
     relative = found[1] if found else ""
     if core.state.audit_configured or must_go_to_active(request.operation, mount_type, relative):
         return True
-    await cluster.ensure_fresh()
     wanted = request.headers.get("x-vault-index")
     index = decode_index(wanted) if wanted else None
     if index is not None and not await cluster.wait_for_index(index, _INDEX_WAIT):

@@ -154,6 +154,7 @@ class QuotaManager:
         self.rate_limits: dict[str, RateLimitQuota] = {}
         self.lease_counts: dict[str, LeaseCountQuota] = {}
         self.active = False
+        self.role_quotas = False
         self._rate_by_path: dict[tuple[str, str], RateLimitQuota | None] = {}
         self._lease_by_path: dict[tuple[str, str], LeaseCountQuota | None] = {}
         self._match: dict[tuple[str, str], tuple[RateLimitQuota | None, LeaseCountQuota | None]]
@@ -201,6 +202,9 @@ class QuotaManager:
         self._lease_by_path = {}
         self._match = {}
         self.active = bool(self.rate_limits or self.lease_counts)
+        self.role_quotas = any(q.role for q in self.rate_limits.values()) or any(
+            q.role for q in self.lease_counts.values()
+        )
 
     # ----- admission -------------------------------------------------------------------
     def rate_quota_for(self, path: str, role: str) -> RateLimitQuota | None:
@@ -288,6 +292,7 @@ class QuotaManager:
         lease_count: Callable[[str], Awaitable[int]],
         entity_of: Callable[[str], Awaitable[str]],
         proceed: Callable[[], Awaitable[Response | None]],
+        role_of: Callable[[Request, str], Awaitable[str]] | None = None,
     ) -> Response | None:
         """Run ``proceed`` under the request's quotas (called only while ``active``).
 
@@ -295,9 +300,12 @@ class QuotaManager:
             RateLimited: a rate-limit or lease-count quota refused the request.
         """
         role = ""
-        if path.startswith("auth/"):
-            raw = request.data.get("role")
-            role = raw if isinstance(raw, str) else ""
+        if self.role_quotas and path.startswith("auth/"):
+            if role_of is not None:
+                role = await role_of(request, path)
+            else:
+                raw = request.data.get("role")
+                role = raw if isinstance(raw, str) else ""
         key = (path, role)
         match = self._match.get(key)
         if match is None:

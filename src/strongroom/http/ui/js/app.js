@@ -16,6 +16,7 @@ const SECTIONS = [
   ['#/transit', 'Transit'],
   ['#/policies', 'Policies'],
   ['#/auth-methods', 'Auth methods'],
+  ['#/identity', 'Identity'],
   ['#/tokens', 'Tokens'],
   ['#/leases', 'Leases'],
   ['#/audit', 'Audit'],

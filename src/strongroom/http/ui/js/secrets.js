@@ -152,7 +152,7 @@ async function showPage(view, mount, path, query) {
           h('td', { class: `state ${state}` }, state),
           h('td', {}, fmtTime(v.created_time)),
           h('td', {}, fmtTime(v.deletion_time)),
-          h('td', { class: 'actions' },
+          h('td', { class: 'row-actions' },
             state === 'created' ? act('Delete', () => api('POST', `${mount}/delete/${path}`, { versions: [n] }), { stay: true }) : null,
             state === 'deleted' ? act('Undelete', () => api('POST', `${mount}/undelete/${path}`, { versions: [n] }), { stay: true }) : null,
             state !== 'destroyed' ? act('Destroy', () => api('POST', `${mount}/destroy/${path}`, { versions: [n] }),
