@@ -235,3 +235,39 @@ def test_role_quota_resolves_an_approle_login_by_role_id(server: ServerProcess) 
     # an unknown role ID is not the role's: not limited by its quota
     unknown = anon.post("/v1/auth/approle/login", json={"role_id": "nope", "secret_id": "x"})
     assert unknown.status_code != 429
+
+
+def test_refusals_are_audited_only_when_asked(server: ServerProcess, tmp_path: Path) -> None:
+    import json
+    import time
+
+    http = server.http(server.root_token)
+    log = tmp_path / "audit.log"
+    resp = http.put("/v1/sys/audit/file", json={"type": "file", "options": {"file_path": str(log)}})
+    assert resp.status_code == 204
+    assert (
+        http.post(
+            "/v1/sys/quotas/rate-limit/one",
+            json={"rate": 1, "interval": "1h", "path": "cubbyhole/"},
+        ).status_code
+        == 204
+    )
+
+    def refusals() -> int:
+        entries = [json.loads(line) for line in log.read_text().splitlines() if line]
+        return sum("rate limit quota exceeded" in (e.get("error") or "") for e in entries)
+
+    assert [http.get("/v1/cubbyhole/a").status_code for _ in range(2)] == [404, 429]
+    time.sleep(0.3)
+    assert refusals() == 0  # Vault's default: refusals are not audited
+    assert (
+        http.post(
+            "/v1/sys/quotas/config", json={"enable_rate_limit_audit_logging": True}
+        ).status_code
+        == 204
+    )
+    assert http.get("/v1/cubbyhole/a").status_code == 429
+    deadline = time.monotonic() + 5
+    while refusals() < 2 and time.monotonic() < deadline:  # a request and a response entry
+        time.sleep(0.05)
+    assert refusals() == 2

@@ -36,6 +36,7 @@ __all__ = [
     "LeaseCountQuota",
     "QuotaConfig",
     "QuotaManager",
+    "QuotaRefused",
     "RateLimitQuota",
     "Ticket",
 ]
@@ -50,6 +51,12 @@ DEFAULT_EXEMPT_PATHS = (
     "sys/unseal",
 )
 _MATCH_CACHE_LIMIT = 8192
+
+
+class QuotaRefused(RateLimited):
+    """A rate-limit or lease-count quota refused the request (before it ran)."""
+
+
 _BUCKET_LIMIT = 65536
 
 
@@ -258,12 +265,12 @@ class QuotaManager:
         while len(self._buckets) >= _BUCKET_LIMIT:  # all live: drop the oldest
             del self._buckets[next(iter(self._buckets))]
 
-    def _refuse(self, quota: RateLimitQuota, path: str, left: int, wait: float) -> RateLimited:
+    def _refuse(self, quota: RateLimitQuota, path: str, left: int, wait: float) -> QuotaRefused:
         self.refused += 1
         headers = {"Retry-After": str(max(1, math.ceil(wait)))}
         if self.config.enable_rate_limit_response_headers:
             headers |= _headers(quota, left, wait)
-        return RateLimited(f'request path "{path}": rate limit quota exceeded', headers=headers)
+        return QuotaRefused(f'request path "{path}": rate limit quota exceeded', headers=headers)
 
     def exempt(self, path: str) -> bool:
         return glob_match(self.config.rate_limit_exempt_paths, path)
@@ -280,7 +287,7 @@ class QuotaManager:
             stored = await count(quota.path)
             if stored + self._in_flight.get(quota.name, 0) >= quota.max_leases:
                 self.refused += 1
-                raise RateLimited(f'request path "{path}": lease count quota exceeded')
+                raise QuotaRefused(f'request path "{path}": lease count quota exceeded')
             self._in_flight[quota.name] = self._in_flight.get(quota.name, 0) + 1
         return quota.name
 
