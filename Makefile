@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-WORKERS ?= 1
+WORKERS ?=
 
 .PHONY: run test lint typecheck pytest bench clean venv ui-screenshots
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)  ## make run WORKERS=2: two worker processes (one active, one standby)
-	$(BIN)/strongroom server -dev -workers=$(WORKERS)
+	$(BIN)/strongroom server -dev$(if $(WORKERS), -workers=$(WORKERS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -100,6 +100,20 @@ def test_two_workers_read_their_writes_over_fresh_connections(
         assert written.status_code == 200, written.text  # a standby forwards: one answer
         read = call(server, "GET", f"/v1/secret/data/k{i % 5}", root)
         assert read.status_code == 200 and read.json()["data"]["data"] == {"i": i}
+    # a token bound to the client's address works through either worker: a standby sends
+    # the client's address along with what it forwards
+    bound = call(
+        server,
+        "POST",
+        "/v1/auth/token/create",
+        root,
+        json={"policies": ["root"], "bound_cidrs": ["127.0.0.1/32"]},
+    )
+    assert bound.status_code == 200, bound.text
+    bound_token = bound.json()["auth"]["client_token"]
+    for i in range(10):
+        answer = call(server, "POST", "/v1/secret/data/bound", bound_token, json={"data": {"i": i}})
+        assert answer.status_code == 200, answer.text
     # a token revoked through any worker is refused by every worker at once
     made = call(server, "POST", "/v1/auth/token/create", root, json={"policies": ["default"]})
     token = made.json()["auth"]["client_token"]

@@ -16,6 +16,7 @@ from strongroom.audit import AuditAuth, MountInfo, Trail
 from strongroom.core import mfa
 from strongroom.core.cluster import Cluster, decode_index, encode_index, must_go_to_active
 from strongroom.core.core import Core
+from strongroom.core.quotas import QuotaRefused
 from strongroom.core.router import Route
 from strongroom.core.system.seal import SEAL_OPERATIONS, SealOp
 from strongroom.core.token_backend import token_auth_block
@@ -116,13 +117,20 @@ _READS = frozenset({Operation.READ, Operation.LIST, Operation.HELP})
 
 async def _quota_road(core: Core, request: Request, path: str) -> Response | None:
     if core.quotas.active:  # the only cost of quotas while none is configured
-        return await core.quotas.guard(
-            request,
-            path,
-            lease_count=core.lease_count_under,
-            entity_of=core.quota_identity,
-            proceed=lambda: _audited_road(core, request, path),
-        )
+        try:
+            return await core.quotas.guard(
+                request,
+                path,
+                lease_count=core.lease_count_under,
+                entity_of=core.quota_identity,
+                proceed=lambda: _audited_road(core, request, path),
+                role_of=core.quota_role,
+            )
+        except QuotaRefused as exc:
+            # Vault audits quota refusals only when enable_rate_limit_audit_logging is set
+            if core.quotas.config.enable_rate_limit_audit_logging and core.audit.enabled:
+                await Trail(core.audit, request).failed(exc)
+            raise
     return await _audited_road(core, request, path)
 
 

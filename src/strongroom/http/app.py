@@ -68,6 +68,9 @@ _FORWARDED_HEADERS = frozenset(
         # HA consistency (core/cluster.py)
         b"x-vault-index",
         b"x-vault-inconsistent",
+        # the client's address on a request a standby forwarded (trusted only on the
+        # workers' private cluster socket: server/run.py)
+        b"x-strongroom-forwarded-for",
     }
 )
 
