@@ -365,3 +365,36 @@ def test_unseal_form_takes_shares_one_after_another(ui: Watched, server: ServerP
     expect(page.locator("#statusbar")).to_contain_text("Unsealed")
     expect(page.get_by_role("heading", name="Unseal")).to_have_count(0)
     assert server.http().get("/v1/sys/seal-status").json()["sealed"] is False
+
+
+def test_transit_sign_verify_and_hmac(ui: Watched, server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    http.post("/v1/sys/mounts/transit-sig", json={"type": "transit"})
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    page.goto(server.addr + "/ui/#/transit/transit-sig")
+    page.get_by_label("Name").fill("signer")
+    page.get_by_label("Type").select_option("ed25519")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("heading", name="Key signer")).to_be_visible()
+    sign = page.locator('form[data-op="sign"]')
+    sign.get_by_label("Input (text)").fill("release v1.2")
+    sign.get_by_role("button", name="Sign").click()
+    expect(sign.locator("output")).to_have_text(re.compile(r"^vault:v1:"))
+    signature = sign.locator("output").inner_text()
+    verify = page.locator('form[data-op="verify"]')
+    verify.get_by_label("Input (text)").fill("release v1.2")
+    verify.get_by_label("Signature").fill(signature)
+    verify.get_by_role("button", name="Verify").click()
+    expect(verify.locator("output")).to_have_text("Valid signature")
+    verify.get_by_label("Input (text)").fill("release v1.3")
+    verify.get_by_role("button", name="Verify").click()
+    expect(verify.locator("output")).to_have_text("Invalid signature")
+    hmac = page.locator('form[data-op="hmac"]')
+    hmac.get_by_label("Input (text)").fill("abc")
+    hmac.get_by_role("button", name="HMAC").click()
+    expect(hmac.locator("output")).to_have_text(re.compile(r"^vault:v1:"))
+    answer = http.post(
+        "/v1/transit-sig/hmac/signer", json={"input": base64.b64encode(b"abc").decode()}
+    ).json()
+    assert hmac.locator("output").inner_text() == answer["data"]["hmac"]

@@ -121,7 +121,7 @@ async function keyPage(view, mount, name) {
       replace(message, notice(errorText(err), 'error'));
     }
   });
-  const ta = (label) => h('textarea', { rows: '2', spellcheck: 'false', 'aria-label': label });
+  const ta = () => h('textarea', { rows: '2', spellcheck: 'false' }); // labelled by opForm
   const ops = [];
   if (key.supports_encryption) {
     const pt = ta('Plaintext');
