@@ -301,6 +301,54 @@ def test_auth_method_roles_and_identity(ui: Watched, server: ServerProcess) -> N
     expect(page.get_by_role("cell", name="carol-entity")).to_be_visible()
 
 
+def test_audit_tamper_evidence_and_search(
+    ui: Watched, server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    http = server.http(server.root_token)
+    log = tmp_path_factory.mktemp("audit") / "audit.log"
+    enabled = http.put(
+        "/v1/sys/audit/uifile",
+        json={"type": "file", "options": {"file_path": str(log), "checkpoint_entries": "5"}},
+    )
+    assert enabled.status_code == 204, enabled.text
+    try:
+        for i in range(6):
+            http.post(f"/v1/secret/data/audited/{i}", json={"data": {"v": "x"}})
+        page = ui.page
+        sign_in(page, server.addr, server.root_token)
+        page.get_by_role("link", name="Audit").click()
+        row = page.locator("tr").filter(has_text="uifile/")
+        row.get_by_role("button", name="Verify").click()
+        expect(page.locator("#verify-result")).to_contain_text("chain intact")
+        form = page.locator("form").filter(has_text="Search the log")
+        form.get_by_label("Request path").fill("secret/data/audited/*")
+        form.get_by_label("Operation").select_option("create")
+        form.get_by_role("button", name="Search").click()
+        # each write is logged twice (request and response)
+        expect(page.locator("#search-result")).to_contain_text("12 entries")
+        expect(page.locator("#search-result tbody tr").first).to_contain_text(
+            "secret/data/audited/0"
+        )
+        # a line edited on disk is found
+        lines = log.read_bytes().split(b"\n")
+        at = next(i for i, line in enumerate(lines) if b'"operation":"create"' in line)
+        lines[at] = lines[at].replace(b'"operation":"create"', b'"operation":"delete"', 1)
+        log.write_bytes(b"\n".join(lines))
+        row.get_by_role("button", name="Verify").click()
+        expect(page.locator("#verify-result")).to_contain_text("BROKEN at line")
+        # sudo only
+        http.put(
+            "/v1/sys/policies/acl/auditsearch",
+            json={"policy": 'path "sys/audit-*" { capabilities = ["read", "update"] }'},
+        )
+        made = http.post("/v1/auth/token/create", json={"policies": ["auditsearch"]}).json()
+        plain = server.http(made["auth"]["client_token"])
+        assert plain.post("/v1/sys/audit-search/uifile", json={}).status_code == 403
+        assert plain.get("/v1/sys/audit-verify/uifile").status_code == 403
+    finally:
+        assert http.delete("/v1/sys/audit/uifile").status_code == 204
+
+
 def test_unseal_form_takes_shares_one_after_another(ui: Watched, server: ServerProcess) -> None:
     # last in the module: it seals the shared dev server (and unseals it again)
     page = ui.page

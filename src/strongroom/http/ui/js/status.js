@@ -93,12 +93,58 @@ function unsealForm(s) {
 
 async function auditPage(view) {
   const resp = await api('GET', 'sys/audit');
-  const devices = resp.data || resp;
-  const rows = Object.entries(devices).filter(([, d]) => d && typeof d === 'object' && d.type)
-    .map(([path, d]) => h('tr', {}, h('td', {}, path), h('td', {}, d.type), h('td', {}, d.description || ''),
-      h('td', {}, Object.entries(d.options || {}).map(([k, v]) => `${k}=${v}`).join(', '))));
-  replace(view, h('h1', {}, 'Audit devices'),
-    rows.length ? table(['Path', 'Type', 'Description', 'Options'], rows) : notice('No audit devices are enabled.'));
+  const devices = Object.entries(resp.data || resp).filter(([, d]) => d && typeof d === 'object' && d.type);
+  const files = devices.filter(([, d]) => d.type === 'file' && !['stdout', 'discard'].includes((d.options || {}).file_path));
+  const verifyOut = h('div', { 'aria-live': 'polite', id: 'verify-result' });
+  const rows = devices.map(([path, d]) => h('tr', {}, h('td', {}, path), h('td', {}, d.type), h('td', {}, d.description || ''),
+    h('td', {}, Object.entries(d.options || {}).map(([k, v]) => `${k}=${v}`).join(', ')),
+    h('td', {}, files.some(([p]) => p === path) ? button('Verify', async () => {
+      try {
+        const r = (await api('GET', `sys/audit-verify/${path.replace(/\/$/, '')}`)).data;
+        replace(verifyOut, r.verified
+          ? notice(`${path}: chain intact. ${r.lines} lines, ${r.checkpoints} signed checkpoints covering ${r.verified_lines} lines`
+            + (r.unverified_tail ? `; lines ${r.unverified_tail.first_line}-${r.unverified_tail.last_line} not yet covered by a checkpoint.` : '.'))
+          : notice(`${path}: BROKEN at line ${r.broken.line}: ${r.broken.message}`, 'error'));
+      } catch (err) {
+        replace(verifyOut, notice(errorText(err), 'error'));
+      }
+    }, { class: 'small' }) : '')));
+  const parts = [h('h1', {}, 'Audit devices'),
+    rows.length ? table(['Path', 'Type', 'Description', 'Options', 'Tamper evidence'], rows) : notice('No audit devices are enabled.'),
+    verifyOut];
+  if (files.length) parts.push(searchForm(files));
+  replace(view, ...parts);
+}
+
+function searchForm(files) {
+  const device = h('select', {}, files.map(([p]) => h('option', { value: p.replace(/\/$/, '') }, p)));
+  const path = h('input', { type: 'text', placeholder: 'secret/data/* (a trailing * is a prefix)' });
+  const op = h('select', {}, ['', 'read', 'list', 'create', 'update', 'delete'].map((o) => h('option', { value: o }, o || 'any')));
+  const status = h('select', {}, ['', 'ok', 'denied', 'error'].map((o) => h('option', { value: o }, o || 'any')));
+  const since = h('input', { type: 'text', placeholder: '2h, 2026-01-31 or RFC 3339' });
+  const out = h('div', { 'aria-live': 'polite', id: 'search-result' });
+  const form = h('form', { class: 'card' }, h('h2', {}, 'Search the log'), field('Device', device).row,
+    field('Request path', path).row, field('Operation', op).row, field('Outcome', status).row, field('Since', since).row,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Search')), out);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = (await api('POST', `sys/audit-search/${device.value}`, {
+        request_path: path.value.trim(), operation: op.value, status: status.value, since: since.value.trim(), limit: 200,
+      })).data;
+      const rows = r.matches.map(({ line, entry }) => {
+        const req = entry.request || {};
+        return h('tr', {}, h('td', {}, String(line)), h('td', {}, entry.time || ''), h('td', {}, entry.type || ''),
+          h('td', {}, req.operation || ''), h('td', {}, req.path || ''), h('td', {}, entry.error || ''),
+          h('td', {}, req.remote_address || ''));
+      });
+      replace(out, h('p', {}, `${r.matches.length} entries${r.truncated ? ' (more not shown)' : ''}`),
+        rows.length ? table(['Line', 'Time', 'Type', 'Operation', 'Path', 'Error', 'Remote address'], rows) : null);
+    } catch (err) {
+      replace(out, notice(errorText(err), 'error'));
+    }
+  });
+  return form;
 }
 
 export const statusRoutes = [
