@@ -46,9 +46,22 @@ def ui(browser: Browser, server: ServerProcess) -> Iterator[Watched]:
 def sign_in(page: Page, addr: str, token: str) -> None:
     page.goto(addr + "/")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert unlabelled_controls(page) == []
     page.get_by_label("Token").fill(token)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Secrets engines")).to_be_visible()
+
+
+def unlabelled_controls(page: Page) -> list[str]:
+    """Form controls on screen without an accessible name (a <label> or aria-label)."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('input, select, textarea')]
+              .filter((el) => !el.hidden && el.type !== 'hidden')
+              .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+              .map((el) => el.outerHTML.slice(0, 80))"""
+        )
+    )
 
 
 def test_token_kept_in_session_storage_only(ui: Watched, server: ServerProcess) -> None:
@@ -71,6 +84,7 @@ def test_kv_v2_secret_lifecycle(ui: Watched, server: ServerProcess) -> None:
     sign_in(page, server.addr, server.root_token)
     page.get_by_role("link", name="secret/").click()
     page.get_by_role("link", name="Create secret").click()
+    assert unlabelled_controls(page) == []
     page.get_by_label("Path under secret/").fill("app/db")
     page.locator(".kv-key").first.fill("password")
     page.locator(".kv-value").first.fill("hunter2")
@@ -252,7 +266,9 @@ def test_every_screen_renders_cleanly(ui: Watched, server: ServerProcess) -> Non
     page = ui.page
     sign_in(page, server.addr, server.root_token)
     for name, heading in (
+        ("Policies", "ACL policies"),
         ("Auth methods", "Auth methods"),
+        ("Identity", "Identity"),
         ("Tokens", "Tokens"),
         ("Leases", "Leases"),
         ("Audit", "Audit devices"),
@@ -260,6 +276,7 @@ def test_every_screen_renders_cleanly(ui: Watched, server: ServerProcess) -> Non
     ):
         page.get_by_role("link", name=name, exact=True).click()
         expect(page.get_by_role("heading", name=heading, exact=False).first).to_be_visible()
+        assert unlabelled_controls(page) == [], name
     expect(page.get_by_role("heading", name="Metrics")).to_be_visible()
     expect(page.get_by_text(re.compile(r"\d+ gauges, \d+ counters"))).to_be_visible()
     expect(page.get_by_role("table", name="Seal status")).to_contain_text("Unseal progress")
