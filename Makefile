@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest bench clean venv
+WORKERS ?=
+
+.PHONY: run test lint typecheck pytest bench clean venv ui-screenshots
 
 venv: $(STAMP)
 
@@ -14,8 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/strongroom server -dev
+run: $(STAMP)  ## make run WORKERS=2: two worker processes (one active, one standby)
+	$(BIN)/strongroom server -dev$(if $(WORKERS), -workers=$(WORKERS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -38,6 +40,11 @@ bench: $(STAMP)
 	test ! -f bench/audit.py || $(BIN)/python bench/audit.py
 	$(BIN)/python bench/otp.py
 	$(BIN)/python bench/agent.py
+	$(BIN)/python bench/ui.py
+
+# screenshots of the web UI's main screens into docs/ui/ (needs /usr/bin/chromium)
+ui-screenshots: $(STAMP)
+	$(BIN)/python -m tests.ui.screenshots
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .mypy_cache .ruff_cache

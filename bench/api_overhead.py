@@ -7,7 +7,9 @@ the best (lowest) server CPU per KV v2 read of each:
   ``src/`` of ``git archive`` of an earlier commit), if given;
 * ``metrics``: this tree as shipped (request metrics always on, no quota configured);
 * ``metrics+quota``: this tree with a rate-limit quota on ``secret/`` (a rate no run can
-  reach, so every request passes through the token bucket) and rate-limit headers on.
+  reach, so every request passes through the token bucket);
+* ``+quota headers``: the same with ``enable_rate_limit_response_headers`` (three more
+  response headers per request).
 
     python bench/api_overhead.py --seconds 8 --rounds 3 --baseline-src /tmp/base/src
 
@@ -53,7 +55,7 @@ def _server(workdir: Path, src: str | None) -> Server:
                 os.environ["PYTHONPATH"] = previous
 
 
-def measure(name: str, src: str | None, quota: bool, seconds: int) -> float:
+def measure(name: str, src: str | None, quota: str, seconds: int) -> float:
     with tempfile.TemporaryDirectory(prefix="strongroom-api-bench-") as tmp:
         server = _server(Path(tmp), src)
         try:
@@ -65,9 +67,11 @@ def measure(name: str, src: str | None, quota: bool, seconds: int) -> float:
                         "/v1/sys/quotas/rate-limit/bench",
                         json={"rate": 1e12, "path": "secret/"},
                     ).raise_for_status()
-                    c.post(
-                        "/v1/sys/quotas/config", json={"enable_rate_limit_response_headers": True}
-                    ).raise_for_status()
+                    if quota == "headers":
+                        c.post(
+                            "/v1/sys/quotas/config",
+                            json={"enable_rate_limit_response_headers": True},
+                        ).raise_for_status()
             env = {"VAULT_TOKEN": server.token}
             result = run_wrk_cpu(name, url, LUA / "kv_read.lua", seconds, env, server.proc.pid)
             if result.errors:
@@ -85,11 +89,15 @@ def main() -> int:
     parser.add_argument("--baseline-src", default="")
     parser.add_argument("--src", default="", help="this tree's src/ (default: the installed one)")
     opts = parser.parse_args()
-    settings: list[tuple[str, str | None, bool]] = []
+    settings: list[tuple[str, str | None, str]] = []
     if opts.baseline_src:
-        settings.append(("baseline", opts.baseline_src, False))
+        settings.append(("baseline", opts.baseline_src, ""))
     src = opts.src or None
-    settings += [("metrics", src, False), ("metrics+quota", src, True)]
+    settings += [
+        ("metrics", src, ""),
+        ("metrics+quota", src, "quota"),
+        ("+quota headers", src, "headers"),
+    ]
     best: dict[str, float] = {}
     for round_ in range(opts.rounds):
         print(f"round {round_ + 1}")

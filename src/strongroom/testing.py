@@ -8,10 +8,15 @@ built here owns its storage, barrier, caches and memos: two of them share nothin
     async with unsealed_core() as tc:
         status, body = await tc.request("POST", "secret/data/a", {"data": {"k": "v"}})
         status, body = await tc.request("GET", "secret/data/a")
+
+    async with ha_cluster(tmp_path / "ha.db", nodes=2) as cores:  # cores[0] is the active
+        ...
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,7 +29,7 @@ from strongroom.core.core import Core
 from strongroom.http import StrongroomApp
 from strongroom.server.wiring import Assembly, assemble
 
-__all__ = ["FakeClock", "TestCore", "unsealed_core"]
+__all__ = ["FakeClock", "TestCore", "ha_cluster", "unsealed_core"]
 
 
 @dataclass(slots=True)
@@ -145,3 +150,42 @@ async def unsealed_core(
         yield tc
     finally:
         await assembly.close()
+
+
+@asynccontextmanager
+async def ha_cluster(
+    path: str | os.PathLike[str],
+    nodes: int = 2,
+    *,
+    lock_ttl: float = 1.0,
+    kv_v2_at: str | None = "secret/",
+) -> AsyncIterator[list[TestCore]]:
+    """``nodes`` cores in this process on one SQLite file in HA mode (an in-process cluster):
+    initialised, every one unsealed, the active first in the list, the rest standbys. Each
+    node's ``api_addr`` is ``http://node<i>`` (what a standby's 307 points at)."""
+    options = {"path": str(path), "ha_enabled": True, "ha_lock_ttl": lock_ttl}
+    assemblies: list[Assembly] = []
+    try:
+        for i in range(nodes):
+            assemblies.append(await assemble("sqlite", dict(options), api_addr=f"http://node{i}"))
+        keys, root = await assemblies[0].core.initialize(1, 1)
+        cores = [TestCore(assembly=a, root_token=root, keys=keys) for a in assemblies]
+        for tc in cores:
+            await tc.unseal()
+        deadline = asyncio.get_running_loop().time() + 10 * lock_ttl
+        while not any(_is_active(tc) for tc in cores):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("no node became active")
+            await asyncio.sleep(0.02)
+        cores.sort(key=lambda tc: not _is_active(tc))
+        if kv_v2_at:
+            await cores[0].core.enable(kv_v2_at, "kv", is_auth=False, options={"version": "2"})
+        yield cores
+    finally:
+        for assembly in assemblies:
+            await assembly.close()
+
+
+def _is_active(tc: TestCore) -> bool:
+    cluster = tc.core.cluster
+    return cluster is not None and cluster.active and not tc.core.sealed

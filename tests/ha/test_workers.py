@@ -100,6 +100,20 @@ def test_two_workers_read_their_writes_over_fresh_connections(
         assert written.status_code == 200, written.text  # a standby forwards: one answer
         read = call(server, "GET", f"/v1/secret/data/k{i % 5}", root)
         assert read.status_code == 200 and read.json()["data"]["data"] == {"i": i}
+    # a token bound to the client's address works through either worker: a standby sends
+    # the client's address along with what it forwards
+    bound = call(
+        server,
+        "POST",
+        "/v1/auth/token/create",
+        root,
+        json={"policies": ["root"], "bound_cidrs": ["127.0.0.1/32"]},
+    )
+    assert bound.status_code == 200, bound.text
+    bound_token = bound.json()["auth"]["client_token"]
+    for i in range(10):
+        answer = call(server, "POST", "/v1/secret/data/bound", bound_token, json={"data": {"i": i}})
+        assert answer.status_code == 200, answer.text
     # a token revoked through any worker is refused by every worker at once
     made = call(server, "POST", "/v1/auth/token/create", root, json={"policies": ["default"]})
     token = made.json()["auth"]["client_token"]
@@ -155,3 +169,42 @@ def test_a_killed_active_worker_is_replaced_and_restarted(
         after = call(server, "GET", "/v1/secret/data/after", root)
         assert before.json()["data"]["data"] == {"a": 1}
         assert after.json()["data"]["data"] == {"b": 2}
+
+
+def test_dev_mode_with_two_workers(tmp_path: Path) -> None:
+    port = free_port()
+    server = ServerProcess(
+        [
+            "-dev",
+            f"-dev-listen-address=127.0.0.1:{port}",
+            f"-dev-dir={tmp_path / 'dev'}",
+            "-workers",
+            "2",
+        ],
+        port,
+        tmp_path,
+    ).start(timeout=60, wait_for="Root Token:")
+    try:
+        root = server.root_token
+        wait_until(lambda: len(worker_pids(server)) == 2, what="two workers")
+        wait_until(
+            lambda: all(
+                not call(server, "GET", "/v1/sys/seal-status").json()["sealed"] for _ in range(10)
+            ),
+            30,
+            "both dev workers unsealed",
+        )
+        wait_until(lambda: _leaders(server, root) == {True, False}, what="one active, one standby")
+        for i in range(10):
+            assert (
+                call(
+                    server, "POST", f"/v1/secret/data/d{i}", root, json={"data": {"i": i}}
+                ).status_code
+                == 200
+            )
+            read = call(server, "GET", f"/v1/secret/data/d{i}", root)
+            assert read.status_code == 200 and read.json()["data"]["data"] == {"i": i}
+        key_file = tmp_path / "dev" / "dev-unseal-key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+    finally:
+        server.stop()

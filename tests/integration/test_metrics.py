@@ -25,7 +25,7 @@ def test_metrics_json_and_prometheus(dev_server: ServerProcess) -> None:
     assert http.get("/v1/secret/data/missing-probe").status_code == 404
     body = http.get("/v1/sys/metrics").json()
     gauges = {gauge["Name"]: gauge["Value"] for gauge in body["Gauges"]}
-    assert gauges["core.unsealed"] == 1.0
+    assert gauges["core.unsealed"] == 1.0 and gauges["core.active"] == 1.0
     assert gauges["token.count"] >= 1 and "expire.num_leases" in gauges
     assert "expire.backlog" in gauges
     counters = {counter["Name"] for counter in body["Counters"]}

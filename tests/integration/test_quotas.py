@@ -206,3 +206,68 @@ def test_quotas_survive_seal_and_unseal(server: ServerProcess) -> None:
     assert http.get("/v1/sys/quotas/rate-limit/keep").json()["data"]["rate"] == 1
     codes = [http.get("/v1/cubbyhole/x").status_code for _ in range(2)]
     assert codes == [404, 429]
+
+
+def test_role_quota_resolves_an_approle_login_by_role_id(server: ServerProcess) -> None:
+    """AppRole logins name their role through the role ID: the quota on role "ci" limits
+    logins with ci's role ID (even with a wrong secret ID), not another role's."""
+    http = server.http(server.root_token)
+    assert http.post("/v1/sys/auth/approle", json={"type": "approle"}).status_code == 204
+    for role in ("ci", "other"):
+        assert http.post(f"/v1/auth/approle/role/{role}", json={}).status_code == 204
+    ids = {
+        role: http.get(f"/v1/auth/approle/role/{role}/role-id").json()["data"]["role_id"]
+        for role in ("ci", "other")
+    }
+    resp = http.post(
+        "/v1/sys/quotas/rate-limit/ci-logins",
+        json={"rate": 2, "interval": "1h", "path": "auth/approle/", "role": "ci"},
+    )
+    assert resp.status_code == 204
+    anon = server.http()
+
+    def login(role: str) -> int:
+        body = {"role_id": ids[role], "secret_id": "wrong"}
+        return anon.post("/v1/auth/approle/login", json=body).status_code
+
+    assert [login("ci") for _ in range(3)][2] == 429
+    assert 429 not in [login("other") for _ in range(4)]
+    # an unknown role ID is not the role's: not limited by its quota
+    unknown = anon.post("/v1/auth/approle/login", json={"role_id": "nope", "secret_id": "x"})
+    assert unknown.status_code != 429
+
+
+def test_refusals_are_audited_only_when_asked(server: ServerProcess, tmp_path: Path) -> None:
+    import json
+    import time
+
+    http = server.http(server.root_token)
+    log = tmp_path / "audit.log"
+    resp = http.put("/v1/sys/audit/file", json={"type": "file", "options": {"file_path": str(log)}})
+    assert resp.status_code == 204
+    assert (
+        http.post(
+            "/v1/sys/quotas/rate-limit/one",
+            json={"rate": 1, "interval": "1h", "path": "cubbyhole/"},
+        ).status_code
+        == 204
+    )
+
+    def refusals() -> int:
+        entries = [json.loads(line) for line in log.read_text().splitlines() if line]
+        return sum("rate limit quota exceeded" in (e.get("error") or "") for e in entries)
+
+    assert [http.get("/v1/cubbyhole/a").status_code for _ in range(2)] == [404, 429]
+    time.sleep(0.3)
+    assert refusals() == 0  # Vault's default: refusals are not audited
+    assert (
+        http.post(
+            "/v1/sys/quotas/config", json={"enable_rate_limit_audit_logging": True}
+        ).status_code
+        == 204
+    )
+    assert http.get("/v1/cubbyhole/a").status_code == 429
+    deadline = time.monotonic() + 5
+    while refusals() < 2 and time.monotonic() < deadline:  # a request and a response entry
+        time.sleep(0.05)
+    assert refusals() == 2

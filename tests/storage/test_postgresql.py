@@ -1,3 +1,4 @@
+# ruff: noqa: S608  (SQL built from table names the tests make themselves)
 """PostgreSQL storage beyond the shared contract: layout, schema, guards under races, LIST plans.
 
 Every test runs against the session's real PostgreSQL cluster (``shared_pg``), each on
@@ -16,6 +17,7 @@ import pytest
 from strongroom.errors import InternalError, InvalidRequest, StorageConflict
 from strongroom.logical import StorageOp
 from strongroom.storage import PostgreSQLStorage
+from strongroom.storage._pgschema import SCHEMA_VERSION
 
 from .conftest import fresh_table, open_pg, pg_url, shared_pg
 
@@ -43,19 +45,51 @@ def test_values_are_stored_as_given_and_visible_to_other_connections(run: Run) -
 
     run(scenario())
     # acknowledged means committed: a separate session sees exactly the stored bytes
-    assert sorted(rows(f"SELECT parent, name, value FROM {table}")) == [  # noqa: S608 (test-made table names)
+    assert sorted(rows(f"SELECT parent, name, value FROM {table}")) == [
         ("", "top", b"t"),
         ("a/b/", "c", b"\x00\xffcipher"),
     ]
-    assert rows(f"SELECT version FROM {table}_schema") == [(1,)]  # noqa: S608 (test-made table names)
+    assert rows(f"SELECT version FROM {table}_schema") == [(SCHEMA_VERSION,)]
 
 
 def test_schema_from_a_newer_version_is_refused(run: Run) -> None:
     table = fresh_table()
     run(_open_close(table))
-    rows(f"UPDATE {table}_schema SET version = 99")  # noqa: S608 (test-made table names)
+    rows(f"UPDATE {table}_schema SET version = 99")
     with pytest.raises(InternalError, match="newer version"):
         run(open_pg(table))
+
+
+def test_a_version_1_schema_is_migrated(run: Run) -> None:
+    table = fresh_table()
+    rows(  # what version 1 created: no term on the feed row
+        f'CREATE TABLE {table} (parent TEXT COLLATE "C" NOT NULL,'
+        f' name TEXT COLLATE "C" NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (parent, name))'
+    )
+    rows(f"CREATE TABLE {table}_schema (id BOOLEAN PRIMARY KEY, version INTEGER NOT NULL)")
+    rows(f"INSERT INTO {table}_schema VALUES (TRUE, 1)")
+    rows(
+        f"CREATE TABLE {table}_feed (id BOOLEAN PRIMARY KEY, last_idx BIGINT NOT NULL,"
+        " trimmed_to BIGINT NOT NULL)"
+    )
+    rows(f"INSERT INTO {table}_feed VALUES (TRUE, 7, 0)")
+    rows(f"INSERT INTO {table} VALUES ('a/', 'b', 'kept')")
+
+    async def scenario() -> None:
+        storage = await open_pg(table, ha_enabled=True, ha_table=f"{table}_locks")
+        try:
+            assert await storage.get("a/b") == b"kept"
+            term = await storage.try_acquire("n", "", "", 5)
+            assert term == 1
+            storage.fence(term)
+            await storage.put("a/c", b"new")
+            assert await storage.current_index() == 8
+        finally:
+            await storage.close()
+
+    run(scenario())
+    assert rows(f"SELECT version FROM {table}_schema") == [(SCHEMA_VERSION,)]
+    assert rows(f"SELECT term FROM {table}_feed") == [(1,)]
 
 
 def test_skip_create_table_needs_the_tables(run: Run) -> None:
@@ -105,7 +139,7 @@ def test_schema_qualified_table(run: Run) -> None:
             await storage.close()
 
     run(scenario())
-    assert rows(f"SELECT name FROM {schema}.kv") == [("y",)]  # noqa: S608 (test-made table names)
+    assert rows(f"SELECT name FROM {schema}.kv") == [("y",)]
 
 
 async def _open_close(table: str) -> None:

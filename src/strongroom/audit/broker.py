@@ -296,6 +296,22 @@ class AuditBroker:
             raise InvalidRequest(f"unknown audit backend {path}")
         return Salt(config.salt).hmac(value)
 
+    def log_file(self, path: str) -> tuple[str, bytes | None]:
+        """(file, line prefix) of the file device at ``path``, for sys/audit-verify and
+        sys/audit-search (the web UI's audit screen).
+
+        Raises:
+            InvalidRequest: no device at ``path``, or not a file device writing a file.
+        """
+        device = self._devices.get(path)
+        if device is None:
+            raise InvalidRequest(f"unknown audit backend {path}")
+        file_path = str(getattr(device, "file_path", ""))
+        if device.kind != "file" or file_path in ("", "stdout", "discard"):
+            raise InvalidRequest(f"audit device {path} does not write a local file")
+        prefix = device.common.prefix
+        return file_path, prefix.encode() if prefix else None
+
     # ----- signing key -----------------------------------------------------------------
     def _current_signer(self) -> Signer:
         if self._signer is None:

@@ -43,6 +43,12 @@ from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
 from strongroom.core.system.header_config import AUDITED_HEADERS_KEY, load_audited_headers
 from strongroom.core.system.introspection import InFlight
+from strongroom.core.system.keys import (
+    ROTATE_CONFIG_KEY,
+    RotateConfig,
+    load_rotate_config,
+    rotate_if_due,
+)
 from strongroom.core.system.quotas import load_quotas
 from strongroom.core.telemetry import Telemetry
 from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
@@ -183,6 +189,7 @@ class Core:
         # HA (core/cluster.py): set by wiring when the storage is shared by several nodes
         self.cluster: Cluster | None = None
         self._physical_cache: CachedStorage | None = None
+        self._switching = False
         # workers: pass an unseal key share or a seal on to the sibling processes
         self.peer_relay: PeerRelay | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
@@ -191,6 +198,7 @@ class Core:
         self.telemetry = Telemetry()  # wiring replaces it with the config's settings
         self.telemetry.mount_of = self.mount_of_http_path
         self.in_flight = InFlight()  # filled by the HTTP edge (sys/in-flight-req)
+        self.rotate_config = RotateConfig()  # sys/rotate/config, loaded at unseal
         # sys/config/auditing/request-headers: name → hmac, and the names http/ forwards
         self.audited_headers: dict[str, bool] = {}
         self.audited_header_names: frozenset[bytes] = frozenset()
@@ -295,25 +303,36 @@ class Core:
             await cluster.resign()
 
     # ----- HA: what core/cluster.py drives (InvalidationTarget) ----------------------
+    @property
+    def switching(self) -> bool:
+        """An HA role change or route rebuild is in progress (routes may be partial)."""
+        return self._switching
+
+    async def settled(self) -> None:
+        """Return once no role change or route rebuild is in progress (HA)."""
+        while self._switching:
+            async with self._lock:
+                pass
+
     async def become_active(self) -> None:
-        async with self._lock:
-            if self.barrier.sealed:
-                return
-            await self._pre_seal(sealing=False)
-            if self._physical_cache is not None:
-                self._physical_cache.invalidate_all()
-            await self.barrier.reload_keyring()
-            await self._post_unseal(active=True)
+        await self._switch(active=True)
 
     async def become_standby(self) -> None:
+        await self._switch(active=False)
+
+    async def _switch(self, *, active: bool) -> None:
         async with self._lock:
             if self.barrier.sealed:
                 return
-            await self._pre_seal(sealing=False)
-            if self._physical_cache is not None:  # anything cached before may be stale
-                self._physical_cache.invalidate_all()
-            await self.barrier.reload_keyring()
-            await self._post_unseal(active=False)
+            self._switching = True  # requests wait (core/handling.py) until routes are whole
+            try:
+                await self._pre_seal(sealing=False)
+                if self._physical_cache is not None:  # anything cached before may be stale
+                    self._physical_cache.invalidate_all()
+                await self.barrier.reload_keyring()
+                await self._post_unseal(active=active)
+            finally:
+                self._switching = False
 
     async def invalidate_all(self) -> None:
         await self.become_standby()  # drops the whole ciphertext cache and reloads
@@ -335,7 +354,9 @@ class Core:
                 reload = True
             elif key == KEYRING_KEY:
                 keyring = True
-            elif key in (CORS_KEY, AUDITED_HEADERS_KEY) or key.startswith("sys/quotas/"):
+            elif key in (CORS_KEY, AUDITED_HEADERS_KEY, ROTATE_CONFIG_KEY) or key.startswith(
+                "sys/quotas/"
+            ):
                 api_config = True  # CORS, audited headers, rate-limit and lease-count quotas
             elif key.startswith("sys/token/"):
                 tokens = True
@@ -379,6 +400,7 @@ class Core:
         self.cors_config = await load_cors(self.barrier)
         await load_quotas(self.barrier, self.quotas)
         self.set_audited_headers(await load_audited_headers(self.barrier))
+        self.rotate_config = await load_rotate_config(self.barrier)
 
     def set_audited_headers(self, headers: dict[str, bool]) -> None:
         """Replace the audited request headers (both views at once: they are read per request)."""
@@ -396,6 +418,33 @@ class Core:
         if not prefix:
             return await self.leases.count()
         return len(await self.leases.ids_with_prefix(prefix))
+
+    async def quota_role(self, request: Request, path: str) -> str:
+        """The role a login request names, for role quotas: the auth method resolves it
+        (AppRole: from the role ID) or it is the body's ``role`` field."""
+        raw = request.data.get("role")
+        role = raw if isinstance(raw, str) else ""
+        found = self.router.match(path)
+        if found is None:
+            return role
+        route, relative = found
+        resolver = getattr(route.backend, "resolve_role", None)
+        if resolver is None or relative != "login":
+            return role
+        return str(
+            await resolver(
+                Request(
+                    operation=request.operation,
+                    path=relative,
+                    data=request.data,
+                    storage=route.storage,
+                    mount_point=route.mount_point,
+                    mount_accessor=route.entry.accessor,
+                    mount_type=route.entry.type,
+                    connection=request.connection,
+                )
+            )
+        )
 
     async def quota_identity(self, token: str) -> str:
         """Who a rate-limit quota grouped by entity counts: the token's entity, else the token."""
@@ -524,10 +573,11 @@ class Core:
                 return
             try:
                 await state.tokens.sweep()
+                await rotate_if_due(self)  # sys/rotate/config's automatic rotation
             except Sealed:
                 return
             except Exception:
-                log.exception("token sweep failed")
+                log.exception("sweep failed (token expiry or key rotation)")
 
     @property
     def leases(self) -> LeaseManager:

@@ -11,8 +11,10 @@ built yet: the standby answers Vault's 307 redirect to the active's ``api_addr``
 
 The active handles a forwarded request with ``forwarded`` set (a context variable): should it
 have stopped being active meanwhile, it answers 503 rather than forwarding again, so a
-request never loops. A forwarded request reaches the active from a local socket, so it
-carries no client address: tokens bound to CIDRs are refused when forwarded (fail closed).
+request never loops. A forwarded request reaches the active from a local socket; the
+standby sends the client's address along (``X-Strongroom-Forwarded-For``), which the active
+believes on its private cluster socket only, so tokens bound to CIDRs work through any
+worker.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Forwarder:
     async def forward(self, cluster_addr: str, request: Request) -> Response:
         client = self._client(cluster_addr)
         headers = dict(request.headers)
+        headers["x-strongroom-forwarded-for"] = request.connection.remote_addr
         if request.client_token:
             headers["x-vault-token"] = request.client_token
         query = dict(request.query)

@@ -16,6 +16,7 @@ from strongroom.audit import AuditAuth, MountInfo, Trail
 from strongroom.core import mfa
 from strongroom.core.cluster import Cluster, decode_index, encode_index, must_go_to_active
 from strongroom.core.core import Core
+from strongroom.core.quotas import QuotaRefused
 from strongroom.core.router import Route
 from strongroom.core.system.seal import SEAL_OPERATIONS, SealOp
 from strongroom.core.token_backend import token_auth_block
@@ -81,6 +82,8 @@ async def handle(core: Core, request: Request) -> Response | None:
             return await _audited_seal_operation(core, request, seal_op)
         return await seal_op(core, request)
     cluster = core.cluster
+    if cluster is not None and core.switching:
+        await core.settled()  # an HA node switching roles (or rebuilding routes): wait
     if core.sealed:
         if cluster is not None and await cluster.can_forward():
             # a worker restarted after a crash (sealed until the next unseal) passes
@@ -114,13 +117,20 @@ _READS = frozenset({Operation.READ, Operation.LIST, Operation.HELP})
 
 async def _quota_road(core: Core, request: Request, path: str) -> Response | None:
     if core.quotas.active:  # the only cost of quotas while none is configured
-        return await core.quotas.guard(
-            request,
-            path,
-            lease_count=core.lease_count_under,
-            entity_of=core.quota_identity,
-            proceed=lambda: _audited_road(core, request, path),
-        )
+        try:
+            return await core.quotas.guard(
+                request,
+                path,
+                lease_count=core.lease_count_under,
+                entity_of=core.quota_identity,
+                proceed=lambda: _audited_road(core, request, path),
+                role_of=core.quota_role,
+            )
+        except QuotaRefused as exc:
+            # Vault audits quota refusals only when enable_rate_limit_audit_logging is set
+            if core.quotas.config.enable_rate_limit_audit_logging and core.audit.enabled:
+                await Trail(core.audit, request).failed(exc)
+            raise
     return await _audited_road(core, request, path)
 
 
@@ -242,12 +252,16 @@ async def _must_go_to_active(core: Core, cluster: Cluster, request: Request, pat
     the rest is served here once every committed change is applied."""
     if path == "sys/seal":
         return False  # sealing seals the node asked (and, for workers, its siblings)
+    # first: every committed change applied (a new mount must be routed, a revoked token
+    # or a tightened policy refused), then decide from the up-to-date tables
+    await cluster.ensure_fresh()
+    if core.switching:
+        await core.settled()
     found = core.router.match(path)
     mount_type = found[0].entry.type if found else None
     relative = found[1] if found else ""
     if core.state.audit_configured or must_go_to_active(request.operation, mount_type, relative):
         return True
-    await cluster.ensure_fresh()
     wanted = request.headers.get("x-vault-index")
     index = decode_index(wanted) if wanted else None
     if index is not None and not await cluster.wait_for_index(index, _INDEX_WAIT):

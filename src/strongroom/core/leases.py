@@ -22,7 +22,7 @@ import heapq
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import orjson
@@ -60,7 +60,8 @@ class LeaseEntry:
     next_attempt: float = 0.0
 
     def encode(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        # field by field: dataclasses.asdict deep-copies every member
+        return orjson.dumps({name: getattr(self, name) for name in _LEASE_FIELDS})
 
     @classmethod
     def decode(cls, raw: bytes) -> LeaseEntry:
@@ -91,6 +92,8 @@ class LeaseEntry:
             out["last_revoke_error"] = self.last_revoke_error
         return out
 
+
+_LEASE_FIELDS = tuple(f.name for f in fields(LeaseEntry))
 
 # (operation, lease, increment) -> the backend's response secret on RENEW, None on REVOKE.
 LeaseCaller = Callable[[str, LeaseEntry, int], Awaitable[Secret | None]]

@@ -36,6 +36,7 @@ __all__ = [
     "LeaseCountQuota",
     "QuotaConfig",
     "QuotaManager",
+    "QuotaRefused",
     "RateLimitQuota",
     "Ticket",
 ]
@@ -50,6 +51,12 @@ DEFAULT_EXEMPT_PATHS = (
     "sys/unseal",
 )
 _MATCH_CACHE_LIMIT = 8192
+
+
+class QuotaRefused(RateLimited):
+    """A rate-limit or lease-count quota refused the request (before it ran)."""
+
+
 _BUCKET_LIMIT = 65536
 
 
@@ -154,6 +161,7 @@ class QuotaManager:
         self.rate_limits: dict[str, RateLimitQuota] = {}
         self.lease_counts: dict[str, LeaseCountQuota] = {}
         self.active = False
+        self.role_quotas = False
         self._rate_by_path: dict[tuple[str, str], RateLimitQuota | None] = {}
         self._lease_by_path: dict[tuple[str, str], LeaseCountQuota | None] = {}
         self._match: dict[tuple[str, str], tuple[RateLimitQuota | None, LeaseCountQuota | None]]
@@ -201,6 +209,9 @@ class QuotaManager:
         self._lease_by_path = {}
         self._match = {}
         self.active = bool(self.rate_limits or self.lease_counts)
+        self.role_quotas = any(q.role for q in self.rate_limits.values()) or any(
+            q.role for q in self.lease_counts.values()
+        )
 
     # ----- admission -------------------------------------------------------------------
     def rate_quota_for(self, path: str, role: str) -> RateLimitQuota | None:
@@ -254,12 +265,12 @@ class QuotaManager:
         while len(self._buckets) >= _BUCKET_LIMIT:  # all live: drop the oldest
             del self._buckets[next(iter(self._buckets))]
 
-    def _refuse(self, quota: RateLimitQuota, path: str, left: int, wait: float) -> RateLimited:
+    def _refuse(self, quota: RateLimitQuota, path: str, left: int, wait: float) -> QuotaRefused:
         self.refused += 1
         headers = {"Retry-After": str(max(1, math.ceil(wait)))}
         if self.config.enable_rate_limit_response_headers:
             headers |= _headers(quota, left, wait)
-        return RateLimited(f'request path "{path}": rate limit quota exceeded', headers=headers)
+        return QuotaRefused(f'request path "{path}": rate limit quota exceeded', headers=headers)
 
     def exempt(self, path: str) -> bool:
         return glob_match(self.config.rate_limit_exempt_paths, path)
@@ -276,7 +287,7 @@ class QuotaManager:
             stored = await count(quota.path)
             if stored + self._in_flight.get(quota.name, 0) >= quota.max_leases:
                 self.refused += 1
-                raise RateLimited(f'request path "{path}": lease count quota exceeded')
+                raise QuotaRefused(f'request path "{path}": lease count quota exceeded')
             self._in_flight[quota.name] = self._in_flight.get(quota.name, 0) + 1
         return quota.name
 
@@ -288,6 +299,7 @@ class QuotaManager:
         lease_count: Callable[[str], Awaitable[int]],
         entity_of: Callable[[str], Awaitable[str]],
         proceed: Callable[[], Awaitable[Response | None]],
+        role_of: Callable[[Request, str], Awaitable[str]] | None = None,
     ) -> Response | None:
         """Run ``proceed`` under the request's quotas (called only while ``active``).
 
@@ -295,9 +307,12 @@ class QuotaManager:
             RateLimited: a rate-limit or lease-count quota refused the request.
         """
         role = ""
-        if path.startswith("auth/"):
-            raw = request.data.get("role")
-            role = raw if isinstance(raw, str) else ""
+        if self.role_quotas and path.startswith("auth/"):
+            if role_of is not None:
+                role = await role_of(request, path)
+            else:
+                raw = request.data.get("role")
+                role = raw if isinstance(raw, str) else ""
         key = (path, role)
         match = self._match.get(key)
         if match is None:

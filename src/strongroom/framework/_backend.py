@@ -90,8 +90,11 @@ class FrameworkBackend:
         initialize: Callable[[], Awaitable[None]] | None = None,
         cleanup: Callable[[], Awaitable[None]] | None = None,
         secrets: Mapping[str, SecretType] | None = None,
+        resolve_role: Callable[[Request], Awaitable[str]] | None = None,
     ) -> None:
         self.kind = kind
+        # the role a login request names (role quotas); None: the body's "role" field
+        self.resolve_role = resolve_role
         self.paths = tuple(paths)
         self.help = help
         self.unauthenticated_paths = tuple(unauthenticated_paths)

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 import os
 import random
 import time
@@ -28,6 +29,7 @@ from strongroom.errors import (
     UpstreamError,
 )
 from strongroom.framework import remember
+from strongroom.http import static
 from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
     BODY_COMPLETE,
@@ -66,6 +68,9 @@ _FORWARDED_HEADERS = frozenset(
         # HA consistency (core/cluster.py)
         b"x-vault-index",
         b"x-vault-inconsistent",
+        # the client's address on a request a standby forwarded (trusted only on the
+        # workers' private cluster socket: server/run.py)
+        b"x-strongroom-forwarded-for",
     }
 )
 
@@ -144,6 +149,8 @@ class StrongroomApp:
         extra: tuple[tuple[bytes, bytes], ...] = ()
         try:
             if not path.startswith("/v1/"):
+                if self.hooks.ui and (path in ("/", "/ui") or path.startswith("/ui/")):
+                    return await _static(send, method, path, scope)
                 return await _send(send, 404, encode_errors([]), head_only)
             query = split_query(scope.get("query_string", b""))
             if self.cors is not None and self.cors().enabled:
@@ -340,14 +347,17 @@ class _Deadlines:
     """Vault's ``max_request_duration``: a request still running past it is cancelled (its
     task, so the work stops at its next ``await``) and answers 503.
 
-    One sweep, at most every second and only while requests are in flight, finds the late
-    ones: a request costs a dict insert and delete, not a timer of its own. A deadline is
-    therefore kept to within a second (or a quarter of a short limit)."""
+    One sweep, every second (a quarter of a short limit) and only while requests are in
+    flight, finds the late ones by counting sweeps: a request costs a dict insert and delete,
+    no timer and no clock read of its own. A request is cancelled between ``limit`` and
+    ``limit`` + one sweep interval after it started."""
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
         self.interval = min(1.0, limit / 4)
-        self.inflight: dict[asyncio.Task[Any], float] = {}
+        self.allowed = math.ceil(limit / self.interval) if limit > 0 else 0  # whole sweeps
+        self.tick = 0
+        self.inflight: dict[asyncio.Task[Any], int] = {}
         self.expired: set[asyncio.Task[Any]] = set()
         self.timer: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -358,8 +368,8 @@ class _Deadlines:
         task = asyncio.current_task()
         if task is None:
             return None
+        self.inflight[task] = self.tick
         loop = task.get_loop()
-        self.inflight[task] = loop.time() + self.limit
         if self.timer is None or self.loop is not loop:  # (tests may run several loops)
             self.loop = loop
             self.timer = loop.call_later(self.interval, self._sweep, loop)
@@ -374,9 +384,12 @@ class _Deadlines:
         return False
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
-        for task, deadline in list(self.inflight.items()):
-            if deadline <= now:
+        self.tick += 1
+        # started before sweep ``s``: cancelled at sweep ``s + allowed + 1``, when at least
+        # ``allowed`` whole intervals (the limit) have passed
+        oldest = self.tick - self.allowed - 1
+        for task, started in list(self.inflight.items()):
+            if started <= oldest:
                 del self.inflight[task]
                 self.expired.add(task)
                 task.cancel()
@@ -398,6 +411,8 @@ class AppHooks:
     in_flight: InFlightTable | None = None
     # names of the request headers to forward to core for audit entries
     audited_headers: Callable[[], frozenset[bytes]] | None = None
+    # serve the web UI at /ui (and redirect / there): config ``ui = true``, dev mode
+    ui: bool = False
 
 
 class InFlightTable(Protocol):
@@ -456,6 +471,18 @@ async def _redirect(
     headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), *extra]
     await send({"type": "http.response.start", "status": 307, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _static(send: Send, method: str, path: str, scope: Scope) -> int:
+    """The web UI's files (http/static.py): a fixed manifest, never the file system."""
+    etag = ""
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            etag = value.decode("latin-1")
+    answer = static.serve(method, path, etag)
+    await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+    await send({"type": "http.response.body", "body": answer.body})
+    return answer.status
 
 
 async def _send(

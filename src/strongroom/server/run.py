@@ -314,6 +314,9 @@ def _cluster_config(assembly: Assembly, worker: WorkerInfo) -> uvicorn.Config:
 
     async def forwarded(request: Request) -> Response | None:
         FORWARDED.set(True)
+        client = request.headers.get("x-strongroom-forwarded-for", "")
+        # a sibling's socket in our 0700 directory: its word on the client's address holds
+        request = replace(request, connection=replace(request.connection, remote_addr=client))
         return await app.handler(request)
 
     with contextlib.suppress(FileNotFoundError):
@@ -331,18 +334,58 @@ def _cluster_config(assembly: Assembly, worker: WorkerInfo) -> uvicorn.Config:
     )
 
 
-async def _run_dev(args: _Args) -> None:
+def _dev_paths(args: _Args) -> tuple[str, str]:
     directory = os.path.abspath(args.dev_dir)
-    db = os.path.join(directory, "dev.db")
+    return directory, os.path.join(directory, "dev.db")
+
+
+def _wipe_dev(args: _Args) -> None:
+    directory, db = _dev_paths(args)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(db + suffix)
-    assembly = await assemble("sqlite", {"path": db}, api_addr=f"http://{args.dev_listen_address}")
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(directory, _DEV_KEY_FILE))
+
+
+_DEV_KEY_FILE = "dev-unseal-key"  # dev mode with workers: worker 0 hands the key to the others
+
+
+async def _run_dev(args: _Args, worker: WorkerInfo | None = None) -> None:
+    directory, db = _dev_paths(args)
+    if worker is None:
+        _wipe_dev(args)
+    options: dict[str, Any] = {"path": db}
+    if worker is not None:
+        options["ha_enabled"] = True
+    assembly = await assemble(
+        "sqlite",
+        options,
+        api_addr=f"http://{args.dev_listen_address}",
+        cluster_addr=worker.cluster_addr if worker is not None else "",
+        ui=True,
+    )
     core = assembly.core
+    listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
+    if worker is not None and worker.index > 0:
+        # the other dev workers unseal with the key worker 0 leaves in the dev directory
+        # (dev mode prints that key anyway: it is never for production)
+        key_file = os.path.join(directory, _DEV_KEY_FILE)
+        while not os.path.exists(key_file):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)
+        with open(key_file, "rb") as handle:
+            await core.seal_manager.submit_unseal_key(handle.read())
+        await core.after_unseal()
+        await _serve(assembly, [listener], worker)
+        return
     keys, root_token = await core.initialize(1, 1)
     await core.seal_manager.submit_unseal_key(keys[0])
     await core.after_unseal()
+    if core.cluster is not None:
+        while not core.cluster.active or core.switching or core.sealed:
+            await asyncio.sleep(0.02)
     if args.dev_root_token_id:
         await core.tokens.create(
             policies=("root",),
@@ -367,8 +410,13 @@ async def _run_dev(args: _Args) -> None:
     print(f"Unseal Key: {base64.b64encode(keys[0]).decode()}", file=sys.stderr)
     print(f"Root Token: {root_token}", file=sys.stderr)
     print("", file=sys.stderr, flush=True)
-    listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
-    await _serve(assembly, [listener])
+    if worker is not None:
+        key_file = os.path.join(directory, _DEV_KEY_FILE)
+        fd = os.open(key_file + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(keys[0])
+        os.replace(key_file + ".tmp", key_file)
+    await _serve(assembly, [listener], worker)
 
 
 async def _run_config(config: ServerConfig, worker: WorkerInfo | None = None) -> None:
@@ -387,6 +435,7 @@ async def _run_config(config: ServerConfig, worker: WorkerInfo | None = None) ->
         audit_directory=config.audit_directory,
         snapshot_schedule=config.automated_snapshots,
         telemetry=TelemetrySettings(config.prometheus_retention_time, config.disable_hostname),
+        ui=config.ui,
     )
     if worker is not None:
 
@@ -419,6 +468,15 @@ def _pid_file(path: str) -> Generator[None, None, None]:
             os.unlink(path)
 
 
+def _worker_info(args: _Args) -> WorkerInfo:
+    return WorkerInfo(
+        index=int(args.worker_index or 0),
+        count=int(args.worker_count or 1),
+        fds=tuple(int(fd) for fd in args.worker_fds.split(",")),
+        directory=args.worker_dir,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -429,7 +487,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     listener = _setup_logging(args.log_level or "info", args.log_format)
     try:
         if args.dev:
-            runner = _run_dev(args)
+            if args.worker_fds:
+                runner = _run_dev(args, _worker_info(args))
+            elif args.workers and parse_workers(args.workers, "-workers") > 1:
+                _wipe_dev(args)
+                dev = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
+                return supervise(argv, [dev], parse_workers(args.workers, "-workers"))
+            else:
+                runner = _run_dev(args)
         else:
             if not args.config:
                 print("Error: a configuration file must be given with -config", file=sys.stderr)
@@ -444,13 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for warning in config.warnings:
                 log.warning("config: %s", warning)
             if args.worker_fds:
-                info = WorkerInfo(
-                    index=int(args.worker_index or 0),
-                    count=int(args.worker_count or 1),
-                    fds=tuple(int(fd) for fd in args.worker_fds.split(",")),
-                    directory=args.worker_dir,
-                )
-                runner = _run_config(config, info)
+                runner = _run_config(config, _worker_info(args))
             else:
                 workers = (
                     parse_workers(args.workers, "-workers") if args.workers else config.workers

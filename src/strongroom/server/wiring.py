@@ -116,6 +116,7 @@ async def assemble(
     audit_directory: str = "",
     snapshot_schedule: SnapshotSchedule | None = None,
     telemetry: TelemetrySettings | None = None,
+    ui: bool = False,
 ) -> Assembly:
     clock = clock or SystemClock()
     physical = await open_storage(storage_type, storage_options)
@@ -181,6 +182,7 @@ async def assemble(
             render_metrics=unauthenticated_metrics,  # served only where a listener says so
             in_flight=core.in_flight,
             audited_headers=lambda: core.audited_header_names,
+            ui=ui,
         ),
     )
     scheduler = None

@@ -86,7 +86,16 @@ def supervise(argv: Sequence[str], listeners: Sequence[ListenerConfig], workers:
     sockets = [bind_listener(listener) for listener in listeners]
     fds = tuple(sock.fileno() for sock in sockets)
     directory = tempfile.mkdtemp(prefix="strongroom-workers-")  # 0700
-    base = [a for a in argv if not a.lstrip("-").startswith("workers")]
+    base: list[str] = []
+    skip = False
+    for arg in argv:  # the workers flag is the supervisor's alone ("-workers=2", "-workers 2")
+        name = arg.lstrip("-")
+        if skip:
+            skip = False
+        elif name == "workers":
+            skip = True
+        elif not name.startswith("workers="):
+            base.append(arg)
     procs: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
     stopping: list[int] = []
 

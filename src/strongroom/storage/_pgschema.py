@@ -7,7 +7,9 @@ Tables (``T`` is the configured ``table``, ``H`` the ``ha_table``)::
                                        index order is byte (= code point) order
     T_schema   (version)               one row: the schema version we last migrated to
     T_changes  (idx, keys)             the change feed: one row per committed write (HA only)
-    T_feed     (last_idx, trimmed_to)  one row: the feed's counter and how far it was trimmed
+    T_feed     (last_idx, trimmed_to, term)
+                                       one row: the feed's counter, how far it was trimmed,
+                                       and the current term (version 2), for fencing
     H          (name, node_id, api_addr, cluster_addr, term, expires_at)
                                        the leader lock; ``term`` grows at every acquisition
 
@@ -28,7 +30,7 @@ from strongroom.errors import InvalidRequest
 
 __all__ = ["SCHEMA_VERSION", "Statements", "check_table_name"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _MAX_IDENTIFIER = 63 - len("_changes")  # PostgreSQL truncates identifiers at 63 bytes
@@ -120,6 +122,10 @@ class Statements:
                     " id BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),"
                     " last_idx BIGINT NOT NULL, trimmed_to BIGINT NOT NULL)"
                 ).format(feed),
+                # version 2: the current term lives on the feed row too (see acquire)
+                q("ALTER TABLE {} ADD COLUMN IF NOT EXISTS term BIGINT NOT NULL DEFAULT 0").format(
+                    feed
+                ),
                 q(
                     "INSERT INTO {} (id, last_idx, trimmed_to) VALUES (TRUE, 0, 0)"
                     " ON CONFLICT (id) DO NOTHING"
@@ -182,7 +188,11 @@ class Statements:
             dump=q("SELECT parent, name, value FROM {} ORDER BY parent, name").format(t),
             truncate=q("TRUNCATE {}").format(t),
             fence=q("SELECT term FROM {} WHERE name = 'leader' FOR SHARE").format(h),
+            # taking the lock also writes the new term onto the feed row: that UPDATE waits
+            # for every write in flight (each holds the feed row until COMMIT), and a write
+            # that gets the row after it re-checks the term against the new row version
             acquire=q(
+                "WITH l AS ("
                 "INSERT INTO {h} AS l (name, node_id, api_addr, cluster_addr, term, expires_at)"
                 " VALUES ('leader', %(node)s, %(api)s, %(cluster)s, 1,"
                 "  extract(epoch FROM clock_timestamp()) + %(ttl)s)"
@@ -191,8 +201,9 @@ class Statements:
                 "  term = l.term + 1, expires_at = EXCLUDED.expires_at"
                 " WHERE l.node_id = '' OR l.node_id = EXCLUDED.node_id"
                 " OR l.expires_at < extract(epoch FROM clock_timestamp())"
-                " RETURNING term"
-            ).format(h=h),
+                " RETURNING term)"
+                " UPDATE {feed} AS f SET term = l.term FROM l WHERE f.id RETURNING l.term"
+            ).format(h=h, feed=feed),
             renew=q(
                 "UPDATE {} SET expires_at = extract(epoch FROM clock_timestamp()) + %s"
                 " WHERE name = 'leader' AND node_id = %s AND term = %s"
@@ -208,12 +219,14 @@ class Statements:
             ).format(h),
             # the feed row's lock is taken last and held to COMMIT, so indexes become
             # visible in order: a reader never sees index i+1 before i
+            # %(term)s: the fencing term (NULL: not fenced); no row back means fenced off
             append_feed=q(
                 "WITH n AS (UPDATE {feed} SET last_idx = last_idx + 1 WHERE id"
+                " AND (%(term)s::bigint IS NULL OR term = %(term)s::bigint)"
                 " RETURNING last_idx),"
-                " a AS (INSERT INTO {changes} (idx, keys) SELECT last_idx, %s FROM n"
+                " a AS (INSERT INTO {changes} (idx, keys) SELECT last_idx, %(keys)s FROM n"
                 " RETURNING idx)"
-                " SELECT idx, pg_notify(%s, idx::text) FROM a"
+                " SELECT idx, pg_notify(%(channel)s, idx::text) FROM a"
             ).format(feed=feed, changes=changes),
             current_index=q("SELECT last_idx FROM {} WHERE id").format(feed),
             feed_state=q("SELECT last_idx, trimmed_to FROM {} WHERE id").format(feed),

@@ -26,8 +26,15 @@ guard rolls the whole transaction back and raises
 :class:`~strongroom.errors.StorageConflict`. Keys are written in sorted order, so two
 transactions over the same keys cannot deadlock.
 
-High availability (``ha_enabled``): see :mod:`strongroom.storage.pgha`, which adds the leader
-lock, fencing and the change feed on top of this class's write path.
+High availability (``ha_enabled``): this class is also the
+:class:`~strongroom.storage.ha.HABackend` and :class:`~strongroom.storage.ha.ChangeFeed` of
+:mod:`strongroom.storage.ha`. The lock is one row of ``ha_table`` (its term grows at every
+acquisition, expiry judged by the database's clock). Every write transaction ends by
+updating the feed row (``<table>_feed``): ``last_idx + 1 WHERE term = <our term>``, then
+appends ``(idx, keys)`` to ``<table>_changes`` and ``pg_notify``s; the row stays locked until
+COMMIT, so indexes become visible in order. Taking the lock writes the new term onto that
+row too, which waits for the writes in flight; a write that comes after re-checks the term
+on the new row version and fails with :class:`~strongroom.errors.Fenced`.
 """
 
 from __future__ import annotations
@@ -306,10 +313,12 @@ class PostgreSQLStorage:
         return await self._with_retry(read, budget=self._lock_budget(None))
 
     def fence(self, term: int | None) -> None:
-        """Every later write checks ``term`` against the lock row (``SELECT … FOR SHARE``)
-        in its own transaction; ``None`` refuses every write. A taker's UPDATE of the row
-        waits for the share locks of writes in flight, so none of them can commit after the
-        term moved on."""
+        """Every later write checks ``term`` in its own transaction; ``None`` refuses every
+        write. With the change feed on (HA), the check is part of the feed row's UPDATE
+        (``… WHERE term = %(term)s``): a taker writes its new term onto that row, waiting
+        for every write in flight (each holds the row until COMMIT), and a write that gets
+        the row after the taker re-checks the term on the new row version and is refused.
+        Without the feed, the check is ``SELECT term … FOR SHARE`` on the lock row."""
         self._fenced = True
         self._term = term
 
@@ -586,7 +595,9 @@ class PostgreSQLStorage:
         sql = self.sql
         async with conn.pipeline():
             await conn.execute("BEGIN")
-            fence = await conn.execute(sql.fence) if self._fenced else None
+            # with the feed on, the fence is checked on the feed row (below); without it
+            # (fencing a plain backend), by a share lock on the lock row
+            fence = await conn.execute(sql.fence) if self._fenced and not self._feed else None
             guards = [(await conn.execute(sql.lock_value, (p, n)), v) for p, n, v in checks]
             creates = []
             for write in writes:
@@ -599,7 +610,9 @@ class PostgreSQLStorage:
                         creates.append(cur)
             feed = None
             if self._feed and keys:
-                feed = await conn.execute(sql.append_feed, (keys, sql.channel))
+                term = self._term if self._fenced else None
+                args = {"keys": keys, "channel": sql.channel, "term": term}
+                feed = await conn.execute(sql.append_feed, args)
         if fence is not None:
             row = await fence.fetchone()
             if row is None or int(row[0]) != self._term:
@@ -612,8 +625,12 @@ class PostgreSQLStorage:
         for cur in creates:
             if cur.rowcount != 1:
                 raise StorageConflict("storage guard failed: the key was created meanwhile")
-        row = await feed.fetchone() if feed is not None else None
-        return int(row[0]) if row is not None else 0
+        if feed is None:
+            return 0
+        row = await feed.fetchone()
+        if row is None:  # the feed row's term is not ours: another node took over
+            raise Fenced("this node's leadership term is no longer current: write refused")
+        return int(row[0])
 
 
 # libpq settings we default (the URL may set its own): notice a dead peer within ~15 s

@@ -148,6 +148,14 @@ class AppRoleLogin:
             raise InvalidRequest(_INVALID)
         return spent
 
+    async def resolve_role(self, request: Request) -> str:
+        """The role a login names through its role ID ("" if none): role quotas."""
+        role_id = request.data.get("role_id")
+        if not isinstance(role_id, str) or not role_id:
+            return ""
+        role = await self._role_by_id(storage_of(request), role_id)
+        return role.name if role is not None else ""
+
     async def renew_check(self, request: Request, internal: Mapping[str, Any]) -> TokenParams:
         role = await self.state.load_role(storage_of(request), str(internal.get("role_name", "")))
         if role is None:
@@ -173,6 +181,7 @@ async def factory(config: BackendConfig) -> Backend:
         unauthenticated_paths=("login",),
         initialize=state.initialize,
         secrets=renewal_secrets(login.renew_check),
+        resolve_role=login.resolve_role,
     )
 
 

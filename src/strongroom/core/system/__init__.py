@@ -41,6 +41,8 @@ ROOT_PATHS = (
     "remount",
     "audit",
     "audit/*",
+    "audit-verify/*",
+    "audit-search/*",
     "raw",
     "raw/*",
     "rotate",

@@ -10,9 +10,14 @@ only while unsealed, since the key lives behind the barrier; it is generated on 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from strongroom.audit.chain import Verifier, key_id_of, load_public_key
+from strongroom.audit.search import SearchQuery, parse_bound, search
 from strongroom.core.mounts import validate_mount_path
 from strongroom.errors import InvalidRequest
 from strongroom.framework import NoArgs, Path
@@ -46,6 +51,64 @@ class HashArgs:
     input: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SearchArgs:
+    path: str
+    request_path: str = ""  # exact, or a prefix ending in "*"
+    operation: str = ""
+    status: str = ""  # denied, error or ok
+    since: str = ""  # RFC 3339, a date, or a duration ago (2h)
+    until: str = ""
+    request_id: str = ""
+    remote_address: str = ""
+    limit: int = 100
+
+
+_SEARCH_LIMIT = 1000
+
+
+def _verify_file(file_path: str, prefix: bytes | None, pem: str) -> dict[str, Any]:
+    key = load_public_key(pem.encode())
+    verifier = Verifier({key_id_of(key): key}, prefix=prefix)
+    try:
+        with open(file_path, "rb") as handle:
+            verifier.feed(file_path, handle)
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read the audit file: {exc.strerror}") from None
+    report = verifier.finish()
+    finding, tail = report.finding, report.tail
+    return {
+        "verified": report.ok,
+        "file": file_path,
+        "lines": report.lines,
+        "checkpoints": report.checkpoints,
+        "verified_lines": report.verified_lines,
+        "broken": None if finding is None else {"line": finding.line, "message": finding.message},
+        "unverified_tail": None
+        if tail is None
+        else {"first_line": tail.first_line, "last_line": tail.last_line, "count": tail.count},
+        "warnings": list(report.warnings),
+    }
+
+
+def _search_file(
+    file_path: str, prefix: bytes | None, query: SearchQuery, limit: int
+) -> dict[str, Any]:
+    matches: list[dict[str, Any]] = []
+    truncated = False
+    try:
+        with open(file_path, "rb") as handle:
+            for number, line in search(handle, query, prefix=prefix):
+                if len(matches) >= limit:
+                    truncated = True
+                    break
+                start = line.find(b"{") if prefix is None else len(prefix)
+                matches.append({"line": number, "entry": orjson.loads(line[start:])})
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read the audit file: {exc.strerror}") from None
+    return {"matches": matches, "truncated": truncated}
+
+
 def audit_paths(core: Core) -> list[Path]:
     async def list_devices(request: Request, args: NoArgs) -> Response:
         return Response(data=core.audit.describe())
@@ -73,8 +136,53 @@ def audit_paths(core: Core) -> list[Path]:
         pem, key_id = await core.audit.public_key()
         return Response(data={"public_key": pem, "key_id": key_id, "algorithm": "ed25519"})
 
+    async def verify(request: Request, args: PathArgs) -> Response:
+        # the web UI's tamper-evidence view: the file device's current file, checked
+        # against the server's checkpoint key (as `strongroom audit verify` does offline)
+        file_path, prefix = core.audit.log_file(validate_mount_path(args.path))
+        pem, _ = await core.audit.public_key()
+        report = await asyncio.to_thread(_verify_file, file_path, prefix, pem)
+        return Response(data=report)
+
+    async def search_log(request: Request, args: SearchArgs) -> Response:
+        file_path, prefix = core.audit.log_file(validate_mount_path(args.path))
+        if not 1 <= args.limit <= _SEARCH_LIMIT:
+            raise InvalidRequest(f"limit must be between 1 and {_SEARCH_LIMIT}")
+        try:
+            query = SearchQuery(
+                path=args.request_path,
+                operation=args.operation.lower(),
+                status=args.status.lower(),
+                since=parse_bound(args.since),
+                until=parse_bound(args.until),
+                request_id=args.request_id,
+                remote_address=args.remote_address,
+            )
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        found = await asyncio.to_thread(_search_file, file_path, prefix, query, args.limit)
+        return Response(data=found)
+
     read, update, delete = Operation.READ, Operation.UPDATE, Operation.DELETE
     return [
+        Path(
+            r"audit-verify/(?P<path>.+)",
+            {read: verify},
+            PathArgs,
+            synopsis="Verify a file audit device's hash chain and checkpoints (sudo)",
+            description="The device's current file; rotated files are checked offline.",
+        ),
+        Path(
+            r"audit-search/(?P<path>.+)",
+            {update: search_log},
+            SearchArgs,
+            synopsis="Search a file audit device's log (sudo)",
+            description=(
+                "Criteria (all that are set must hold): request_path (a trailing * is a "
+                "prefix), operation, status (denied|error|ok), since/until, request_id, "
+                "remote_address; at most `limit` entries (default 100)."
+            ),
+        ),
         Path(
             r"audit",
             {read: list_devices},

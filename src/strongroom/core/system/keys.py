@@ -1,12 +1,17 @@
 """sys/rotate/config (the barrier key's automatic rotation settings) and
 sys/rekey/backup, sys/rekey-recovery-key/backup (unseal-key backups).
 
+Automatic rotation: the active node checks once a second (core's sweep loop) whether the
+data key is due, by age (``interval``) or by the encryptions this process made under it
+(``max_operations``, an estimate as in Vault), and rotates it through sys/rotate's path.
+
 Unseal-key backups exist only for PGP-encrypted rekeys, which this server refuses, so
 there is never a backup: reads answer Vault's "no backed-up keys found", deletes succeed.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,18 +19,72 @@ import orjson
 
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Duration, NoArgs, Path
-from strongroom.logical import Operation, Request, Response
+from strongroom.logical import Operation, Request, Response, Storage
 
 if TYPE_CHECKING:
     from strongroom.core.core import Core
 
-__all__ = ["ROTATE_CONFIG_KEY", "key_paths"]
+__all__ = [
+    "ROTATE_CONFIG_KEY",
+    "RotateConfig",
+    "key_paths",
+    "load_rotate_config",
+    "rotate_if_due",
+    "rotation_due",
+]
+
+log = logging.getLogger("strongroom.core")
 
 ROTATE_CONFIG_KEY = "core/rotate-config"
 # Vault's bounds: NIST's 2^32 AES-GCM operations per key, with a safety margin
 MAX_OPERATIONS = 3_865_470_566
 MIN_OPERATIONS = 1_000_000
 MIN_INTERVAL = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class RotateConfig:
+    enabled: bool = True
+    max_operations: int = MAX_OPERATIONS
+    interval: int = 0  # seconds; 0: no age limit
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "max_operations": self.max_operations,
+            "interval": self.interval,
+        }
+
+
+async def load_rotate_config(storage: Storage) -> RotateConfig:
+    raw = await storage.get(ROTATE_CONFIG_KEY)
+    if raw is None:
+        return RotateConfig()
+    doc = orjson.loads(raw)
+    return RotateConfig(
+        enabled=bool(doc.get("enabled", True)),
+        max_operations=int(doc.get("max_operations", MAX_OPERATIONS)),
+        interval=int(doc.get("interval", 0)),
+    )
+
+
+def rotation_due(config: RotateConfig, install_time: float, encryptions: int, now: float) -> bool:
+    """Whether the data key installed at ``install_time`` must be rotated now."""
+    if not config.enabled:
+        return False
+    if config.interval and now - install_time >= config.interval:
+        return True
+    return encryptions >= config.max_operations
+
+
+async def rotate_if_due(core: Core) -> bool:
+    status = core.seal_manager.key_status()
+    now = core.clock.now()
+    if not rotation_due(core.rotate_config, status.install_time, status.encryptions, now):
+        return False
+    await core.seal_manager.rotate()
+    log.info("barrier key rotated automatically (term %d was due)", status.term)
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +95,7 @@ class RotateConfigArgs:
 
 
 async def _rotate_config(core: Core) -> dict[str, Any]:
-    raw = await core.barrier.get(ROTATE_CONFIG_KEY)
-    stored = orjson.loads(raw) if raw else {}
-    return {
-        "enabled": stored.get("enabled", True),
-        "max_operations": stored.get("max_operations", MAX_OPERATIONS),
-        "interval": stored.get("interval", 0),
-    }
+    return (await load_rotate_config(core.barrier)).to_json()
 
 
 def key_paths(core: Core) -> list[Path]:
@@ -64,6 +117,7 @@ def key_paths(core: Core) -> list[Path]:
         if args.enabled is not None:
             config["enabled"] = args.enabled
         await core.barrier.put(ROTATE_CONFIG_KEY, orjson.dumps(config))
+        core.rotate_config = RotateConfig(**config)
 
     async def read_backup(request: Request, args: NoArgs) -> Response:
         raise InvalidRequest("no backed-up keys found")

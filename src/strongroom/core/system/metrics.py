@@ -56,6 +56,18 @@ async def collect(core: Core) -> Snapshot:
         counters["expire.revoke_failures"] = float(leases.failed_revocations)
         tokens = await list_all(View(core.barrier, "sys/token/"), "id/")
         gauges["token.count"] = float(len(tokens))
+    cluster = getattr(core, "cluster", None)
+    if cluster is not None:
+        # HA: which role this node holds, how far its change feed has applied, and how long
+        # since the feed last answered (a standby's lag)
+        gauges["core.active"] = 1.0 if cluster.active else 0.0
+        gauges["ha.applied_index"] = float(cluster.applied_index)
+        heard = getattr(cluster, "_heard", 0.0)
+        if heard:
+            gauges["ha.feed_silence_seconds"] = max(0.0, time.monotonic() - heard)
+        counters["ha.transitions"] = float(cluster.transitions)
+    else:
+        gauges["core.active"] = 0.0 if core.sealed else 1.0
     snapshot = Snapshot(gauges, counters)
     core.telemetry.snapshot = snapshot
     return snapshot

@@ -1,0 +1,4 @@
+"""Auth methods (userpass, approle, jwt, kubernetes, cert).
+
+Each returns an Auth description; core mints the token.
+"""

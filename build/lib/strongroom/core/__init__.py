@@ -1,0 +1,1 @@
+"""The core: seal state, mounts, routing, tokens, policies, the request road."""

@@ -1,0 +1,112 @@
+"""sys/audit, sys/audit/<path>, sys/audit-hash/<path> and sys/audit-public-key.
+
+The first three are Vault's (website/content/api-docs/system/audit.mdx, audit-hash.mdx);
+``sys/audit`` and ``sys/audit/*`` need sudo (ROOT_PATHS). ``sys/audit-public-key`` is ours:
+a path Vault does not use, readable without a token (it is in the sys backend's
+unauthenticated paths), so that anyone holding a copy of a log can check its checkpoint
+signatures: ``strongroom audit verify`` fetches it when given no ``-pubkey``. It answers
+only while unsealed, since the key lives behind the barrier; it is generated on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from strongroom.core.mounts import validate_mount_path
+from strongroom.errors import InvalidRequest
+from strongroom.framework import NoArgs, Path
+from strongroom.logical import Operation, Request, Response
+
+if TYPE_CHECKING:
+    from strongroom.core.core import Core
+
+__all__ = ["UNAUTHENTICATED_PATHS", "audit_paths"]
+
+UNAUTHENTICATED_PATHS = ("audit-public-key",)
+
+
+@dataclass(frozen=True, slots=True)
+class EnableArgs:
+    path: str
+    type: str = ""
+    description: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    local: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PathArgs:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class HashArgs:
+    path: str
+    input: str | None = None
+
+
+def audit_paths(core: Core) -> list[Path]:
+    async def list_devices(request: Request, args: NoArgs) -> Response:
+        return Response(data=core.audit.describe())
+
+    async def enable(request: Request, args: EnableArgs) -> None:
+        if not args.type:
+            raise InvalidRequest("type is required")
+        await core.audit.enable(
+            validate_mount_path(args.path),
+            args.type,
+            description=args.description,
+            options=args.options,
+            local=args.local,
+        )
+
+    async def disable(request: Request, args: PathArgs) -> None:
+        await core.audit.disable(validate_mount_path(args.path))
+
+    async def audit_hash(request: Request, args: HashArgs) -> Response:
+        if args.input is None:
+            raise InvalidRequest("the input parameter is required")
+        return Response(data={"hash": core.audit.hash(validate_mount_path(args.path), args.input)})
+
+    async def public_key(request: Request, args: NoArgs) -> Response:
+        pem, key_id = await core.audit.public_key()
+        return Response(data={"public_key": pem, "key_id": key_id, "algorithm": "ed25519"})
+
+    read, update, delete = Operation.READ, Operation.UPDATE, Operation.DELETE
+    return [
+        Path(
+            r"audit",
+            {read: list_devices},
+            synopsis="List the enabled audit devices",
+            description="Path → type, description, options and local flag of each device.",
+        ),
+        Path(
+            r"audit/(?P<path>.+)",
+            {update: enable, delete: disable},
+            EnableArgs,
+            synopsis="Enable or disable an audit device",
+            description=(
+                "Types: file (file_path, mode), socket (address, socket_type, write_timeout), "
+                "syslog (facility, tag). Common options: format, prefix, log_raw, "
+                "hmac_accessor, elide_list_responses, checkpoint_entries, "
+                "checkpoint_interval, alert_denied_threshold, alert_window, alert_webhook."
+            ),
+        ),
+        Path(
+            r"audit-hash/(?P<path>.+)",
+            {update: audit_hash},
+            HashArgs,
+            synopsis="HMAC a value with an audit device's salt",
+            description="Lets an operator find a known value in the log: {input} → {hash}.",
+        ),
+        Path(
+            r"audit-public-key",
+            {read: public_key},
+            synopsis="The public key that signs audit checkpoints (no token needed)",
+            description=(
+                "PEM (Ed25519) and key_id of the key whose signatures audit checkpoints "
+                "carry; `strongroom audit verify` checks a log against it offline."
+            ),
+        ),
+    ]

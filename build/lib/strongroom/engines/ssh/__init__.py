@@ -1,0 +1,28 @@
+"""Vault's SSH secrets engine: a signing CA for OpenSSH certificates, and one-time passwords.
+
+Modules by path family: ``config`` (config/ca, public_key, config/zeroaddress), ``roles``
+(roles/), ``sign`` (sign/, issue/), ``otp`` (creds/, verify, lookup); over the records
+(``_records``) and the key material (``_keys``). Certificates are built with
+``cryptography``'s ``SSHCertificateBuilder``.
+
+Departures from Vault:
+
+- **RSA CA signatures are rsa-sha2-512** (the only RSA scheme ``cryptography``'s builder
+  uses). ``algorithm_signer`` accepts ``default`` and ``rsa-sha2-512``; ``rsa-sha2-256`` and
+  the SHA-1 ``ssh-rsa`` are refused with 400 (Vault's default is rsa-sha2-256; OpenSSH
+  accepts both SHA-2 schemes).
+- **Templates** (``allowed_users_template`` and the like) support ``{{identity.entity.id}}``
+  only: engines see the caller's entity ID, not the whole entity. A role naming another
+  selector is refused when written.
+- **Dynamic-key roles** (removed from Vault in 1.13) are refused; ``keys/`` is absent.
+- **Multiple issuers** (OpenBao's ``issuers/``) are not offered: one CA key per mount, and
+  ``config/ca`` refuses to overwrite it, as Vault.
+- ``sign/`` and ``issue/`` answer without a lease (the certificate carries its validity).
+- An issued OTP is stored as its SHA-256 only.
+"""
+
+from __future__ import annotations
+
+from strongroom.engines.ssh._backend import SSHBackend, factory
+
+__all__ = ["SSHBackend", "factory"]

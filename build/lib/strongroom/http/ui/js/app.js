@@ -1,0 +1,198 @@
+// Strongroom's web UI: a hash router, sign-in, the status bar and the shared error panel.
+import { api, ApiError, explainDenied, session } from './api.js';
+import { button, field, h, link, notice, replace } from './dom.js';
+import { secretsRoutes } from './secrets.js';
+import { transitRoutes } from './transit.js';
+import { accessRoutes } from './access.js';
+import { statusRoutes, refreshStatusBar } from './status.js';
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const who = document.getElementById('who');
+const signout = document.getElementById('signout');
+
+const SECTIONS = [
+  ['#/secrets', 'Secrets'],
+  ['#/transit', 'Transit'],
+  ['#/policies', 'Policies'],
+  ['#/auth-methods', 'Auth methods'],
+  ['#/tokens', 'Tokens'],
+  ['#/leases', 'Leases'],
+  ['#/audit', 'Audit'],
+  ['#/status', 'Status'],
+];
+
+// route table: [regexp over the hash after '#/', async (main, ...groups) => void]
+const routes = [
+  [/^login$/, loginPage],
+  ...secretsRoutes,
+  ...transitRoutes,
+  ...accessRoutes,
+  ...statusRoutes,
+];
+const PUBLIC = new Set(['login', 'status']);
+
+export function go(hash) {
+  if (location.hash === hash) render();
+  else location.hash = hash;
+}
+
+// The panel every screen shows on failure; a 403 names the missing capability, no data.
+export async function showError(container, err) {
+  if (err instanceof ApiError && err.status === 403) {
+    const { needed, path, has } = await explainDenied(err);
+    replace(
+      container,
+      h(
+        'div',
+        { class: 'notice error denied', role: 'alert' },
+        h('h2', {}, 'Permission denied'),
+        h('p', {}, 'This token lacks the ', h('code', {}, needed), ' capability on ', h('code', {}, path), '.'),
+        h('p', {}, 'Its capabilities there: ', h('code', {}, has.length ? has.join(', ') : 'deny')),
+      ),
+    );
+    return;
+  }
+  const message = err instanceof ApiError ? `Error ${err.status}: ${err.message}` : String(err.message || err);
+  replace(container, notice(message, 'error'));
+}
+
+// An inline error (keeps the form on screen), e.g. a failed save.
+export function errorText(err) {
+  return err instanceof ApiError ? `Error ${err.status}: ${err.message}` : String(err.message || err);
+}
+
+function renderNav(active) {
+  const signedIn = Boolean(session.token);
+  replace(
+    nav,
+    signedIn
+      ? h('ul', {}, SECTIONS.map(([href, label]) =>
+          h('li', {}, link(href, label, active.startsWith(href.slice(2)) ? { 'aria-current': 'page' } : {}))))
+      : null,
+  );
+  signout.hidden = !signedIn;
+}
+
+async function render() {
+  const hash = location.hash.replace(/^#\/?/, '');
+  if (!location.hash.startsWith('#/') && location.hash !== '') return; // in-page anchors
+  const route = hash || (session.token ? 'secrets' : 'login');
+  if (!session.token && !PUBLIC.has(route.split('/')[0])) {
+    location.replace('#/login');
+    return;
+  }
+  renderNav(route);
+  refreshStatusBar();
+  for (const [pattern, page] of routes) {
+    const m = route.match(pattern);
+    if (m) {
+      const view = h('div', { class: 'view' });
+      replace(main, view);
+      try {
+        await page(view, ...m.slice(1).map((s) => (s === undefined ? '' : decodeURIComponent(s))));
+      } catch (err) {
+        await showError(view, err);
+      }
+      return;
+    }
+  }
+  replace(main, notice(`No such page: ${route}`, 'error'));
+}
+
+async function loginPage(view) {
+  if (session.token) {
+    go('#/secrets');
+    return;
+  }
+  let methods = [];
+  try {
+    const resp = await api('GET', 'sys/internal/ui/mounts', undefined, { token: false });
+    const auth = (resp && (resp.data || resp).auth) || {};
+    methods = Object.entries(auth)
+      .filter(([, m]) => m.type === 'userpass' || m.type === 'ldap')
+      .map(([path, m]) => ({ path, type: m.type, description: m.description || '' }));
+  } catch {
+    methods = [];
+  }
+  const method = h('select', {}, h('option', { value: 'token' }, 'Token'),
+    methods.map((m) => h('option', { value: m.path }, `${m.type} (${m.path})`)));
+  const token = h('input', { type: 'password', autocomplete: 'off', required: true });
+  const user = h('input', { type: 'text', autocomplete: 'username' });
+  const pass = h('input', { type: 'password', autocomplete: 'current-password' });
+  const tokenRow = field('Token', token).row;
+  const userRows = h('div', { hidden: true }, field('Username', user).row, field('Password', pass).row);
+  const message = h('div', { 'aria-live': 'assertive' });
+  method.addEventListener('change', () => {
+    const isToken = method.value === 'token';
+    tokenRow.hidden = !isToken;
+    userRows.hidden = isToken;
+    token.required = isToken;
+    user.required = !isToken;
+    pass.required = !isToken;
+  });
+  const form = h('form', { class: 'card narrow', 'aria-labelledby': 'login-title' },
+    h('h1', { id: 'login-title' }, 'Sign in'),
+    field('Method', method).row, tokenRow, userRows,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Sign in')),
+    message);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    replace(message);
+    try {
+      let clientToken = token.value.trim();
+      if (method.value !== 'token') {
+        const resp = await api('POST', `auth/${method.value}login/${encodeURIComponent(user.value)}`,
+          { password: pass.value }, { token: false });
+        clientToken = resp.auth.client_token;
+      }
+      session.set(clientToken);
+      try {
+        await api('GET', 'auth/token/lookup-self');
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 403) {
+          session.clear();
+          throw new Error('That token is not valid (or has expired).');
+        }
+        // a token without lookup-self rights may still sign in
+      }
+      pass.value = '';
+      token.value = '';
+      go('#/secrets');
+    } catch (err) {
+      replace(message, notice(errorText(err), 'error'));
+    }
+  });
+  replace(view, form);
+  method.focus();
+}
+
+async function showWho() {
+  if (!session.token) {
+    replace(who);
+    return;
+  }
+  try {
+    const resp = await api('GET', 'auth/token/lookup-self');
+    replace(who, `${resp.data.display_name} · ${resp.data.policies.join(', ')}`);
+  } catch {
+    replace(who);
+  }
+}
+
+signout.addEventListener('click', () => {
+  session.clear(); // revokes nothing: the token is only forgotten by this tab
+  replace(who);
+  go('#/login');
+});
+document.getElementById('skip').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
+window.addEventListener('hashchange', () => {
+  render();
+  showWho();
+});
+render();
+showWho();
+export { button };

@@ -1,0 +1,1 @@
+"""The server: configuration (``config``), composition (``wiring``) and the process (``run``)."""

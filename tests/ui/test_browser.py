@@ -1,0 +1,400 @@
+"""The web UI end to end: Debian's chromium, driven by Playwright, against a real dev server.
+
+One browser and one server for the module; each test opens its own context (so its own
+sessionStorage) and fails on any console error, page error, CSP violation or request that
+leaves the server."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.serverproc import ServerProcess, start_dev_server
+from tests.ui.browser import Watched, chromium, watched_page
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = start_dev_server(tmp_path_factory.mktemp("ui"))
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def ui(browser: Browser, server: ServerProcess) -> Iterator[Watched]:
+    watched = watched_page(browser, server.addr, permissions=["clipboard-read", "clipboard-write"])
+    watched.page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        yield watched
+        assert watched.problems() == []
+    finally:
+        watched.page.context.close()
+
+
+def sign_in(page: Page, addr: str, token: str) -> None:
+    page.goto(addr + "/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Secrets engines")).to_be_visible()
+
+
+def test_token_kept_in_session_storage_only(ui: Watched, server: ServerProcess) -> None:
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    assert page.evaluate("sessionStorage.getItem('strongroom.token')") == server.root_token
+    assert page.evaluate("localStorage.length") == 0
+    assert page.context.cookies() == []
+    assert server.root_token not in page.url
+    expect(page.locator("#statusbar")).to_contain_text("Unsealed")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('strongroom.token')") is None
+    # forgotten, not revoked
+    assert server.http(server.root_token).get("/v1/auth/token/lookup-self").status_code == 200
+
+
+def test_kv_v2_secret_lifecycle(ui: Watched, server: ServerProcess) -> None:
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    page.get_by_role("link", name="secret/").click()
+    page.get_by_role("link", name="Create secret").click()
+    page.get_by_label("Path under secret/").fill("app/db")
+    page.locator(".kv-key").first.fill("password")
+    page.locator(".kv-value").first.fill("hunter2")
+    page.get_by_role("button", name="Save").click()
+    # the value is masked until revealed
+    expect(page.get_by_role("heading", name="app/db")).to_be_visible()
+    value = page.locator("td.value code")
+    expect(value).to_have_text("••••••••")
+    assert "hunter2" not in page.content()
+    page.get_by_role("button", name="Reveal").click()
+    expect(value).to_have_text("hunter2")
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator(".copied")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "hunter2"
+    # metadata: max_versions, cas_required, custom metadata
+    page.get_by_label("Max versions").fill("5")
+    page.get_by_label("Require check-and-set").check()
+    page.get_by_label("Custom metadata").fill("team=payments\nowner = ops")
+    page.get_by_role("button", name="Save metadata").click()
+    expect(page.get_by_text("Metadata saved.")).to_be_visible()
+    meta = server.http(server.root_token).get("/v1/secret/metadata/app/db").json()["data"]
+    assert meta["max_versions"] == 5 and meta["cas_required"] is True
+    assert meta["custom_metadata"] == {"team": "payments", "owner": "ops"}
+    # listed in its folder
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="app").click()
+    expect(page.get_by_role("link", name="Secret db")).to_be_visible()
+    page.get_by_role("link", name="Secret db").click()
+    # a second version, edited as JSON
+    page.get_by_role("link", name="New version").click()
+    page.get_by_label("Edit as JSON").check()
+    page.get_by_label("Secret data as JSON").fill('{"password": "correct horse", "n": 2}')
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Version 2 of 2")).to_be_visible()
+    stored = server.http(server.root_token).get("/v1/secret/data/app/db").json()["data"]
+    assert stored["data"] == {"password": "correct horse", "n": 2}
+    assert stored["metadata"]["version"] == 2
+
+    def state(version: int) -> str:
+        return page.locator(f'tr[data-version="{version}"] td.state').inner_text()
+
+    row2 = page.locator('tr[data-version="2"]')
+    row2.get_by_role("button", name="Delete").click()
+    expect(row2.locator("td.state")).to_have_text("deleted")
+    expect(page.get_by_text("Version 2 is deleted: no data.")).to_be_visible()
+    page.locator('tr[data-version="2"]').get_by_role("button", name="Undelete").click()
+    expect(page.locator('tr[data-version="2"] td.state')).to_have_text("created")
+    page.locator('tr[data-version="1"]').get_by_role("button", name="Destroy").click()
+    expect(page.locator('tr[data-version="1"] td.state')).to_have_text("destroyed")
+    assert state(2) == "created"
+    meta = server.http(server.root_token).get("/v1/secret/metadata/app/db").json()["data"]
+    assert meta["versions"]["1"]["destroyed"] is True
+    assert meta["versions"]["2"]["deletion_time"] == ""
+
+
+def test_kv_v1_and_cubbyhole_without_versions(ui: Watched, server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    assert http.post("/v1/sys/mounts/kv1", json={"type": "kv"}).status_code == 204
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    page.get_by_role("link", name="kv1/").click()
+    page.get_by_role("link", name="Create secret").click()
+    page.get_by_label("Path under kv1/").fill("plain")
+    page.locator(".kv-key").first.fill("k")
+    page.locator(".kv-value").first.fill("v1-value")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="plain")).to_be_visible()
+    expect(page.get_by_role("table", name="Versions")).to_have_count(0)
+    assert http.get("/v1/kv1/plain").json()["data"] == {"k": "v1-value"}
+    page.goto(server.addr + "/ui/#/secrets")
+    page.get_by_role("link", name="cubbyhole/").click()
+    expect(page.get_by_text("Nothing here yet.")).to_be_visible()
+
+
+def test_permission_denied_shows_missing_capability_and_no_data(
+    ui: Watched, server: ServerProcess
+) -> None:
+    http = server.http(server.root_token)
+    http.post("/v1/secret/data/private", json={"data": {"api_key": "s3cr3t-value"}})
+    http.put(
+        "/v1/sys/policies/acl/browse-only",
+        json={"policy": 'path "secret/metadata/*" { capabilities = ["list"] }'},
+    )
+    token = http.post("/v1/auth/token/create", json={"policies": ["browse-only"]}).json()
+    page = ui.page
+    sign_in(page, server.addr, token["auth"]["client_token"])
+    page.goto(server.addr + "/ui/#/secrets/secret/list/")
+    expect(page.get_by_role("link", name="Secret private")).to_be_visible()
+    page.get_by_role("link", name="Secret private").click()
+    denied = page.get_by_role("alert")
+    expect(denied).to_contain_text("Permission denied")
+    expect(denied).to_contain_text("read")
+    expect(denied).to_contain_text("secret/metadata/private")
+    assert "s3cr3t-value" not in page.content()
+    page.goto(server.addr + "/ui/#/policies")
+    expect(page.get_by_role("alert")).to_contain_text("lacks the list capability")
+
+
+def test_userpass_sign_in_from_the_method_list(ui: Watched, server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    http.post("/v1/sys/auth/userpass", json={"type": "userpass"})
+    http.post("/v1/sys/auth/userpass/tune", json={"listing_visibility": "unauth"})
+    http.post("/v1/auth/userpass/users/alice", json={"password": "pw-alice", "policies": "default"})
+    page = ui.page
+    page.goto(server.addr + "/ui/")
+    page.get_by_label("Method").select_option("userpass/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("pw-alice")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Secrets engines")).to_be_visible()
+    expect(page.locator("#who")).to_contain_text("userpass-alice")
+
+
+def test_transit_encrypt_decrypt(ui: Watched, server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    assert http.post("/v1/sys/mounts/transit", json={"type": "transit"}).status_code == 204
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    page.get_by_role("link", name="Transit").click()
+    page.get_by_label("Name").fill("orders")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("heading", name="Key orders")).to_be_visible()
+    page.get_by_role("button", name="Rotate").click()
+    expect(page.get_by_role("table", name="Versions").locator("tbody tr")).to_have_count(2)
+    text = "attack at dawn — ünïcödé"
+    encrypt = page.locator('form[data-op="encrypt"]')
+    encrypt.get_by_label("Plaintext").fill(text)
+    encrypt.get_by_role("button", name="Encrypt").click()
+    result = encrypt.locator("output")
+    expect(result).to_have_text(re.compile(r"^vault:v2:"))
+    ciphertext = result.inner_text()
+    # the server got the base64 of the UTF-8 text
+    answer = http.post("/v1/transit/decrypt/orders", json={"ciphertext": ciphertext}).json()
+    assert base64.b64decode(answer["data"]["plaintext"]).decode() == text
+    decrypt = page.locator('form[data-op="decrypt"]')
+    decrypt.get_by_label("Ciphertext").fill(ciphertext)
+    decrypt.get_by_role("button", name="Decrypt").click()
+    expect(decrypt.locator("output")).to_have_text(text)
+
+
+def test_policy_syntax_error_is_shown_at_its_line(ui: Watched, server: ServerProcess) -> None:
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    page.get_by_role("link", name="Policies").click()
+    page.get_by_label("Name").fill("broken")
+    page.get_by_role("button", name="Create policy").click()
+    page.get_by_label("Policy (HCL)").fill(
+        'path "secret/*" {\n  capabilities = ["read"]\n  oops = = 3\n}\n'
+    )
+    page.get_by_role("button", name="Save policy").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Syntax error at line 3")
+    expect(page.locator(".gutter .bad")).to_have_text("3")
+    assert server.http(server.root_token).get("/v1/sys/policies/acl/broken").status_code == 404
+    page.get_by_label("Policy (HCL)").fill('path "secret/*" {\n  capabilities = ["read"]\n}\n')
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_text("Policy saved.")).to_be_visible()
+
+
+def test_csp_blocks_inline_script(ui: Watched, server: ServerProcess) -> None:
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    ran = page.evaluate(
+        """() => {
+          window.__ran = false;
+          const s = document.createElement('script');
+          s.textContent = 'window.__ran = true';
+          document.body.appendChild(s);
+          return window.__ran;
+        }"""
+    )
+    assert ran is False
+    page.wait_for_function("window.__cspViolations.length > 0")
+    assert any("script-src" in v for v in ui.csp_violations())
+    page.evaluate("window.__cspViolations.length = 0")
+    ui.errors.clear()  # Chromium also logs the refusal to the console
+
+
+def test_every_screen_renders_cleanly(ui: Watched, server: ServerProcess) -> None:
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    for name, heading in (
+        ("Auth methods", "Auth methods"),
+        ("Tokens", "Tokens"),
+        ("Leases", "Leases"),
+        ("Audit", "Audit devices"),
+        ("Status", "Status"),
+    ):
+        page.get_by_role("link", name=name, exact=True).click()
+        expect(page.get_by_role("heading", name=heading, exact=False).first).to_be_visible()
+    expect(page.get_by_role("heading", name="Metrics")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"\d+ gauges, \d+ counters"))).to_be_visible()
+    expect(page.get_by_role("table", name="Seal status")).to_contain_text("Unseal progress")
+    # keyboard: the skip link is the first stop and lands on the content
+    page.reload()
+    expect(page.get_by_role("heading", name="Status")).to_be_visible()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_auth_method_roles_and_identity(ui: Watched, server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    http.post("/v1/identity/entity", json={"name": "carol-entity"})
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    page.get_by_role("link", name="Auth methods").click()
+    page.get_by_label("Type").select_option("approle")
+    page.get_by_label("Path").fill("ar")
+    page.get_by_role("button", name="Enable").click()
+    page.get_by_role("link", name="ar/").click()
+    expect(page.get_by_role("heading", name="approle at ar/: roles")).to_be_visible()
+    page.get_by_label("Name").fill("web")
+    page.get_by_label("Token policies").fill("default, web")
+    page.get_by_role("button", name="Save role").click()
+    expect(page.get_by_role("cell", name="web", exact=True)).to_be_visible()
+    role = http.get("/v1/auth/ar/role/web").json()["data"]
+    assert role["token_policies"] == ["default", "web"]
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("No roles yet.")).to_be_visible()
+    page.get_by_role("link", name="Auth methods").first.click()
+    page.locator("tr").filter(has=page.get_by_role("link", name="ar/")).get_by_role(
+        "button", name="Disable"
+    ).click()
+    expect(page.get_by_role("link", name="ar/")).to_have_count(0)
+    assert "ar/" not in http.get("/v1/sys/auth").json()["data"]
+    page.get_by_role("link", name="Identity").click()
+    expect(page.get_by_role("cell", name="carol-entity")).to_be_visible()
+
+
+def test_audit_tamper_evidence_and_search(
+    ui: Watched, server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    http = server.http(server.root_token)
+    log = tmp_path_factory.mktemp("audit") / "audit.log"
+    enabled = http.put(
+        "/v1/sys/audit/uifile",
+        json={"type": "file", "options": {"file_path": str(log), "checkpoint_entries": "5"}},
+    )
+    assert enabled.status_code == 204, enabled.text
+    try:
+        for i in range(6):
+            http.post(f"/v1/secret/data/audited/{i}", json={"data": {"v": "x"}})
+        page = ui.page
+        sign_in(page, server.addr, server.root_token)
+        page.get_by_role("link", name="Audit").click()
+        row = page.locator("tr").filter(has_text="uifile/")
+        row.get_by_role("button", name="Verify").click()
+        expect(page.locator("#verify-result")).to_contain_text("chain intact")
+        form = page.locator("form").filter(has_text="Search the log")
+        form.get_by_label("Request path").fill("secret/data/audited/*")
+        form.get_by_label("Operation").select_option("create")
+        form.get_by_role("button", name="Search").click()
+        # each write is logged twice (request and response)
+        expect(page.locator("#search-result")).to_contain_text("12 entries")
+        expect(page.locator("#search-result tbody tr").first).to_contain_text(
+            "secret/data/audited/0"
+        )
+        # a line edited on disk is found
+        lines = log.read_bytes().split(b"\n")
+        at = next(i for i, line in enumerate(lines) if b'"operation":"create"' in line)
+        lines[at] = lines[at].replace(b'"operation":"create"', b'"operation":"delete"', 1)
+        log.write_bytes(b"\n".join(lines))
+        row.get_by_role("button", name="Verify").click()
+        expect(page.locator("#verify-result")).to_contain_text("BROKEN at line")
+        # sudo only
+        http.put(
+            "/v1/sys/policies/acl/auditsearch",
+            json={"policy": 'path "sys/audit-*" { capabilities = ["read", "update"] }'},
+        )
+        made = http.post("/v1/auth/token/create", json={"policies": ["auditsearch"]}).json()
+        plain = server.http(made["auth"]["client_token"])
+        assert plain.post("/v1/sys/audit-search/uifile", json={}).status_code == 403
+        assert plain.get("/v1/sys/audit-verify/uifile").status_code == 403
+    finally:
+        assert http.delete("/v1/sys/audit/uifile").status_code == 204
+
+
+def test_unseal_form_takes_shares_one_after_another(ui: Watched, server: ServerProcess) -> None:
+    # last in the module: it seals the shared dev server (and unseals it again)
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    assert server.http(server.root_token).put("/v1/sys/seal").status_code == 204
+    page.get_by_role("link", name="Status").click()
+    expect(page.locator("#statusbar")).to_contain_text("Sealed (0/1 key shares)")
+    page.get_by_label("Unseal key share").fill("bm90IGEga2V5")
+    page.get_by_role("button", name="Submit share").click()
+    expect(page.get_by_role("alert")).to_be_visible()  # a wrong share is refused
+    assert page.get_by_label("Unseal key share").input_value() == ""
+    page.get_by_label("Unseal key share").fill(server.unseal_key)
+    page.get_by_role("button", name="Submit share").click()
+    expect(page.locator("#statusbar")).to_contain_text("Unsealed")
+    expect(page.get_by_role("heading", name="Unseal")).to_have_count(0)
+    assert server.http().get("/v1/sys/seal-status").json()["sealed"] is False
+
+
+def test_transit_sign_verify_and_hmac(ui: Watched, server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    http.post("/v1/sys/mounts/transit-sig", json={"type": "transit"})
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    page.goto(server.addr + "/ui/#/transit/transit-sig")
+    page.get_by_label("Name").fill("signer")
+    page.get_by_label("Type").select_option("ed25519")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("heading", name="Key signer")).to_be_visible()
+    sign = page.locator('form[data-op="sign"]')
+    sign.get_by_label("Input (text)").fill("release v1.2")
+    sign.get_by_role("button", name="Sign").click()
+    expect(sign.locator("output")).to_have_text(re.compile(r"^vault:v1:"))
+    signature = sign.locator("output").inner_text()
+    verify = page.locator('form[data-op="verify"]')
+    verify.get_by_label("Input (text)").fill("release v1.2")
+    verify.get_by_label("Signature").fill(signature)
+    verify.get_by_role("button", name="Verify").click()
+    expect(verify.locator("output")).to_have_text("Valid signature")
+    verify.get_by_label("Input (text)").fill("release v1.3")
+    verify.get_by_role("button", name="Verify").click()
+    expect(verify.locator("output")).to_have_text("Invalid signature")
+    hmac = page.locator('form[data-op="hmac"]')
+    hmac.get_by_label("Input (text)").fill("abc")
+    hmac.get_by_role("button", name="HMAC").click()
+    expect(hmac.locator("output")).to_have_text(re.compile(r"^vault:v1:"))
+    answer = http.post(
+        "/v1/transit-sig/hmac/signer", json={"input": base64.b64encode(b"abc").decode()}
+    ).json()
+    assert hmac.locator("output").inner_text() == answer["data"]["hmac"]
