@@ -251,3 +251,24 @@ template {
         what=lambda: third.log(),
     )
     assert fresh != first
+
+
+def test_exit_on_retry_failure(
+    start_agent: StartAgent, root: hvac.Client, token_file: str, tmp_path: Path
+) -> None:
+    agent = start_agent(
+        TOKEN_FILE.replace(
+            'vault { address = "{addr}" }',
+            'vault {\n  address = "{addr}"\n  retry { num_retries = 1 }\n}',
+        )
+        + """
+template_config { exit_on_retry_failure = true }
+template {
+  contents = "{{ with secret \\"secret/data/never-written\\" }}{{ .Data.data.x }}{{ end }}"
+  destination = "{dir}/never.txt"
+}
+"""
+    )
+    assert agent.wait_exit(timeout=30) == 1, agent.log()
+    assert "templates could not be rendered" in agent.log()
+    assert not (tmp_path / "never.txt").exists()
