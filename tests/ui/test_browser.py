@@ -366,6 +366,39 @@ def test_audit_tamper_evidence_and_search(
         assert http.delete("/v1/sys/audit/uifile").status_code == 204
 
 
+def test_leases_by_prefix_lookup_and_revoke(ui: Watched, server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    made = http.post("/v1/auth/token/create", json={"policies": ["default"], "ttl": "1h"}).json()
+    victim = made["auth"]["client_token"]
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    page.get_by_role("link", name="Leases").click()
+    page.get_by_role("link", name="auth/").click()
+    page.get_by_role("link", name="token/").click()
+    page.get_by_role("link", name="create/").click()
+    expect(page.get_by_role("heading", name="Leases under auth/token/create/")).to_be_visible()
+    leases = page.locator("ul.keys li")
+    expect(leases.first).to_be_visible()
+    # the victim's lease: its TTL is under an hour (the other tokens have the default 768h)
+    ids = leases.locator("code").all_inner_texts()
+    mine = [
+        lease
+        for lease in ids
+        if http.put(
+            "/v1/sys/leases/lookup", json={"lease_id": f"auth/token/create/{lease}"}
+        ).json()["data"]["ttl"]
+        <= 3600
+    ]
+    assert len(mine) == 1
+    item = leases.filter(has_text=mine[0])
+    item.get_by_role("button", name="Lookup").click()
+    expect(page.get_by_role("cell", name=f"auth/token/create/{mine[0]}")).to_be_visible()
+    for lease in mine:
+        leases.filter(has_text=lease).get_by_role("button", name="Revoke").click()
+        expect(leases.filter(has_text=lease)).to_have_count(0)
+    assert server.http(victim).get("/v1/auth/token/lookup-self").status_code == 403
+
+
 def test_unseal_form_takes_shares_one_after_another(ui: Watched, server: ServerProcess) -> None:
     # last in the module: it seals the shared dev server (and unseals it again)
     page = ui.page
