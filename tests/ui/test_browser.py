@@ -182,6 +182,20 @@ def test_permission_denied_shows_missing_capability_and_no_data(
     expect(page.get_by_role("alert")).to_contain_text("lacks the list capability")
 
 
+def test_revoked_token_is_told_to_sign_in_again(ui: Watched, server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    token = http.post("/v1/auth/token/create", json={"policies": ["default"]}).json()
+    client_token = token["auth"]["client_token"]
+    page = ui.page
+    sign_in(page, server.addr, client_token)
+    assert http.post("/v1/auth/token/revoke", json={"token": client_token}).status_code == 204
+    page.get_by_role("link", name="Policies").click()
+    expect(page.get_by_role("alert")).to_contain_text("no longer valid")
+    assert page.evaluate("sessionStorage.getItem('strongroom.token')") is None
+    page.get_by_role("link", name="Sign in again").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
 def test_userpass_sign_in_from_the_method_list(ui: Watched, server: ServerProcess) -> None:
     http = server.http(server.root_token)
     http.post("/v1/sys/auth/userpass", json={"type": "userpass"})

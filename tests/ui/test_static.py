@@ -89,3 +89,11 @@ def test_manifest_files_exist_and_are_small() -> None:
     assert 0 < total < 500_000
     assert static.serve("GET", "/ui/nope.js").status == 404
     assert static.serve("POST", "/ui/").status == 405
+
+
+def test_a_missing_chromium_is_an_error_not_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.ui import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", "/nonexistent/chromium")
+    with pytest.raises(RuntimeError, match="apt-get install -y chromium"), browser.chromium():
+        pass

@@ -72,8 +72,10 @@ export async function explainDenied(err) {
   try {
     const resp = await api('POST', 'sys/capabilities-self', { paths: [path] });
     has = (resp && (resp.data || resp)[path]) || (resp && resp.capabilities) || [];
-  } catch {
+  } catch (err) {
+    // capabilities-self is in the default policy: refused means the token itself is gone
+    if (err instanceof ApiError && err.status === 403) return { needed, path, has, invalid: true };
     has = [];
   }
-  return { needed, path, has };
+  return { needed, path, has, invalid: false };
 }

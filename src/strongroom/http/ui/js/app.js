@@ -41,7 +41,15 @@ export function go(hash) {
 // The panel every screen shows on failure; a 403 names the missing capability, no data.
 export async function showError(container, err) {
   if (err instanceof ApiError && err.status === 403) {
-    const { needed, path, has } = await explainDenied(err);
+    const { needed, path, has, invalid } = await explainDenied(err);
+    if (invalid) {
+      replace(container, h('div', { class: 'notice error denied', role: 'alert' },
+        h('h2', {}, 'Permission denied'),
+        h('p', {}, 'This token is no longer valid (expired or revoked). ', link('#/login', 'Sign in again'), '.')));
+      session.clear();
+      signout.hidden = true;
+      return;
+    }
     replace(
       container,
       h(
