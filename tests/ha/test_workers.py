@@ -208,3 +208,27 @@ def test_dev_mode_with_two_workers(tmp_path: Path) -> None:
         assert key_file.stat().st_mode & 0o777 == 0o600
     finally:
         server.stop()
+
+
+def test_use_counts_are_spent_on_the_active_only(workers: tuple[ServerProcess, str]) -> None:
+    server, root = workers
+    wait_until(lambda: _leaders(server, root) == {True, False}, what="one active, one standby")
+    assert (
+        call(server, "POST", "/v1/sys/mounts/secret", root, json={"type": "kv-v2"}).status_code
+        == 204
+    )
+    assert (
+        call(server, "POST", "/v1/secret/data/u", root, json={"data": {"v": 1}}).status_code == 200
+    )
+    for _ in range(3):
+        made = call(
+            server,
+            "POST",
+            "/v1/auth/token/create",
+            root,
+            json={"policies": ["root"], "num_uses": 3},
+        )
+        token = made.json()["auth"]["client_token"]
+        # reads over fresh connections land on either worker; a standby never spends a use
+        codes = [call(server, "GET", "/v1/secret/data/u", token).status_code for _ in range(6)]
+        assert codes == [200, 200, 200, 403, 403, 403], codes
