@@ -178,7 +178,7 @@ def test_lines_chain_checkpoint_and_verify(
     assert verify(signer, path).ok
 
 
-def test_a_new_device_on_an_existing_log_continues_its_chain(
+def test_a_new_device_on_an_existing_log_starts_a_chain_of_its_own(
     run: Run, env: DeviceEnv, signer: Signer, tmp_path: Path
 ) -> None:
     path = tmp_path / "a.log"
@@ -191,6 +191,8 @@ def test_a_new_device_on_an_existing_log_continues_its_chain(
     run(second.record(entry()))
     run(second.close())
     assert verify(signer, path).ok
+    chains = {orjson.loads(line)["chain"] for line in path.read_bytes().splitlines()}
+    assert len(chains) == 2
 
 
 def test_a_short_write_is_cut_off_again(

@@ -24,6 +24,13 @@ Four kinds of lines join the chain besides Vault's ``request``/``response`` entr
 ``alert``
     Threshold alerts (:mod:`strongroom.audit.alerts`).
 
+Several writers: every chain started since chain ids exist carries ``chain`` (its writer's
+id: node or host name, process id and a random start nonce) in every line, so several
+processes or nodes may append to one file, or each to its own, and each chain verifies on
+its own: :class:`Verifier` sorts lines by ``chain`` and keeps one chain walker per id.
+Lines without ``chain`` (logs written before, or a chain continued from such a log) form
+the legacy chain ``""`` and verify exactly as before.
+
 :class:`Chain` is the writer's side (stamp a line, commit it once written, build
 checkpoints); :class:`Verifier` is the reader's: it walks lines in order and reports the
 *first* broken link with its line number, then whatever tail no checkpoint covers yet.
@@ -43,6 +50,7 @@ import base64
 import binascii
 import calendar
 import hashlib
+import re
 import time as _time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +64,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 __all__ = [
     "GENESIS_HASH",
     "Chain",
+    "ChainReport",
     "ChainState",
     "CheckpointPolicy",
     "Finding",
@@ -155,15 +164,19 @@ class ChainState:
     range_start: int = 1
     pending: list[bytes] = field(default_factory=list)
     offset: int = 0
+    chain_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        raw: dict[str, Any] = {
             "seq": self.seq,
             "last_hash": self.last_hash,
             "range_start": self.range_start,
             "pending": [d.hex() for d in self.pending],
             "offset": self.offset,
         }
+        if self.chain_id:
+            raw["chain"] = self.chain_id
+        return raw
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ChainState:
@@ -173,11 +186,17 @@ class ChainState:
             range_start=int(raw["range_start"]),
             pending=[bytes.fromhex(d) for d in raw.get("pending", ())],
             offset=int(raw.get("offset", 0)),
+            chain_id=str(raw.get("chain", "")),
         )
 
     def copy(self) -> ChainState:
         return ChainState(
-            self.seq, self.last_hash, self.range_start, list(self.pending), self.offset
+            self.seq,
+            self.last_hash,
+            self.range_start,
+            list(self.pending),
+            self.offset,
+            self.chain_id,
         )
 
 
@@ -202,6 +221,8 @@ class Chain:
     def stamp(self, entry: dict[str, Any]) -> StampedLine:
         """Fill ``seq``/``prev_hash`` (in place: ``entry`` is the device's own dict)."""
         state = self.state
+        if state.chain_id:
+            entry["chain"] = state.chain_id
         entry["seq"] = state.seq + 1
         entry["prev_hash"] = state.last_hash
         body = orjson.dumps(entry)
@@ -227,14 +248,11 @@ class Chain:
         return len(self.state.pending)
 
     def link_entry(self, time: str, policy: CheckpointPolicy, reason: str) -> dict[str, Any]:
-        return {
-            "time": time,
-            "type": "link",
-            "seq": 0,
-            "prev_hash": "",
-            "reason": reason,
-            "policy": policy.to_json(),
-        }
+        entry: dict[str, Any] = {"time": time, "type": "link"}
+        if self.state.chain_id:
+            entry["chain"] = self.state.chain_id
+        entry.update(seq=0, prev_hash="", reason=reason, policy=policy.to_json())
+        return entry
 
     def checkpoint_entry(
         self, signer: Signer, time: str, policy: CheckpointPolicy, *, recovered: int = 0
@@ -242,9 +260,10 @@ class Chain:
         """A signed checkpoint covering every pending line (call :meth:`stamp` on it next:
         the signature covers ``seq`` and ``prev_hash``, filled here already)."""
         state = self.state
-        body: dict[str, Any] = {
-            "time": time,
-            "type": "checkpoint",
+        body: dict[str, Any] = {"time": time, "type": "checkpoint"}
+        if state.chain_id:
+            body["chain"] = state.chain_id  # under the signature: a checkpoint names its chain
+        body |= {
             "seq": state.seq + 1,
             "prev_hash": state.last_hash,
             "covers_seq_from": state.range_start,
@@ -323,24 +342,24 @@ class _Pending:
     first_time: float | None
 
 
-class Verifier:
-    """Walks one or more files (in order) and reports the first broken link.
+class _ChainWalker:
+    """One chain's walk: the lines of one writer, in order, across the files fed.
 
-    Feed each file's lines (bytes, each ending in ``\\n`` except perhaps a torn last one)
-    with :meth:`feed`, then call :meth:`finish`. Once a finding is recorded, the rest is
-    not examined: everything after a break is unproven anyway.
+    Once a finding is recorded, the rest of this chain is not examined: everything after a
+    break is unproven anyway.
     """
 
     def __init__(
         self,
+        chain_id: str,
         keys: Mapping[str, Ed25519PublicKey],
-        *,
-        prefix: bytes | None = None,
-        now: float | None = None,
+        prefix: bytes | None,
+        now: float,
     ) -> None:
-        self._keys = dict(keys)
+        self.chain_id = chain_id
+        self._keys = keys
         self._prefix = prefix
-        self._now = _time.time() if now is None else now
+        self._now = now
         self.report = VerifyReport()
         self._expected_seq = 0
         self._last_hash = ""
@@ -354,19 +373,12 @@ class Verifier:
         if self.report.finding is None:
             self.report.finding = Finding(file, line, message)
 
-    def feed(self, name: str, lines: Iterable[bytes]) -> None:
-        """Verify one file's lines, continuing the chain of the files fed before it."""
+    def line(self, name: str, number: int, raw: bytes, first: bool) -> None:
+        """One line of this chain (``first``: its first line in file ``name``)."""
         if self.report.finding is not None:
             return
-        self.report.files += 1
-        first = True
-        for number, raw in enumerate(lines, 1):
-            self.report.lines += 1
-            if not self._line(name, number, raw, first):
-                return
-            first = False
-        if first:
-            self._fail(name, 1, "the file is empty")
+        self.report.lines += 1
+        self._line(name, number, raw, first)
 
     def _line(self, name: str, number: int, raw: bytes, first: bool) -> bool:
         if not raw.endswith(b"\n"):
@@ -545,4 +557,108 @@ class Verifier:
                 f"a checkpoint is due every {policy.entries} lines but none follows line "
                 f"{at.first_line + policy.entries - 1}",
             )
+        return report
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """One chain's verdict in a multi-writer verify (``chain`` is ``""`` for legacy lines)."""
+
+    chain: str
+    report: VerifyReport
+
+
+_CHAIN_FIELD = re.compile(rb'"chain":"([^"\\]{1,256})"')
+
+
+class Verifier:
+    """Walks one or more files (each writer's chain in order) and reports, per chain, the
+    first broken link.
+
+    Feed each file's lines (bytes, each ending in ``\\n`` except perhaps a torn last one)
+    with :meth:`feed`, then call :meth:`finish`. Lines are sorted by their ``chain`` field
+    (lines without one are the legacy chain ``""``); each chain is verified on its own,
+    continuing across files in the order fed, so rotated files go oldest first while the
+    files of different writers may come in any order. A line that cannot be parsed is
+    given to the chain its raw ``"chain":"…"`` text names, else to the chain of the line
+    before it in the same file. :attr:`report` sums everything up; its ``finding`` is the
+    earliest finding of any chain, and :attr:`chains` holds every chain's own report.
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[str, Ed25519PublicKey],
+        *,
+        prefix: bytes | None = None,
+        now: float | None = None,
+    ) -> None:
+        self._keys = dict(keys)
+        self._prefix = prefix
+        self._now = _time.time() if now is None else now
+        self.report = VerifyReport()
+        self._walkers: dict[str, _ChainWalker] = {}
+        self._order: dict[str, int] = {}
+
+    def _walker(self, chain_id: str) -> _ChainWalker:
+        walker = self._walkers.get(chain_id)
+        if walker is None:
+            walker = _ChainWalker(chain_id, self._keys, self._prefix, self._now)
+            self._walkers[chain_id] = walker
+        return walker
+
+    def _chain_of(self, raw: bytes, previous: str) -> str:
+        line = raw.rstrip(b"\r\n")
+        start = json_start(line, self._prefix)
+        if start >= 0:
+            try:
+                entry = orjson.loads(line[start:])
+            except orjson.JSONDecodeError:
+                entry = None
+            if isinstance(entry, dict):
+                chain_id = entry.get("chain", "")
+                return chain_id if isinstance(chain_id, str) else previous
+        match = _CHAIN_FIELD.search(line)
+        return match.group(1).decode("utf-8", "replace") if match else previous
+
+    def feed(self, name: str, lines: Iterable[bytes]) -> None:
+        """Verify one file's lines, continuing each chain from the files fed before it."""
+        self._order.setdefault(name, len(self._order))
+        self.report.files += 1
+        seen: set[str] = set()
+        previous = ""
+        for number, raw in enumerate(lines, 1):
+            self.report.lines += 1
+            chain_id = self._chain_of(raw, previous)
+            walker = self._walker(chain_id)
+            first = chain_id not in seen
+            if first:
+                seen.add(chain_id)
+                walker.report.files += 1
+            walker.line(name, number, raw, first)
+            previous = chain_id
+        if not seen:
+            walker = self._walker("")
+            walker.report.files += 1
+            walker._fail(name, 1, "the file is empty")
+
+    @property
+    def chains(self) -> list[ChainReport]:
+        return [ChainReport(c, w.report) for c, w in self._walkers.items()]
+
+    def finish(self) -> VerifyReport:
+        """The summed report; each chain's own is in :attr:`chains`."""
+        report = self.report
+        found: list[tuple[tuple[int, int], Finding]] = []
+        for walker in self._walkers.values():
+            own = walker.finish()
+            report.checkpoints += own.checkpoints
+            report.verified_lines += own.verified_lines
+            report.warnings.extend(own.warnings)
+            if own.tail is not None and report.tail is None:
+                report.tail = own.tail
+            if own.finding is not None:
+                at = (self._order.get(own.finding.file, 0), own.finding.line)
+                found.append((at, own.finding))
+        if found:
+            report.finding = min(found, key=lambda item: item[0])[1]
         return report

@@ -2,8 +2,10 @@
 
 ``audit enable|disable|list`` live with the other mount tables in ``_mounts.py``.
 
-``verify FILE...`` checks the hash chain and the signed checkpoints of one log, or of a
-rotated set given oldest first, and reports the *first* broken link with its file and line.
+``verify FILE...`` checks the hash chains and the signed checkpoints of one log, or of a
+rotated set given oldest first, or of the files of several writers (processes or nodes,
+each line names its writer's chain): each chain is verified on its own and reported with
+its *first* broken link (file and line).
 It needs the server's public key: ``-pubkey=FILE`` (PEM, repeatable), or, when none is
 given and a server address is configured, it reads the unauthenticated
 ``sys/audit-public-key``. Exit codes: 0 verified (an unverified tail younger than the
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from strongroom.audit import VerifyReport
+    from strongroom.audit.chain import ChainReport
 
 __all__ = ["COMMANDS"]
 
@@ -87,7 +90,13 @@ def _keys(ctx: Context, opts: Options) -> dict[str, Ed25519PublicKey]:
     return keys
 
 
-def _report_json(report: VerifyReport) -> dict[str, Any]:
+def _report_json(report: VerifyReport, chains: list[ChainReport]) -> dict[str, Any]:
+    body = _one_json(report)
+    body["chains"] = [{"chain": c.chain, **_one_json(c.report)} for c in chains]
+    return body
+
+
+def _one_json(report: VerifyReport) -> dict[str, Any]:
     finding = report.finding
     tail = report.tail
     return {
@@ -121,25 +130,39 @@ def _verify(ctx: Context, opts: Options, args: list[str]) -> int:
         for path in args:
             verifier.feed(path, _open(path, stack))
     report = verifier.finish()
+    chains = verifier.chains
     if ctx.format != "table":
-        ctx.print(orjson.dumps(_report_json(report), option=orjson.OPT_INDENT_2).decode())
+        body = _report_json(report, chains)
+        ctx.print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         return 0 if report.ok else 2
     for warning in report.warnings:
         ctx.warn(f"WARNING: {warning}")
-    finding = report.finding
-    if finding is not None:
-        ctx.print(f"FAILED: {finding.file} line {finding.line}: {finding.message}")
+    several = len(chains) > 1 or any(c.chain for c in chains)
+    for chain in chains:
+        own = chain.report
+        label = f"chain {chain.chain or '(no chain id)'}: " if several else ""
+        finding = own.finding
+        if finding is not None:
+            ctx.print(f"FAILED: {label}{finding.file} line {finding.line}: {finding.message}")
+            continue
+        if several:
+            ctx.print(
+                f"OK: {label}{own.lines} lines in {own.files} file(s); {own.checkpoints} "
+                f"signed checkpoint(s) cover {own.verified_lines} of them"
+            )
+        tail = own.tail
+        if tail is not None:
+            ctx.print(
+                f"Unverified tail: {label}lines {tail.first_line}-{tail.last_line} of "
+                f"{tail.file} ({tail.count}) are not covered by a checkpoint yet"
+            )
+    if not report.ok:
         return 2
     ctx.print(
-        f"OK: {report.lines} lines in {report.files} file(s); {report.checkpoints} signed "
-        f"checkpoint(s) cover {report.verified_lines} of them"
+        f"OK: {report.lines} lines in {report.files} file(s)"
+        + (f", {len(chains)} chain(s)" if several else "")
+        + f"; {report.checkpoints} signed checkpoint(s) cover {report.verified_lines} of them"
     )
-    tail = report.tail
-    if tail is not None:
-        ctx.print(
-            f"Unverified tail: lines {tail.first_line}-{tail.last_line} of {tail.file} "
-            f"({tail.count}) are not covered by a checkpoint yet"
-        )
     return 0
 
 
@@ -215,7 +238,8 @@ COMMANDS: dict[tuple[str, ...], Command] = {
     ("audit", "verify"): Command(
         "Verify an audit log's hash chain and signed checkpoints",
         "Usage: strongroom audit verify [options] FILE...\n\n"
-        "  Give rotated files oldest first. Reports the first broken link (deleted,\n"
+        "  Give rotated files oldest first; files of several writers may be given\n"
+        "  together. Reports, per writer's chain, the first broken link (deleted,\n"
         "  inserted, reordered or edited lines, forged checkpoints, a cut tail).",
         _verify,
         (

@@ -17,7 +17,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import base64
+import itertools
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -37,7 +41,9 @@ __all__ = [
     "DeviceConfig",
     "DeviceEnv",
     "DeviceUnavailable",
+    "new_chain_id",
     "parse_common",
+    "writer_id",
 ]
 
 log = logging.getLogger("strongroom.audit")
@@ -60,6 +66,27 @@ COMMON_OPTIONS = frozenset(
     }
 )
 _REOPEN_EVERY = 1.0  # seconds between attempts to reopen a device that could not open
+
+
+_writer: tuple[int, str] | None = None
+_chains = itertools.count(1)
+
+
+def writer_id() -> str:
+    """This process's writer id for new hash chains: host name, process id and a random
+    nonce drawn once per process (a forked worker draws its own), so two writers, on one
+    node or several, never share a chain id."""
+    global _writer
+    pid = os.getpid()
+    if _writer is None or _writer[0] != pid:
+        host = socket.gethostname().replace('"', "").replace("\\", "")[:64] or "host"
+        _writer = (pid, f"{host}-{pid}-{secrets.token_hex(4)}")
+    return _writer[1]
+
+
+def new_chain_id() -> str:
+    """A new chain's id: this process's writer id and a per-process chain number."""
+    return f"{writer_id()}/{next(_chains)}"
 
 
 class DeviceUnavailable(Exception):
@@ -253,6 +280,8 @@ class Device(abc.ABC):
 
     async def _open_locked(self, state: ChainState | None, *, recover: bool) -> None:
         state, reason, recovered = await self._open_sink(state, recover=recover)
+        if state.seq == 0 and not state.chain_id:
+            state.chain_id = new_chain_id()  # a new chain: this writer's own
         self.chain = Chain(state, self.common.prefix)
         try:
             if self.chain.uncovered:

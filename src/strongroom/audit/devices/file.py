@@ -37,6 +37,7 @@ import hashlib
 import logging
 import os
 import stat
+import time
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -54,6 +55,8 @@ _FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | o
 _FIRST_LINE_LIMIT = 1 << 20
 _RECOVERY_LIMIT = 256 << 20
 _SPECIAL = ("stdout", "discard")
+_SETTLE_TRIES = 20
+_SETTLE_PAUSE = 0.002  # seconds (in a worker thread: the event loop never waits)
 
 
 def check_mode(text: str) -> int:
@@ -133,6 +136,19 @@ def _last_line(fd: int, size: int) -> bytes | None:
     return body[cut + 1 :]
 
 
+def _settled_size(fd: int, size: int) -> int:
+    """The file's size once no other writer is mid-line. Another process appending to the
+    same file (several writers) may be inside its one ``write`` of a line longer than a
+    page, whose size the kernel grows page by page: a line that does not end yet is given
+    a moment to end before it is taken for a torn line (a crash's leftover)."""
+    for _ in range(_SETTLE_TRIES):
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        time.sleep(_SETTLE_PAUSE)
+        size = os.fstat(fd).st_size
+    return size
+
+
 class FileDevice(Device):
     kind = "file"
     OPTIONS: ClassVar[frozenset[str]] = frozenset({"file_path", "path", "mode"})
@@ -175,7 +191,7 @@ class FileDevice(Device):
             if not stat.S_ISREG(info.st_mode):
                 raise InvalidRequest("file_path is not a regular file")
             self._check_opened(fd)
-            size = info.st_size
+            size = _settled_size(fd, info.st_size)
             self._torn = False
             if size > 0:
                 # before anything changes (its mode included): is it an audit log at all?
@@ -221,15 +237,8 @@ class FileDevice(Device):
         if size == 0:
             return (state or ChainState()), "new-file", 0
         if state is None:
-            # A new device on an existing audit log: continue from its last line, so the
-            # link chains to it (its own checkpoints vouch for what came before).
-            last = _last_line(fd, size)
-            if last is not None and _is_audit_line(last):
-                start = json_start(last, None)
-                entry = orjson.loads(last[start:])
-                digest = hashlib.sha256(last[start:]).hexdigest()
-                seq = int(entry["seq"])
-                return ChainState(seq=seq, last_hash=digest, range_start=seq + 1), "append", 0
+            # A new device on an existing audit log (another writer's, or an older one's):
+            # a chain of its own, with its own chain id, next to the chains already there.
             return ChainState(), "append", 0
         if not recover:
             return state, "reopen", 0
@@ -250,6 +259,8 @@ class FileDevice(Device):
                 log.warning("audit device %s: unreadable line in the file tail", self.path)
                 break
             entry = orjson.loads(line[start:])
+            if entry.get("chain", "") != state.chain_id:
+                continue  # another writer's line in a shared file
             if entry["seq"] != state.seq + 1 or entry["prev_hash"] != state.last_hash:
                 log.warning("audit device %s: the file tail does not continue the chain", self.path)
                 break
@@ -290,9 +301,14 @@ class FileDevice(Device):
             data = b"\n" + data  # end a torn line left by a crash, so ours stands alone
         written = os.write(fd, data)
         if written != len(data):
-            # Disk full mid-line: cut the partial line off again so the file stays whole.
+            # Disk full mid-line: cut the partial line off again so the file stays whole,
+            # but only while it is still the file's end (another writer may share it).
             with contextlib.suppress(OSError):
-                os.ftruncate(fd, self._size)
+                end = os.lseek(fd, 0, os.SEEK_CUR)
+                if os.fstat(fd).st_size == end:
+                    os.ftruncate(fd, end - written)
+                else:
+                    self._torn = True  # the next line starts with a newline instead
             raise OSError(errno.ENOSPC, "short write to the audit file")
         self._size += written
         self._torn = False
