@@ -6,10 +6,22 @@ reported by the tune read and the ``sys/auth`` listing; the token store cannot b
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
-from tests.serverproc import ServerProcess
+from tests.serverproc import ServerProcess, free_port
+
+SQLITE_CONFIG = """
+storage "sqlite" {
+  path = "data/strongroom.db"
+}
+listener "tcp" {
+  address = "127.0.0.1:{port}"
+  tls_disable = "true"
+}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +132,27 @@ def test_token_store_and_secret_mounts_refuse(root: httpx.Client) -> None:
     assert secret.status_code == 400
     assert "only be modified on auth mounts" in secret.json()["errors"][0]
     assert "token_type" not in root.get("/v1/sys/mounts/secret/tune").json()["data"]
+
+
+def test_tuned_token_type_survives_a_restart(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "server.hcl"
+    config.write_text(SQLITE_CONFIG.replace("{port}", str(port)))
+    server = ServerProcess([f"-config={config}"], port, tmp_path).start()
+    try:
+        init = server.client().sys.initialize(secret_shares=1, secret_threshold=1)
+        key, token = init["keys"][0], init["root_token"]
+        server.client().sys.submit_unseal_key(key)
+        root = server.http(token)
+        assert root.post("/v1/sys/auth/up", json={"type": "userpass"}).status_code == 204
+        _user(root, "up", "u", None)
+        assert _tune(root, "up", "batch").status_code == 204
+    finally:
+        server.stop()
+    server = ServerProcess([f"-config={config}"], port, tmp_path).start()
+    try:
+        server.client().sys.submit_unseal_key(key)
+        assert _mount_type(server.http(token), "up") == "batch"
+        assert _login_kind(server, "up", "u") == "batch"
+    finally:
+        server.stop()
