@@ -169,6 +169,7 @@ def test_logins_racing_revoke_prefix_leave_no_token(
     deadline = time.monotonic() + 10
     while len(answered) < 30 and time.monotonic() < deadline:
         time.sleep(0.005)
+    started = time.monotonic()
     revoked = root.put(f"/v1/sys/leases/revoke-prefix/auth/{mount}/")
     done = time.monotonic()
     stop.set()
@@ -178,8 +179,11 @@ def test_logins_racing_revoke_prefix_leave_no_token(
     # A login committed just after the fence was lifted is a new, valid login that may be
     # answered a hair before the revocation's own answer is timestamped here (the GIL can
     # hold this thread for a few ms): leave a 50 ms margin. Without the fence, survivors
-    # come from the whole walk, which takes far longer.
-    before = [token for when, token in answered if when < done - 0.05]
+    # come from the whole walk, which takes far longer. A login answered before the
+    # revocation was even sent must be dead whatever the margin (on an idle box the whole
+    # revocation can take less than 50 ms).
+    cut = max(started, done - 0.05)
+    before = [token for when, token in answered if when < cut]
     assert len(before) >= 30
     with httpx.Client(base_url=dev_server.addr, timeout=60) as client:
         survivors = [

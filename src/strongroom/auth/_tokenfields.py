@@ -252,7 +252,8 @@ class TokenParams:
             renewable=True,
             alias_name=alias_name,
             internal_data=internal,
-            token_type="batch" if self.token_type in _BATCH_TYPES else "service",
+            # the mount's own token_type decides with it (core, at login)
+            token_type=self.token_type or "default",
         )
 
     def renewal(self) -> Auth:

@@ -16,6 +16,7 @@ from strongroom.audit import AuditAuth, MountInfo, Trail
 from strongroom.core import mfa
 from strongroom.core.cluster import Cluster, decode_index, encode_index, must_go_to_active
 from strongroom.core.core import Core
+from strongroom.core.mounts import login_token_type
 from strongroom.core.quotas import QuotaRefused
 from strongroom.core.router import Route
 from strongroom.core.system.seal import SEAL_OPERATIONS, SealOp
@@ -458,7 +459,7 @@ async def _mint_login_token(
         path=route.mount_point + relative,
         entity_id=entity_id,
         internal=dict(auth.internal_data),
-        token_type="batch" if auth.token_type == "batch" else "service",  # noqa: S105
+        token_type=login_token_type(route.entry, auth.token_type),
     )
     block = token_auth_block(token, entry, core.clock.now())
     identity_policies = core.identity.policies_for(entity_id) if entity_id else ()

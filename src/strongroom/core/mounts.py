@@ -24,6 +24,8 @@ __all__ = [
     "MountConfig",
     "MountEntry",
     "MountTable",
+    "login_token_type",
+    "mount_token_type",
     "new_accessor",
     "validate_mount_path",
 ]
@@ -60,6 +62,8 @@ class MountConfig:
     audit_non_hmac_response_keys: tuple[str, ...] = ()
     passthrough_request_headers: tuple[str, ...] = ()
     allowed_response_headers: tuple[str, ...] = ()
+    # auth mounts only: "" (read as "default-service"), "default-batch", "service", "batch"
+    token_type: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -69,6 +73,8 @@ class MountConfig:
         }
         if self.listing_visibility:
             out["listing_visibility"] = self.listing_visibility
+        if self.token_type:
+            out["token_type"] = self.token_type
         for name in (
             "audit_non_hmac_request_keys",
             "audit_non_hmac_response_keys",
@@ -91,6 +97,7 @@ class MountConfig:
             audit_non_hmac_response_keys=tuple(raw.get("audit_non_hmac_response_keys", ())),
             passthrough_request_headers=tuple(raw.get("passthrough_request_headers", ())),
             allowed_response_headers=tuple(raw.get("allowed_response_headers", ())),
+            token_type=str(raw.get("token_type", "")),
         )
 
 
@@ -151,9 +158,13 @@ class MountEntry:
 
     def describe(self) -> dict[str, Any]:
         """The shape sys/mounts and sys/auth list for one mount."""
+        config = self.config.to_json()
+        if self.is_auth:
+            # Vault's auth mounts always report the token type they issue
+            config["token_type"] = self.config.token_type or "default-service"
         described = {
             "accessor": self.accessor,
-            "config": self.config.to_json(),
+            "config": config,
             "description": self.description,
             "external_entropy_access": self.external_entropy_access,
             "local": self.local,
@@ -172,6 +183,41 @@ class MountEntry:
 
 
 _CORE_TYPES = frozenset({"system", "token", "identity", "cubbyhole"})
+
+_MOUNT_TOKEN_TYPES = ("default-service", "default-batch", "service", "batch")
+
+
+def mount_token_type(value: Any, entry: MountEntry | None = None) -> str:
+    """A valid ``token_type`` for an auth mount (Vault: ``""`` means ``default-service``).
+
+    ``entry`` (when tuning) must be an auth mount other than the token store, whose tokens
+    follow only its own rules.
+    """
+    if entry is not None and not entry.is_auth:
+        raise InvalidRequest("'token_type' can only be modified on auth mounts")
+    if entry is not None and entry.type == "token":
+        raise InvalidRequest("'token_type' cannot be set for 'token' or 'ns_token' auth mounts")
+    if not isinstance(value, str) or value not in ("", *_MOUNT_TOKEN_TYPES):
+        raise InvalidRequest(
+            "invalid value for 'token_type': expected one of " + ", ".join(_MOUNT_TOKEN_TYPES)
+        )
+    return value or "default-service"
+
+
+def login_token_type(entry: MountEntry, requested: str) -> str:
+    """The kind of token a login through ``entry`` mints, as Vault's router decides it.
+
+    ``requested`` is what the role or user asked for (``default``, ``service``, ``batch``,
+    ``default-service`` or ``default-batch``). A mount tuned ``service`` or ``batch`` forces
+    that kind whatever the role says; ``default-service`` (the default) and
+    ``default-batch`` decide only for roles that leave the choice open.
+    """
+    mount = entry.config.token_type or "default-service"
+    if mount in ("service", "batch"):
+        return mount
+    if mount == "default-batch":
+        return "service" if requested in ("service", "default-service") else "batch"
+    return "batch" if requested in ("batch", "default-batch") else "service"
 
 
 class MountTable:

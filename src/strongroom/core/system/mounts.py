@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from strongroom.core.mounts import MountConfig, MountEntry
+from strongroom.core.mounts import MountConfig, MountEntry, mount_token_type
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import Path, parse_bool, parse_duration, parse_int, parse_str_list
 from strongroom.logical import Operation, Request, Response
@@ -59,6 +59,7 @@ class TuneArgs:
     passthrough_request_headers: list[str] | None = None
     allowed_response_headers: list[str] | None = None
     user_lockout_config: dict[str, Any] | None = None
+    token_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +82,15 @@ def _config_from(raw: dict[str, Any]) -> MountConfig:
     unknown = set(raw) - known - {"plugin_name", "token_type", _LOCKOUT}
     if unknown:
         raise InvalidRequest(f"unknown mount config keys: {', '.join(sorted(unknown))}")
+    lists: dict[str, Any] = {
+        name: tuple(parse_str_list(raw.get(name), name)) for name in _TUNABLE_LISTS
+    }
     return MountConfig(
         default_lease_ttl=parse_duration(raw.get("default_lease_ttl", 0), "default_lease_ttl"),
         max_lease_ttl=parse_duration(raw.get("max_lease_ttl", 0), "max_lease_ttl"),
         force_no_cache=parse_bool(raw.get("force_no_cache", False), "force_no_cache"),
         listing_visibility=str(raw.get("listing_visibility", "")),
-        **{name: tuple(parse_str_list(raw.get(name), name)) for name in _TUNABLE_LISTS},
+        **lists,
     )
 
 
@@ -172,7 +176,7 @@ def _tune_view(core: Core, entry: MountEntry) -> dict[str, Any]:
         out["listing_visibility"] = config.listing_visibility
     if entry.is_auth:
         # Vault's auth mounts always report the token type they issue
-        out["token_type"] = getattr(config, "token_type", "") or "default-service"
+        out["token_type"] = config.token_type or "default-service"
     for name in _TUNABLE_LISTS:
         if getattr(config, name):
             out[name] = list(getattr(config, name))
@@ -198,12 +202,15 @@ def mount_paths(core: Core) -> list[Path]:
             lockout = args.config.get(_LOCKOUT)
             if lockout is not None and not (is_auth and mount_type in _LOCKOUT_TYPES):
                 raise InvalidRequest(f"{_LOCKOUT} is not supported by {mount_type!r} mounts")
+            config = _config_from(args.config)
+            if is_auth and "token_type" in args.config:
+                config = replace(config, token_type=mount_token_type(args.config["token_type"]))
             entry = await core.enable(
                 args.path,
                 mount_type,
                 is_auth=is_auth,
                 description=args.description,
-                config=_config_from(args.config),
+                config=config,
                 options=options,
                 local=args.local,
                 seal_wrap=args.seal_wrap,
@@ -260,6 +267,12 @@ def mount_paths(core: Core) -> list[Path]:
                 value = getattr(args, name)
                 if value is not None:
                     changes[name] = tuple(value)
+            if args.token_type is not None:
+                # checked before anything is written: a bad value changes nothing
+                found = core.find_mount(args.path, is_auth=is_auth)
+                if found is None:
+                    raise InvalidRequest(f"no mount at {args.path!r}")
+                changes["token_type"] = mount_token_type(args.token_type, found)
             if args.user_lockout_config is not None:
                 entry = core.find_mount(args.path, is_auth=is_auth)
                 if entry is None:

@@ -1,4 +1,0 @@
-"""Auth methods (userpass, approle, jwt, kubernetes, cert).
-
-Each returns an Auth description; core mints the token.
-"""

@@ -1,1 +1,0 @@
-"""The core: seal state, mounts, routing, tokens, policies, the request road."""

@@ -1,1 +1,0 @@
-"""The server: configuration (``config``), composition (``wiring``) and the process (``run``)."""
