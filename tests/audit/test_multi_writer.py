@@ -10,8 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from strongroom.audit import Signer
-from tests.audit.conftest import build_log
+from strongroom.audit import ChainState, Signer
+from strongroom.audit.devices import DeviceConfig, DeviceEnv, FileDevice
+from strongroom.clock import FakeClock
+from tests.audit.conftest import Run, build_log
+from tests.audit.test_devices import entry
 from tests.audit.test_cli_audit import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,3 +166,28 @@ def test_a_legacy_log_without_chain_ids_verifies_as_before(
     result = cli("audit", "verify", f"-pubkey={pem}", str(log))
     assert result.code == 2
     assert result.out.startswith(f"FAILED: {log} line 5:")
+
+
+def test_a_restart_from_the_saved_head_continues_the_same_chain(
+    run: Run, signer: Signer, tmp_path: Path, pem: Path
+) -> None:
+    env = DeviceEnv(clock=FakeClock(), signer=lambda: signer, on_checkpoint=lambda d: None)
+    log = tmp_path / "a.log"
+    config = DeviceConfig(
+        path="file/", type="file", uuid="u-1", salt=b"x" * 32, options={"file_path": str(log)}
+    )
+    first = FileDevice(config, env)
+    run(first.open(None))
+    run(first.record(entry()))
+    state = first.snapshot()
+    assert state is not None and state.chain_id
+    run(first.close())
+    saved = ChainState.from_json(orjson.loads(orjson.dumps(state.to_json())))
+    assert saved.chain_id == state.chain_id
+    second = FileDevice(config, env)
+    run(second.open(saved))
+    run(second.record(entry()))
+    run(second.close())
+    assert {e["chain"] for e in entries(log)} == {state.chain_id}
+    result = cli("audit", "verify", f"-pubkey={pem}", str(log))
+    assert result.code == 0, result.out
