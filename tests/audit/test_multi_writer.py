@@ -14,8 +14,8 @@ from strongroom.audit import ChainState, Signer
 from strongroom.audit.devices import DeviceConfig, DeviceEnv, FileDevice
 from strongroom.clock import FakeClock
 from tests.audit.conftest import Run, build_log
-from tests.audit.test_devices import entry
 from tests.audit.test_cli_audit import cli
+from tests.audit.test_devices import entry
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = 120
