@@ -29,6 +29,7 @@ __all__ = [
     "StorageOp",
     "SystemView",
     "TokenInfo",
+    "auth_json",
 ]
 
 
@@ -262,3 +263,25 @@ class Backend(Protocol):
 
 
 BackendFactory = Callable[[BackendConfig], Awaitable[Backend]]
+
+
+def auth_json(auth: Auth) -> dict[str, Any]:
+    """Vault's ``auth`` block for a login or token answer: what http/ sends and what response
+    wrapping stores, so an unwrapped login reads exactly like the login itself."""
+    out: dict[str, Any] = {
+        "client_token": auth.client_token,
+        "accessor": auth.accessor,
+        "policies": list(auth.policies),
+        "token_policies": list(auth.token_policies or auth.policies),
+        "metadata": dict(auth.metadata) or None,
+        "lease_duration": auth.lease_duration,
+        "renewable": auth.renewable,
+        "entity_id": auth.entity_id,
+        "token_type": auth.token_type,
+        "orphan": auth.orphan,
+        "mfa_requirement": None,
+        "num_uses": auth.num_uses,
+    }
+    if auth.identity_policies:  # Vault omits the key when there are none
+        out["identity_policies"] = list(auth.identity_policies)
+    return out

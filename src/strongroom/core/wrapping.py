@@ -18,7 +18,7 @@ from strongroom.core.policy import RESPONSE_WRAPPING_POLICY_NAME
 from strongroom.core.tokens import TokenEntry, TokenStore, rfc3339
 from strongroom.errors import InvalidRequest
 from strongroom.framework import parse_duration
-from strongroom.logical import Auth, Response, Storage
+from strongroom.logical import Response, Storage, auth_json
 
 __all__ = [
     "DEFAULT_WRAP_TTL",
@@ -47,23 +47,6 @@ def parse_wrap_ttl(raw: str) -> int:
     return ttl
 
 
-def _auth_json(auth: Auth) -> dict[str, Any]:
-    return {
-        "client_token": auth.client_token,
-        "accessor": auth.accessor,
-        "policies": list(auth.policies),
-        "token_policies": list(auth.token_policies or auth.policies),
-        "metadata": dict(auth.metadata) or None,
-        "lease_duration": auth.lease_duration,
-        "renewable": auth.renewable,
-        "entity_id": auth.entity_id,
-        "token_type": auth.token_type,
-        "orphan": auth.orphan,
-        "mfa_requirement": None,
-        "num_uses": auth.num_uses,
-    }
-
-
 def envelope_of(response: Response, request_id: str) -> dict[str, Any]:
     """The JSON envelope the client would have received, to store in the cubbyhole."""
     secret = response.secret
@@ -75,7 +58,7 @@ def envelope_of(response: Response, request_id: str) -> dict[str, Any]:
         "data": response.data,
         "wrap_info": None,
         "warnings": response.warnings or None,
-        "auth": _auth_json(response.auth) if response.auth is not None else None,
+        "auth": auth_json(response.auth) if response.auth is not None else None,
         "mount_type": response.mount_type,
     }
 

@@ -6,29 +6,9 @@ from typing import Any
 
 import orjson
 
-from strongroom.logical import Auth, Operation, Response
+from strongroom.logical import Operation, Response, auth_json
 
 __all__ = ["auth_json", "encode_errors", "encode_response"]
-
-
-def auth_json(auth: Auth) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "client_token": auth.client_token,
-        "accessor": auth.accessor,
-        "policies": list(auth.policies),
-        "token_policies": list(auth.token_policies or auth.policies),
-        "metadata": dict(auth.metadata) or None,
-        "lease_duration": auth.lease_duration,
-        "renewable": auth.renewable,
-        "entity_id": auth.entity_id,
-        "token_type": auth.token_type,
-        "orphan": auth.orphan,
-        "mfa_requirement": None,
-        "num_uses": auth.num_uses,
-    }
-    if auth.identity_policies:  # Vault omits the key when there are none
-        out["identity_policies"] = list(auth.identity_policies)
-    return out
 
 
 def encode_errors(messages: list[str]) -> bytes:
