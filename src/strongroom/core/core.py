@@ -195,6 +195,7 @@ class Core:
         self.cluster: Cluster | None = None
         self._physical_cache: CachedStorage | None = None
         self._switching = False
+        self._joining = False  # after_unseal is starting the cluster
         # workers: pass an unseal key share or a seal on to the sibling processes
         self.peer_relay: PeerRelay | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
@@ -292,8 +293,13 @@ class Core:
     async def after_unseal(self) -> None:
         """Called once the seal manager has unsealed the barrier."""
         if self.cluster is not None:
-            if self._state is None:
-                await self.cluster.start()  # loads as a standby, then races for the lock
+            # two unseal paths may finish at once (a relayed share, a sibling's root key)
+            if self._state is None and not self._joining:
+                self._joining = True
+                try:
+                    await self.cluster.start()  # loads as a standby, then races for the lock
+                finally:
+                    self._joining = False
             return
         async with self._lock:
             if self._state is None:
