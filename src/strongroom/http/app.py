@@ -152,7 +152,8 @@ class StrongroomApp:
         try:
             if not path.startswith("/v1/"):
                 if self.hooks.ui and (path in ("/", "/ui") or path.startswith("/ui/")):
-                    return await _static(send, method, path, scope)
+                    custom = self.hooks.ui_headers() if self.hooks.ui_headers else ()
+                    return await _static(send, method, path, scope, custom)
                 return await _send(send, 404, encode_errors([]), head_only)
             query = split_query(scope.get("query_string", b""))
             if self.cors is not None and self.cors().enabled:
@@ -417,6 +418,8 @@ class AppHooks:
     audited_headers: Callable[[], frozenset[bytes]] | None = None
     # serve the web UI at /ui (and redirect / there): config ``ui = true``, dev mode
     ui: bool = False
+    # sys/config/ui/headers, already filtered (core/system/header_config.py)
+    ui_headers: Callable[[], tuple[tuple[bytes, bytes], ...]] | None = None
 
 
 class InFlightTable(Protocol):
@@ -477,13 +480,15 @@ async def _redirect(
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _static(send: Send, method: str, path: str, scope: Scope) -> int:
+async def _static(
+    send: Send, method: str, path: str, scope: Scope, custom: tuple[tuple[bytes, bytes], ...]
+) -> int:
     """The web UI's files (http/static.py): a fixed manifest, never the file system."""
     etag = ""
     for name, value in scope["headers"]:
         if name == b"if-none-match":
             etag = value.decode("latin-1")
-    answer = static.serve(method, path, etag)
+    answer = static.serve(method, path, etag, custom)
     await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
     await send({"type": "http.response.body", "body": answer.body})
     return answer.status
