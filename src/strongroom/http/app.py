@@ -34,7 +34,9 @@ from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
     BODY_COMPLETE,
     HttpLimits,
+    looks_like_form,
     operation_for,
+    parse_form,
     parse_json_object,
     read_body,
     split_query,
@@ -232,6 +234,8 @@ class StrongroomApp:
                     # a DER body (OCSP): handed over as-is, base64 in ``http_raw_body``, as
                     # Vault hands its backends the HTTP request for these content types
                     data: dict[str, object] = {"http_raw_body": base64.b64encode(body).decode()}
+                elif body and looks_like_form(body, media_type):
+                    data = parse_form(body, self.limits)  # an OIDC provider's form_post
                 else:
                     data = parse_json_object(body, self.limits) if body else {}
                 rel = path[4:]
