@@ -18,6 +18,7 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from strongroom.core.system.cors import CorsConfig
 from strongroom.errors import (
@@ -54,6 +55,7 @@ Send = Callable[[Message], Awaitable[None]]
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _NO_BODY: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store")]
 _MERGE_PATCH = b"application/merge-patch+json"
+_FORM = b"application/x-www-form-urlencoded"
 # request bodies that are not JSON and reach the backend as-is (base64 in http_raw_body)
 _RAW_BODY_TYPES = frozenset({b"application/ocsp-request"})
 _NONE: frozenset[bytes] = frozenset()
@@ -191,10 +193,12 @@ class StrongroomApp:
                 if raw_name == b"x-vault-token":
                     token = raw_value.decode("latin-1").strip()
                 elif raw_name == b"authorization":
-                    if not token:
-                        value = raw_value.decode("latin-1")
-                        if value[:7].lower() == "bearer ":
+                    value = raw_value.decode("latin-1")
+                    if value[:7].lower() == "bearer ":
+                        if not token:
                             token = value[7:].strip()
+                    else:  # e.g. Basic client credentials (the OIDC provider's token endpoint)
+                        headers["authorization"] = value
                 elif raw_name == b"content-length":
                     try:
                         declared = int(raw_value)
@@ -231,6 +235,8 @@ class StrongroomApp:
                     # a DER body (OCSP): handed over as-is, base64 in ``http_raw_body``, as
                     # Vault hands its backends the HTTP request for these content types
                     data: dict[str, object] = {"http_raw_body": base64.b64encode(body).decode()}
+                elif body and media_type == _FORM:
+                    data = _parse_form(body)  # Vault accepts form posts on every path
                 else:
                     data = parse_json_object(body, self.limits) if body else {}
                 rel = path[4:]
@@ -504,3 +510,14 @@ async def _send(
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head_only else body})
     return status
+
+
+def _parse_form(body: bytes) -> dict[str, object]:
+    """A form-encoded body as Vault reads one: a repeated field's values joined by commas."""
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("failed to parse form data") from None
+    return {
+        key: values[0] if len(values) == 1 else ",".join(values) for key, values in fields.items()
+    }
