@@ -41,7 +41,12 @@ from strongroom.core.policies import PolicyStore
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
-from strongroom.core.system.header_config import AUDITED_HEADERS_KEY, load_audited_headers
+from strongroom.core.system.header_config import (
+    AUDITED_HEADERS_KEY,
+    UI_HEADERS_KEY,
+    load_audited_headers,
+    load_ui_headers,
+)
 from strongroom.core.system.introspection import InFlight
 from strongroom.core.system.keys import (
     ROTATE_CONFIG_KEY,
@@ -203,6 +208,8 @@ class Core:
         # sys/config/auditing/request-headers: name → hmac, and the names http/ forwards
         self.audited_headers: dict[str, bool] = {}
         self.audited_header_names: frozenset[bytes] = frozenset()
+        # sys/config/ui/headers as (name, value) lines for every /ui answer
+        self.ui_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -360,9 +367,12 @@ class Core:
                 reload = True
             elif key == KEYRING_KEY:
                 keyring = True
-            elif key in (CORS_KEY, AUDITED_HEADERS_KEY, ROTATE_CONFIG_KEY) or key.startswith(
-                "sys/quotas/"
-            ):
+            elif key in (
+                CORS_KEY,
+                AUDITED_HEADERS_KEY,
+                ROTATE_CONFIG_KEY,
+                UI_HEADERS_KEY,
+            ) or key.startswith("sys/quotas/"):
                 api_config = True  # CORS, audited headers, rate-limit and lease-count quotas
             elif key.startswith("sys/token/"):
                 tokens = True
@@ -407,6 +417,7 @@ class Core:
         await load_quotas(self.barrier, self.quotas)
         self.set_audited_headers(await load_audited_headers(self.barrier))
         self.rotate_config = await load_rotate_config(self.barrier)
+        self.ui_headers = await load_ui_headers(self.barrier)
 
     def set_audited_headers(self, headers: dict[str, bool]) -> None:
         """Replace the audited request headers (both views at once: they are read per request)."""
