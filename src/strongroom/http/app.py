@@ -515,4 +515,3 @@ async def _send(
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head_only else body})
     return status
-
