@@ -140,7 +140,6 @@ class _Unsealed:
     sweeper: asyncio.Task[None] | None = None
     by_uuid: dict[str, MountEntry] = field(default_factory=dict)
     active: bool = True  # False on an HA standby: loaded read-only, no leader duties
-    audit_configured: bool = False  # (standby) audit devices exist: serve nothing locally
 
 
 class RequestMemos:
@@ -325,8 +324,13 @@ class Core:
             if self.barrier.sealed:
                 return
             self._switching = True  # requests wait (core/handling.py) until routes are whole
+            state = self._state
+            # a standby rebuilding its routes (mount change, feed gap) keeps auditing into
+            # the chains it has open; a role change starts over (the active continues the
+            # saved chain heads, a standby starts chains of its own)
+            keep_audit = not active and state is not None and not state.active
             try:
-                await self._pre_seal(sealing=False)
+                await self._pre_seal(sealing=False, keep_audit=keep_audit)
                 if self._physical_cache is not None:  # anything cached before may be stale
                     self._physical_cache.invalidate_all()
                 await self.barrier.reload_keyring()
@@ -347,11 +351,13 @@ class Core:
         state = self._state
         if state is None or state.active:
             return
-        reload = keyring = tokens = policies = identity = api_config = False
+        reload = keyring = tokens = policies = identity = api_config = audit = False
         by_mount: dict[str, list[str]] = {}
         for key in keys:
-            if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY, AUDIT_TABLE_KEY):
+            if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY):
                 reload = True
+            elif key == AUDIT_TABLE_KEY:
+                audit = True
             elif key == KEYRING_KEY:
                 keyring = True
             elif key in (CORS_KEY, AUDITED_HEADERS_KEY, ROTATE_CONFIG_KEY) or key.startswith(
@@ -371,6 +377,8 @@ class Core:
             await self.barrier.reload_keyring()
         if api_config:
             await self._load_api_config()
+        if audit:  # a device enabled or disabled on the active: open or close ours
+            await self.audit.reload()
         if reload:  # a mount enabled, disabled, moved or tuned: rebuild every route
             await self.become_standby()
             return
@@ -456,7 +464,8 @@ class Core:
     async def _post_unseal(self, *, active: bool = True) -> None:
         """Load everything behind the barrier. ``active=False`` (an HA standby) writes
         nothing and starts no leader duty: no defaults, no lease manager, no token sweep,
-        no backend ``initialize``, no audit devices."""
+        no backend ``initialize``; it opens the audit devices read-only (chains of its own,
+        nothing stored: audit/broker.py)."""
         await self._load_api_config()
         raw_cluster = await self.barrier.get(_CLUSTER_KEY)
         cluster = orjson.loads(raw_cluster) if raw_cluster else {"id": "", "name": ""}
@@ -527,8 +536,10 @@ class Core:
                 await leases.restore()
                 leases.start()
                 await self.audit.start(self.barrier)
+            elif self.audit.started:  # a standby's route rebuild: the devices stay open
+                await self.audit.reload()
             else:
-                state.audit_configured = await self.barrier.get(AUDIT_TABLE_KEY) is not None
+                await self.audit.start(self.barrier, read_only=True)
         except BaseException:
             self._state = None
             self.router.clear()
@@ -543,13 +554,14 @@ class Core:
             len(self.router.routes()),
         )
 
-    async def _pre_seal(self, *, sealing: bool = True) -> None:
+    async def _pre_seal(self, *, sealing: bool = True, keep_audit: bool = False) -> None:
         state = self._state
         if state is None:
             return
         self._state = None
-        # Final checkpoints and chain state go behind the barrier while it is still open.
-        await self.audit.stop()
+        if not keep_audit:
+            # Final checkpoints and chain state go behind the barrier while it is still open.
+            await self.audit.stop()
         await state.leases.stop()
         if state.sweeper is not None:
             state.sweeper.cancel()
