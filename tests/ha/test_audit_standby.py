@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import resource
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,8 +248,10 @@ def workers(tmp_path: Path) -> Iterator[ServerProcess]:
         assert call(server, "PUT", "/v1/sys/unseal", json={"key": key}).status_code == 200
         server.root_token = root
         wait_until(
-            lambda: {call(server, "GET", "/v1/sys/leader").json()["is_self"] for _ in range(30)}
-            == {True, False},
+            lambda: (
+                {call(server, "GET", "/v1/sys/leader").json()["is_self"] for _ in range(30)}
+                == {True, False}
+            ),
             what="one active, one standby",
         )
         yield server
@@ -290,3 +293,48 @@ def test_two_workers_each_audit_what_they_serve_exactly_once(
     assert code == 0, out
     assert out.count("OK: chain") == 2, out
     assert os.path.getsize(log) > 0
+
+
+def test_a_killed_active_workers_chain_is_continued_by_its_successor(
+    workers: ServerProcess, tmp_path: Path
+) -> None:
+    server, root = workers, workers.root_token
+    log = tmp_path / "audit.log"
+    with httpx.Client(base_url=server.addr, headers={"X-Vault-Token": root}, timeout=30) as http:
+        # frequent checkpoints: the saved chain head's file offset is past lines of the
+        # other worker's chain, in the shared file
+        enable_file_device(http, log, checkpoint_entries="7")
+    assert call(server, "POST", "/v1/sys/mounts/secret", root, json={"type": "kv-v2"}).is_success
+    for i in range(10):
+        assert call(server, "POST", "/v1/secret/data/a", root, json={"data": {"i": i}}).is_success
+        assert call(server, "GET", "/v1/secret/data/a", root).status_code == 200
+    nodes = call(server, "GET", "/v1/sys/ha-status", root).json()["data"]["nodes"]
+    killed = int(next(n for n in nodes if n["active_node"])["node_id"].rsplit("-", 2)[1])
+    killed_chain = next(e["chain"] for e in entries(log) if writer_pid(e) == killed)
+    if [e for e in entries(log) if e["chain"] == killed_chain][-1]["type"] == "checkpoint":
+        # one more write (the active audits it): two lines no checkpoint covers yet
+        assert call(server, "POST", "/v1/secret/data/a", root, json={"data": {}}).is_success
+    os.kill(killed, signal.SIGKILL)  # its last lines are not covered by a checkpoint
+    wait_until(
+        lambda: call(server, "POST", "/v1/secret/data/b", root, json={"data": {}}).is_success,
+        what="a write after the takeover",
+    )
+    wait_until(lambda: killed not in worker_pids(server) and len(worker_pids(server)) == 2)
+    assert call(server, "PUT", "/v1/sys/unseal", json={"key": server.unseal_key}).is_success
+    wait_until(
+        lambda: all(
+            not call(server, "GET", "/v1/sys/seal-status").json()["sealed"] for _ in range(10)
+        ),
+        what="every worker unsealed",
+    )
+    for _ in range(20):
+        assert call(server, "GET", "/v1/secret/data/b", root).status_code == 200
+    found = entries(log)
+    # the new active adopted the dead one's tail (a checkpoint marks the recovered lines)
+    # and continues that chain after a link
+    continued = [e for e in found if e["chain"] == killed_chain]
+    assert any(e["type"] == "checkpoint" and e.get("recovered") for e in continued)
+    assert any(e["type"] == "link" and e["seq"] > 1 for e in continued)
+    code, out = verify(tmp_path, public_key(server), log)
+    assert code == 0, out
+    assert f"OK: chain {killed_chain}:" in out

@@ -48,7 +48,7 @@ import orjson
 
 from strongroom.audit.chain import ChainState, Signer
 from strongroom.audit.devices import Device, DeviceConfig, DeviceEnv, FileDevice, build_device
-from strongroom.audit.devices._base import _describe
+from strongroom.audit.devices._base import _describe, host_of, writer_id
 from strongroom.audit.entry import AuditAuth, AuditEvent, MountInfo, entry_time
 from strongroom.audit.hashing import SALT_SIZE, Salt
 from strongroom.clock import Clock, SystemClock
@@ -175,6 +175,10 @@ class AuditBroker:
         if not self.read_only:
             saved = await self._require_storage().get(CHAIN_PREFIX + config.uuid)
             state = ChainState.from_json(orjson.loads(saved)) if saved else None
+        if state is not None and state.chain_id and host_of(state.chain_id) != host_of(writer_id()):
+            # the saved head is another host's chain, in that host's file: a new active on
+            # another node starts a chain of its own rather than fork that one
+            state = None
         try:
             await device.open(state)
         except Exception as exc:
