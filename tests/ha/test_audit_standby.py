@@ -209,6 +209,8 @@ def test_devices_enabled_and_disabled_on_the_active_reach_the_standby_at_once(
     with cluster.http(standby) as http:
         assert http.get("/v1/secret/data/a").status_code == 200
     assert not log.exists()
+    # no signing key yet: a standby cannot create it, the active does (Vault's 307 here)
+    assert httpx.get(standby.addr + "/v1/sys/audit-public-key").status_code == 307
     for round_ in range(3):
         with cluster.http(active) as http:
             enable_file_device(http, log)
@@ -217,6 +219,7 @@ def test_devices_enabled_and_disabled_on_the_active_reach_the_standby_at_once(
         with cluster.http(standby) as http:
             assert http.get("/v1/secret/data/a").status_code == 200
         assert len(requests_by(log, standby.proc.pid, "secret/data/a")) == round_ + 1
+        assert public_key(standby) == public_key(active)  # read from the barrier
         with cluster.http(active) as http:
             assert http.delete("/v1/sys/audit/file").status_code == 204
         with cluster.http(standby) as http:

@@ -53,6 +53,7 @@ from strongroom.audit.entry import AuditAuth, AuditEvent, MountInfo, entry_time
 from strongroom.audit.hashing import SALT_SIZE, Salt
 from strongroom.clock import Clock, SystemClock
 from strongroom.errors import (
+    Fenced,
     InternalError,
     InvalidRequest,
     PermissionDenied,
@@ -382,7 +383,8 @@ class AuditBroker:
             if raw is not None:
                 signer = Signer.from_private_bytes(base64.b64decode(orjson.loads(raw)["ed25519"]))
             elif self.read_only:
-                raise InternalError("the audit signing key is not stored yet")
+                # a standby cannot create it: the request goes to the active, which does
+                raise Fenced("the audit signing key is not stored yet: the active creates it")
             else:
                 signer = Signer.generate()
                 record = {
