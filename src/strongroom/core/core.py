@@ -41,7 +41,12 @@ from strongroom.core.policies import PolicyStore
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
-from strongroom.core.system.header_config import AUDITED_HEADERS_KEY, load_audited_headers
+from strongroom.core.system.header_config import (
+    AUDITED_HEADERS_KEY,
+    UI_HEADERS_KEY,
+    load_audited_headers,
+    load_ui_headers,
+)
 from strongroom.core.system.introspection import InFlight
 from strongroom.core.system.keys import (
     ROTATE_CONFIG_KEY,
@@ -189,6 +194,7 @@ class Core:
         self.cluster: Cluster | None = None
         self._physical_cache: CachedStorage | None = None
         self._switching = False
+        self._joining = False  # after_unseal is starting the cluster
         # workers: pass an unseal key share or a seal on to the sibling processes
         self.peer_relay: PeerRelay | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
@@ -201,6 +207,8 @@ class Core:
         # sys/config/auditing/request-headers: name → hmac, and the names http/ forwards
         self.audited_headers: dict[str, bool] = {}
         self.audited_header_names: frozenset[bytes] = frozenset()
+        # sys/config/ui/headers as (name, value) lines for every /ui answer
+        self.ui_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -284,8 +292,13 @@ class Core:
     async def after_unseal(self) -> None:
         """Called once the seal manager has unsealed the barrier."""
         if self.cluster is not None:
-            if self._state is None:
-                await self.cluster.start()  # loads as a standby, then races for the lock
+            # two unseal paths may finish at once (a relayed share, a sibling's root key)
+            if self._state is None and not self._joining:
+                self._joining = True
+                try:
+                    await self.cluster.start()  # loads as a standby, then races for the lock
+                finally:
+                    self._joining = False
             return
         async with self._lock:
             if self._state is None:
@@ -360,9 +373,12 @@ class Core:
                 audit = True
             elif key == KEYRING_KEY:
                 keyring = True
-            elif key in (CORS_KEY, AUDITED_HEADERS_KEY, ROTATE_CONFIG_KEY) or key.startswith(
-                "sys/quotas/"
-            ):
+            elif key in (
+                CORS_KEY,
+                AUDITED_HEADERS_KEY,
+                ROTATE_CONFIG_KEY,
+                UI_HEADERS_KEY,
+            ) or key.startswith("sys/quotas/"):
                 api_config = True  # CORS, audited headers, rate-limit and lease-count quotas
             elif key.startswith("sys/token/"):
                 tokens = True
@@ -409,6 +425,7 @@ class Core:
         await load_quotas(self.barrier, self.quotas)
         self.set_audited_headers(await load_audited_headers(self.barrier))
         self.rotate_config = await load_rotate_config(self.barrier)
+        self.ui_headers = await load_ui_headers(self.barrier)
 
     def set_audited_headers(self, headers: dict[str, bool]) -> None:
         """Replace the audited request headers (both views at once: they are read per request)."""

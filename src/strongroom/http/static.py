@@ -48,6 +48,14 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+# never taken from sys/config/ui/headers (core filters them too; this is the last guard)
+_RESERVED = frozenset(
+    {name for name, _ in SECURITY_HEADERS if name != b"content-security-policy"}
+    | {b"content-type", b"content-length", b"etag", b"cache-control", b"location", b"allow"}
+    | {b"set-cookie", b"transfer-encoding", b"connection"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Asset:
     body: bytes
@@ -82,26 +90,45 @@ def assets() -> dict[str, Asset]:
     return _cache
 
 
-def serve(method: str, path: str, if_none_match: str = "") -> StaticAnswer:
-    """The answer for ``method path`` (a path starting ``/ui`` or equal to ``/``)."""
+def serve(
+    method: str,
+    path: str,
+    if_none_match: str = "",
+    custom: tuple[tuple[bytes, bytes], ...] = (),
+) -> StaticAnswer:
+    """The answer for ``method path`` (a path starting ``/ui`` or equal to ``/``).
+
+    ``custom`` are the operator's sys/config/ui/headers lines, already filtered so that none
+    replaces a security or framing header; they go before the security headers, and a
+    custom Content-Security-Policy is a second policy the browser enforces as well.
+    """
     if path == "/":
-        return _answer(302, [(b"location", b"/ui/")], b"")
+        return _answer(302, [(b"location", b"/ui/")], b"", custom)
     if path == "/ui":
-        return _answer(301, [(b"location", b"/ui/")], b"")
+        return _answer(301, [(b"location", b"/ui/")], b"", custom)
     if method not in ("GET", "HEAD"):
-        return _answer(405, [(b"allow", b"GET, HEAD")], b"")
+        return _answer(405, [(b"allow", b"GET, HEAD")], b"", custom)
     asset = assets().get(path[len("/ui/") :]) if path.startswith("/ui/") else None
     if asset is None:
-        return _answer(404, [(b"content-type", b"text/plain; charset=utf-8")], b"not found\n")
+        plain = [(b"content-type", b"text/plain; charset=utf-8")]
+        return _answer(404, plain, b"not found\n", custom)
     cache = [(b"etag", asset.etag.encode()), (b"cache-control", b"no-cache")]
     if if_none_match and asset.etag in (tag.strip() for tag in if_none_match.split(",")):
-        return _answer(304, cache, b"")
+        return _answer(304, cache, b"", custom)
     headers = [(b"content-type", asset.content_type.encode()), *cache]
-    return _answer(200, headers, b"" if method == "HEAD" else asset.body, len(asset.body))
+    body = b"" if method == "HEAD" else asset.body
+    return _answer(200, headers, body, custom, len(asset.body))
 
 
 def _answer(
-    status: int, headers: list[tuple[bytes, bytes]], body: bytes, length: int | None = None
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    custom: tuple[tuple[bytes, bytes], ...],
+    length: int | None = None,
 ) -> StaticAnswer:
     size = str(len(body) if length is None else length).encode()
-    return StaticAnswer(status, (*headers, (b"content-length", size), *SECURITY_HEADERS), body)
+    own = (*headers, (b"content-length", size))
+    if custom:
+        custom = tuple(line for line in custom if line[0] not in _RESERVED)
+    return StaticAnswer(status, (*own, *custom, *SECURITY_HEADERS), body)
