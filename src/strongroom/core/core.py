@@ -32,6 +32,7 @@ from strongroom.core.mounts import (
     MountConfig,
     MountEntry,
     MountTable,
+    mount_changes,
     new_accessor,
     validate_mount_path,
 )
@@ -364,11 +365,12 @@ class Core:
         state = self._state
         if state is None or state.active:
             return
-        reload = keyring = tokens = policies = identity = api_config = audit = False
+        mount_tables = keyring = policies = identity = api_config = audit = False
+        token_keys: list[str] = []
         by_mount: dict[str, list[str]] = {}
         for key in keys:
             if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY):
-                reload = True
+                mount_tables = True
             elif key == AUDIT_TABLE_KEY:
                 audit = True
             elif key == KEYRING_KEY:
@@ -381,7 +383,7 @@ class Core:
             ) or key.startswith("sys/quotas/"):
                 api_config = True  # CORS, audited headers, rate-limit and lease-count quotas
             elif key.startswith("sys/token/"):
-                tokens = True
+                token_keys.append(key[len("sys/token/") :])
             elif key.startswith("sys/policy/"):
                 policies = True
             elif key.startswith("sys/identity/"):
@@ -395,12 +397,10 @@ class Core:
             await self._load_api_config()
         if audit:  # a device enabled or disabled on the active: open or close ours
             await self.audit.reload()
-        if reload:  # a mount enabled, disabled, moved or tuned: rebuild every route
-            await self.become_standby()
-            return
-        if tokens:
-            state.tokens.forget_cache()
-            self.memos.clear()
+        if mount_tables:  # a mount enabled, disabled, moved or tuned
+            await self._reload_mounts(state)
+        if token_keys:  # only those tokens' entries (memos are per entry object: no clear)
+            state.tokens.forget_keys(token_keys)
         if policies:
             state.policies.invalidate()
         if identity:
@@ -412,6 +412,38 @@ class Core:
             if hook is not None:
                 for key in relative:
                     hook(key)
+
+    async def _reload_mounts(self, state: _Unsealed) -> None:
+        """A standby applies a changed mount table: only the mounts that changed are
+        unmounted, rebuilt, moved or retuned; the others keep their backend."""
+        async with self._lock:
+            if self._state is not state:
+                return  # sealed or switched meanwhile: that reloaded everything
+            self._switching = True  # requests wait until the routes are whole again
+            try:
+                mounts = await MountTable.load(self.barrier, MOUNT_TABLE_KEY, is_auth=False)
+                auth = await MountTable.load(self.barrier, AUTH_TABLE_KEY, is_auth=True)
+                if mounts is None or auth is None:
+                    raise Standby("the mount tables are gone")
+                for old_table, new_table in ((state.mounts, mounts), (state.auth_mounts, auth)):
+                    changes = mount_changes(old_table, new_table)
+                    for entry in (*changes.removed, *(old for old, _ in changes.rebuilt)):
+                        state.by_uuid.pop(entry.uuid, None)
+                        route = self.router.unmount(entry.full_path)
+                        if route is not None:
+                            await route.backend.cleanup()
+                    for old, new in changes.updated:
+                        route = self.router.unmount(old.full_path)
+                        if route is not None:
+                            self.router.mount(
+                                Route(entry=new, backend=route.backend, storage=route.storage)
+                            )
+                        state.by_uuid[new.uuid] = new
+                    for entry in (*(new for _, new in changes.rebuilt), *changes.added):
+                        await self._activate(entry, initialize=False)
+                state.mounts, state.auth_mounts = mounts, auth
+            finally:
+                self._switching = False
 
     async def mint_root_token(self) -> str:
         token, _ = await self.tokens.create(

@@ -194,10 +194,12 @@ class StrongroomApp:
                 if raw_name == b"x-vault-token":
                     token = raw_value.decode("latin-1").strip()
                 elif raw_name == b"authorization":
-                    if not token:
-                        value = raw_value.decode("latin-1")
-                        if value[:7].lower() == "bearer ":
+                    value = raw_value.decode("latin-1")
+                    if value[:7].lower() == "bearer ":
+                        if not token:
                             token = value[7:].strip()
+                    else:  # e.g. Basic client credentials (the OIDC provider's token endpoint)
+                        headers["authorization"] = value
                 elif raw_name == b"content-length":
                     try:
                         declared = int(raw_value)

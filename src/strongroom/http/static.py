@@ -9,6 +9,7 @@ strict Content-Security-Policy (no inline script or style, no framing, no third 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -17,6 +18,8 @@ __all__ = ["MANIFEST", "SECURITY_HEADERS", "Asset", "StaticAnswer", "assets", "s
 # URL path under /ui/ → (file under strongroom/http/ui/, content type)
 MANIFEST: dict[str, tuple[str, str]] = {
     "": ("index.html", "text/html; charset=utf-8"),
+    # the OIDC sign-in's callback page, also served at /ui/vault/auth/<mount>/oidc/callback
+    "oidc-callback.html": ("oidc-callback.html", "text/html; charset=utf-8"),
     "app.css": ("app.css", "text/css; charset=utf-8"),
     "favicon.svg": ("favicon.svg", "image/svg+xml"),
     **{
@@ -28,7 +31,11 @@ MANIFEST: dict[str, tuple[str, str]] = {
             "secrets.js",
             "transit.js",
             "access.js",
+            "authmethods.js",
+            "identity.js",
             "status.js",
+            "oidc.js",
+            "oidc-callback.js",
         )
     },
 }
@@ -74,6 +81,8 @@ class StaticAnswer:
 
 
 _cache: dict[str, Asset] = {}
+# where an OIDC provider sends the browser back (mount paths: letters, digits, . _ - /)
+_OIDC_CALLBACK = re.compile(r"/ui/vault/auth/[A-Za-z0-9._\-]+(?:/[A-Za-z0-9._\-]+)*/oidc/callback")
 
 
 def assets() -> dict[str, Asset]:
@@ -108,6 +117,8 @@ def serve(
         return _answer(301, [(b"location", b"/ui/")], b"", custom)
     if method not in ("GET", "HEAD"):
         return _answer(405, [(b"allow", b"GET, HEAD")], b"", custom)
+    if _OIDC_CALLBACK.fullmatch(path):
+        path = "/ui/oidc-callback.html"  # Vault's UI path; the mount is read by the page
     asset = assets().get(path[len("/ui/") :]) if path.startswith("/ui/") else None
     if asset is None:
         plain = [(b"content-type", b"text/plain; charset=utf-8")]
