@@ -22,6 +22,7 @@ from strongroom.audit import AuditAuth, AuditBroker, MountInfo
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.acl import ACL
+from strongroom.core.activity import ActivityLog
 from strongroom.core.cluster import Cluster
 from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend, normalise
 from strongroom.core.leases import LeaseEntry, LeaseManager
@@ -201,6 +202,8 @@ class Core:
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
         self.cors_config: CorsConfig = CorsConfig()
         self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
+        # client counts (sys/internal/counters/activity*), noted by the request road
+        self.activity = ActivityLog(View(barrier, "sys/counters/"), self.clock)
         self.telemetry = Telemetry()  # wiring replaces it with the config's settings
         self.telemetry.mount_of = self.mount_of_http_path
         self.in_flight = InFlight()  # filled by the HTTP edge (sys/in-flight-req)
@@ -899,6 +902,11 @@ class Core:
                     for start in range(0, len(keys), 500):
                         batch = keys[start : start + 500]
                         await route.storage.transaction([StorageOp(k) for k in batch])
+
+    def mount_of_path(self, path: str) -> tuple[str, str]:
+        """(mount path, accessor) of the mount that owns ``path`` (``("", "")`` if none)."""
+        found = self.router.match(path)
+        return (found[0].mount_point, found[0].entry.accessor) if found else ("", "")
 
     async def reload_backends(self, paths: Sequence[str]) -> list[str]:
         """Rebuild the backends mounted at ``paths`` (``secret/``, ``auth/userpass/``) from

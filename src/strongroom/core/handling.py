@@ -174,6 +174,12 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         if trail is not None:
             trail.auth = audit_auth(core, entry)
         _check_token_binding(core, entry, request)
+        if state.active and core.activity.enabled():  # client counts: one set lookup
+            noted = core.activity.note(
+                entry.entity_id, entry.policies, entry.path, core.mount_of_path
+            )
+            if noted is not None:
+                await noted
         acl = await core.acl_for(entry)
         if route is not None:
             backend_request = _backend_request(core, route, relative, request, entry)
