@@ -11,10 +11,10 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.serverproc import ServerProcess, start_dev_server
-from tests.ui.browser import Watched, chromium, watched_page
+from tests.ui.browser import Watched, chromium, sign_in, unlabelled_controls, watched_page
 
 
 def _self_signed_pem() -> str:
@@ -69,27 +69,6 @@ def ui(browser: Browser, server: ServerProcess) -> Iterator[Watched]:
         assert watched.problems() == []
     finally:
         watched.page.context.close()
-
-
-def sign_in(page: Page, addr: str, token: str) -> None:
-    page.goto(addr + "/")
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    assert unlabelled_controls(page) == []
-    page.get_by_label("Token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Secrets engines")).to_be_visible()
-
-
-def unlabelled_controls(page: Page) -> list[str]:
-    """Form controls on screen without an accessible name (a <label> or aria-label)."""
-    return list(
-        page.evaluate(
-            """() => [...document.querySelectorAll('input, select, textarea')]
-              .filter((el) => !el.hidden && el.type !== 'hidden')
-              .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-              .map((el) => el.outerHTML.slice(0, 80))"""
-        )
-    )
 
 
 def test_token_kept_in_session_storage_only(ui: Watched, server: ServerProcess) -> None:
