@@ -15,8 +15,9 @@ Supported, with Vault's names and defaults (website/content/docs/configuration/)
   (``backend`` is its legacy name) with our own ``skip_create_table`` and ``retry_timeout``
   (see docs/storage.md); with ``ha_enabled``, ``ha_lock_ttl``, ``ha_renew_interval`` and our
   ``ha_echo_interval`` (docs/ha.md);
-- ``api_addr``, ``cluster_addr``, ``disable_clustering``, ``default_lease_ttl``/``max_lease_ttl`` (768h each),
-  ``default_max_request_duration``, ``ui``, ``log_level``, ``pid_file``, and our own
+- ``api_addr``, ``cluster_addr``, ``disable_clustering``, ``default_lease_ttl``/
+  ``max_lease_ttl`` (768h each), ``default_max_request_duration``, ``ui``, ``log_level``,
+  ``pid_file``, and our own
   ``audit_directory`` and ``automated_snapshots { directory, interval, retain, file_prefix }``
   (scheduled snapshots, see docs/storage.md).
 

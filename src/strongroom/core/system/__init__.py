@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
 from strongroom.core.system.audit import audit_paths
+from strongroom.core.system.audit_verify import audit_verify_paths
 from strongroom.core.system.cors import cors_paths
 from strongroom.core.system.header_config import header_config_paths
 from strongroom.core.system.introspection import introspection_paths
@@ -79,6 +80,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *mount_paths(core),
         *policy_paths(core),
         *audit_paths(core),
+        *audit_verify_paths(core),
         *lease_paths(core),
         *wrapping_paths(core),
         *locked_user_paths(core),
