@@ -248,6 +248,40 @@ def test_the_cluster_port_serves_nobody_without_a_cluster_certificate(
     standby = three.standbys(active)[0]
     with three.http(standby) as http:
         assert http.post("/cluster/echo", json={"node_id": "x"}).status_code == 404
+    # an unsealed node shows its leaf of the cluster CA (ECDSA P-256) before refusing us
+    leaf = _server_certificate(standby.cluster_port)  # type: ignore[attr-defined]
+    assert isinstance(leaf.public_key(), ec.EllipticCurvePublicKey)
+    assert leaf.public_key().curve.name == "secp256r1"
+    issuer = leaf.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert str(issuer).startswith("strongroom-cluster-ca-")
+    assert leaf.issuer == _server_certificate(port).issuer  # one CA for every node
+    # a sealed node cannot read the CA: it refuses every handshake outright
+    with three.http(standby) as http:
+        assert http.put("/v1/sys/seal").status_code == 204
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        _server_certificate(standby.cluster_port)  # type: ignore[attr-defined]
+    three.unseal(standby)
+    wait_until(lambda: _handshakes(standby.cluster_port), 10, "the unsealed node serves again")  # type: ignore[attr-defined]
+
+
+def _server_certificate(port: int) -> x509.Certificate:
+    """The certificate the cluster port shows a client that checks nothing (and has none)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="strongroom-cluster") as tls:
+            der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
+
+
+def _handshakes(port: int) -> bool:
+    try:
+        _server_certificate(port)
+    except (ssl.SSLError, ConnectionError):
+        return False
+    return True
 
 
 def test_ha_status_lists_every_node_and_forgets_a_dead_one(shared: ForwardingCluster) -> None:

@@ -61,7 +61,19 @@ _TIMEOUT = httpx.Timeout(90.0, connect=5.0)
 FORWARDED_FOR = "x-strongroom-forwarded-for"
 FORWARDED_CERT = "x-strongroom-forwarded-client-cert"
 ECHO_PATH = "/cluster/echo"  # served by cluster listeners only (server/cluster_listener.py)
-_KEPT_HEADERS = ("content-type", "x-vault-index", "retry-after", "location", "cache-control")
+# the active's answer headers the client must see (ACME's nonce and links, rate limits…)
+_KEPT_HEADERS = (
+    "content-type",
+    "x-vault-index",
+    "retry-after",
+    "location",
+    "cache-control",
+    "replay-nonce",
+    "link",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+)
 
 
 def forwardable(cluster_addr: str) -> bool:

@@ -54,6 +54,7 @@ __all__ = [
 log = logging.getLogger("strongroom.server")
 
 _MAX_ECHO = 16 * 1024
+_KEEP_ALIVE = 75
 
 
 def cluster_address_of(config: ServerConfig) -> str:
@@ -170,7 +171,8 @@ class ClusterApp:
 
 def _tls_context(assembly: Assembly) -> ssl.SSLContext:
     """The listener's context: every handshake gets the cluster CA's context if this node
-    is unsealed and has loaded it, and fails otherwise."""
+    is unsealed and has loaded it (sealing drops it: core/cluster.py ``resign``), and
+    fails otherwise."""
     core = assembly.core
     base = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     base.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -179,7 +181,7 @@ def _tls_context(assembly: Assembly) -> ssl.SSLContext:
     def choose(sock: ssl.SSLObject, _name: str | None, _context: ssl.SSLContext) -> int | None:
         cluster = core.cluster
         tls = cluster.tls if cluster is not None else None
-        if tls is None or core.sealed:
+        if tls is None:
             return ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE
         sock.context = tls.server_context
         return None
@@ -200,6 +202,9 @@ def tls_cluster_config(assembly: Assembly) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         server_header=False,
+        # longer than the forwarder's pool keeps an idle connection (httpx: 5 s), so the
+        # client, never the server, closes it: no request races a closing connection
+        timeout_keep_alive=_KEEP_ALIVE,
         timeout_graceful_shutdown=5,
     )
 
@@ -217,5 +222,8 @@ def unix_cluster_config(assembly: Assembly, path: str) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         server_header=False,
+        # longer than the forwarder's pool keeps an idle connection (httpx: 5 s), so the
+        # client, never the server, closes it: no request races a closing connection
+        timeout_keep_alive=_KEEP_ALIVE,
         timeout_graceful_shutdown=5,
     )
