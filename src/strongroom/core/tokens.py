@@ -105,6 +105,7 @@ class TokenEntry:
             metadata=self.meta,
             cubbyhole_id=self.cubbyhole_id,
             token_type=self.type,
+            creation_time=self.creation_time,
         )
 
     def encode(self) -> bytes:

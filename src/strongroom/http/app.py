@@ -195,10 +195,12 @@ class StrongroomApp:
                 if raw_name == b"x-vault-token":
                     token = raw_value.decode("latin-1").strip()
                 elif raw_name == b"authorization":
-                    if not token:
-                        value = raw_value.decode("latin-1")
-                        if value[:7].lower() == "bearer ":
+                    value = raw_value.decode("latin-1")
+                    if value[:7].lower() == "bearer ":
+                        if not token:
                             token = value[7:].strip()
+                    else:  # e.g. Basic client credentials (the OIDC provider's token endpoint)
+                        headers["authorization"] = value
                 elif raw_name == b"content-length":
                     try:
                         declared = int(raw_value)
@@ -236,7 +238,7 @@ class StrongroomApp:
                     # Vault hands its backends the HTTP request for these content types
                     data: dict[str, object] = {"http_raw_body": base64.b64encode(body).decode()}
                 elif body and looks_like_form(body, media_type):
-                    data = parse_form(body, self.limits)  # an OIDC provider's form_post
+                    data = parse_form(body, self.limits)  # form_post callbacks, token requests
                 else:
                     data = parse_json_object(body, self.limits) if body else {}
                 rel = path[4:]

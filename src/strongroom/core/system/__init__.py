@@ -20,9 +20,12 @@ from strongroom.core.system.monitor import monitor_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.password_policies import password_policy_paths
+from strongroom.core.system.plugin_reload import plugin_reload_paths
 from strongroom.core.system.plugins import plugin_paths
 from strongroom.core.system.policies import policy_paths
 from strongroom.core.system.quotas import quota_paths
+from strongroom.core.system.server_info import UNAUTHENTICATED as INFO_UNAUTHENTICATED
+from strongroom.core.system.server_info import server_info_paths
 from strongroom.core.system.snapshot import snapshot_paths
 from strongroom.core.system.specs import spec_paths
 from strongroom.core.system.tools import tool_paths
@@ -71,6 +74,7 @@ UNAUTHENTICATED_PATHS = (
     "wrapping/lookup",
     "mfa/validate",
     *AUDIT_UNAUTHENTICATED,
+    *INFO_UNAUTHENTICATED,
 )
 
 
@@ -99,6 +103,8 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *monitor_paths(core),
         *mfa_paths(core),
         *snapshot_paths(core),
+        *plugin_reload_paths(core),
+        *server_info_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
