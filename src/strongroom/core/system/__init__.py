@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from strongroom.core.system.activity import activity_paths
 from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
 from strongroom.core.system.audit import audit_paths
 from strongroom.core.system.audit_verify import audit_verify_paths
@@ -105,6 +106,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *snapshot_paths(core),
         *plugin_reload_paths(core),
         *server_info_paths(core),
+        *activity_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
