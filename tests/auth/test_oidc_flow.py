@@ -345,7 +345,15 @@ def test_client_secret_post_and_config_rules(dev_server: ServerProcess) -> None:
             ),
             "verbose_oidc_logging",
         )
-        _configure(root, mount, provider)
+        _refused(
+            root.post(config, json={**base, "provider_config": {"provider": "azure"}}),
+            "provider_config",
+        )
+        _configure(root, mount, provider, namespace_in_state=False)
+        read = root.get(config).json()["data"]
+        assert read["provider_config"] == {} and read["namespace_in_state"] is False
+        role = root.get(f"/v1/auth/{mount}/role/web").json()["data"]
+        assert role["verbose_oidc_logging"] is False and "poll_interval" not in role
         back = setup.start()
         ok = setup.callback(state=back["state"], code=back["code"])
         assert ok.status_code == 200, ok.text
