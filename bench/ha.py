@@ -182,7 +182,8 @@ def kv_read(
         )
         if audit_log is not None:
             pem = workdir / f"{tag}.pem"
-            pem.write_text(call(port, "GET", "/v1/sys/audit-public-key").json()["data"]["public_key"])
+            public = call(port, "GET", "/v1/sys/audit-public-key").json()["data"]
+            pem.write_text(public["public_key"])
             audit_report(audit_log, pem)
         return result, [rss_mb(p) for p in pids]
     finally:
