@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,11 +209,11 @@ def test_ha_status_and_per_writer_audit_chains_of_a_two_worker_server(
             assert http.put("/v1/sys/unseal", json={"key": key}).json()["sealed"] is False
             http.headers["X-Vault-Token"] = root
             known: dict[str, dict[str, object]] = {}
-            for _ in range(200):  # both workers registered (each echoes in turn)
+            deadline = time.monotonic() + 30
+            while len(known) < 2 and time.monotonic() < deadline:  # the standby echoes (2 s)
                 for node in http.get("/v1/sys/ha-status").json()["data"]["nodes"]:
                     known[str(node["node_id"])] = node
-                if len(known) == 2:
-                    break
+                time.sleep(0.1)
             assert len(known) == 2, known
             # each worker audits locally into the shared file with its own chain
             log = tmp_path / "audit.log"
