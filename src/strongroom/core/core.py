@@ -22,6 +22,7 @@ from strongroom.audit import AuditAuth, AuditBroker, MountInfo
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.acl import ACL
+from strongroom.core.activity import ActivityLog
 from strongroom.core.cluster import Cluster
 from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend, normalise
 from strongroom.core.leases import LeaseEntry, LeaseManager
@@ -32,6 +33,7 @@ from strongroom.core.mounts import (
     MountConfig,
     MountEntry,
     MountTable,
+    mount_changes,
     new_accessor,
     validate_mount_path,
 )
@@ -41,7 +43,12 @@ from strongroom.core.policies import PolicyStore
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
-from strongroom.core.system.header_config import AUDITED_HEADERS_KEY, load_audited_headers
+from strongroom.core.system.header_config import (
+    AUDITED_HEADERS_KEY,
+    UI_HEADERS_KEY,
+    load_audited_headers,
+    load_ui_headers,
+)
 from strongroom.core.system.introspection import InFlight
 from strongroom.core.system.keys import (
     ROTATE_CONFIG_KEY,
@@ -140,7 +147,6 @@ class _Unsealed:
     sweeper: asyncio.Task[None] | None = None
     by_uuid: dict[str, MountEntry] = field(default_factory=dict)
     active: bool = True  # False on an HA standby: loaded read-only, no leader duties
-    audit_configured: bool = False  # (standby) audit devices exist: serve nothing locally
 
 
 class RequestMemos:
@@ -190,11 +196,14 @@ class Core:
         self.cluster: Cluster | None = None
         self._physical_cache: CachedStorage | None = None
         self._switching = False
+        self._joining = False  # after_unseal is starting the cluster
         # workers: pass an unseal key share or a seal on to the sibling processes
         self.peer_relay: PeerRelay | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
         self.cors_config: CorsConfig = CorsConfig()
         self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
+        # client counts (sys/internal/counters/activity*), noted by the request road
+        self.activity = ActivityLog(View(barrier, "sys/counters/"), self.clock)
         self.telemetry = Telemetry()  # wiring replaces it with the config's settings
         self.telemetry.mount_of = self.mount_of_http_path
         # requests observed so far are labelled with the mounts they reached
@@ -204,6 +213,8 @@ class Core:
         # sys/config/auditing/request-headers: name → hmac, and the names http/ forwards
         self.audited_headers: dict[str, bool] = {}
         self.audited_header_names: frozenset[bytes] = frozenset()
+        # sys/config/ui/headers as (name, value) lines for every /ui answer
+        self.ui_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -287,8 +298,13 @@ class Core:
     async def after_unseal(self) -> None:
         """Called once the seal manager has unsealed the barrier."""
         if self.cluster is not None:
-            if self._state is None:
-                await self.cluster.start()  # loads as a standby, then races for the lock
+            # two unseal paths may finish at once (a relayed share, a sibling's root key)
+            if self._state is None and not self._joining:
+                self._joining = True
+                try:
+                    await self.cluster.start()  # loads as a standby, then races for the lock
+                finally:
+                    self._joining = False
             return
         async with self._lock:
             if self._state is None:
@@ -327,8 +343,13 @@ class Core:
             if self.barrier.sealed:
                 return
             self._switching = True  # requests wait (core/handling.py) until routes are whole
+            state = self._state
+            # a standby rebuilding its routes (mount change, feed gap) keeps auditing into
+            # the chains it has open; a role change starts over (the active continues the
+            # saved chain heads, a standby starts chains of its own)
+            keep_audit = not active and state is not None and not state.active
             try:
-                await self._pre_seal(sealing=False)
+                await self._pre_seal(sealing=False, keep_audit=keep_audit)
                 if self._physical_cache is not None:  # anything cached before may be stale
                     self._physical_cache.invalidate_all()
                 await self.barrier.reload_keyring()
@@ -349,19 +370,25 @@ class Core:
         state = self._state
         if state is None or state.active:
             return
-        reload = keyring = tokens = policies = identity = api_config = False
+        mount_tables = keyring = policies = identity = api_config = audit = False
+        token_keys: list[str] = []
         by_mount: dict[str, list[str]] = {}
         for key in keys:
-            if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY, AUDIT_TABLE_KEY):
-                reload = True
+            if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY):
+                mount_tables = True
+            elif key == AUDIT_TABLE_KEY:
+                audit = True
             elif key == KEYRING_KEY:
                 keyring = True
-            elif key in (CORS_KEY, AUDITED_HEADERS_KEY, ROTATE_CONFIG_KEY) or key.startswith(
-                "sys/quotas/"
-            ):
+            elif key in (
+                CORS_KEY,
+                AUDITED_HEADERS_KEY,
+                ROTATE_CONFIG_KEY,
+                UI_HEADERS_KEY,
+            ) or key.startswith("sys/quotas/"):
                 api_config = True  # CORS, audited headers, rate-limit and lease-count quotas
             elif key.startswith("sys/token/"):
-                tokens = True
+                token_keys.append(key[len("sys/token/") :])
             elif key.startswith("sys/policy/"):
                 policies = True
             elif key.startswith("sys/identity/"):
@@ -373,12 +400,12 @@ class Core:
             await self.barrier.reload_keyring()
         if api_config:
             await self._load_api_config()
-        if reload:  # a mount enabled, disabled, moved or tuned: rebuild every route
-            await self.become_standby()
-            return
-        if tokens:
-            state.tokens.forget_cache()
-            self.memos.clear()
+        if audit:  # a device enabled or disabled on the active: open or close ours
+            await self.audit.reload()
+        if mount_tables:  # a mount enabled, disabled, moved or tuned
+            await self._reload_mounts(state)
+        if token_keys:  # only those tokens' entries (memos are per entry object: no clear)
+            state.tokens.forget_keys(token_keys)
         if policies:
             state.policies.invalidate()
         if identity:
@@ -390,6 +417,38 @@ class Core:
             if hook is not None:
                 for key in relative:
                     hook(key)
+
+    async def _reload_mounts(self, state: _Unsealed) -> None:
+        """A standby applies a changed mount table: only the mounts that changed are
+        unmounted, rebuilt, moved or retuned; the others keep their backend."""
+        async with self._lock:
+            if self._state is not state:
+                return  # sealed or switched meanwhile: that reloaded everything
+            self._switching = True  # requests wait until the routes are whole again
+            try:
+                mounts = await MountTable.load(self.barrier, MOUNT_TABLE_KEY, is_auth=False)
+                auth = await MountTable.load(self.barrier, AUTH_TABLE_KEY, is_auth=True)
+                if mounts is None or auth is None:
+                    raise Standby("the mount tables are gone")
+                for old_table, new_table in ((state.mounts, mounts), (state.auth_mounts, auth)):
+                    changes = mount_changes(old_table, new_table)
+                    for entry in (*changes.removed, *(old for old, _ in changes.rebuilt)):
+                        state.by_uuid.pop(entry.uuid, None)
+                        route = self.router.unmount(entry.full_path)
+                        if route is not None:
+                            await route.backend.cleanup()
+                    for old, new in changes.updated:
+                        route = self.router.unmount(old.full_path)
+                        if route is not None:
+                            self.router.mount(
+                                Route(entry=new, backend=route.backend, storage=route.storage)
+                            )
+                        state.by_uuid[new.uuid] = new
+                    for entry in (*(new for _, new in changes.rebuilt), *changes.added):
+                        await self._activate(entry, initialize=False)
+                state.mounts, state.auth_mounts = mounts, auth
+            finally:
+                self._switching = False
 
     async def mint_root_token(self) -> str:
         token, _ = await self.tokens.create(
@@ -403,6 +462,7 @@ class Core:
         await load_quotas(self.barrier, self.quotas)
         self.set_audited_headers(await load_audited_headers(self.barrier))
         self.rotate_config = await load_rotate_config(self.barrier)
+        self.ui_headers = await load_ui_headers(self.barrier)
 
     def set_audited_headers(self, headers: dict[str, bool]) -> None:
         """Replace the audited request headers (both views at once: they are read per request)."""
@@ -458,7 +518,8 @@ class Core:
     async def _post_unseal(self, *, active: bool = True) -> None:
         """Load everything behind the barrier. ``active=False`` (an HA standby) writes
         nothing and starts no leader duty: no defaults, no lease manager, no token sweep,
-        no backend ``initialize``, no audit devices."""
+        no backend ``initialize``; it opens the audit devices read-only (chains of its own,
+        nothing stored: audit/broker.py)."""
         await self._load_api_config()
         raw_cluster = await self.barrier.get(_CLUSTER_KEY)
         cluster = orjson.loads(raw_cluster) if raw_cluster else {"id": "", "name": ""}
@@ -529,8 +590,10 @@ class Core:
                 await leases.restore()
                 leases.start()
                 await self.audit.start(self.barrier)
+            elif self.audit.started:  # a standby's route rebuild: the devices stay open
+                await self.audit.reload()
             else:
-                state.audit_configured = await self.barrier.get(AUDIT_TABLE_KEY) is not None
+                await self.audit.start(self.barrier, read_only=True)
         except BaseException:
             self._state = None
             self.router.clear()
@@ -545,13 +608,14 @@ class Core:
             len(self.router.routes()),
         )
 
-    async def _pre_seal(self, *, sealing: bool = True) -> None:
+    async def _pre_seal(self, *, sealing: bool = True, keep_audit: bool = False) -> None:
         state = self._state
         if state is None:
             return
         self._state = None
-        # Final checkpoints and chain state go behind the barrier while it is still open.
-        await self.audit.stop()
+        if not keep_audit:
+            # Final checkpoints and chain state go behind the barrier while it is still open.
+            await self.audit.stop()
         await state.leases.stop()
         if state.sweeper is not None:
             state.sweeper.cancel()
@@ -840,6 +904,33 @@ class Core:
                     for start in range(0, len(keys), 500):
                         batch = keys[start : start + 500]
                         await route.storage.transaction([StorageOp(k) for k in batch])
+
+    def mount_of_path(self, path: str) -> tuple[str, str]:
+        """(mount path, accessor) of the mount that owns ``path`` (``("", "")`` if none)."""
+        found = self.router.match(path)
+        return (found[0].mount_point, found[0].entry.accessor) if found else ("", "")
+
+    async def reload_backends(self, paths: Sequence[str]) -> list[str]:
+        """Rebuild the backends mounted at ``paths`` (``secret/``, ``auth/userpass/``) from
+        their factories, as Vault's sys/plugins/reload does; core's own mounts are skipped.
+        Returns the paths reloaded."""
+        async with self._lock:
+            self._switching = True  # requests wait until the routes are whole again
+            try:
+                done = []
+                for path in paths:
+                    route = self.router.get(path)
+                    if route is None or route.entry.type in _SINGLETON_TYPES:
+                        continue
+                    self.router.unmount(path)
+                    try:
+                        await route.backend.cleanup()
+                    finally:
+                        await self._activate(route.entry, initialize=self.state.active)
+                    done.append(path)
+                return done
+            finally:
+                self._switching = False
 
     async def remount(self, src: str, dst: str) -> MountEntry:
         is_auth = src.startswith("auth/")

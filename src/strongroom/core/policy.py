@@ -123,6 +123,11 @@ path "auth/token/revoke-self" {
     capabilities = ["update"]
 }
 
+# A token may ask an OIDC provider for an authorization code for its own entity (Vault's).
+path "identity/oidc/provider/+/authorize" {
+    capabilities = ["read", "update"]
+}
+
 # A token may ask which capabilities it holds on a path.
 path "sys/capabilities-self" {
     capabilities = ["update"]
@@ -140,6 +145,11 @@ path "identity/entity/name/{{identity.entity.name}}" {
 
 # A token may read the ACL that results from all of its policies (used by UIs).
 path "sys/internal/ui/resultant-acl" {
+    capabilities = ["read"]
+}
+
+# A token may read the server's version (the web UI shows it).
+path "sys/internal/ui/version" {
     capabilities = ["read"]
 }
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from strongroom.core.system.activity import activity_paths
 from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
 from strongroom.core.system.audit import audit_paths
+from strongroom.core.system.audit_verify import audit_verify_paths
 from strongroom.core.system.cors import cors_paths
 from strongroom.core.system.header_config import header_config_paths
 from strongroom.core.system.introspection import introspection_paths
@@ -19,9 +21,12 @@ from strongroom.core.system.monitor import monitor_paths
 from strongroom.core.system.mounts import mount_paths
 from strongroom.core.system.operations import operation_paths
 from strongroom.core.system.password_policies import password_policy_paths
+from strongroom.core.system.plugin_reload import plugin_reload_paths
 from strongroom.core.system.plugins import plugin_paths
 from strongroom.core.system.policies import policy_paths
 from strongroom.core.system.quotas import quota_paths
+from strongroom.core.system.server_info import UNAUTHENTICATED as INFO_UNAUTHENTICATED
+from strongroom.core.system.server_info import server_info_paths
 from strongroom.core.system.snapshot import snapshot_paths
 from strongroom.core.system.specs import spec_paths
 from strongroom.core.system.tools import tool_paths
@@ -70,6 +75,7 @@ UNAUTHENTICATED_PATHS = (
     "wrapping/lookup",
     "mfa/validate",
     *AUDIT_UNAUTHENTICATED,
+    *INFO_UNAUTHENTICATED,
 )
 
 
@@ -79,6 +85,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *mount_paths(core),
         *policy_paths(core),
         *audit_paths(core),
+        *audit_verify_paths(core),
         *lease_paths(core),
         *wrapping_paths(core),
         *locked_user_paths(core),
@@ -97,6 +104,9 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *monitor_paths(core),
         *mfa_paths(core),
         *snapshot_paths(core),
+        *plugin_reload_paths(core),
+        *server_info_paths(core),
+        *activity_paths(core),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
