@@ -293,6 +293,7 @@ class Core:
         """Take part in an HA cluster (before the first unseal); ``cache`` is the ciphertext
         cache the change feed invalidates."""
         self.cluster = cluster
+        cluster.secure_storage = self.barrier  # the cluster CA lives behind the barrier
         self._physical_cache = cache
 
     async def after_unseal(self) -> None:
