@@ -117,9 +117,13 @@ _READS = frozenset({Operation.READ, Operation.LIST, Operation.HELP})
 
 
 async def _quota_road(core: Core, request: Request, path: str) -> Response | None:
-    if core.quotas.active:  # the only cost of quotas while none is configured
-        try:
-            return await core.quotas.guard(
+    quotas = core.quotas
+    if not quotas.active:  # the only cost of quotas while none is configured
+        return await _audited_road(core, request, path)
+    try:
+        headers = quotas.admit(request, path)  # rate limits by IP: no await, no allocation
+        if headers is None:  # role, entity or lease-count quotas: the general road
+            return await quotas.guard(
                 request,
                 path,
                 lease_count=core.lease_count_under,
@@ -127,12 +131,15 @@ async def _quota_road(core: Core, request: Request, path: str) -> Response | Non
                 proceed=lambda: _audited_road(core, request, path),
                 role_of=core.quota_role,
             )
-        except QuotaRefused as exc:
-            # Vault audits quota refusals only when enable_rate_limit_audit_logging is set
-            if core.quotas.config.enable_rate_limit_audit_logging and core.audit.enabled:
-                await Trail(core.audit, request).failed(exc)
-            raise
-    return await _audited_road(core, request, path)
+    except QuotaRefused as exc:
+        # Vault audits quota refusals only when enable_rate_limit_audit_logging is set
+        if quotas.config.enable_rate_limit_audit_logging and core.audit.enabled:
+            await Trail(core.audit, request).failed(exc)
+        raise
+    response = await _audited_road(core, request, path)
+    if headers and response is not None:
+        response.wire_headers += headers
+    return response
 
 
 async def _audited_road(core: Core, request: Request, path: str) -> Response | None:
@@ -141,6 +148,8 @@ async def _audited_road(core: Core, request: Request, path: str) -> Response | N
     trail = Trail(core.audit, request)
     try:
         response = await _road(core, request, path, trail)
+    except _UseOnActive:
+        raise  # nothing recorded yet: the active audits the request it is sent
     except Exception as exc:
         await trail.failed(exc)
         raise
@@ -199,15 +208,18 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         raise NotFound(f"no handler for route {path!r}. route entry not found.")
     if backend_request is None:
         backend_request = _backend_request(core, route, relative, request, entry)
+    if entry is not None and entry.num_uses > 0:
+        cluster = core.cluster
+        if cluster is not None and not cluster.active:
+            # use counts are spent on the active alone, which audits the request: this
+            # standby records nothing for it
+            raise _UseOnActive()
     if trail is not None:
         # Recorded before the backend runs and before a limited-use token is spent: if no
         # audit device can record it, the request is refused here and has no effect.
         await trail.record_request()
     last_use = None
     if entry is not None and entry.num_uses > 0:
-        cluster = core.cluster
-        if cluster is not None and not cluster.active:
-            raise _UseOnActive()  # use counts are spent on the active alone
         last_use = await state.tokens.use(entry)
     try:
         response = await route.backend.handle(backend_request)
@@ -254,9 +266,9 @@ class _UseOnActive(Exception):
 
 async def _must_go_to_active(core: Core, cluster: Cluster, request: Request, path: str) -> bool:
     """On an HA standby: whatever must run on the active (every write, login, token
-    creation, lease work, any read of a mount that may write on read, everything while
-    audit devices are enabled: standbys keep no audit chain of their own yet) goes there;
-    the rest is served here once every committed change is applied."""
+    creation, lease work, any read of a mount that may write on read) goes there, and is
+    audited there only; the rest is served here once every committed change is applied,
+    and audited here, into this process's own chain (failing closed as on the active)."""
     if path == "sys/seal":
         return False  # sealing seals the node asked (and, for workers, its siblings)
     # first: every committed change applied (a new mount must be routed, a revoked token
@@ -267,7 +279,7 @@ async def _must_go_to_active(core: Core, cluster: Cluster, request: Request, pat
     found = core.router.match(path)
     mount_type = found[0].entry.type if found else None
     relative = found[1] if found else ""
-    if core.state.audit_configured or must_go_to_active(request.operation, mount_type, relative):
+    if must_go_to_active(request.operation, mount_type, relative):
         return True
     wanted = request.headers.get("x-vault-index")
     index = decode_index(wanted) if wanted else None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from strongroom.framework import NoArgs, Path
 from strongroom.logical import Operation, Request, Response
@@ -40,23 +41,13 @@ def operation_paths(core: Core) -> list[Path]:
         return Response(data=core.seal_manager.key_status().to_json())
 
     async def ha_status(request: Request, args: NoArgs) -> Response:
-        """Vault's sys/ha-status: the nodes this node knows of (the active, and itself:
-        nodes do not register with each other here). ``node_id`` is ours, not Vault's."""
+        """Vault's sys/ha-status: the active and the standbys it heard from (their echoes,
+        core/cluster_registry.py); a standby asks the active. ``node_id`` is ours."""
         cluster = core.cluster
         if cluster is None:
             return Response(data={"nodes": []})
-        leader = await cluster.leader()
-        nodes: list[dict[str, Any]] = []
-        if leader is not None:
-            nodes.append(_node(leader.node_id, leader.api_addr, leader.cluster_addr, True))
-        if leader is None or leader.node_id != cluster.node_id:
-            settings = cluster.settings
-            nodes.append(
-                _node(settings.node_id, settings.api_addr, settings.cluster_addr, cluster.active)
-            )
-        for node in nodes:
-            node["version"] = core.settings.version
-        return Response(data={"nodes": nodes})
+        whole = replace(request, path=request.mount_point + request.path)
+        return Response(data={"nodes": await cluster.ha_status(whole)})
 
     update, read = Operation.UPDATE, Operation.READ
     return [
@@ -66,16 +57,3 @@ def operation_paths(core: Core) -> list[Path]:
         Path(r"key-status", {read: key_status}, synopsis="The barrier key's term"),
         Path(r"ha-status", {read: ha_status}, synopsis="The HA cluster's nodes"),
     ]
-
-
-def _node(node_id: str, api_addr: str, cluster_addr: str, active: bool) -> dict[str, Any]:
-    return {
-        "hostname": node_id.rsplit("-", 2)[0],
-        "node_id": node_id,
-        "api_address": api_addr,
-        "cluster_address": cluster_addr,
-        "active_node": active,
-        "last_echo": None,
-        "redundancy_zone": "",
-        "upgrade_version": "",
-    }
