@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from strongroom.errors import PermissionDenied
 from strongroom.framework import BackgroundJob, KeyLocks
 
 if TYPE_CHECKING:
@@ -34,10 +35,17 @@ if TYPE_CHECKING:
     from strongroom.core.telemetry import Telemetry
     from strongroom.core.token_leases import TokenLeases
     from strongroom.core.tokens import TokenEntry, TokenStore
-    from strongroom.logical import BackendFactory
+    from strongroom.logical import BackendFactory, Request
     from strongroom.seal import SealManager
 
-__all__ = ["CoreSettingsView", "PeerRelay", "SysContext", "SystemCore", "UnsealedView"]
+__all__ = [
+    "CoreSettingsView",
+    "PeerRelay",
+    "SysContext",
+    "SystemCore",
+    "UnsealedView",
+    "caller_acl",
+]
 
 PeerRelay = Callable[[str, str, dict[str, Any], str], Awaitable[None]]
 """(method, path, body, token): an operator action sent on to the other worker processes."""
@@ -167,3 +175,17 @@ class SysContext:
         self.lease_tidy = BackgroundJob("sys/leases/tidy")
         self.header_locks = KeyLocks()
         self.quota_locks = KeyLocks()
+
+
+async def caller_acl(core: SystemCore, request: Request, *, in_last_use: bool = False) -> ACL:
+    """The calling token's ACL, for the sys/ paths that are unauthenticated or served
+    before the road's checks and so look the caller up themselves.
+
+    Raises:
+        PermissionDenied: no token, or not a valid one.
+    """
+    token = request.client_token
+    entry = await core.tokens.lookup(token, in_last_use=in_last_use) if token else None
+    if entry is None:
+        raise PermissionDenied()
+    return await core.acl_for(entry)

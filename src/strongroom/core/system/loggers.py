@@ -14,10 +14,11 @@ from strongroom.errors import InvalidRequest
 from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 
-__all__ = ["TABLE"]
+__all__ = ["LOG_LEVELS", "TABLE"]
 
 _PREFIX = "strongroom."
-_LEVELS = {
+# Vault's level names (trace is debug here)
+LOG_LEVELS = {
     "trace": logging.DEBUG,
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -51,7 +52,7 @@ def _ours() -> dict[str, logging.Logger]:
 
 
 def _level(raw: str) -> int:
-    level = _LEVELS.get(raw.strip().lower())
+    level = LOG_LEVELS.get(raw.strip().lower())
     if level is None:
         raise InvalidRequest(f"invalid level provided: unknown log level: {raw[:20]}")
     return level

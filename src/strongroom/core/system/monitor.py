@@ -16,20 +16,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from strongroom.core.system._context import SysContext
+from strongroom.core.system.loggers import LOG_LEVELS
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 
 __all__ = ["TABLE"]
 
-_LEVELS = {
-    "trace": logging.DEBUG,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-}
 _NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}
 _BACKLOG = 1000  # records queued for a slow reader before the oldest are dropped
 
@@ -74,7 +67,7 @@ class _StreamHandler(logging.Handler):
 
 
 async def _monitor(ctx: SysContext, request: Request, args: MonitorArgs) -> Response:
-    level = _LEVELS.get(args.log_level.strip().lower())
+    level = LOG_LEVELS.get(args.log_level.strip().lower())
     if level is None:
         raise InvalidRequest(f"unknown log level: {args.log_level[:20]}")
     fmt = args.log_format.strip().lower() or "standard"

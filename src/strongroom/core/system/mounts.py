@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from strongroom.core.mounts import MountConfig, MountEntry, mount_token_type
-from strongroom.core.system._context import MIGRATIONS_KEPT, SysContext, SystemCore
+from strongroom.core.system._context import MIGRATIONS_KEPT, SysContext, SystemCore, caller_acl
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import (
     Endpoint,
@@ -338,7 +338,7 @@ async def _ui_mounts(ctx: SysContext, request: Request, args: NoArgs) -> Respons
     # reaches, in full. "hidden" and "" are the same: not listed to strangers.
     core = ctx.core
     out: dict[str, dict[str, Any]] = {"secret": {}, "auth": {}}
-    acl = await core.acl_for(await _caller(core, request)) if request.client_token else None
+    acl = await caller_acl(core, request, in_last_use=True) if request.client_token else None
     for is_auth, bucket in ((False, "secret"), (True, "auth")):
         for entry in core.mount_entries(is_auth=is_auth):
             unauth = entry.config.listing_visibility == "unauth"
@@ -360,7 +360,7 @@ async def _ui_mounts(ctx: SysContext, request: Request, args: NoArgs) -> Respons
 
 async def _ui_mount(ctx: SysContext, request: Request, args: PathArgs) -> Response:
     core = ctx.core
-    acl = await core.acl_for(await _caller(core, request))
+    acl = await caller_acl(core, request, in_last_use=True)
     path = args.path
     found = core.router.match(path)
     if found is None:
@@ -412,17 +412,6 @@ TABLE: list[Endpoint[SysContext]] = [
         synopsis="The mount owning a path, if the caller may use it",
     ),
 ]
-
-
-async def _caller(core: SystemCore, request: Request) -> Any:
-    entry = (
-        await core.tokens.lookup(request.client_token, in_last_use=True)
-        if request.client_token
-        else None
-    )
-    if entry is None:
-        raise PermissionDenied()
-    return entry
 
 
 def _any_access(acl: Any, path: str) -> bool:

@@ -8,8 +8,7 @@ from typing import Any
 
 from strongroom import __version__
 from strongroom.core.openapi import MountSpec, build_document
-from strongroom.core.system._context import SysContext, SystemCore
-from strongroom.errors import PermissionDenied
+from strongroom.core.system._context import SysContext, SystemCore, caller_acl
 from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 
@@ -56,10 +55,7 @@ def mount_specs(core: SystemCore) -> list[MountSpec]:
 
 async def _openapi(ctx: SysContext, request: Request, args: SpecArgs) -> Response:
     core = ctx.core
-    entry = await core.tokens.lookup(request.client_token) if request.client_token else None
-    if entry is None:
-        raise PermissionDenied()
-    acl = await core.acl_for(entry)
+    acl = await caller_acl(core, request)
 
     def visible(path: str) -> bool:
         return acl.capabilities(path) != ["deny"]

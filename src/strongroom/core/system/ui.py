@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.core.system._context import SysContext
-from strongroom.errors import PermissionDenied
+from strongroom.core.system._context import SysContext, caller_acl
 from strongroom.framework import Endpoint, NoArgs
 from strongroom.logical import Operation, Request, Response
 
@@ -14,10 +13,7 @@ __all__ = ["TABLE"]
 
 
 async def _resultant_acl(ctx: SysContext, request: Request, args: NoArgs) -> Response:
-    entry = await ctx.core.tokens.lookup(request.client_token) if request.client_token else None
-    if entry is None:
-        raise PermissionDenied()
-    acl = await ctx.core.acl_for(entry)
+    acl = await caller_acl(ctx.core, request)
     if acl.is_root:
         return Response(data={"root": True})
     exact: dict[str, Any] = {}
