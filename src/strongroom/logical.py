@@ -109,6 +109,7 @@ class TokenInfo:
     # a per-token identifier used to key cubbyhole storage (not the token itself)
     cubbyhole_id: str = ""
     token_type: str = "service"  # noqa: S105 (a token kind)
+    creation_time: float = 0.0  # when the token was made (OIDC max_age, auth_time)
 
 
 @dataclass(frozen=True, slots=True)

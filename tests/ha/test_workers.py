@@ -3,8 +3,10 @@ standby; writes reaching the standby are forwarded to the active over its privat
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,8 +124,37 @@ def test_two_workers_read_their_writes_over_fresh_connections(
         assert call(server, "GET", "/v1/auth/token/lookup-self", token).status_code == 403
 
 
-def test_a_killed_active_worker_is_replaced_and_restarted(
-    workers: tuple[ServerProcess, str],
+def worker_dir(server: ServerProcess) -> Path:
+    """The supervisor's private 0700 directory (from a worker's command line)."""
+    for pid in worker_pids(server):
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            for arg in handle.read().split(b"\0"):
+                if arg.startswith(b"-worker-dir="):
+                    return Path(arg.split(b"=", 1)[1].decode())
+    raise AssertionError("no worker directory")
+
+
+def at_worker(server: ServerProcess, index: int, path: str, token: str = "") -> httpx.Response:
+    """A request to one given worker, over its private cluster socket."""
+    transport = httpx.HTTPTransport(uds=str(worker_dir(server) / f"w{index}.sock"))
+    headers = {"X-Vault-Token": token} if token else {}
+    with httpx.Client(transport=transport, base_url="http://worker", timeout=10) as http:
+        return http.get(path, headers=headers)
+
+
+def _node_pids(server: ServerProcess, root: str) -> tuple[int, int]:
+    """(the active worker's pid, the standby's pid)."""
+    nodes = call(server, "GET", "/v1/sys/ha-status", root).json()["data"]["nodes"]
+    active = next(n for n in nodes if n["active_node"])
+    pid = int(active["node_id"].rsplit("-", 2)[1])
+    others = worker_pids(server) - {pid}
+    assert pid in worker_pids(server) and len(others) == 1
+    return pid, others.pop()
+
+
+@pytest.mark.parametrize("victim", ["active", "standby"])
+def test_a_killed_worker_is_restarted_unsealed(
+    workers: tuple[ServerProcess, str], victim: str
 ) -> None:
     server, root = workers
     wait_until(lambda: _leaders(server, root) == {True, False}, what="one active, one standby")
@@ -135,40 +166,113 @@ def test_a_killed_active_worker_is_replaced_and_restarted(
         call(server, "POST", "/v1/secret/data/before", root, json={"data": {"a": 1}}).status_code
         == 200
     )
-    nodes = call(server, "GET", "/v1/sys/ha-status", root).json()["data"]["nodes"]
-    active = next(n for n in nodes if n["active_node"])
-    pid = int(active["node_id"].rsplit("-", 2)[1])
-    assert pid in worker_pids(server)
+    active, standby = _node_pids(server, root)
+    pid = active if victim == "active" else standby
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
 
-    def written_after_takeover() -> bool:
+    def written_after_kill() -> bool:
         answer = call(server, "POST", "/v1/secret/data/after", root, json={"data": {"b": 2}})
         return answer.status_code == 200
 
-    wait_until(written_after_takeover, 15, "a write after the takeover")
+    wait_until(written_after_kill, 15, "a write after the kill")
     assert time.monotonic() - killed < 10
-    # the supervisor restarted the dead worker (sealed, as a restarted node is)
+    # the supervisor restarts the dead worker, which asks its live sibling for the root key
+    # and rejoins unsealed: no unseal call is made in this test after the kill
     wait_until(
         lambda: len(worker_pids(server)) == 2 and pid not in worker_pids(server), what="restart"
     )
-    # sealed, it passes requests to the active sibling rather than failing them
-    for _ in range(10):
-        assert call(server, "GET", "/v1/secret/data/after", root).status_code == 200
-    answer = call(server, "PUT", "/v1/sys/unseal", json={"key": server.unseal_key})
 
-    assert answer.status_code == 200
-    wait_until(
-        lambda: all(
-            not call(server, "GET", "/v1/sys/seal-status").json()["sealed"] for _ in range(10)
-        ),
-        what="every worker unsealed",
-    )
+    def both_unsealed_and_serving() -> bool:
+        for index in (0, 1):
+            try:
+                status = at_worker(server, index, "/v1/sys/seal-status").json()
+                read = at_worker(server, index, "/v1/secret/data/before", root)
+            except httpx.HTTPError:
+                return False
+            if status["sealed"] or read.status_code != 200:
+                return False
+        return True
+
+    wait_until(both_unsealed_and_serving, 15, "the restarted worker unsealed and serving")
+    assert time.monotonic() - killed < 15
+    _, restarted_standby = _node_pids(server, root)  # one active again, one standby
+    for index in (0, 1):
+        leader = at_worker(server, index, "/v1/sys/leader", root).json()
+        assert leader["ha_enabled"] is True
     for _ in range(10):
         before = call(server, "GET", "/v1/secret/data/before", root)
         after = call(server, "GET", "/v1/secret/data/after", root)
         assert before.json()["data"]["data"] == {"a": 1}
         assert after.json()["data"]["data"] == {"b": 2}
+    assert restarted_standby in worker_pids(server)
+
+
+def test_a_sealed_cluster_stays_sealed_after_a_restart(
+    workers: tuple[ServerProcess, str],
+) -> None:
+    server, root = workers
+    wait_until(lambda: _leaders(server, root) == {True, False}, what="one active, one standby")
+    assert call(server, "PUT", "/v1/sys/seal", root).status_code == 204
+    wait_until(
+        lambda: all(at_worker(server, i, "/v1/sys/seal-status").json()["sealed"] for i in (0, 1)),
+        what="every worker sealed",
+    )
+    pid = next(iter(worker_pids(server)))
+    os.kill(pid, signal.SIGKILL)
+    wait_until(
+        lambda: len(worker_pids(server)) == 2 and pid not in worker_pids(server), what="restart"
+    )
+
+    def reachable() -> bool:
+        try:
+            return all(
+                at_worker(server, i, "/v1/sys/seal-status").status_code == 200 for i in (0, 1)
+            )
+        except httpx.HTTPError:
+            return False
+
+    wait_until(reachable, what="both workers serving")
+    time.sleep(0.5)  # let the restarted worker ask its (sealed) sibling
+    for index in (0, 1):
+        assert at_worker(server, index, "/v1/sys/seal-status").json()["sealed"] is True
+    # the next key share unseals every worker, as before
+    answer = call(server, "PUT", "/v1/sys/unseal", json={"key": server.unseal_key})
+    assert answer.status_code == 200
+    wait_until(
+        lambda: (
+            not any(at_worker(server, i, "/v1/sys/seal-status").json()["sealed"] for i in (0, 1))
+        ),
+        what="every worker unsealed",
+    )
+
+
+def test_a_process_that_is_not_a_sibling_gets_no_key(
+    workers: tuple[ServerProcess, str],
+) -> None:
+    server, _root = workers
+    directory = worker_dir(server)
+    assert directory.stat().st_mode & 0o777 == 0o700
+    for index in (0, 1):
+        path = directory / f"k{index}.sock"
+        wait_until(path.exists, what="the key socket")
+        assert path.stat().st_mode & 0o777 == 0o600
+        # this test process is the same user but not a child of the supervisor: the worker
+        # closes the connection without a byte, whatever is sent
+        for hello in (b"SRK1" + os.urandom(32), b"SRK1" + bytes(32) + bytes(32), b"GET /"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect(str(path))
+                with contextlib.suppress(OSError):
+                    sock.sendall(hello)
+                received = b""
+                with contextlib.suppress(ConnectionResetError):
+                    while chunk := sock.recv(4096):
+                        received += chunk
+                assert received == b""
+    # and the workers are still unsealed and serving
+    for index in (0, 1):
+        assert at_worker(server, index, "/v1/sys/seal-status").json()["sealed"] is False
 
 
 def test_dev_mode_with_two_workers(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ traceback, every refusal in ``{"errors": [...]}``."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +105,9 @@ def _check(response: httpx.Response | Any, method: str, path: str) -> None:
     assert "Traceback" not in response.text, f"{method} {path}"
     if status >= 400 and response.content:
         body = response.json()
+        oauth = re.search(r"^/identity/oidc/provider/[^/]+/(authorize|token|userinfo)$", path)
+        if oauth and isinstance(body, dict) and isinstance(body.get("error"), str):
+            return  # OAuth 2.0 endpoints answer RFC 6749's {"error", "error_description"}
         assert isinstance(body, dict) and isinstance(body.get("errors"), list), (
             f"{method} {path}: {response.text[:200]}"
         )

@@ -349,8 +349,14 @@ def test_audit_tamper_evidence_and_search(
         sign_in(page, server.addr, server.root_token)
         page.get_by_role("link", name="Audit").click()
         row = page.locator("tr").filter(has_text="uifile/")
-        row.get_by_role("button", name="Verify").click()
+        row.get_by_role("button", name="Verify", exact=True).click()
         expect(page.locator("#verify-result")).to_contain_text("chain intact")
+        chains = page.get_by_role("table", name="Chains (one per writer)")
+        expect(chains.locator("tbody tr")).to_have_count(1)
+        expect(chains).to_contain_text("never recorded")
+        row.get_by_role("button", name="Verify and record").click()
+        expect(page.locator("#verify-result")).to_contain_text("Last checkpoints recorded.")
+        expect(chains).to_contain_text("verified 20")
         form = page.locator("form").filter(has_text="Search the log")
         form.get_by_label("Request path").fill("secret/data/audited/*")
         form.get_by_label("Operation").select_option("create")
@@ -365,8 +371,9 @@ def test_audit_tamper_evidence_and_search(
         at = next(i for i, line in enumerate(lines) if b'"operation":"create"' in line)
         lines[at] = lines[at].replace(b'"operation":"create"', b'"operation":"delete"', 1)
         log.write_bytes(b"\n".join(lines))
-        row.get_by_role("button", name="Verify").click()
-        expect(page.locator("#verify-result")).to_contain_text("BROKEN at line")
+        row.get_by_role("button", name="Verify", exact=True).click()
+        expect(page.locator("#verify-result")).to_contain_text("BROKEN at")
+        expect(page.locator("#verify-result")).to_contain_text("line")
         # sudo only
         http.put(
             "/v1/sys/policies/acl/auditsearch",

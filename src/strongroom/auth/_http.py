@@ -1,4 +1,5 @@
-"""Outbound HTTP for auth methods (JWKS, OIDC discovery, Kubernetes TokenReview), async.
+"""Outbound HTTP for auth methods (JWKS, OIDC discovery and token requests, Kubernetes
+TokenReview), async.
 
 Every call runs on the event loop through httpx's async client, so a slow identity provider
 delays only the login waiting on it. Limits: 10 s per request, 1 MiB per response, no
@@ -12,6 +13,7 @@ Errors name what was being fetched, never a credential or a response body.
 from __future__ import annotations
 
 import ssl
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +22,7 @@ import orjson
 
 from strongroom.errors import InvalidRequest
 
-__all__ = ["MAX_RESPONSE_BYTES", "request_json", "tls_context"]
+__all__ = ["MAX_RESPONSE_BYTES", "post_form", "request_json", "tls_context"]
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 TIMEOUT_SECONDS = 10.0
@@ -57,11 +59,43 @@ async def request_json(
     Raises:
         InvalidRequest: the request failed or the answer was larger than 1 MiB.
     """
-    context = tls_context(ca_pem, what)
     content = orjson.dumps(body) if body is not None else None
     sent_headers = {"Accept": "application/json", **(headers or {})}
     if content is not None:
         sent_headers["Content-Type"] = "application/json"
+    return await _send(method, url, what, ca_pem, sent_headers, content)
+
+
+async def post_form(
+    url: str,
+    form: Mapping[str, str],
+    *,
+    what: str,
+    ca_pem: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, Any]:
+    """POST ``application/x-www-form-urlencoded`` (OAuth 2.0 token requests), read JSON.
+
+    Returns and raises as :func:`request_json`.
+    """
+    content = urllib.parse.urlencode(form).encode()
+    sent_headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/x-www-form-urlencoded",
+        **(headers or {}),
+    }
+    return await _send("POST", url, what, ca_pem, sent_headers, content)
+
+
+async def _send(
+    method: str,
+    url: str,
+    what: str,
+    ca_pem: str,
+    sent_headers: Mapping[str, str],
+    content: bytes | None,
+) -> tuple[int, Any]:
+    context = tls_context(ca_pem, what)
     try:
         async with (
             httpx.AsyncClient(

@@ -34,7 +34,8 @@ from strongroom.logical import Storage, StorageOp
 __all__ = ["BATCH_PREFIX", "BatchClaims", "BatchSealer"]
 
 BATCH_PREFIX = "hvb."
-_KEY = "batch-key"
+BATCH_KEY = "batch-key"  # in the sys/token/ view
+_KEY = BATCH_KEY
 _AAD = b"strongroom batch token v1"
 _NONCE = 12
 _MAX_LENGTH = 4096

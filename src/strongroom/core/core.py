@@ -32,6 +32,7 @@ from strongroom.core.mounts import (
     MountConfig,
     MountEntry,
     MountTable,
+    mount_changes,
     new_accessor,
     validate_mount_path,
 )
@@ -41,7 +42,12 @@ from strongroom.core.policies import PolicyStore
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
-from strongroom.core.system.header_config import AUDITED_HEADERS_KEY, load_audited_headers
+from strongroom.core.system.header_config import (
+    AUDITED_HEADERS_KEY,
+    UI_HEADERS_KEY,
+    load_audited_headers,
+    load_ui_headers,
+)
 from strongroom.core.system.introspection import InFlight
 from strongroom.core.system.keys import (
     ROTATE_CONFIG_KEY,
@@ -190,6 +196,7 @@ class Core:
         self.cluster: Cluster | None = None
         self._physical_cache: CachedStorage | None = None
         self._switching = False
+        self._joining = False  # after_unseal is starting the cluster
         # workers: pass an unseal key share or a seal on to the sibling processes
         self.peer_relay: PeerRelay | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
@@ -202,6 +209,8 @@ class Core:
         # sys/config/auditing/request-headers: name → hmac, and the names http/ forwards
         self.audited_headers: dict[str, bool] = {}
         self.audited_header_names: frozenset[bytes] = frozenset()
+        # sys/config/ui/headers as (name, value) lines for every /ui answer
+        self.ui_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     # ----- state ---------------------------------------------------------------------
     @property
@@ -285,8 +294,13 @@ class Core:
     async def after_unseal(self) -> None:
         """Called once the seal manager has unsealed the barrier."""
         if self.cluster is not None:
-            if self._state is None:
-                await self.cluster.start()  # loads as a standby, then races for the lock
+            # two unseal paths may finish at once (a relayed share, a sibling's root key)
+            if self._state is None and not self._joining:
+                self._joining = True
+                try:
+                    await self.cluster.start()  # loads as a standby, then races for the lock
+                finally:
+                    self._joining = False
             return
         async with self._lock:
             if self._state is None:
@@ -347,19 +361,23 @@ class Core:
         state = self._state
         if state is None or state.active:
             return
-        reload = keyring = tokens = policies = identity = api_config = False
+        mount_tables = keyring = policies = identity = api_config = False
+        token_keys: list[str] = []
         by_mount: dict[str, list[str]] = {}
         for key in keys:
             if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY, AUDIT_TABLE_KEY):
-                reload = True
+                mount_tables = True
             elif key == KEYRING_KEY:
                 keyring = True
-            elif key in (CORS_KEY, AUDITED_HEADERS_KEY, ROTATE_CONFIG_KEY) or key.startswith(
-                "sys/quotas/"
-            ):
+            elif key in (
+                CORS_KEY,
+                AUDITED_HEADERS_KEY,
+                ROTATE_CONFIG_KEY,
+                UI_HEADERS_KEY,
+            ) or key.startswith("sys/quotas/"):
                 api_config = True  # CORS, audited headers, rate-limit and lease-count quotas
             elif key.startswith("sys/token/"):
-                tokens = True
+                token_keys.append(key[len("sys/token/") :])
             elif key.startswith("sys/policy/"):
                 policies = True
             elif key.startswith("sys/identity/"):
@@ -371,12 +389,10 @@ class Core:
             await self.barrier.reload_keyring()
         if api_config:
             await self._load_api_config()
-        if reload:  # a mount enabled, disabled, moved or tuned: rebuild every route
-            await self.become_standby()
-            return
-        if tokens:
-            state.tokens.forget_cache()
-            self.memos.clear()
+        if mount_tables:  # a mount enabled, disabled, moved or tuned; audit devices changed
+            await self._reload_mounts(state)
+        if token_keys:  # only those tokens' entries (memos are per entry object: no clear)
+            state.tokens.forget_keys(token_keys)
         if policies:
             state.policies.invalidate()
         if identity:
@@ -388,6 +404,39 @@ class Core:
             if hook is not None:
                 for key in relative:
                     hook(key)
+
+    async def _reload_mounts(self, state: _Unsealed) -> None:
+        """A standby applies a changed mount table: only the mounts that changed are
+        unmounted, rebuilt, moved or retuned; the others keep their backend."""
+        async with self._lock:
+            if self._state is not state:
+                return  # sealed or switched meanwhile: that reloaded everything
+            self._switching = True  # requests wait until the routes are whole again
+            try:
+                mounts = await MountTable.load(self.barrier, MOUNT_TABLE_KEY, is_auth=False)
+                auth = await MountTable.load(self.barrier, AUTH_TABLE_KEY, is_auth=True)
+                if mounts is None or auth is None:
+                    raise Standby("the mount tables are gone")
+                for old_table, new_table in ((state.mounts, mounts), (state.auth_mounts, auth)):
+                    changes = mount_changes(old_table, new_table)
+                    for entry in (*changes.removed, *(old for old, _ in changes.rebuilt)):
+                        state.by_uuid.pop(entry.uuid, None)
+                        route = self.router.unmount(entry.full_path)
+                        if route is not None:
+                            await route.backend.cleanup()
+                    for old, new in changes.updated:
+                        route = self.router.unmount(old.full_path)
+                        if route is not None:
+                            self.router.mount(
+                                Route(entry=new, backend=route.backend, storage=route.storage)
+                            )
+                        state.by_uuid[new.uuid] = new
+                    for entry in (*(new for _, new in changes.rebuilt), *changes.added):
+                        await self._activate(entry, initialize=False)
+                state.mounts, state.auth_mounts = mounts, auth
+                state.audit_configured = await self.barrier.get(AUDIT_TABLE_KEY) is not None
+            finally:
+                self._switching = False
 
     async def mint_root_token(self) -> str:
         token, _ = await self.tokens.create(
@@ -401,6 +450,7 @@ class Core:
         await load_quotas(self.barrier, self.quotas)
         self.set_audited_headers(await load_audited_headers(self.barrier))
         self.rotate_config = await load_rotate_config(self.barrier)
+        self.ui_headers = await load_ui_headers(self.barrier)
 
     def set_audited_headers(self, headers: dict[str, bool]) -> None:
         """Replace the audited request headers (both views at once: they are read per request)."""

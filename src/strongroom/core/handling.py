@@ -399,8 +399,12 @@ def _backend_request(
     operation: Operation | None = None,
 ) -> Request:
     mount_point = route.mount_point
-    # Only the token store and sys see the caller's token ID; other backends never do.
-    sees_token = mount_point in ("auth/token/", "sys/")
+    # Only the token store and sys see the caller's token ID; other backends never do. On
+    # identity's unauthenticated paths the bearer is no Vault token but an OIDC access token
+    # for the provider's userinfo endpoint.
+    sees_token = mount_point in ("auth/token/", "sys/") or (
+        entry is None and mount_point == "identity/"
+    )
     # Built field by field: dataclasses.replace() costs ~20 us per call on the hot path.
     return Request(
         operation=request.operation if operation is None else operation,

@@ -21,10 +21,12 @@ from strongroom.logical import Storage
 __all__ = [
     "AUTH_TABLE_KEY",
     "MOUNT_TABLE_KEY",
+    "MountChanges",
     "MountConfig",
     "MountEntry",
     "MountTable",
     "login_token_type",
+    "mount_changes",
     "mount_token_type",
     "new_accessor",
     "validate_mount_path",
@@ -261,3 +263,37 @@ class MountTable:
             if existing.startswith(path) or path.startswith(existing):
                 return existing
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class MountChanges:
+    """What differs between two versions of a mount table, by mount UUID: what an HA
+    standby applies when the active changed the table (core.invalidate)."""
+
+    removed: tuple[MountEntry, ...] = ()  # gone: unmount, clean up the backend
+    rebuilt: tuple[tuple[MountEntry, MountEntry], ...] = ()  # (old, new): type/options changed
+    updated: tuple[tuple[MountEntry, MountEntry], ...] = ()  # (old, new): moved/tuned, same backend
+    added: tuple[MountEntry, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.removed or self.rebuilt or self.updated or self.added)
+
+
+def mount_changes(old: MountTable, new: MountTable) -> MountChanges:
+    before = {e.uuid: e for e in old.entries.values()}
+    after = {e.uuid: e for e in new.entries.values()}
+    removed = tuple(e for u, e in before.items() if u not in after)
+    added = tuple(e for u, e in after.items() if u not in before)
+    rebuilt: list[tuple[MountEntry, MountEntry]] = []
+    updated: list[tuple[MountEntry, MountEntry]] = []
+    for mount_uuid, entry in before.items():
+        now = after.get(mount_uuid)
+        if now is None or now == entry:
+            continue
+        same_backend = (now.type, now.options, now.is_auth) == (
+            entry.type,
+            entry.options,
+            entry.is_auth,
+        )
+        (updated if same_backend else rebuilt).append((entry, now))
+    return MountChanges(removed, tuple(rebuilt), tuple(updated), added)

@@ -123,6 +123,11 @@ path "auth/token/revoke-self" {
     capabilities = ["update"]
 }
 
+# A token may ask an OIDC provider for an authorization code for its own entity (Vault's).
+path "identity/oidc/provider/+/authorize" {
+    capabilities = ["read", "update"]
+}
+
 # A token may ask which capabilities it holds on a path.
 path "sys/capabilities-self" {
     capabilities = ["update"]

@@ -23,14 +23,14 @@ import heapq
 import hmac
 import secrets
 import string
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import orjson
 
 from strongroom.clock import Clock
-from strongroom.core.batch_tokens import BATCH_PREFIX, BatchClaims, BatchSealer
+from strongroom.core.batch_tokens import BATCH_KEY, BATCH_PREFIX, BatchClaims, BatchSealer
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.framework import KEEP, KeyLocks, Swap, format_time, remember, swap
 from strongroom.logical import Storage, StorageOp, TokenInfo
@@ -105,6 +105,7 @@ class TokenEntry:
             metadata=self.meta,
             cubbyhole_id=self.cubbyhole_id,
             token_type=self.type,
+            creation_time=self.creation_time,
         )
 
     def encode(self) -> bytes:
@@ -133,6 +134,8 @@ RevokeHook = Callable[[TokenEntry], Awaitable[None]]
 _LEASE_PREFIX = "lease/"
 # {prefix: revocations in progress}: token creation under a prefix being revoked is refused
 _FENCE_KEY = "fence"
+# sys/token/ keys nothing in this process caches (a standby ignores their changes)
+_UNCACHED = ("accessor/", "parent/", _LEASE_PREFIX, "roles/")
 
 
 def lease_id_of(entry: TokenEntry) -> str:
@@ -612,3 +615,22 @@ class TokenStore:
 
     def forget_cache(self) -> None:
         self._cache.clear()
+
+    def cached(self, token: str) -> bool:
+        """Whether this process holds ``token``'s entry in its cache (tests, diagnostics)."""
+        return self.hash_id(token) in self._cache
+
+    def forget_keys(self, keys: Iterable[str]) -> None:
+        """An HA standby drops what these changed keys of the ``sys/token/`` view (relative
+        to it) may have made stale: a token's entry (``id/<hash>``, the cache's own key) or
+        the batch-token key; the index keys (``accessor/``, ``parent/``, ``lease/``, the
+        revocation fence, roles) are read from storage each time and cache nothing. A key
+        of any other shape drops the whole cache (correctness before speed)."""
+        for key in keys:
+            if key.startswith("id/"):
+                self._cache.pop(key[3:], None)
+            elif key == BATCH_KEY:
+                self._batch.forget()
+            elif not key.startswith(_UNCACHED) and key != _FENCE_KEY:
+                self._cache.clear()
+                self._batch.forget()

@@ -34,7 +34,9 @@ from strongroom.http.cors import CorsDecision, decide
 from strongroom.http.requests import (
     BODY_COMPLETE,
     HttpLimits,
+    looks_like_form,
     operation_for,
+    parse_form,
     parse_json_object,
     read_body,
     split_query,
@@ -150,7 +152,8 @@ class StrongroomApp:
         try:
             if not path.startswith("/v1/"):
                 if self.hooks.ui and (path in ("/", "/ui") or path.startswith("/ui/")):
-                    return await _static(send, method, path, scope)
+                    custom = self.hooks.ui_headers() if self.hooks.ui_headers else ()
+                    return await _static(send, method, path, scope, custom)
                 return await _send(send, 404, encode_errors([]), head_only)
             query = split_query(scope.get("query_string", b""))
             if self.cors is not None and self.cors().enabled:
@@ -191,10 +194,12 @@ class StrongroomApp:
                 if raw_name == b"x-vault-token":
                     token = raw_value.decode("latin-1").strip()
                 elif raw_name == b"authorization":
-                    if not token:
-                        value = raw_value.decode("latin-1")
-                        if value[:7].lower() == "bearer ":
+                    value = raw_value.decode("latin-1")
+                    if value[:7].lower() == "bearer ":
+                        if not token:
                             token = value[7:].strip()
+                    else:  # e.g. Basic client credentials (the OIDC provider's token endpoint)
+                        headers["authorization"] = value
                 elif raw_name == b"content-length":
                     try:
                         declared = int(raw_value)
@@ -231,6 +236,8 @@ class StrongroomApp:
                     # a DER body (OCSP): handed over as-is, base64 in ``http_raw_body``, as
                     # Vault hands its backends the HTTP request for these content types
                     data: dict[str, object] = {"http_raw_body": base64.b64encode(body).decode()}
+                elif body and looks_like_form(body, media_type):
+                    data = parse_form(body, self.limits)  # an OIDC provider's form_post
                 else:
                     data = parse_json_object(body, self.limits) if body else {}
                 rel = path[4:]
@@ -413,6 +420,8 @@ class AppHooks:
     audited_headers: Callable[[], frozenset[bytes]] | None = None
     # serve the web UI at /ui (and redirect / there): config ``ui = true``, dev mode
     ui: bool = False
+    # sys/config/ui/headers, already filtered (core/system/header_config.py)
+    ui_headers: Callable[[], tuple[tuple[bytes, bytes], ...]] | None = None
 
 
 class InFlightTable(Protocol):
@@ -473,13 +482,15 @@ async def _redirect(
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _static(send: Send, method: str, path: str, scope: Scope) -> int:
+async def _static(
+    send: Send, method: str, path: str, scope: Scope, custom: tuple[tuple[bytes, bytes], ...]
+) -> int:
     """The web UI's files (http/static.py): a fixed manifest, never the file system."""
     etag = ""
     for name, value in scope["headers"]:
         if name == b"if-none-match":
             etag = value.decode("latin-1")
-    answer = static.serve(method, path, etag)
+    answer = static.serve(method, path, etag, custom)
     await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
     await send({"type": "http.response.body", "body": answer.body})
     return answer.status

@@ -17,7 +17,9 @@ __all__ = [
     "BODY_COMPLETE",
     "HttpLimits",
     "check_json_shape",
+    "looks_like_form",
     "operation_for",
+    "parse_form",
     "read_body",
     "split_query",
 ]
@@ -125,6 +127,35 @@ def parse_json_object(body: bytes, limits: HttpLimits) -> dict[str, Any]:
         raise InvalidRequest("failed to parse JSON input: the body must be a JSON object")
     check_json_shape(value, limits)
     return value
+
+
+def looks_like_form(body: bytes, media_type: bytes) -> bool:
+    """Vault's ``isForm``: declared form-urlencoded and not starting like JSON (``curl -d``
+    declares every body a form, JSON included)."""
+    if media_type != b"application/x-www-form-urlencoded":
+        return False
+    head = body.lstrip(b" \t\r\n")[:1]
+    return head not in (b"{", b"[")
+
+
+def parse_form(body: bytes, limits: HttpLimits) -> dict[str, Any]:
+    """A form-urlencoded body (an OIDC provider's ``form_post``) as string fields; a field
+    sent several times is joined with commas, as in Vault."""
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            max_num_fields=limits.max_container_entries,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("failed to parse form input") from None
+    fields: dict[str, list[str]] = {}
+    for key, value in pairs:
+        fields.setdefault(key, []).append(value)
+    data: dict[str, Any] = {key: ",".join(values) for key, values in fields.items()}
+    check_json_shape(data, limits)
+    return data
 
 
 def check_json_shape(value: Any, limits: HttpLimits) -> None:

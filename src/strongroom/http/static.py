@@ -9,6 +9,7 @@ strict Content-Security-Policy (no inline script or style, no framing, no third 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -17,6 +18,8 @@ __all__ = ["MANIFEST", "SECURITY_HEADERS", "Asset", "StaticAnswer", "assets", "s
 # URL path under /ui/ → (file under strongroom/http/ui/, content type)
 MANIFEST: dict[str, tuple[str, str]] = {
     "": ("index.html", "text/html; charset=utf-8"),
+    # the OIDC sign-in's callback page, also served at /ui/vault/auth/<mount>/oidc/callback
+    "oidc-callback.html": ("oidc-callback.html", "text/html; charset=utf-8"),
     "app.css": ("app.css", "text/css; charset=utf-8"),
     "favicon.svg": ("favicon.svg", "image/svg+xml"),
     **{
@@ -29,6 +32,8 @@ MANIFEST: dict[str, tuple[str, str]] = {
             "transit.js",
             "access.js",
             "status.js",
+            "oidc.js",
+            "oidc-callback.js",
         )
     },
 }
@@ -45,6 +50,14 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
+)
+
+
+# never taken from sys/config/ui/headers (core filters them too; this is the last guard)
+_RESERVED = frozenset(
+    {name for name, _ in SECURITY_HEADERS if name != b"content-security-policy"}
+    | {b"content-type", b"content-length", b"etag", b"cache-control", b"location", b"allow"}
+    | {b"set-cookie", b"transfer-encoding", b"connection"}
 )
 
 
@@ -66,6 +79,8 @@ class StaticAnswer:
 
 
 _cache: dict[str, Asset] = {}
+# where an OIDC provider sends the browser back (mount paths: letters, digits, . _ - /)
+_OIDC_CALLBACK = re.compile(r"/ui/vault/auth/[A-Za-z0-9._\-]+(?:/[A-Za-z0-9._\-]+)*/oidc/callback")
 
 
 def assets() -> dict[str, Asset]:
@@ -82,26 +97,47 @@ def assets() -> dict[str, Asset]:
     return _cache
 
 
-def serve(method: str, path: str, if_none_match: str = "") -> StaticAnswer:
-    """The answer for ``method path`` (a path starting ``/ui`` or equal to ``/``)."""
+def serve(
+    method: str,
+    path: str,
+    if_none_match: str = "",
+    custom: tuple[tuple[bytes, bytes], ...] = (),
+) -> StaticAnswer:
+    """The answer for ``method path`` (a path starting ``/ui`` or equal to ``/``).
+
+    ``custom`` are the operator's sys/config/ui/headers lines, already filtered so that none
+    replaces a security or framing header; they go before the security headers, and a
+    custom Content-Security-Policy is a second policy the browser enforces as well.
+    """
     if path == "/":
-        return _answer(302, [(b"location", b"/ui/")], b"")
+        return _answer(302, [(b"location", b"/ui/")], b"", custom)
     if path == "/ui":
-        return _answer(301, [(b"location", b"/ui/")], b"")
+        return _answer(301, [(b"location", b"/ui/")], b"", custom)
     if method not in ("GET", "HEAD"):
-        return _answer(405, [(b"allow", b"GET, HEAD")], b"")
+        return _answer(405, [(b"allow", b"GET, HEAD")], b"", custom)
+    if _OIDC_CALLBACK.fullmatch(path):
+        path = "/ui/oidc-callback.html"  # Vault's UI path; the mount is read by the page
     asset = assets().get(path[len("/ui/") :]) if path.startswith("/ui/") else None
     if asset is None:
-        return _answer(404, [(b"content-type", b"text/plain; charset=utf-8")], b"not found\n")
+        plain = [(b"content-type", b"text/plain; charset=utf-8")]
+        return _answer(404, plain, b"not found\n", custom)
     cache = [(b"etag", asset.etag.encode()), (b"cache-control", b"no-cache")]
     if if_none_match and asset.etag in (tag.strip() for tag in if_none_match.split(",")):
-        return _answer(304, cache, b"")
+        return _answer(304, cache, b"", custom)
     headers = [(b"content-type", asset.content_type.encode()), *cache]
-    return _answer(200, headers, b"" if method == "HEAD" else asset.body, len(asset.body))
+    body = b"" if method == "HEAD" else asset.body
+    return _answer(200, headers, body, custom, len(asset.body))
 
 
 def _answer(
-    status: int, headers: list[tuple[bytes, bytes]], body: bytes, length: int | None = None
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    custom: tuple[tuple[bytes, bytes], ...],
+    length: int | None = None,
 ) -> StaticAnswer:
     size = str(len(body) if length is None else length).encode()
-    return StaticAnswer(status, (*headers, (b"content-length", size), *SECURITY_HEADERS), body)
+    own = (*headers, (b"content-length", size))
+    if custom:
+        custom = tuple(line for line in custom if line[0] not in _RESERVED)
+    return StaticAnswer(status, (*own, *custom, *SECURITY_HEADERS), body)

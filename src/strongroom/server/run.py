@@ -31,6 +31,7 @@ from strongroom.server.config import (
     parse_workers,
 )
 from strongroom.server.listener import HeadLimits, make_ssl_context, protocol_class
+from strongroom.server.siblings import SiblingKeys, read_secret
 from strongroom.server.wiring import Assembly, assemble
 from strongroom.server.workers import WorkerInfo, relay_to_siblings, supervise
 
@@ -59,6 +60,7 @@ class _Args:
     worker_count: str = ""
     worker_fds: str = ""
     worker_dir: str = ""
+    worker_secret_fd: str = ""  # a pipe carrying the supervisor's sibling secret
 
 
 def _parse(argv: Sequence[str]) -> _Args:
@@ -83,6 +85,7 @@ def _parse(argv: Sequence[str]) -> _Args:
             "worker_count",
             "worker_fds",
             "worker_dir",
+            "worker_secret_fd",
         ):
             if not sep:
                 i += 1
@@ -272,7 +275,15 @@ async def _serve(
     assembly: Assembly, listeners: Sequence[ListenerConfig], worker: WorkerInfo | None = None
 ) -> None:
     loop = asyncio.get_running_loop()
+    siblings: SiblingKeys | None = None
     try:
+        if worker is not None and worker.secret:
+            # a restarted worker rejoins unsealed with an unsealed sibling's root key
+            siblings = SiblingKeys(
+                assembly.core, worker.secret, worker.directory, worker.index, worker.count
+            )
+            await siblings.start()
+            siblings.start_join()
         servers = [_Server(_uvicorn_config(assembly.app, lst)) for lst in listeners]
         sockets: list[list[socket.socket] | None] = [None] * len(servers)
         if worker is not None:
@@ -304,6 +315,8 @@ async def _serve(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        if siblings is not None:
+            await siblings.close()
         await assembly.close()
 
 
@@ -368,9 +381,9 @@ async def _run_dev(args: _Args, worker: WorkerInfo | None = None) -> None:
     )
     core = assembly.core
     listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
-    if worker is not None and worker.index > 0:
-        # the other dev workers unseal with the key worker 0 leaves in the dev directory
-        # (dev mode prints that key anyway: it is never for production)
+    if worker is not None and (worker.index > 0 or await core.seal_manager.initialized()):
+        # the other dev workers (and a restarted worker 0) unseal with the key worker 0
+        # leaves in the dev directory (dev mode prints that key anyway: never for production)
         key_file = os.path.join(directory, _DEV_KEY_FILE)
         while not os.path.exists(key_file):
             await asyncio.sleep(0.05)
@@ -474,6 +487,7 @@ def _worker_info(args: _Args) -> WorkerInfo:
         count=int(args.worker_count or 1),
         fds=tuple(int(fd) for fd in args.worker_fds.split(",")),
         directory=args.worker_dir,
+        secret=read_secret(int(args.worker_secret_fd)) if args.worker_secret_fd else b"",
     )
 
 

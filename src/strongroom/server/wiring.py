@@ -183,6 +183,7 @@ async def assemble(
             in_flight=core.in_flight,
             audited_headers=lambda: core.audited_header_names,
             ui=ui,
+            ui_headers=lambda: core.ui_headers,
         ),
     )
     scheduler = None

@@ -13,8 +13,9 @@ a private Unix socket, ``w<index>.sock`` in a 0700 directory the supervisor crea
 is its cluster address, over which standbys forward to the active what they must not
 serve. A worker that is unsealed, or sealed, passes the same unseal key share (or seal) on
 to its siblings over those sockets, so unsealing through the shared listener unseals every
-worker; a worker restarted after a crash starts sealed and is unsealed by the next key
-shares submitted (as a restarted Vault node is).
+worker; a worker restarted after a crash asks an unsealed sibling for the root key over a
+channel only siblings can use (server/siblings.py) and rejoins unsealed; if no sibling is
+unsealed it stays sealed until the next key shares are submitted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -55,6 +57,8 @@ class WorkerInfo:
     count: int  # how many workers the supervisor runs
     fds: tuple[int, ...]  # one inherited listening socket per listener, in config order
     directory: str  # the 0700 directory of the workers' private sockets
+    # the supervisor's sibling secret (server/siblings.py), read from an inherited pipe
+    secret: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def socket_path(self) -> str:
@@ -98,17 +102,31 @@ def supervise(argv: Sequence[str], listeners: Sequence[ListenerConfig], workers:
             base.append(arg)
     procs: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
     stopping: list[int] = []
+    # lets the workers prove to each other that they are siblings (server/siblings.py): a
+    # restarted worker gets the root key from an unsealed one. Handed over through a pipe
+    # only (never the environment, the command line, a file or a log); it unlocks nothing.
+    secret = secrets.token_bytes(32)
 
     def spawn(index: int) -> None:
+        read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, secret)  # 32 bytes: far below a pipe's buffer
+        finally:
+            os.close(write_end)
         flags = [
             f"-worker-index={index}",
             f"-worker-count={workers}",
             f"-worker-fds={','.join(str(fd) for fd in fds)}",
             f"-worker-dir={directory}",
+            f"-worker-secret-fd={read_end}",
         ]
-        proc = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            [sys.executable, "-m", "strongroom.server", *base, *flags], pass_fds=fds
-        )
+        try:
+            proc = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+                [sys.executable, "-m", "strongroom.server", *base, *flags],
+                pass_fds=(*fds, read_end),
+            )
+        finally:
+            os.close(read_end)
         procs[index] = (proc, time.monotonic())
         log.info("worker %d started (pid %d)", index, proc.pid)
 

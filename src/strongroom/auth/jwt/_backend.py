@@ -25,18 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strongroom.auth._common import storage_of
-from strongroom.auth._jose import (
-    Leeways,
-    audiences,
-    candidates,
-    check_times,
-    read_header,
-    verify_signature,
-)
+from strongroom.auth._jose import Leeways, audiences, check_times
 from strongroom.auth._tokenfields import TokenParams, renewal_secrets
 from strongroom.auth.jwt._claims import bound_claims_match, groups_of, mapped_metadata, user_of
 from strongroom.auth.jwt._config import ConfigPaths, JWTConfig, load_config
-from strongroom.auth.jwt._keys import KeyCache
+from strongroom.auth.jwt._keys import KeyCache, verified_claims
+from strongroom.auth.jwt._oidc import OIDCFlow
 from strongroom.auth.jwt._roles import JWTRole, RolePaths, load_role
 from strongroom.errors import InvalidRequest
 from strongroom.framework import FrameworkBackend, Path
@@ -68,19 +62,7 @@ class JWTLogin:
         ]
 
     async def _claims(self, config: JWTConfig, token: str) -> dict[str, Any]:
-        header = read_header(token)
-        source = config.source
-        keys = await self.cache.get(source)
-        unknown_kid = header.kid is not None and not candidates(keys.keys, header)
-        if source.remote and unknown_kid:
-            keys = await self.cache.get(source, force=True)  # the provider may have rotated
-        try:
-            claims = verify_signature(token, header, keys.keys, config.algorithms)
-        except InvalidRequest:
-            if not source.remote or unknown_kid:
-                raise
-            keys = await self.cache.get(source, force=True)
-            claims = verify_signature(token, header, keys.keys, config.algorithms)
+        claims, keys = await verified_claims(self.cache, config.source, token, config.algorithms)
         issuer = config.bound_issuer or keys.issuer
         if issuer and claims.get("iss") != issuer:
             raise InvalidRequest("invalid issuer (iss) claim")
@@ -105,15 +87,9 @@ class JWTLogin:
         claims = await self._claims(config, args.jwt)
         _check_claims(role, claims, self.now())
         alias = user_of(claims, role.user_claim, role.user_claim_json_pointer)
-        metadata = {"role": role_name, **mapped_metadata(claims, role.claim_mappings)}
-        return Response(
-            auth=role.token.auth(
-                alias_name=alias,
-                display_name=alias,
-                metadata=metadata,
-                internal_data={"role": role_name, "groups": groups_of(claims, role.groups_claim)},
-            )
-        )
+        mapped = mapped_metadata(claims, role.claim_mappings)
+        groups = groups_of(claims, role.groups_claim)
+        return Response(auth=role.login_auth(role_name, alias, mapped, groups))
 
     async def renew_check(self, request: Request, internal: Mapping[str, Any]) -> TokenParams:
         role = await load_role(storage_of(request), str(internal.get("role", "")))
@@ -152,11 +128,12 @@ async def factory(config: BackendConfig) -> Backend:
     """
     cache = KeyCache(config.system.now)
     login = JWTLogin(cache, config.system.now)
+    flow = OIDCFlow(cache, config.system.now)
     return FrameworkBackend(
         kind=BackendKind.AUTH,
-        paths=[*ConfigPaths(cache).paths(), *RolePaths().paths(), *login.paths()],
+        paths=[*ConfigPaths(cache).paths(), *RolePaths().paths(), *login.paths(), *flow.paths()],
         help=_BACKEND_HELP,
-        unauthenticated_paths=("login", "oidc/auth_url", "oidc/callback"),
+        unauthenticated_paths=("login", "oidc/auth_url", "oidc/callback", "oidc/poll"),
         secrets=renewal_secrets(login.renew_check),
     )
 
@@ -164,4 +141,5 @@ async def factory(config: BackendConfig) -> Backend:
 _BACKEND_HELP = """\
 The jwt auth method logs in clients that present a JWT signed by a configured key (PEM public
 keys, a JWKS URL or OIDC discovery), checked against a role's bound audiences, subject, claims
-and the token's validity times."""
+and the token's validity times. With an OIDC client configured, people log in through their
+browser with the OIDC authorization-code flow (oidc/auth_url, oidc/callback, oidc/poll)."""

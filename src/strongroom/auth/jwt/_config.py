@@ -8,9 +8,11 @@ works right now: PEM keys must parse, and a JWKS or discovery URL must answer wi
 ``jwt_supported_algs`` may list only asymmetric algorithms (RS/PS/ES 256-512, EdDSA); the
 default is all of them, Vault's default for jwt roles.
 
-The OIDC authorization-code flow (``oidc/auth_url``, ``oidc/callback``) is not implemented:
-``oidc_client_id``/``oidc_client_secret`` are stored (the secret is never read back) with a
-warning, and roles of type ``oidc`` cannot log in.
+With ``oidc_discovery_url`` and both ``oidc_client_id`` and ``oidc_client_secret`` (Vault
+wants both or neither; the secret is never read back), the mount also runs the OIDC
+authorization-code flow of ``_oidc`` for roles of type ``oidc``. ``oidc_response_mode`` is
+``query`` (the default) or ``form_post``; ``oidc_response_types`` may only be ``code`` (the
+implicit ``id_token`` flow is not supported: it hands the ID token to the browser).
 """
 
 from __future__ import annotations
@@ -23,16 +25,13 @@ from strongroom.auth._http import tls_context
 from strongroom.auth._jose import ASYMMETRIC_ALGS
 from strongroom.auth.jwt._keys import KeyCache, SourceConfig, load
 from strongroom.errors import InvalidRequest
-from strongroom.framework import NoArgs, Path, get_json, put_json
+from strongroom.framework import Path, get_json, put_json
 from strongroom.logical import Operation, Request, Response, Storage
 
 __all__ = ["CONFIG_KEY", "ConfigArgs", "ConfigPaths", "JWTConfig", "load_config"]
 
 CONFIG_KEY = "config"
-_OIDC_FLOW_WARNING = (
-    "the OIDC authorization-code flow (oidc/auth_url, oidc/callback) is not supported by "
-    "this server; oidc_client_id and oidc_client_secret are stored but unused"
-)
+RESPONSE_MODES = ("", "query", "form_post")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +42,24 @@ class JWTConfig:
     default_role: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str = field(default="", repr=False)
+    oidc_response_mode: str = ""
+    oidc_response_types: tuple[str, ...] = ()
 
     @property
     def algorithms(self) -> tuple[str, ...]:
         return self.jwt_supported_algs or ASYMMETRIC_ALGS
+
+    @property
+    def oidc_algorithms(self) -> tuple[str, ...]:
+        """ID tokens of the OIDC flow: RS256 unless configured (Vault's default there)."""
+        return self.jwt_supported_algs or ("RS256",)
+
+    @property
+    def oidc_flow(self) -> bool:
+        """Whether the authorization-code flow is configured (Vault's ``OIDCFlow``)."""
+        return bool(
+            self.source.oidc_discovery_url and self.oidc_client_id and self.oidc_client_secret
+        )
 
     def to_record(self) -> dict[str, Any]:
         s = self.source
@@ -61,6 +74,8 @@ class JWTConfig:
             "default_role": self.default_role,
             "oidc_client_id": self.oidc_client_id,
             "oidc_client_secret": self.oidc_client_secret,
+            "oidc_response_mode": self.oidc_response_mode,
+            "oidc_response_types": list(self.oidc_response_types),
         }
 
     @classmethod
@@ -78,6 +93,8 @@ class JWTConfig:
             default_role=record.get("default_role", ""),
             oidc_client_id=record.get("oidc_client_id", ""),
             oidc_client_secret=record.get("oidc_client_secret", ""),
+            oidc_response_mode=record.get("oidc_response_mode", ""),
+            oidc_response_types=tuple(record.get("oidc_response_types", ())),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -97,6 +114,8 @@ class ConfigArgs:
     oidc_discovery_ca_pem: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str = field(default="", repr=False)
+    oidc_response_mode: str = ""
+    oidc_response_types: list[str] = field(default_factory=list)
     jwks_url: str = ""
     jwks_ca_pem: str = ""
     jwt_validation_pubkeys: list[str] = field(default_factory=list)
@@ -118,16 +137,7 @@ class ConfigPaths:
                 synopsis="Configure how JWTs are verified.",
                 description=__doc__ or "",
             ),
-            Path(
-                pattern=r"oidc/(auth_url|callback)",
-                args=NoArgs,
-                operations={Operation.READ: self.no_oidc, Operation.UPDATE: self.no_oidc},
-                synopsis="The OIDC redirect flow (not supported).",
-            ),
         ]
-
-    async def no_oidc(self, request: Request, args: NoArgs) -> Response:
-        raise InvalidRequest(_OIDC_FLOW_WARNING.split(";")[0])
 
     async def read(self, request: Request, args: ConfigArgs) -> Response | None:
         config = await load_config(storage_of(request))
@@ -148,6 +158,21 @@ class ConfigPaths:
                 "exactly one of 'jwt_validation_pubkeys', 'jwks_url' or 'oidc_discovery_url' "
                 "must be set"
             )
+        if bool(args.oidc_client_id) != bool(args.oidc_client_secret):
+            raise InvalidRequest(
+                "both 'oidc_client_id' and 'oidc_client_secret' must be set for OIDC"
+            )
+        if args.oidc_client_id and not source.oidc_discovery_url:
+            raise InvalidRequest("'oidc_discovery_url' must be set for OIDC")
+        types = tuple(dict.fromkeys(t.strip() for t in args.oidc_response_types if t.strip()))
+        if any(t not in ("code", "id_token") for t in types):
+            raise InvalidRequest("invalid response_types: 'code' and 'id_token' are allowed")
+        if "id_token" in types:
+            raise InvalidRequest(
+                "the 'id_token' response type (implicit flow) is not supported: use 'code'"
+            )
+        if args.oidc_response_mode not in RESPONSE_MODES:
+            raise InvalidRequest(f"invalid response_mode: {args.oidc_response_mode!r}")
         urls = ((source.jwks_url, "jwks_url"), (source.oidc_discovery_url, "oidc_discovery_url"))
         for url, name in urls:
             if url and not url.startswith(("https://", "http://")):
@@ -173,9 +198,14 @@ class ConfigPaths:
             default_role=args.default_role,
             oidc_client_id=args.oidc_client_id,
             oidc_client_secret=args.oidc_client_secret,
+            oidc_response_mode=args.oidc_response_mode,
+            oidc_response_types=types,
         )
+        if config.oidc_flow and not (keys.endpoints.authorization and keys.endpoints.token):
+            raise InvalidRequest(
+                "oidc_discovery_url: the discovery document lacks authorization_endpoint or "
+                "token_endpoint"
+            )
         await put_json(storage_of(request), CONFIG_KEY, config.to_record())
         self.cache.put(source, keys)
-        if args.oidc_client_id or args.oidc_client_secret:
-            return Response(warnings=[_OIDC_FLOW_WARNING])
         return None

@@ -18,12 +18,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from strongroom.auth._http import request_json
-from strongroom.auth._jose import VerifyKey, keys_from_jwks, load_pem_keys
+from strongroom.auth._jose import (
+    VerifyKey,
+    candidates,
+    keys_from_jwks,
+    load_pem_keys,
+    read_header,
+    verify_signature,
+)
 from strongroom.errors import InvalidRequest
 
-__all__ = ["KeyCache", "KeySet", "SourceConfig"]
+__all__ = ["Endpoints", "KeyCache", "KeySet", "SourceConfig", "verified_claims"]
 
 REFRESH_AFTER_SECONDS = 3600.0
 MIN_FORCED_REFRESH_SECONDS = 10.0
@@ -45,10 +53,28 @@ class SourceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Endpoints:
+    """What a discovery document says about the OIDC authorization-code flow."""
+
+    authorization: str = ""
+    token: str = ""
+    userinfo: str = ""
+    token_auth_methods: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class KeySet:
     keys: tuple[VerifyKey, ...]
     # the issuer the discovery document declared ("" for other sources)
     issuer: str = ""
+    endpoints: Endpoints = field(default_factory=Endpoints)
+
+
+def _url(document: dict[str, object], name: str) -> str:
+    value = document.get(name)
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return value
+    return ""
 
 
 async def _fetch_jwks(url: str, ca_pem: str, what: str) -> list[VerifyKey]:
@@ -75,7 +101,16 @@ async def _discover(url: str, ca_pem: str) -> KeySet:
     if issuer.rstrip("/") != base:
         raise InvalidRequest("oidc_discovery_url: issuer in discovery document does not match")
     keys = await _fetch_jwks(jwks_uri, ca_pem, "oidc_discovery_url (jwks_uri)")
-    return KeySet(tuple(keys), issuer)
+    methods = document.get("token_endpoint_auth_methods_supported")
+    endpoints = Endpoints(
+        authorization=_url(document, "authorization_endpoint"),
+        token=_url(document, "token_endpoint"),
+        userinfo=_url(document, "userinfo_endpoint"),
+        token_auth_methods=tuple(m for m in methods if isinstance(m, str))
+        if isinstance(methods, list)
+        else (),
+    )
+    return KeySet(tuple(keys), issuer, endpoints)
 
 
 async def load(source: SourceConfig) -> KeySet:
@@ -136,3 +171,27 @@ class KeyCache:
                 raise
             self.put(source, keys)
             return keys
+
+
+async def verified_claims(
+    cache: KeyCache, source: SourceConfig, token: str, algorithms: tuple[str, ...]
+) -> tuple[dict[str, Any], KeySet]:
+    """The claims of ``token`` once a key of ``source`` verifies its signature, and the key
+    set used. A remote source is fetched again (rate-limited) when the token names a key ID
+    the cache does not know or no cached key verifies it: the provider may have rotated.
+
+    Raises:
+        InvalidRequest: no configured key verifies the token.
+    """
+    header = read_header(token)
+    keys = await cache.get(source)
+    unknown_kid = header.kid is not None and not candidates(keys.keys, header)
+    if source.remote and unknown_kid:
+        keys = await cache.get(source, force=True)
+    try:
+        return verify_signature(token, header, keys.keys, algorithms), keys
+    except InvalidRequest:
+        if not source.remote or unknown_kid:
+            raise
+        keys = await cache.get(source, force=True)
+        return verify_signature(token, header, keys.keys, algorithms), keys

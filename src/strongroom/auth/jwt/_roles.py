@@ -6,6 +6,12 @@ role (the default type) needs ``allowed_redirect_uris``. Leeways take seconds or
 string; 0 means the default (clock skew 60 s, expiration and not-before 150 s) and -1 none.
 ``claim_mappings`` may not target the reserved ``role`` metadata key nor one key twice.
 
+``callback_mode`` (oidc roles) is ``client`` (the default: the client that asked for the auth
+URL completes the login at ``oidc/callback``) or ``direct`` (the provider sends the browser to
+``oidc/callback``, and the client collects the token at ``oidc/poll`` every ``poll_interval``
+seconds); Vault's ``device`` mode is refused. ``max_age`` (seconds or a duration) is sent to
+the provider and checked against the ID token's ``auth_time``.
+
 ``verbose_oidc_logging`` is refused: this server never logs tokens or claims.
 """
 
@@ -22,7 +28,7 @@ from strongroom.auth._tokenfields import TOKEN_FIELD_NAMES, TokenFieldArgs, Toke
 from strongroom.auth.jwt._claims import check_bound_claims_config
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Duration, get_json, parse_duration, put_json
-from strongroom.logical import Request, Storage
+from strongroom.logical import Auth, Request, Storage
 
 __all__ = ["ROLE_PREFIX", "JWTRole", "RoleArgs", "RolePaths", "load_role"]
 
@@ -61,6 +67,9 @@ class JWTRole:
     not_before_leeway: int = 150
     allowed_redirect_uris: tuple[str, ...] = ()
     oidc_scopes: tuple[str, ...] = ()
+    callback_mode: str = "client"
+    poll_interval: int = 0
+    max_age: int = 0
     token: TokenParams = field(default_factory=TokenParams)
 
     def to_record(self) -> dict[str, Any]:
@@ -85,6 +94,18 @@ class JWTRole:
         record = self.to_record()
         del record["token"]
         return {**record, **self.token.describe()}
+
+    def login_auth(
+        self, name: str, alias: str, mapped: Mapping[str, str], groups: list[str]
+    ) -> Auth:
+        """The login answer: alias and display name from the user claim, ``role`` plus the
+        claim mappings as metadata, groups for core's identity store (group aliases)."""
+        return self.token.auth(
+            alias_name=alias,
+            display_name=alias,
+            metadata={"role": name, **mapped},
+            internal_data={"role": name, "groups": list(groups)},
+        )
 
 
 async def load_role(storage: Storage, name: str) -> JWTRole | None:
@@ -111,6 +132,8 @@ class RoleArgs(TokenFieldArgs):
     oidc_scopes: list[str] | None = None
     verbose_oidc_logging: bool | None = None
     max_age: Duration | None = None
+    callback_mode: str | None = None
+    poll_interval: int | None = None
 
 
 def _role_name(raw: str) -> str:
@@ -131,6 +154,12 @@ def _validate(role: JWTRole) -> None:
             "must have at least one bound constraint when creating/updating a role: "
             "bound_audiences, bound_subject, bound_claims or token_bound_cidrs"
         )
+    if role.callback_mode not in ("client", "direct"):
+        raise InvalidRequest(
+            'callback_mode: must be "client" or "direct" (the device flow is not supported)'
+        )
+    if role.poll_interval < 0 or role.max_age < 0:
+        raise InvalidRequest("poll_interval and max_age may not be negative")
     if role.role_type == "oidc" and not role.allowed_redirect_uris:
         raise InvalidRequest("'allowed_redirect_uris' must be set if 'role_type' is 'oidc'")
     check_bound_claims_config(role.bound_claims, role.bound_claims_type)
@@ -161,7 +190,7 @@ class RolePaths(RoleTablePaths):
         role = await load_role(storage, name) or JWTRole()
         changes = given(
             args,
-            exclude=("name", "verbose_oidc_logging", "max_age", *TOKEN_FIELD_NAMES, *_LEEWAYS),
+            exclude=("name", "verbose_oidc_logging", *TOKEN_FIELD_NAMES, *_LEEWAYS),
         )
         for key in ("bound_audiences", "allowed_redirect_uris", "oidc_scopes"):
             if key in changes:

@@ -11,6 +11,9 @@ from strongroom.core.identity._groups import GroupPaths
 from strongroom.core.identity._mfa_paths import MFAPaths
 from strongroom.core.identity._oidc import OIDCProvider
 from strongroom.core.identity._oidc_paths import UNAUTHENTICATED, OIDCPaths
+from strongroom.core.identity._oidc_provider import ProviderStore
+from strongroom.core.identity._oidc_provider_paths import UNAUTHENTICATED as PROVIDER_UNAUTH
+from strongroom.core.identity._oidc_provider_paths import ProviderPaths
 from strongroom.core.identity._records import normalise
 from strongroom.core.identity._store import IdentityStore
 from strongroom.core.identity._views import Mounts, entity_data, group_data
@@ -150,16 +153,18 @@ def build_identity_backend(
         type_of=mount_type_of,
         path_of=mount_path_of or (lambda _accessor: None),
     )
+    provider = ProviderStore(oidc.storage, oidc.clock, store, oidc)
     paths = [
         *EntityPaths(store, mounts).paths(),
         *GroupPaths(store, mounts).paths(),
         *LookupPaths(store, mounts).paths(),
         *MFAPaths(store).paths(),
-        *OIDCPaths(oidc).paths(),
+        *OIDCPaths(oidc, provider.clients_using_key).paths(),
+        *ProviderPaths(provider).paths(),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
         paths=paths,
         help=_HELP,
-        unauthenticated_paths=UNAUTHENTICATED,
+        unauthenticated_paths=(*UNAUTHENTICATED, *PROVIDER_UNAUTH),
     )

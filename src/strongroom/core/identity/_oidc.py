@@ -465,6 +465,72 @@ class OIDCProvider:
             return False, "the token's entity is not active"
         return True, ""
 
+    # -- for the OIDC provider (_oidc_provider.py): its clients sign with named keys --------
+    @property
+    def storage(self) -> Storage:
+        return self._storage
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def api_base(self) -> str:
+        """The server's ``api_addr`` (no trailing slash; may be empty)."""
+        return self._issuer_base().rstrip("/")
+
+    async def ensure_default_key(self) -> None:
+        """Vault's ``default`` key (all clients allowed), made on first need."""
+        await self._ready()
+        if "default" not in self._keys:
+            await self.write_key("default", allowed_client_ids=["*"])
+
+    async def sign_with(self, key_name: str, client_id: str, claims: dict[str, Any]) -> str:
+        """Sign ``claims`` with the named key (rotated first if due) for ``client_id``.
+
+        Raises:
+            InvalidRequest: no such key, or it does not allow the client.
+        """
+        await self._ready()
+        async with self._lock:
+            key = self._keys.get(key_name)
+            if key is None:
+                raise InvalidRequest(f"key {key_name!r} does not exist")
+            if not key.allows(client_id):
+                raise InvalidRequest(f"the key {key_name!r} does not allow this client ID")
+            if key.signing is None or self._clock.now() >= key.next_rotation:
+                key = await self._rotated(key, key.verification_ttl)
+                await self._save_key(key)
+        signing = key.signing
+        if signing is None:  # unreachable: _rotated always sets one
+            raise InvalidRequest("key has no signing material")
+        return sign(signing, claims, self._imported)
+
+    async def verify_with(self, key_names: Sequence[str], token: str) -> dict[str, Any]:
+        """The claims of ``token`` if one of the named keys signed it (any unexpired public
+        half); only the signature is checked here.
+
+        Raises:
+            TokenError: no such key signed it.
+        """
+        await self._ready()
+        now = self._clock.now()
+        kid = peek_kid(token)
+        for name in key_names:
+            key = self._keys.get(name)
+            for key_kid, algorithm, public in key.public_keys(now) if key else ():
+                if kid is not None and key_kid == kid:
+                    return verify(token, public, algorithm)
+        raise TokenError("unable to verify the token's signature")
+
+    async def public_keys_of(self, key_names: Sequence[str]) -> list[dict[str, Any]]:
+        await self._ready()
+        now = self._clock.now()
+        out = []
+        for name in dict.fromkeys(key_names):
+            key = self._keys.get(name)
+            out += [public for _, _, public in key.public_keys(now)] if key else []
+        return out
+
     # -- discovery -------------------------------------------------------------------------
     async def jwks(self) -> dict[str, Any]:
         await self._ready()

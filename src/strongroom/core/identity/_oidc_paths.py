@@ -6,6 +6,7 @@ fetch the public keys; everything else needs a token the ACL allows.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from strongroom.core.identity._oidc import OIDCProvider
@@ -61,8 +62,14 @@ class IntrospectArgs:
 
 
 class OIDCPaths:
-    def __init__(self, provider: OIDCProvider) -> None:
+    def __init__(
+        self,
+        provider: OIDCProvider,
+        key_users: Callable[[str], Awaitable[list[str]]] | None = None,
+    ) -> None:
         self.provider = provider
+        # the OIDC provider's clients that sign with a key (a used key cannot be deleted)
+        self.key_users = key_users
 
     async def read_config(self, request: Request, args: ConfigArgs) -> Response | None:
         return Response(data={"issuer": await self.provider.configured_issuer()})
@@ -107,6 +114,11 @@ class OIDCPaths:
         return None
 
     async def delete_key(self, request: Request, args: KeyArgs) -> Response | None:
+        users = await self.key_users(args.name) if self.key_users is not None else []
+        if users:
+            raise InvalidRequest(
+                f"unable to delete key {args.name!r}: referenced by clients {', '.join(users)}"
+            )
         await self.provider.delete_key(args.name)
         return None
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from strongroom.core.system import (
     audit,
+    audit_verify,
     cors,
     header_config,
     introspection,
@@ -79,6 +80,7 @@ _TABLES: tuple[Sequence[Endpoint[SysContext]], ...] = (
     mounts.TABLE,
     policies.TABLE,
     audit.TABLE,
+    audit_verify.TABLE,
     leases.TABLE,
     wrapping.TABLE,
     locked_users.TABLE,

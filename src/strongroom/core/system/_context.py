@@ -74,9 +74,10 @@ class SystemCore(Protocol):
     nothing that sys/ imports needs ``core.core``.
     """
 
-    # settable: sys/config/cors and sys/rotate/config replace them whole
+    # settable: sys/config/cors, sys/rotate/config and sys/config/ui/headers replace them whole
     cors_config: CorsConfig
     rotate_config: RotateConfig
+    ui_headers: tuple[tuple[bytes, bytes], ...]
 
     @property
     def sealed(self) -> bool: ...

@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 
-from strongroom.audit.chain import Verifier, key_id_of, load_public_key
 from strongroom.audit.search import SearchQuery, parse_bound, search
 from strongroom.core.mounts import validate_mount_path
 from strongroom.core.system._context import SysContext
@@ -63,30 +62,6 @@ class SearchArgs:
 
 
 _SEARCH_LIMIT = 1000
-
-
-def _verify_file(file_path: str, prefix: bytes | None, pem: str) -> dict[str, Any]:
-    key = load_public_key(pem.encode())
-    verifier = Verifier({key_id_of(key): key}, prefix=prefix)
-    try:
-        with open(file_path, "rb") as handle:
-            verifier.feed(file_path, handle)
-    except OSError as exc:
-        raise InvalidRequest(f"cannot read the audit file: {exc.strerror}") from None
-    report = verifier.finish()
-    finding, tail = report.finding, report.tail
-    return {
-        "verified": report.ok,
-        "file": file_path,
-        "lines": report.lines,
-        "checkpoints": report.checkpoints,
-        "verified_lines": report.verified_lines,
-        "broken": None if finding is None else {"line": finding.line, "message": finding.message},
-        "unverified_tail": None
-        if tail is None
-        else {"first_line": tail.first_line, "last_line": tail.last_line, "count": tail.count},
-        "warnings": list(report.warnings),
-    }
 
 
 def _search_file(
@@ -138,15 +113,6 @@ async def _public_key(ctx: SysContext, request: Request, args: NoArgs) -> Respon
     return Response(data={"public_key": pem, "key_id": key_id, "algorithm": "ed25519"})
 
 
-async def _verify(ctx: SysContext, request: Request, args: PathArgs) -> Response:
-    # the web UI's tamper-evidence view: the file device's current file, checked
-    # against the server's checkpoint key (as `strongroom audit verify` does offline)
-    file_path, prefix = ctx.core.audit.log_file(validate_mount_path(args.path))
-    pem, _ = await ctx.core.audit.public_key()
-    report = await asyncio.to_thread(_verify_file, file_path, prefix, pem)
-    return Response(data=report)
-
-
 async def _search_log(ctx: SysContext, request: Request, args: SearchArgs) -> Response:
     file_path, prefix = ctx.core.audit.log_file(validate_mount_path(args.path))
     if not 1 <= args.limit <= _SEARCH_LIMIT:
@@ -171,13 +137,6 @@ _read, _update, _delete = Operation.READ, Operation.UPDATE, Operation.DELETE
 
 
 TABLE: list[Endpoint[SysContext]] = [
-    Endpoint(
-        r"audit-verify/(?P<path>.+)",
-        {_read: _verify},
-        PathArgs,
-        synopsis="Verify a file audit device's hash chain and checkpoints (sudo)",
-        description="The device's current file; rotated files are checked offline.",
-    ),
     Endpoint(
         r"audit-search/(?P<path>.+)",
         {_update: _search_log},

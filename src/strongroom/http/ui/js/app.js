@@ -5,6 +5,7 @@ import { secretsRoutes } from './secrets.js';
 import { transitRoutes } from './transit.js';
 import { accessRoutes } from './access.js';
 import { statusRoutes, refreshStatusBar } from './status.js';
+import { startOidc } from './oidc.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -119,7 +120,7 @@ async function loginPage(view) {
     const resp = await api('GET', 'sys/internal/ui/mounts', undefined, { token: false });
     const auth = (resp && (resp.data || resp).auth) || {};
     methods = Object.entries(auth)
-      .filter(([, m]) => m.type === 'userpass' || m.type === 'ldap')
+      .filter(([, m]) => m.type === 'userpass' || m.type === 'ldap' || m.type === 'oidc')
       .map(([path, m]) => ({ path, type: m.type, description: m.description || '' }));
   } catch {
     methods = [];
@@ -129,20 +130,26 @@ async function loginPage(view) {
   const token = h('input', { type: 'password', autocomplete: 'off', required: true });
   const user = h('input', { type: 'text', autocomplete: 'username' });
   const pass = h('input', { type: 'password', autocomplete: 'current-password' });
-  const tokenRow = field('Token', token).row;
+  const tokenRow = h('div', {}, field('Token', token).row); // .field's display beats [hidden]
   const userRows = h('div', { hidden: true }, field('Username', user).row, field('Password', pass).row);
+  // OIDC: a role (empty: the mount's default_role), then the browser goes to the provider
+  const role = h('input', { type: 'text', autocomplete: 'off' });
+  const oidcRows = h('div', { hidden: true }, field('Role', role, 'Leave empty for the default role').row);
+  const typeOf = (path) => (methods.find((m) => m.path === path) || { type: 'token' }).type;
   const message = h('div', { 'aria-live': 'assertive' });
   method.addEventListener('change', () => {
     const isToken = method.value === 'token';
+    const isOidc = typeOf(method.value) === 'oidc';
     tokenRow.hidden = !isToken;
-    userRows.hidden = isToken;
+    userRows.hidden = isToken || isOidc;
+    oidcRows.hidden = !isOidc;
     token.required = isToken;
-    user.required = !isToken;
-    pass.required = !isToken;
+    user.required = !isToken && !isOidc;
+    pass.required = !isToken && !isOidc;
   });
   const form = h('form', { class: 'card narrow', 'aria-labelledby': 'login-title' },
     h('h1', { id: 'login-title' }, 'Sign in'),
-    field('Method', method).row, tokenRow, userRows,
+    field('Method', method).row, tokenRow, userRows, oidcRows,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Sign in')),
     message);
   form.addEventListener('submit', async (ev) => {
@@ -150,6 +157,10 @@ async function loginPage(view) {
     replace(message);
     try {
       let clientToken = token.value.trim();
+      if (typeOf(method.value) === 'oidc') {
+        await startOidc(method.value, role.value.trim()); // leaves the page
+        return;
+      }
       if (method.value !== 'token') {
         const resp = await api('POST', `auth/${method.value}login/${encodeURIComponent(user.value)}`,
           { password: pass.value }, { token: false });

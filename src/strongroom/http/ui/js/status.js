@@ -91,24 +91,57 @@ function unsealForm(s) {
   return form;
 }
 
+// One verify answer (sys/audit-verify): a summary, then one row per writer's chain.
+function verifyReport(path, r) {
+  const chainName = (c) => c.chain || '(no chain id)';
+  const where = (b) => (b.file ? `${b.file} line ${b.line}: ` : '');
+  const head = r.verified
+    ? notice(`${path}: chain${r.chains.length === 1 ? '' : 's'} intact. ${r.lines} lines in ${r.files.length} file(s), `
+      + `${r.chains.length} chain(s), ${r.checkpoints} signed checkpoints covering ${r.verified_lines} lines`
+      + (r.unverified_tail ? `; lines ${r.unverified_tail.first_line}-${r.unverified_tail.last_line} not yet covered by a checkpoint.` : '.')
+      + (r.recorded ? ' Last checkpoints recorded.' : ''))
+    : notice(`${path}: BROKEN at ${where(r.broken)}${r.broken.message}`, 'error');
+  const rows = r.chains.map((c) => h('tr', { 'data-chain': c.chain },
+    h('td', {}, h('code', {}, chainName(c))),
+    h('td', { class: c.verified ? 'state created' : 'state destroyed' }, c.verified ? 'intact' : 'broken'),
+    h('td', {}, String(c.lines)), h('td', {}, String(c.checkpoints)),
+    h('td', {}, c.last_checkpoint ? `seq ${c.last_checkpoint.seq} · ${c.last_checkpoint.time}` : 'none'),
+    h('td', {}, c.last_verified ? `seq ${c.last_verified.seq} · verified ${c.last_verified.verified_at}` : 'never recorded'),
+    h('td', {}, c.broken ? `${where(c.broken)}${c.broken.message}` : c.note || (c.unverified_tail ? `${c.unverified_tail.count} line(s) not yet checkpointed` : ''))));
+  return [head,
+    table(['Chain', 'Result', 'Lines', 'Checkpoints', 'Last checkpoint', 'Last verified checkpoint', 'Details'], rows, 'Chains (one per writer)'),
+    h('p', { class: 'subtle' }, `Files, oldest first: ${r.files.join(', ')}`),
+    (r.warnings || []).length ? h('ul', { class: 'warnings' }, r.warnings.map((w) => h('li', {}, w))) : null];
+}
+
 async function auditPage(view) {
   const resp = await api('GET', 'sys/audit');
   const devices = Object.entries(resp.data || resp).filter(([, d]) => d && typeof d === 'object' && d.type);
   const files = devices.filter(([, d]) => d.type === 'file' && !['stdout', 'discard'].includes((d.options || {}).file_path));
   const verifyOut = h('div', { 'aria-live': 'polite', id: 'verify-result' });
+  const verify = (path, method) => async () => {
+    try {
+      const r = (await api(method, `sys/audit-verify/${path.replace(/\/$/, '')}`, method === 'GET' ? undefined : {})).data;
+      replace(verifyOut, ...verifyReport(path, r));
+    } catch (err) {
+      replace(verifyOut, notice(errorText(err), 'error'));
+    }
+  };
   const rows = devices.map(([path, d]) => h('tr', {}, h('td', {}, path), h('td', {}, d.type), h('td', {}, d.description || ''),
     h('td', {}, Object.entries(d.options || {}).map(([k, v]) => `${k}=${v}`).join(', ')),
-    h('td', {}, files.some(([p]) => p === path) ? button('Verify', async () => {
-      try {
-        const r = (await api('GET', `sys/audit-verify/${path.replace(/\/$/, '')}`)).data;
-        replace(verifyOut, r.verified
-          ? notice(`${path}: chain intact. ${r.lines} lines, ${r.checkpoints} signed checkpoints covering ${r.verified_lines} lines`
-            + (r.unverified_tail ? `; lines ${r.unverified_tail.first_line}-${r.unverified_tail.last_line} not yet covered by a checkpoint.` : '.'))
-          : notice(`${path}: BROKEN at line ${r.broken.line}: ${r.broken.message}`, 'error'));
-      } catch (err) {
-        replace(verifyOut, notice(errorText(err), 'error'));
-      }
-    }, { class: 'small' }) : '')));
+    h('td', {}, files.some(([p]) => p === path) ? [
+      button('Verify', verify(path, 'GET'), { class: 'small' }),
+      button('Verify and record', verify(path, 'POST'), { class: 'small', title: 'Keep each chain\'s last checkpoint on the server' }),
+      button('Forget records', async () => {
+        if (!window.confirm(`Forget the last verified checkpoints of ${path}?`)) return;
+        try {
+          await api('DELETE', `sys/audit-verify/${path.replace(/\/$/, '')}`);
+          replace(verifyOut, notice(`${path}: recorded checkpoints forgotten.`));
+        } catch (err) {
+          replace(verifyOut, notice(errorText(err), 'error'));
+        }
+      }, { class: 'small danger' }),
+    ] : '')));
   const parts = [h('h1', {}, 'Audit devices'),
     rows.length ? table(['Path', 'Type', 'Description', 'Options', 'Tamper evidence'], rows) : notice('No audit devices are enabled.'),
     verifyOut];

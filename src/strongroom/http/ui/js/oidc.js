@@ -1,0 +1,46 @@
+// OIDC sign-in (the jwt/oidc auth method's browser flow, as Vault's UI does it): ask the
+// server for the provider's authorization URL with our callback page as redirect_uri, keep
+// the login's state in sessionStorage, and send this window to the provider. The provider
+// sends the browser back to /ui/vault/auth/<mount>/oidc/callback (oidc-callback.js).
+import { api, session } from './api.js';
+
+const PENDING = 'strongroom.oidc.pending';
+
+// "oidc/" or "team/oidc/" → "oidc" or "team/oidc"
+function mountName(path) {
+  return path.replace(/\/+$/, '');
+}
+
+export function callbackUrl(path) {
+  return `${location.origin}/ui/vault/auth/${mountName(path)}/oidc/callback`;
+}
+
+export async function startOidc(path, role) {
+  const body = { redirect_uri: callbackUrl(path) };
+  if (role) body.role = role;
+  const resp = await api('POST', `auth/${mountName(path)}/oidc/auth_url`, body, { token: false });
+  const authUrl = resp && resp.data && resp.data.auth_url;
+  if (!authUrl) throw new Error('The server gave no authorization URL (check the role and its allowed_redirect_uris).');
+  const state = new URL(authUrl).searchParams.get('state') || '';
+  sessionStorage.setItem(PENDING, JSON.stringify({ mount: mountName(path), state }));
+  location.assign(authUrl);
+}
+
+// The callback page's half: check the state is the one this tab started, then let the
+// server exchange the code. Returns the client token; throws with a message to show.
+export async function finishOidc(mount, params) {
+  const pending = JSON.parse(sessionStorage.getItem(PENDING) || 'null');
+  sessionStorage.removeItem(PENDING);
+  const error = params.get('error_description') || params.get('error');
+  if (error) throw new Error(`The identity provider refused the sign-in: ${error}`);
+  const state = params.get('state') || '';
+  if (!pending || pending.mount !== mount || !state || pending.state !== state) {
+    throw new Error('This sign-in was not started from this browser tab (or was already used).');
+  }
+  const query = new URLSearchParams({ state, code: params.get('code') || '' });
+  const resp = await api('GET', `auth/${mount}/oidc/callback?${query}`, undefined, { token: false });
+  const token = resp && resp.auth && resp.auth.client_token;
+  if (!token) throw new Error('The server answered without a token.');
+  session.set(token);
+  return token;
+}

@@ -1,0 +1,155 @@
+"""Signing in to the web UI with OIDC, in Debian's chromium: the sign-in screen lists the
+oidc mount (from sys/internal/ui/mounts), sends the browser to a real OIDC provider run by
+the test (tests/auth/oidc_provider.py), which sends it back to the UI's callback page; the
+token ends up in sessionStorage and the app opens. Any console error, page error or CSP
+violation fails the test; the only other origin the browser may reach is the provider."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.auth.oidc_provider import Provider, run_provider
+from tests.serverproc import ServerProcess
+from tests.ui.browser import Watched, chromium, watched_page
+
+USER = {"sub": "grace", "email": "grace@example.test"}
+
+
+@dataclass
+class OIDCMount:
+    mount: str
+    provider: Provider
+    callback: str
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def oidc(dev_server: ServerProcess) -> Iterator[OIDCMount]:
+    mount = "sso-" + uuid.uuid4().hex[:6]
+    callback = f"{dev_server.addr}/ui/vault/auth/{mount}/oidc/callback"
+    with (
+        run_provider(user=dict(USER), redirect_uris=[callback]) as provider,
+        dev_server.http(dev_server.root_token) as root,
+    ):
+        body = {"type": "oidc", "config": {"listing_visibility": "unauth"}}
+        assert root.post(f"/v1/sys/auth/{mount}", json=body).status_code == 204
+        config = {
+            "oidc_discovery_url": provider.url,
+            "oidc_client_id": provider.client_id,
+            "oidc_client_secret": provider.client_secret,
+            "default_role": "people",
+        }
+        answer = root.post(f"/v1/auth/{mount}/config", json=config)
+        assert answer.status_code == 204, answer.text
+        role = {
+            "user_claim": "sub",
+            "allowed_redirect_uris": [callback],
+            "claim_mappings": {"email": "email"},
+            "token_policies": ["dev"],
+        }
+        assert root.post(f"/v1/auth/{mount}/role/people", json=role).status_code == 204
+        try:
+            yield OIDCMount(mount, provider, callback)
+        finally:
+            root.delete(f"/v1/sys/auth/{mount}")
+
+
+@pytest.fixture
+def ui(browser: Browser, dev_server: ServerProcess, oidc: OIDCMount) -> Iterator[Watched]:
+    watched = watched_page(browser, dev_server.addr)
+    try:
+        yield watched
+        # the browser's only trip away from Strongroom: the provider's authorize endpoint
+        allowed = f"third-party request: {oidc.provider.url}/authorize?"
+        foreign = [f for f in watched.foreign if not f.startswith(allowed)]
+        assert [*watched.errors, *foreign, *watched.csp_violations()] == []
+    finally:
+        watched.page.context.close()
+
+
+def _sign_in_with_oidc(ui: Watched, oidc: OIDCMount, dev_server: ServerProcess) -> None:
+    page = ui.page
+    page.goto(dev_server.addr + "/ui/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Method").select_option(label=f"oidc ({oidc.mount}/)")
+    expect(page.get_by_label("Role")).to_be_visible()
+    expect(page.get_by_label("Token")).to_be_hidden()
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Secrets engines")).to_be_visible()
+
+
+def test_sign_in_through_the_provider(
+    ui: Watched, oidc: OIDCMount, dev_server: ServerProcess
+) -> None:
+    _sign_in_with_oidc(ui, oidc, dev_server)
+    page = ui.page
+    assert page.url == dev_server.addr + "/ui/#/secrets"
+    expect(page.locator("#who")).to_contain_text(f"{oidc.mount}-grace")
+    token = page.evaluate("sessionStorage.getItem('strongroom.token')")
+    assert token and page.evaluate("document.cookie") == ""
+    assert page.evaluate("sessionStorage.getItem('strongroom.oidc.pending')") is None
+    # the browser went to the provider with our callback page and PKCE, and came back
+    sent = oidc.provider.authorize_requests[-1]
+    assert sent["redirect_uri"] == oidc.callback
+    assert sent["code_challenge_method"] == "S256"
+    lookup = httpx.get(
+        f"{dev_server.addr}/v1/auth/token/lookup-self", headers={"X-Vault-Token": token}
+    ).json()["data"]
+    assert lookup["meta"] == {"role": "people", "email": USER["email"]}
+    assert "dev" in lookup["policies"]
+
+    # the callback address in the history no longer holds the code; reusing it is refused
+    page.goto(f"{oidc.callback}?state={sent['state']}&code=reused")
+    expect(page.get_by_role("heading", name="Sign-in failed")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("not started from this browser tab")
+    assert "code=" not in page.url
+
+
+def test_a_spent_or_forged_state_is_refused_by_the_server(
+    ui: Watched, oidc: OIDCMount, dev_server: ServerProcess
+) -> None:
+    page = ui.page
+    page.goto(dev_server.addr + "/ui/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    # as if this tab had started a login whose state the server no longer knows
+    page.evaluate(
+        "sessionStorage.setItem('strongroom.oidc.pending',"
+        f" JSON.stringify({{mount: '{oidc.mount}', state: 'forged'}}))"
+    )
+    page.goto(f"{oidc.callback}?state=forged&code=whatever")
+    expect(page.get_by_role("heading", name="Sign-in failed")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("Expired or missing OAuth state")
+    assert page.evaluate("sessionStorage.getItem('strongroom.token')") is None
+    page.get_by_role("link", name="Back to sign in").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_sign_in_with_form_post(ui: Watched, oidc: OIDCMount, dev_server: ServerProcess) -> None:
+    """``oidc_response_mode = "form_post"``: the provider posts the code to the API, which
+    sends the browser on to the UI's callback page with ``code=no_code``."""
+    api_callback = f"{dev_server.addr}/v1/auth/{oidc.mount}/oidc/callback"
+    oidc.provider.redirect_uris.append(api_callback)
+    with dev_server.http(dev_server.root_token) as root:
+        config = {
+            "oidc_discovery_url": oidc.provider.url,
+            "oidc_client_id": oidc.provider.client_id,
+            "oidc_client_secret": oidc.provider.client_secret,
+            "default_role": "people",
+            "oidc_response_mode": "form_post",
+        }
+        assert root.post(f"/v1/auth/{oidc.mount}/config", json=config).status_code == 204
+    _sign_in_with_oidc(ui, oidc, dev_server)
+    assert oidc.provider.authorize_requests[-1]["redirect_uri"] == api_callback
+    assert oidc.provider.authorize_requests[-1]["response_mode"] == "form_post"
+    expect(ui.page.locator("#who")).to_contain_text(f"{oidc.mount}-grace")
