@@ -174,15 +174,19 @@ class Provider:
         if not verifier or not secrets.compare_digest(s256(verifier), grant.challenge):
             return 400, {"error": "invalid_grant", "error_description": "PKCE check failed"}
         now = int(self.clock())
+        access_token = secrets.token_urlsafe(24)
+        digest = hashlib.sha256(access_token.encode()).digest()[:16]
+        at_hash = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
         claims: dict[str, Any] = {
             "iss": self.tweaks.get("iss", self.url),
             "sub": self.user["sub"],
             "aud": self.tweaks.get("aud", self.client_id),
             "azp": self.client_id,
             "iat": now,
-            "auth_time": now,
+            "auth_time": now - int(self.tweaks.get("auth_age", 0)),
             "exp": now + int(self.tweaks.get("exp_in", 300)),
             "nonce": self.tweaks.get("nonce", grant.nonce),
+            "at_hash": self.tweaks.get("at_hash", at_hash),
             **{k: v for k, v in self.user.items() if k != "sub"},
         }
         key = self.tweaks.get("key", self.key)
@@ -192,7 +196,6 @@ class Provider:
             key,
             algorithms=["RS256"],
         )
-        access_token = secrets.token_urlsafe(24)
         self.access_tokens[access_token] = dict(self.tweaks.get("userinfo", {}))
         return 200, {
             "access_token": access_token,

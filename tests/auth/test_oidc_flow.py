@@ -198,6 +198,7 @@ def test_wrong_nonce_expired_foreign_audience_and_wrong_key_are_refused(setup: S
         ({"exp_in": -3600}, "expired"),
         ({"aud": "some-other-client"}, "aud"),
         ({"iss": "https://impostor.test"}, "issuer"),
+        ({"at_hash": "bm90IHRoZSBoYXNo"}, "at_hash"),
         ({"key": RSAKey.generate_key(2048, parameters={"kid": "k1"})}, "signature"),
     ]
     for tweaks, fragment in cases:
@@ -259,6 +260,18 @@ def test_client_nonce_provider_errors_and_claims(setup: Setup) -> None:
     back = setup.start()
     _refused(setup.callback(state=back["state"], code=back["code"]), "department")
     setup.provider.user["department"] = "eng"
+
+    # max_age goes to the provider, and an older authentication is refused
+    _role(setup.root, setup.mount, max_age="10m")
+    started = setup.auth_url().json()["data"]["auth_url"]
+    assert dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(started).query))["max_age"] == "600"
+    back = setup.authorize(started)
+    assert setup.callback(state=back["state"], code=back["code"]).status_code == 200
+    setup.provider.tweaks = {"auth_age": 3600}
+    back = setup.start()
+    _refused(setup.callback(state=back["state"], code=back["code"]), "max_age")
+    setup.provider.tweaks = {}
+    _role(setup.root, setup.mount, max_age=0)
 
     # claims from the userinfo endpoint are merged in (and cannot change the subject)
     setup.provider.tweaks = {"userinfo": {"email": "ada@userinfo.test", "sub": "other"}}

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 CHROMIUM = os.environ.get("STRONGROOM_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -92,3 +92,24 @@ def _expected_http_error(text: str) -> bool:
     # on a sealed server a 503) and shows the answer. Any other console error fails a test.
     prefix = "Failed to load resource: the server responded with a status of "
     return text.startswith(prefix + "4") or text.startswith(prefix + "503")
+
+
+def sign_in(page: Page, addr: str, token: str) -> None:
+    page.goto(addr + "/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert unlabelled_controls(page) == []
+    page.get_by_label("Token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Secrets engines")).to_be_visible()
+
+
+def unlabelled_controls(page: Page) -> list[str]:
+    """Form controls on screen without an accessible name (a <label> or aria-label)."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('input, select, textarea')]
+              .filter((el) => !el.hidden && el.type !== 'hidden')
+              .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+              .map((el) => el.outerHTML.slice(0, 80))"""
+        )
+    )

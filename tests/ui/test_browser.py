@@ -11,10 +11,38 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.serverproc import ServerProcess, start_dev_server
-from tests.ui.browser import Watched, chromium, watched_page
+from tests.ui.browser import Watched, chromium, sign_in, unlabelled_controls, watched_page
+
+
+def _self_signed_pem() -> str:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ops.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+CERT_PEM = _self_signed_pem()
 
 
 @pytest.fixture(scope="module")
@@ -41,27 +69,6 @@ def ui(browser: Browser, server: ServerProcess) -> Iterator[Watched]:
         assert watched.problems() == []
     finally:
         watched.page.context.close()
-
-
-def sign_in(page: Page, addr: str, token: str) -> None:
-    page.goto(addr + "/")
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    assert unlabelled_controls(page) == []
-    page.get_by_label("Token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Secrets engines")).to_be_visible()
-
-
-def unlabelled_controls(page: Page) -> list[str]:
-    """Form controls on screen without an accessible name (a <label> or aria-label)."""
-    return list(
-        page.evaluate(
-            """() => [...document.querySelectorAll('input, select, textarea')]
-              .filter((el) => !el.hidden && el.type !== 'hidden')
-              .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-              .map((el) => el.outerHTML.slice(0, 80))"""
-        )
-    )
 
 
 def test_token_kept_in_session_storage_only(ui: Watched, server: ServerProcess) -> None:
@@ -303,9 +310,8 @@ def test_every_screen_renders_cleanly(ui: Watched, server: ServerProcess) -> Non
     assert page.evaluate("document.activeElement.id") == "main"
 
 
-def test_auth_method_roles_and_identity(ui: Watched, server: ServerProcess) -> None:
+def test_auth_method_enable_tune_roles_and_disable(ui: Watched, server: ServerProcess) -> None:
     http = server.http(server.root_token)
-    http.post("/v1/identity/entity", json={"name": "carol-entity"})
     page = ui.page
     sign_in(page, server.addr, server.root_token)
     page.get_by_role("link", name="Auth methods").click()
@@ -313,23 +319,195 @@ def test_auth_method_roles_and_identity(ui: Watched, server: ServerProcess) -> N
     page.get_by_label("Path").fill("ar")
     page.get_by_role("button", name="Enable").click()
     page.get_by_role("link", name="ar/").click()
-    expect(page.get_by_role("heading", name="approle at ar/: roles")).to_be_visible()
-    page.get_by_label("Name").fill("web")
-    page.get_by_label("Token policies").fill("default, web")
-    page.get_by_role("button", name="Save role").click()
-    expect(page.get_by_role("cell", name="web", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="approle at ar/")).to_be_visible()
+    assert unlabelled_controls(page) == []
+    # tune: only the fields changed are sent
+    tune = page.locator('form[data-form="tune"]')
+    tune.get_by_label("default_lease_ttl").fill("1h")
+    tune.get_by_label("max_lease_ttl").fill("7200")
+    tune.get_by_label("listing_visibility").select_option("hidden")
+    tune.get_by_label("token_type").select_option("batch")
+    tune.get_by_label("audit_non_hmac_request_keys").fill("role_id, metadata")
+    tune.get_by_label("description").fill("machines")
+    tune.get_by_role("button", name="Save tuning").click()
+    expect(page.locator("#tune-result")).to_contain_text("Saved: ")
+    tuned = http.get("/v1/sys/auth/ar/tune").json()["data"]
+    assert tuned["default_lease_ttl"] == 3600 and tuned["max_lease_ttl"] == 7200
+    assert tuned["token_type"] == "batch" and tuned["description"] == "machines"
+    assert tuned["audit_non_hmac_request_keys"] == ["role_id", "metadata"]
+    assert http.get("/v1/sys/auth").json()["data"]["ar/"]["config"]["listing_visibility"] == (
+        "hidden"
+    )
+    tune.get_by_label("max_lease_ttl").fill("30")
+    tune.get_by_role("button", name="Save tuning").click()
+    expect(page.locator("#tune-result")).to_contain_text("Error 400")
+    # a role, through the form built from the OpenAPI document
+    page.get_by_label("Name", exact=True).fill("web")
+    page.get_by_role("button", name="New role").click()
+    expect(page.get_by_role("heading", name="New role web")).to_be_visible()
+    assert unlabelled_controls(page) == []
+    item = page.locator('form[data-form="item"]')
+    item.get_by_label("token_policies").fill("default, web")
+    item.get_by_label("secret_id_num_uses").fill("3")
+    item.get_by_label("bind_secret_id").select_option("false")
+    item.get_by_label("secret_id_bound_cidrs").fill("10.0.0.0/8")
+    item.get_by_role("button", name="Save role").click()
+    expect(page.locator("#edit-result")).to_contain_text("Saved role web.")
     role = http.get("/v1/auth/ar/role/web").json()["data"]
     assert role["token_policies"] == ["default", "web"]
-    page.get_by_role("button", name="Delete").click()
+    assert role["secret_id_num_uses"] == 3 and role["bind_secret_id"] is False
+    assert role["secret_id_bound_cidrs"] == ["10.0.0.0/8"]
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="ar/").click()
+    page.get_by_role("link", name="web", exact=True).click()
+    expect(item.get_by_label("secret_id_num_uses")).to_have_value("3")
+    item.get_by_label("token_ttl").fill("20m")
+    item.get_by_role("button", name="Save role").click()
+    expect(page.locator("#edit-result")).to_contain_text("Saved role web.")
+    role = http.get("/v1/auth/ar/role/web").json()["data"]
+    assert role["token_ttl"] == 1200 and role["secret_id_num_uses"] == 3
+    item.get_by_role("button", name="Delete role").click()
     expect(page.get_by_text("No roles yet.")).to_be_visible()
-    page.get_by_role("link", name="Auth methods").first.click()
-    page.locator("tr").filter(has=page.get_by_role("link", name="ar/")).get_by_role(
-        "button", name="Disable"
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role(
+        "link", name="Auth methods"
     ).click()
+    page.get_by_role("button", name="Disable ar/").click()
     expect(page.get_by_role("link", name="ar/")).to_have_count(0)
     assert "ar/" not in http.get("/v1/sys/auth").json()["data"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "name", "fields", "expected"),
+    [
+        (
+            "jwt",
+            "jwt-ui",
+            "dev",
+            {"role_type": "jwt", "user_claim": "sub", "bound_audiences": "a1, a2"},
+            {"user_claim": "sub", "bound_audiences": ["a1", "a2"]},
+        ),
+        (
+            "kubernetes",
+            "k8s-ui",
+            "app",
+            {"bound_service_account_names": "web", "bound_service_account_namespaces": "prod"},
+            {"bound_service_account_names": ["web"], "bound_service_account_namespaces": ["prod"]},
+        ),
+        (
+            "cert",
+            "cert-ui",
+            "ops",
+            {"certificate": "PEM", "allowed_common_names": "ops.example", "display_name": "ops"},
+            {"allowed_common_names": ["ops.example"], "display_name": "ops"},
+        ),
+        (
+            "token",
+            "token",
+            "ci",
+            {"allowed_policies": "ci, default", "orphan": "true"},
+            {"allowed_policies": ["ci", "default"], "orphan": True},
+        ),
+    ],
+)
+def test_roles_of_every_method_through_the_generic_editor(
+    ui: Watched,
+    server: ServerProcess,
+    kind: str,
+    path: str,
+    name: str,
+    fields: dict[str, object],
+    expected: dict[str, object],
+) -> None:
+    http = server.http(server.root_token)
+    if kind != "token":
+        assert http.post(f"/v1/sys/auth/{path}", json={"type": kind}).status_code == 204
+    if kind == "cert":
+        fields = {**fields, "certificate": CERT_PEM}
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
+    page.goto(f"{server.addr}/ui/#/auth-methods/{path}")
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_role("button", name=re.compile("^New ")).click()
+    item = page.locator('form[data-form="item"]')
+    for label, value in fields.items():
+        if value is True:  # a new item's booleans: (server default), true, false
+            item.get_by_label(label, exact=True).select_option("true")
+        else:
+            item.get_by_label(label, exact=True).fill(str(value))
+    item.get_by_role("button", name=re.compile("^Save ")).click()
+    expect(page.locator("#edit-result")).to_contain_text(f" {name}.")
+    assert unlabelled_controls(page) == []
+    plural = {"jwt": "role", "kubernetes": "role", "cert": "certs", "token": "roles"}[kind]
+    stored = http.get(f"/v1/auth/{path}/{plural}/{name}").json()["data"]
+    for key, value in expected.items():
+        assert stored[key] == value, key
+    page.goto(f"{server.addr}/ui/#/auth-methods/{path}")
+    expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+    assert http.delete(f"/v1/auth/{path}/{plural}/{name}").status_code == 204
+
+
+def test_identity_entities_groups_and_aliases(ui: Watched, server: ServerProcess) -> None:
+    http = server.http(server.root_token)
+    http.post("/v1/sys/auth/up-id", json={"type": "userpass"})
+    accessor = http.get("/v1/sys/auth").json()["data"]["up-id/"]["accessor"]
+    page = ui.page
+    sign_in(page, server.addr, server.root_token)
     page.get_by_role("link", name="Identity").click()
-    expect(page.get_by_role("cell", name="carol-entity")).to_be_visible()
+    page.get_by_label("Entity name").fill("carol")
+    page.get_by_role("button", name="Create entity").click()
+    expect(page.get_by_role("heading", name="Entity carol")).to_be_visible()
+    assert unlabelled_controls(page) == []
+    entity_id = http.get("/v1/identity/entity/name/carol").json()["data"]["id"]
+    form = page.locator('form[data-form="entity"]')
+    form.get_by_label("Policies").fill("dev, ops")
+    form.get_by_label("Metadata").fill("team=payments\nsite = lon")
+    form.get_by_role("button", name="Save entity").click()
+    expect(page.locator("#identity-result")).to_contain_text("Entity saved.")
+    entity = http.get(f"/v1/identity/entity/id/{entity_id}").json()["data"]
+    assert entity["policies"] == ["dev", "ops"]
+    assert entity["metadata"] == {"team": "payments", "site": "lon"}
+    page.get_by_label("Alias name").fill("carol")
+    page.get_by_label("Auth method").select_option(accessor)
+    page.get_by_role("button", name="Add alias").click()
+    aliases = page.get_by_role("table", name="Aliases")
+    expect(aliases).to_contain_text("up-id/")
+    entity = http.get(f"/v1/identity/entity/id/{entity_id}").json()["data"]
+    assert [a["name"] for a in entity["aliases"]] == ["carol"]
+    assert entity["aliases"][0]["mount_accessor"] == accessor
+    page.get_by_role("button", name="Delete alias carol").click()
+    expect(page.get_by_text("No aliases yet.")).to_be_visible()
+    assert http.get(f"/v1/identity/entity/id/{entity_id}").json()["data"]["aliases"] in ([], None)
+    # an internal group with carol as a member
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Identity").click()
+    page.get_by_label("Group name").fill("payments")
+    page.get_by_role("button", name="Create group").click()
+    expect(page.get_by_role("heading", name="Group payments")).to_be_visible()
+    assert unlabelled_controls(page) == []
+    group = page.locator('form[data-form="group"]')
+    group.get_by_label("Member entities").select_option(label="carol")
+    group.get_by_label("Policies").fill("payments")
+    group.get_by_role("button", name="Save group").click()
+    expect(page.locator("#identity-result")).to_contain_text("Group saved.")
+    stored = http.get("/v1/identity/group/name/payments").json()["data"]
+    assert stored["member_entity_ids"] == [entity_id] and stored["policies"] == ["payments"]
+    # an external group takes one alias
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Identity").click()
+    page.get_by_label("Group name").fill("ldap-admins")
+    page.get_by_label("Group type").select_option("external")
+    page.get_by_role("button", name="Create group").click()
+    page.get_by_label("Alias name").fill("admins")
+    page.get_by_label("Auth method").select_option(accessor)
+    page.get_by_role("button", name="Add alias").click()
+    expect(page.get_by_role("table", name="Group alias")).to_contain_text("admins")
+    ext = http.get("/v1/identity/group/name/ldap-admins").json()["data"]
+    assert ext["alias"]["name"] == "admins"
+    # delete the group and the entity
+    page.get_by_role("button", name="Delete group").click()
+    expect(page.get_by_role("heading", name="Identity")).to_be_visible()
+    assert http.get("/v1/identity/group/name/ldap-admins").status_code == 404
+    page.get_by_role("link", name="carol").click()
+    page.get_by_role("button", name="Delete entity").click()
+    expect(page.get_by_role("heading", name="Identity")).to_be_visible()
+    assert http.get(f"/v1/identity/entity/id/{entity_id}").status_code == 404
 
 
 def test_audit_tamper_evidence_and_search(

@@ -12,6 +12,7 @@ Errors name what was being fetched, never a credential or a response body.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import urllib.parse
 from collections.abc import Mapping
@@ -31,15 +32,23 @@ TIMEOUT_SECONDS = 10.0
 def tls_context(ca_pem: str, what: str) -> ssl.SSLContext:
     """An SSL context trusting exactly ``ca_pem`` (or the system CAs when empty).
 
+    Contexts are built once per distinct ``ca_pem`` and shared (loading the system's CA
+    store costs tens of milliseconds of CPU; an OIDC login makes several calls).
+
     Raises:
         InvalidRequest: ``ca_pem`` holds no usable certificate.
     """
-    if not ca_pem.strip():
-        return ssl.create_default_context()
     try:
-        return ssl.create_default_context(cadata=ca_pem)
+        return _context(ca_pem.strip())
     except (ssl.SSLError, ValueError):
         raise InvalidRequest(f"{what}: could not parse the CA certificate(s)") from None
+
+
+@functools.lru_cache(maxsize=32)
+def _context(ca_pem: str) -> ssl.SSLContext:
+    if not ca_pem:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cadata=ca_pem)
 
 
 async def request_json(

@@ -889,6 +889,28 @@ class Core:
                         batch = keys[start : start + 500]
                         await route.storage.transaction([StorageOp(k) for k in batch])
 
+    async def reload_backends(self, paths: Sequence[str]) -> list[str]:
+        """Rebuild the backends mounted at ``paths`` (``secret/``, ``auth/userpass/``) from
+        their factories, as Vault's sys/plugins/reload does; core's own mounts are skipped.
+        Returns the paths reloaded."""
+        async with self._lock:
+            self._switching = True  # requests wait until the routes are whole again
+            try:
+                done = []
+                for path in paths:
+                    route = self.router.get(path)
+                    if route is None or route.entry.type in _SINGLETON_TYPES:
+                        continue
+                    self.router.unmount(path)
+                    try:
+                        await route.backend.cleanup()
+                    finally:
+                        await self._activate(route.entry, initialize=self.state.active)
+                    done.append(path)
+                return done
+            finally:
+                self._switching = False
+
     async def remount(self, src: str, dst: str) -> MountEntry:
         is_auth = src.startswith("auth/")
         if is_auth != dst.startswith("auth/"):

@@ -148,6 +148,11 @@ path "sys/internal/ui/resultant-acl" {
     capabilities = ["read"]
 }
 
+# A token may read the server's version (the web UI shows it).
+path "sys/internal/ui/version" {
+    capabilities = ["read"]
+}
+
 # A token may renew a lease it knows the ID of (old and new paths), and look one up.
 # Knowing the lease ID is the credential; lookup reveals no secret.
 path "sys/renew" {

@@ -237,7 +237,7 @@ class StrongroomApp:
                     # Vault hands its backends the HTTP request for these content types
                     data: dict[str, object] = {"http_raw_body": base64.b64encode(body).decode()}
                 elif body and looks_like_form(body, media_type):
-                    data = parse_form(body, self.limits)  # an OIDC provider's form_post
+                    data = parse_form(body, self.limits)  # form_post callbacks, token requests
                 else:
                     data = parse_json_object(body, self.limits) if body else {}
                 rel = path[4:]

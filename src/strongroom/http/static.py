@@ -31,6 +31,8 @@ MANIFEST: dict[str, tuple[str, str]] = {
             "secrets.js",
             "transit.js",
             "access.js",
+            "authmethods.js",
+            "identity.js",
             "status.js",
             "oidc.js",
             "oidc-callback.js",

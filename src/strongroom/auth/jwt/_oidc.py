@@ -15,10 +15,11 @@
    with the PKCE ``code_verifier``), and the ID token is verified: signature by the
    discovered JWKS (``jwt_supported_algs``, RS256 by default), ``iss`` the discovered issuer,
    ``aud`` holding ``oidc_client_id`` (and one of the role's ``bound_audiences`` if set),
-   ``azp`` the client when present, ``exp``/``iat``, the stored ``nonce``, ``auth_time``
-   against ``max_age``. Then ``bound_subject``, claims from the userinfo endpoint merged in
-   (a failure there does not fail the login, as in Vault), user and groups claims, claim
-   mappings and ``bound_claims``, and the login answer.
+   ``azp`` the client when present, ``exp``/``iat``, the stored ``nonce``, ``at_hash``
+   against the access token when present, ``auth_time`` against ``max_age``. Then
+   ``bound_subject``, claims from the userinfo endpoint merged in (a failure there does not
+   fail the login, as in Vault), user and groups claims, claim mappings and ``bound_claims``,
+   and the login answer.
 3. ``form_post``: the provider POSTs ``state`` and ``code`` to ``/v1/auth/<mount>/oidc/callback``
    (``auth_url`` rewrites ``/ui/vault/`` to ``/v1/`` in the redirect URI, as Vault does); the
    code is kept with the state and the browser is sent (303) to the UI's callback page with
@@ -45,7 +46,7 @@ from typing import Any
 
 from strongroom.auth._common import storage_of
 from strongroom.auth._http import post_form, request_json
-from strongroom.auth._jose import Leeways, audiences, check_times
+from strongroom.auth._jose import Leeways, audiences, check_times, read_header
 from strongroom.auth.jwt._claims import bound_claims_match, groups_of, mapped_metadata, user_of
 from strongroom.auth.jwt._config import JWTConfig, load_config
 from strongroom.auth.jwt._keys import Endpoints, KeyCache, KeySet, verified_claims
@@ -319,7 +320,7 @@ class OIDCFlow:
             raise _failed("No code or id_token received.")
         keys = await self._keys(config)
         id_token, access_token = await _exchange(config, keys.endpoints, record, code)
-        claims = await self._verify(config, role, record, id_token)
+        claims = await self._verify(config, role, record, id_token, access_token)
         if role.bound_subject and claims.get("sub") != role.bound_subject:
             raise _failed("sub claim does not match bound subject")
         if access_token and keys.endpoints.userinfo:
@@ -334,7 +335,12 @@ class OIDCFlow:
         return role, alias, mapped, groups
 
     async def _verify(
-        self, config: JWTConfig, role: JWTRole, record: FlowState, id_token: str
+        self,
+        config: JWTConfig,
+        role: JWTRole,
+        record: FlowState,
+        id_token: str,
+        access_token: str,
     ) -> dict[str, Any]:
         try:
             claims, keys = await verified_claims(
@@ -343,6 +349,10 @@ class OIDCFlow:
         except InvalidRequest as exc:
             raise _failed(f"Token verification failed: {exc.messages[0]}.") from None
         problem = _id_token_problem(claims, keys.issuer, config.oidc_client_id, role, record)
+        if problem is None and access_token and "at_hash" in claims:
+            alg = read_header(id_token).alg
+            if claims["at_hash"] != _token_hash(access_token, alg):
+                problem = "invalid access token hash (at_hash) claim"
         if problem is None:
             try:
                 check_times(claims, self.now(), Leeways())
@@ -376,6 +386,15 @@ class OIDCFlow:
                 list(result.get("groups", [])),
             )
         )
+
+
+def _token_hash(access_token: str, alg: str) -> str:
+    """OpenID Connect Core 3.1.3.6: the left half of the access token's hash, with the hash
+    of the ID token's algorithm (SHA-512 for EdDSA, as hashicorp/cap does)."""
+    bits = alg[-3:]
+    name = {"256": "sha256", "384": "sha384", "512": "sha512"}.get(bits, "sha512")
+    digest = hashlib.new(name, access_token.encode()).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
 
 
 def _id_token_problem(

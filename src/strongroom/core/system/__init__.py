@@ -20,9 +20,11 @@ from strongroom.core.system import (
     mounts,
     operations,
     password_policies,
+    plugin_reload,
     plugins,
     policies,
     quotas,
+    server_info,
     snapshot,
     specs,
     tools,
@@ -71,6 +73,7 @@ UNAUTHENTICATED_PATHS = (
     "wrapping/lookup",
     "mfa/validate",
     *AUDIT_UNAUTHENTICATED,
+    *server_info.UNAUTHENTICATED,
 )
 
 
@@ -99,6 +102,8 @@ _TABLES: tuple[Sequence[Endpoint[SysContext]], ...] = (
     monitor.TABLE,
     mfa.TABLE,
     snapshot.TABLE,
+    plugin_reload.TABLE,
+    server_info.TABLE,
 )
 
 

@@ -10,7 +10,7 @@ between requests (mount moves, the tidy job, per-key locks).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from strongroom.errors import PermissionDenied
@@ -150,6 +150,7 @@ class SystemCore(Protocol):
     ) -> MountEntry: ...
     async def disable(self, path: str, *, is_auth: bool) -> None: ...
     async def remount(self, src: str, dst: str) -> MountEntry: ...
+    async def reload_backends(self, paths: Sequence[str]) -> list[str]: ...
     async def tune(
         self,
         path: str,

@@ -291,6 +291,12 @@ async def _rekey_verify(core: SystemCore, request: Request) -> Response | None:
     return _bare(result.to_json())
 
 
+async def _rekey_recovery(core: SystemCore, request: Request) -> Response:
+    # Recovery keys exist only with an auto-unseal seal; this server has the Shamir seal
+    # only, where Vault answers the same refusal.
+    raise InvalidRequest("recovery rekeying not supported")
+
+
 SEAL_OPERATIONS: dict[str, SealOp] = {
     "sys/init": _init,
     "sys/seal-status": _seal_status,
@@ -302,4 +308,7 @@ SEAL_OPERATIONS: dict[str, SealOp] = {
     "sys/rekey/init": _rekey_init,
     "sys/rekey/update": _rekey_update,
     "sys/rekey/verify": _rekey_verify,
+    "sys/rekey-recovery-key/init": _rekey_recovery,
+    "sys/rekey-recovery-key/update": _rekey_recovery,
+    "sys/rekey-recovery-key/verify": _rekey_recovery,
 }

@@ -1,4 +1,4 @@
-"""config/<name>, config/ (LIST), reset/<name> and rotate-root/<name>.
+"""config/<name>, config/ (LIST), reset/<name>, reload/<plugin_name> and rotate-root/<name>.
 
 A config names the plugin (only ``postgresql-database-plugin``), how to connect (a
 ``connection_url`` templated with ``{{username}}``/``{{password}}``, the root ``username`` and
@@ -48,6 +48,11 @@ if TYPE_CHECKING:
 __all__ = ["ConfigArgs", "ConfigPaths", "NameArgs"]
 
 _DEFAULT_MAX_OPEN = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadArgs:
+    plugin_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +207,16 @@ class ConfigPaths:
                 ),
             ),
             Path(
+                pattern=r"reload/(?P<plugin_name>[^/]+)",
+                args=ReloadArgs,
+                operations={Operation.UPDATE: self.reload},
+                synopsis="Close the sessions of every connection that uses a plugin.",
+                description=(
+                    "Every connection whose plugin_name is the given one drops its open "
+                    "sessions and reconnects with its stored configuration on next use."
+                ),
+            ),
+            Path(
                 pattern=rf"rotate-root/(?P<name>{NAME})",
                 args=NameArgs,
                 operations={Operation.UPDATE: self.rotate_root},
@@ -264,6 +279,18 @@ class ConfigPaths:
         if config.verify_connection:
             await plugin.verify()
         return None
+
+    async def reload(self, request: Request, args: ReloadArgs) -> Response:
+        storage = storage_of(request)
+        reloaded = []
+        for name in await storage.list(CONFIG_PREFIX):
+            config = await load_config(storage, name)
+            if config is not None and config.plugin_name == args.plugin_name:
+                async with self.state.config_locks.hold(name):
+                    await self.state.replace(name, None)
+                reloaded.append(name)
+        warnings = [] if reloaded else [f"no connection uses plugin {args.plugin_name[:80]!r}"]
+        return Response(data={"connections": reloaded, "count": len(reloaded)}, warnings=warnings)
 
     async def rotate_root(self, request: Request, args: NameArgs) -> Response | None:
         storage = storage_of(request)

@@ -17,6 +17,7 @@ from strongroom.engines.pki.acme_orders import AcmeOrderPaths
 from strongroom.engines.pki.ca import CAPaths
 from strongroom.engines.pki.config import ConfigPaths
 from strongroom.engines.pki.crl import CRLPaths
+from strongroom.engines.pki.crl_sign import CRLSignPaths
 from strongroom.engines.pki.fetch import FetchPaths
 from strongroom.engines.pki.issue import LEASE_TYPE, IssuePaths
 from strongroom.engines.pki.issuers import IssuersPaths
@@ -106,6 +107,7 @@ class PKIBackend(FrameworkBackend):
             *FetchPaths(self.store, crl_paths.der_for).paths(),
             *OCSPPaths(self.store).paths(),
             *crl_paths.paths(),
+            *CRLSignPaths(self.store).paths(),
             *RevokePaths(self.revoker).paths(),
             *RolesPaths(self.store).paths(),
             *IssuersPaths(self.store, self.revoker.revoke_issuer).paths(),

@@ -1,12 +1,14 @@
-"""CA lifecycle: ``root/generate/:type``, ``root/rotate/:type``, ``root/replace``, ``root``
-DELETE, ``intermediate/generate/:type``, ``intermediate/set-signed``,
+"""CA lifecycle: ``root/generate/:type`` (also ``issuers/generate/root/:type``),
+``root/rotate/:type``, ``root/replace``, ``root`` DELETE, ``intermediate/generate/:type``
+(also ``issuers/generate/intermediate/:type``; ``intermediate/cross-sign`` is its
+``existing`` type), ``intermediate/set-signed``,
 ``root/sign-intermediate``, ``root/sign-self-issued``, ``issuers/import/bundle|cert`` and
 ``config/ca``."""
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography import x509
@@ -123,7 +125,7 @@ class CAPaths:
         ref = r"issuer/(?P<issuer_ref>[^/]+)/"
         return [
             Path(
-                pattern=rf"root/generate/{kind}",
+                pattern=rf"(?:root/generate|issuers/generate/root)/{kind}",
                 args=CAArgs,
                 operations={Operation.UPDATE: self.generate_root},
                 synopsis="Generate a self-signed root CA (a new issuer)",
@@ -147,10 +149,16 @@ class CAPaths:
                 synopsis="Delete every issuer and key of this mount",
             ),
             Path(
-                pattern=rf"intermediate/generate/{kind}",
+                pattern=rf"(?:intermediate/generate|issuers/generate/intermediate)/{kind}",
                 args=CAArgs,
                 operations={Operation.UPDATE: self.generate_intermediate},
                 synopsis="Generate a key and a CSR for an intermediate CA",
+            ),
+            Path(
+                pattern=r"intermediate/cross-sign",
+                args=CAArgs,
+                operations={Operation.UPDATE: self.cross_sign},
+                synopsis="A CSR for an existing key (key_ref), to have another CA cross-sign it",
             ),
             Path(
                 pattern=r"intermediate/set-signed",
@@ -316,6 +324,10 @@ class CAPaths:
         )
 
     # -- intermediates -------------------------------------------------------------------
+
+    async def cross_sign(self, request: Request, args: CAArgs) -> Response:
+        # Vault: intermediate/generate/existing under another name
+        return await self.generate_intermediate(request, replace(args, type="existing"))
 
     async def generate_intermediate(self, request: Request, args: CAArgs) -> Response:
         check_format(args.format, args.private_key_format)

@@ -1,4 +1,4 @@
-// Access: ACL policies, auth methods, tokens and leases.
+// Access: ACL policies, tokens and leases.
 import { api, ApiError, list } from './api.js';
 import { button, field, h, link, notice, replace, table } from './dom.js';
 import { errorText, go } from './app.js';
@@ -85,51 +85,6 @@ async function policyPage(view, name, query) {
     h('li', {}, h('span', { 'aria-current': 'page' }, name)))), form);
 }
 
-async function authPage(view) {
-  const resp = await api('GET', 'sys/auth');
-  const methods = resp.data || resp;
-  const message = h('div', { 'aria-live': 'assertive' });
-  const rows = Object.entries(methods).filter(([, m]) => m && typeof m === 'object' && m.type)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([path, m]) => h('tr', {}, h('td', {}, ROLE_LISTS[m.type] ? link(`#/auth-methods/${enc(path.replace(/\/$/, ''))}`, path) : path), h('td', {}, m.type), h('td', {}, m.description || ''),
-      h('td', {}, (m.config && m.config.listing_visibility) || ''),
-      h('td', {}, m.type === 'token' ? '' : [
-        button('Show on sign-in', async () => {
-          try {
-            await api('POST', `sys/auth/${path}tune`, { listing_visibility: m.config && m.config.listing_visibility === 'unauth' ? 'hidden' : 'unauth' });
-            rerender();
-          } catch (err) {
-            replace(message, notice(errorText(err), 'error'));
-          }
-        }, { class: 'small', 'aria-pressed': String(Boolean(m.config && m.config.listing_visibility === 'unauth')) }),
-        button('Disable', async () => {
-          if (!window.confirm(`Disable ${path}? Its tokens are revoked.`)) return;
-          try {
-            await api('DELETE', `sys/auth/${path.replace(/\/$/, '')}`);
-            rerender();
-          } catch (err) {
-            replace(message, notice(errorText(err), 'error'));
-          }
-        }, { class: 'small danger' }),
-      ])));
-  const type = h('select', {}, ['userpass', 'approle', 'ldap', 'jwt', 'oidc', 'cert', 'kubernetes'].map((t) => h('option', { value: t }, t)));
-  const path = h('input', { type: 'text', placeholder: 'defaults to the type' });
-  const description = h('input', { type: 'text' });
-  const form = h('form', { class: 'card narrow' }, h('h2', {}, 'Enable an auth method'), field('Type', type).row,
-    field('Path', path).row, field('Description', description).row,
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Enable')));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    try {
-      await api('POST', `sys/auth/${(path.value.trim() || type.value).replace(/\/$/, '')}`, { type: type.value, description: description.value });
-      rerender();
-    } catch (err) {
-      replace(message, notice(errorText(err), 'error'));
-    }
-  });
-  replace(view, h('h1', {}, 'Auth methods'), table(['Path', 'Type', 'Description', 'Listing', 'Actions'], rows), message, form);
-}
-
 function kvTable(data) {
   return table(['Field', 'Value'], Object.entries(data || {}).map(([k, v]) =>
     h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)))));
@@ -199,85 +154,9 @@ async function leasesPage(view, prefix) {
     }, 'danger')) : null, out);
 }
 
-// The users or roles of an auth method (LIST path, noun, create fields).
-const ROLE_LISTS = {
-  userpass: { list: 'users', noun: 'user', secret: 'password' },
-  approle: { list: 'role', noun: 'role', secret: '' },
-  ldap: { list: 'users', noun: 'user', secret: '' },
-  jwt: { list: 'role', noun: 'role', secret: '' },
-  oidc: { list: 'role', noun: 'role', secret: '' },
-  kubernetes: { list: 'role', noun: 'role', secret: '' },
-  cert: { list: 'certs', noun: 'certificate role', secret: '' },
-};
-
-async function authRolesPage(view, path) {
-  const mount = (await api('GET', 'sys/auth')).data[`${path}/`];
-  if (!mount) throw new ApiError(404, [`no auth method at ${path}/`], 'GET', `sys/auth/${path}`);
-  const kind = ROLE_LISTS[mount.type];
-  const base = `auth/${path}/${kind.list}`;
-  const names = await list(base);
-  const message = h('div', { 'aria-live': 'assertive' });
-  const rows = names.map((n) => h('tr', {}, h('td', {}, n), h('td', {}, button('Delete', async () => {
-    if (!window.confirm(`Delete ${kind.noun} ${n}?`)) return;
-    try {
-      await api('DELETE', `${base}/${enc(n)}`);
-      rerender();
-    } catch (err) {
-      replace(message, notice(errorText(err), 'error'));
-    }
-  }, { class: 'small danger' }))));
-  const name = h('input', { type: 'text', required: true });
-  const policies = h('input', { type: 'text', placeholder: 'default' });
-  const secret = kind.secret ? h('input', { type: 'password', autocomplete: 'new-password', required: true }) : null;
-  const form = h('form', { class: 'card narrow' }, h('h2', {}, `Add a ${kind.noun}`), field('Name', name).row,
-    secret ? field('Password', secret).row : null, field('Token policies (comma-separated)', policies).row,
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, `Save ${kind.noun}`)));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const body = { token_policies: policies.value.split(',').map((p) => p.trim()).filter(Boolean) };
-    if (secret) body.password = secret.value;
-    try {
-      await api('POST', `${base}/${enc(name.value.trim())}`, body);
-      rerender();
-    } catch (err) {
-      replace(message, notice(errorText(err), 'error'));
-    }
-  });
-  replace(view, h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('ol', {},
-    h('li', {}, link('#/auth-methods', 'Auth methods')), h('li', {}, h('span', { 'aria-current': 'page' }, `${path}/`)))),
-  h('h1', {}, `${mount.type} at ${path}/: ${kind.noun}s`),
-  rows.length ? table(['Name', 'Actions'], rows) : notice(`No ${kind.noun}s yet.`), message,
-  mount.type === 'userpass' || mount.type === 'approle' ? form : null);
-}
-
-async function identityPage(view) {
-  const section = async (kind, title) => {
-    let resp = null;
-    try {
-      resp = await api('LIST', `identity/${kind}/id`);
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
-    }
-    const keys = (resp && resp.data && resp.data.keys) || [];
-    const info = (resp && resp.data && resp.data.key_info) || {};
-    const rows = keys.map((id) => {
-      const i = info[id] || {};
-      return h('tr', {}, h('td', {}, i.name || ''), h('td', {}, h('code', {}, id)),
-        h('td', {}, String(kind === 'entity' ? (i.aliases || []).length : (i.num_member_entities ?? ''))));
-    });
-    return [h('h2', {}, title), rows.length
-      ? table(['Name', 'ID', kind === 'entity' ? 'Aliases' : 'Member entities'], rows)
-      : notice(`No ${title.toLowerCase()} yet.`)];
-  };
-  replace(view, h('h1', {}, 'Identity'), ...(await section('entity', 'Entities')), ...(await section('group', 'Groups')));
-}
-
 export const accessRoutes = [
-  [/^auth-methods\/(.+)$/, authRolesPage],
-  [/^identity$/, identityPage],
   [/^policies$/, policiesPage],
   [/^policies\/([^?]+)(?:\?(.*))?$/, policyPage],
-  [/^auth-methods$/, authPage],
   [/^tokens$/, tokensPage],
   [/^leases$/, (view) => leasesPage(view, '')],
   [/^leases\/(.+)$/, leasesPage],

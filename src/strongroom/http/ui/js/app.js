@@ -4,6 +4,8 @@ import { button, field, h, link, notice, replace } from './dom.js';
 import { secretsRoutes } from './secrets.js';
 import { transitRoutes } from './transit.js';
 import { accessRoutes } from './access.js';
+import { authRoutes } from './authmethods.js';
+import { identityRoutes } from './identity.js';
 import { statusRoutes, refreshStatusBar } from './status.js';
 import { startOidc } from './oidc.js';
 
@@ -30,6 +32,8 @@ const routes = [
   ...secretsRoutes,
   ...transitRoutes,
   ...accessRoutes,
+  ...authRoutes,
+  ...identityRoutes,
   ...statusRoutes,
 ];
 const PUBLIC = new Set(['login', 'status']);

@@ -41,8 +41,8 @@ async function statusPage(view) {
       const st = await api('GET', 'sys/ha-status');
       const nodes = (st.data || st).nodes || [];
       if (nodes.length) {
-        ha.appendChild(table(['Node', 'API address', 'Active', 'Last echo'], nodes.map((n) =>
-          h('tr', {}, h('td', {}, n.hostname || ''), h('td', {}, n.api_address || ''),
+        ha.appendChild(table(['Node', 'Node ID', 'API address', 'Active', 'Last echo'], nodes.map((n) =>
+          h('tr', {}, h('td', {}, n.hostname || ''), h('td', {}, n.node_id || ''), h('td', {}, n.api_address || ''),
             h('td', {}, String(Boolean(n.active_node))), h('td', {}, n.last_echo || ''))), 'Nodes'));
       }
     } catch (err) {

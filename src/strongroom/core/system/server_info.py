@@ -1,0 +1,75 @@
+"""Small read-only sys/ endpoints a UI or client asks about the server: sys/experiments,
+sys/internal/ui/feature-flags (unauthenticated, as Vault), sys/internal/ui/version and
+sys/well-known[/:label].
+
+There are no experiments to enable and no feature flags; nothing registers a
+``/.well-known/`` label (in Vault only Enterprise's EST does), so the listing is empty and a
+label lookup answers 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strongroom.core.system._context import SysContext
+from strongroom.errors import NotFound
+from strongroom.framework import Endpoint, NoArgs
+from strongroom.logical import Operation, Request, Response
+
+__all__ = ["TABLE", "UNAUTHENTICATED"]
+
+UNAUTHENTICATED = ("internal/ui/feature-flags",)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelArgs:
+    label: str
+
+
+async def _experiments(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data={"available": [], "enabled": []})
+
+
+async def _feature_flags(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data={"feature_flags": []}, envelope=False)
+
+
+async def _version(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data={"version": ctx.core.settings.version})
+
+
+async def _well_known(ctx: SysContext, request: Request, args: NoArgs) -> Response | None:
+    if request.operation is Operation.LIST:
+        return None  # no labels: an empty listing is a 404, as every LIST
+    return Response(data={"keys": [], "key_info": {}})
+
+
+async def _well_known_label(ctx: SysContext, request: Request, args: LabelArgs) -> Response:
+    raise NotFound(f"no mount registered for label {args.label[:80]!r}")
+
+
+_op = Operation
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"experiments", {_op.READ: _experiments}, synopsis="Available and enabled experiments"
+    ),
+    Endpoint(
+        r"internal/ui/feature-flags",
+        {_op.READ: _feature_flags},
+        synopsis="Feature flags for the web UI (unauthenticated)",
+    ),
+    Endpoint(r"internal/ui/version", {_op.READ: _version}, synopsis="The server's version"),
+    Endpoint(
+        r"well-known/?",
+        {_op.READ: _well_known, _op.LIST: _well_known},
+        synopsis="Registered /.well-known/ labels",
+    ),
+    Endpoint(
+        r"well-known/(?P<label>.+)",
+        {_op.READ: _well_known_label},
+        LabelArgs,
+        synopsis="One registered /.well-known/ label",
+    ),
+]
