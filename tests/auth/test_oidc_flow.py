@@ -345,7 +345,15 @@ def test_client_secret_post_and_config_rules(dev_server: ServerProcess) -> None:
             ),
             "verbose_oidc_logging",
         )
-        _configure(root, mount, provider)
+        _refused(
+            root.post(config, json={**base, "provider_config": {"provider": "azure"}}),
+            "provider_config",
+        )
+        _configure(root, mount, provider, namespace_in_state=False)
+        read = root.get(config).json()["data"]
+        assert read["provider_config"] == {} and read["namespace_in_state"] is False
+        role = root.get(f"/v1/auth/{mount}/role/web").json()["data"]
+        assert role["verbose_oidc_logging"] is False and "poll_interval" not in role
         back = setup.start()
         ok = setup.callback(state=back["state"], code=back["code"])
         assert ok.status_code == 200, ok.text
@@ -446,6 +454,22 @@ def test_direct_callback_mode_and_poll(setup: Setup) -> None:
     assert done.json()["auth"]["metadata"]["email"] == USER["email"]
     again = setup.anon.post(poll, json={"state": data["state"], "client_nonce": "cli-nonce"})
     _refused(again, "Expired or missing")
+
+    # bursts of polls for one finished login: exactly one collects the token, 8 rounds
+    async def burst(state: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=setup.server.addr, timeout=30) as client:
+            body = {"state": state, "client_nonce": "cli-nonce"}
+            return list(await asyncio.gather(*(client.post(poll, json=body) for _ in range(6))))
+
+    for _ in range(8):
+        data = setup.auth_url(api_callback, client_nonce="cli-nonce").json()["data"]
+        assert httpx.get(data["auth_url"], follow_redirects=True, timeout=10).status_code == 200
+        answers = asyncio.run(burst(data["state"]))
+        winners = [a for a in answers if a.status_code == 200]
+        assert len(winners) == 1, [a.text for a in answers]
+        for loser in answers:
+            if loser is not winners[0]:
+                _refused(loser, "Expired or missing")
 
 
 def test_concurrent_callbacks_with_one_state_mint_one_token(setup: Setup) -> None:

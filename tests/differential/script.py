@@ -5,6 +5,11 @@ answers."""
 
 from __future__ import annotations
 
+import urllib.parse
+
+import httpx
+
+from tests.auth.oidc_provider import run_provider
 from tests.differential.runner import Session, dig
 
 POLICY = 'path "kv2/data/*" { capabilities = ["read", "list"] }\npath "cubbyhole/*" { capabilities = ["create", "read", "update", "delete", "list"] }\n'  # noqa: E501
@@ -25,6 +30,7 @@ def session(s: Session) -> None:
     leases(s)
     database(s)
     other_methods(s)
+    oidc_login(s)
     errors(s)
 
 
@@ -436,6 +442,66 @@ def other_methods(s: Session) -> None:
     s.call("auth disable", "DELETE", "sys/auth/kubernetes")
     s.call("rotate", "POST", "sys/rotate")
     s.call("key-status after rotate", "GET", "sys/key-status")
+
+
+OIDC_REDIRECT = "http://localhost:8250/oidc/callback"
+
+
+def _browser(auth_url: str) -> dict[str, str]:
+    """The browser at the provider: the query of its redirect back (not recorded)."""
+    if not auth_url:
+        return {}
+    answer = httpx.get(auth_url, follow_redirects=False, timeout=10)
+    location = urllib.parse.urlsplit(answer.headers.get("location", ""))
+    return dict(urllib.parse.parse_qsl(location.query))
+
+
+def oidc_login(s: Session) -> None:
+    """The OIDC browser flow against the test suite's provider (one per server's run)."""
+    with run_provider(
+        user={"sub": "u-1", "email": "e@example.test"}, redirect_uris=[OIDC_REDIRECT]
+    ) as p:
+        s.call("oidc enable", "POST", "sys/auth/oidc", {"type": "oidc"})
+        config = {
+            "oidc_discovery_url": p.url,
+            "oidc_client_id": p.client_id,
+            "oidc_client_secret": p.client_secret,
+            "default_role": "web",
+        }
+        s.call("oidc config", "POST", "auth/oidc/config", config)
+        s.call("oidc config read", "GET", "auth/oidc/config")
+        role = {
+            "user_claim": "sub",
+            "allowed_redirect_uris": [OIDC_REDIRECT],
+            "claim_mappings": {"email": "email"},
+            "token_policies": ["dev"],
+        }
+        s.call("oidc role", "POST", "auth/oidc/role/web", role)
+        s.call("oidc role read", "GET", "auth/oidc/role/web")
+        body = {"role": "web", "redirect_uri": OIDC_REDIRECT}
+        started = s.call("oidc auth_url", "POST", "auth/oidc/oidc/auth_url", body, token="")
+        back = _browser(dig(started, "data", "auth_url"))
+        query = urllib.parse.urlencode(back)
+        s.call("oidc callback", "GET", f"auth/oidc/oidc/callback?{query}", token="")
+        s.call("oidc callback replayed", "GET", f"auth/oidc/oidc/callback?{query}", token="")
+        s.call(
+            "oidc callback unknown state", "GET", "auth/oidc/oidc/callback?state=x&code=y", token=""
+        )
+        bad = {"role": "web", "redirect_uri": "https://elsewhere.example/cb"}
+        s.call("oidc auth_url bad redirect", "POST", "auth/oidc/oidc/auth_url", bad, token="")
+        s.call(
+            "oidc auth_url unknown role",
+            "POST",
+            "auth/oidc/oidc/auth_url",
+            {**body, "role": "nope"},
+            token="",
+        )
+        p.tweaks = {"nonce": "not-the-nonce"}
+        started = s.call("oidc auth_url again", "POST", "auth/oidc/oidc/auth_url", body, token="")
+        query = urllib.parse.urlencode(_browser(dig(started, "data", "auth_url")))
+        s.call("oidc callback wrong nonce", "GET", f"auth/oidc/oidc/callback?{query}", token="")
+        s.call("oidc poll unknown state", "POST", "auth/oidc/oidc/poll", {"state": "x"}, token="")
+        s.call("oidc disable", "DELETE", "sys/auth/oidc")
 
 
 def errors(s: Session) -> None:

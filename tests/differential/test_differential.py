@@ -76,6 +76,21 @@ ALLOWED: dict[str, dict[str, str]] = {
     "leases lookup a token": {
         "data-path": "OpenBao's lease lookup adds path; Vault's documented answer has none",
     },
+    "oidc config read": {
+        "data-override_allowed_server_names": "OpenBao's addition to the JWT/OIDC config",
+        "data-status": "OpenBao's addition to the JWT/OIDC config",
+    },
+    "oidc role read": {
+        "data-oauth2_metadata": "OpenBao's addition to JWT/OIDC roles",
+        "data-oidc_disable_confirmation": "OpenBao's addition to JWT/OIDC roles",
+        "data-token_policies_template_claims": "OpenBao's addition to JWT/OIDC roles",
+        "data-token_strictly_bind_ip": _STRICT_IP,
+    },
+    # -- where we depart from Vault (docs/architecture.md) --
+    "oidc auth_url bad redirect": {
+        "status 4xx vs 2xx": "a redirect_uri the role does not allow is refused with a 400"
+        " naming the problem; Vault answers 200 with an empty auth_url",
+    },
     "database config read": {
         "data+verify_connection": "Vault's config read returns verify_connection (it is"
         " stored with the connection); OpenBao leaves it out",

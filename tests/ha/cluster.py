@@ -23,6 +23,7 @@ listener "tcp" {{
 }}
 api_addr = "http://127.0.0.1:{port}"
 cluster_addr = "https://127.0.0.1:{cluster_port}"
+disable_clustering = {disable_clustering}
 disable_mlock = true
 """
 
@@ -44,13 +45,20 @@ class HACluster:
     nodes: list[ServerProcess] = field(default_factory=list)
     unseal_key: str = ""
     root_token: str = ""
+    # these tests check Vault's redirect between nodes (no forwarding): see
+    # tests/ha/test_ha_forwarding.py for forwarding over the cluster port
+    clustering: bool = False
 
     def add_node(self) -> ServerProcess:
         port = free_port()
         config = self.workdir / f"node-{port}.hcl"
         config.write_text(
             HA_CONFIG.format(
-                db=self.workdir / "ha.db", ttl=self.ttl, port=port, cluster_port=free_port()
+                db=self.workdir / "ha.db",
+                ttl=self.ttl,
+                port=port,
+                cluster_port=free_port(),
+                disable_clustering=str(not self.clustering).lower(),
             )
         )
         node = ServerProcess([f"-config={config}"], port, self.workdir).start(timeout=60)

@@ -27,6 +27,7 @@ storage "postgresql" {{
   ha_table = "{table}_locks"
   ha_enabled = "true"
   ha_lock_ttl = "{ttl}s"
+  ha_echo_interval = "1s"
   max_parallel = 8
   retry_timeout = "1s"
 }}
@@ -36,6 +37,7 @@ listener "tcp" {{
 }}
 api_addr = "http://127.0.0.1:{port}"
 cluster_addr = "https://127.0.0.1:{cluster_port}"
+disable_clustering = {disable_clustering}
 """
 
 _TABLES = iter(range(1_000_000))
@@ -56,14 +58,20 @@ class PgHACluster(HACluster):
         url = self.pg.dsn(self.pg.superuser, self.pg.superuser_password)
         if port_override is not None:  # through a proxy the test controls
             url = url.replace(f":{self.pg.port}/", f":{port_override}/")
-        port = free_port()
+        port, cluster_port = free_port(), free_port()
         config = self.workdir / f"node-{port}.hcl"
         config.write_text(
             PG_HA_CONFIG.format(
-                url=url, table=self.table, ttl=self.ttl, port=port, cluster_port=free_port()
+                url=url,
+                table=self.table,
+                ttl=self.ttl,
+                port=port,
+                cluster_port=cluster_port,
+                disable_clustering=str(not self.clustering).lower(),
             )
         )
         node = ServerProcess([f"-config={config}"], port, self.workdir).start()
+        node.cluster_port = cluster_port  # type: ignore[attr-defined]
         self.nodes.append(node)
         return node
 

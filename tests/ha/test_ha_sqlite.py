@@ -1,7 +1,8 @@
 """HA on one host: server processes sharing one SQLite file (ha_enabled), real HTTP.
 
 One node is active (it holds the fenced lock), the others are performance standbys: they
-serve reads themselves, send everything else to the active with Vault's 307, and follow the
+serve reads themselves, send everything else to the active with Vault's 307 (these nodes
+run with ``disable_clustering``; forwarding is tests/ha/test_ha_forwarding.py), and follow the
 change feed so a revoked token or a tightened policy stops working on them promptly.
 """
 

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page
 
 from tests.serverproc import start_dev_server
@@ -18,8 +19,6 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
 
 
 def seed(addr: str, token: str) -> str:
-    import httpx
-
     with httpx.Client(base_url=addr, headers={"X-Vault-Token": token}, timeout=30) as http:
         for name in ("billing/stripe", "billing/ledger-db", "web/session-key", "ci/deploy-key"):
             http.post(
@@ -33,6 +32,22 @@ def seed(addr: str, token: str) -> str:
         http.put(
             "/v1/sys/policies/acl/readers",
             json={"policy": 'path "secret/metadata/*" {\n  capabilities = ["list"]\n}\n'},
+        )
+        http.post("/v1/sys/auth/approle", json={"type": "approle", "description": "machines"})
+        http.post(
+            "/v1/auth/approle/role/ci-runner",
+            json={"token_policies": ["ci"], "secret_id_num_uses": 10, "token_ttl": "20m"},
+        )
+        http.post("/v1/auth/approle/role/web", json={"token_policies": ["web"]})
+        made = http.post("/v1/identity/entity", json={"name": "alice", "policies": ["ops"]})
+        accessor = http.get("/v1/sys/auth").json()["data"]["approle/"]["accessor"]
+        http.post(
+            "/v1/identity/entity-alias",
+            json={
+                "name": "ci-runner",
+                "mount_accessor": accessor,
+                "canonical_id": made.json()["data"]["id"],
+            },
         )
         made = http.post("/v1/auth/token/create", json={"policies": ["readers"]}).json()
         return str(made["auth"]["client_token"])
@@ -85,6 +100,30 @@ def main() -> None:
                 page.get_by_role("button", name="Save policy").click()
                 page.get_by_text("Syntax error at line 3").wait_for()
                 shoot(page, "policy-error")
+                page.goto(server.addr + "/ui/#/auth-methods/approle")
+                page.get_by_role("heading", name="approle at approle/").wait_for()
+                shoot(page, "auth-method")
+                page.goto(server.addr + "/ui/#/auth-methods/approle/edit/ci-runner")
+                page.get_by_label("secret_id_num_uses").wait_for()
+                shoot(page, "role-editor")
+                page.goto(server.addr + "/ui/#/identity")
+                page.get_by_role("link", name="alice").click()
+                page.get_by_role("table", name="Aliases").wait_for()
+                shoot(page, "identity-entity")
+                audit_log = Path(tmp) / "audit.log"
+                with httpx.Client(
+                    base_url=server.addr,
+                    headers={"X-Vault-Token": server.root_token},
+                    timeout=30,
+                ) as http:
+                    options = {"file_path": str(audit_log), "checkpoint_entries": "4"}
+                    http.put("/v1/sys/audit/file", json={"type": "file", "options": options})
+                    for i in range(6):
+                        http.get(f"/v1/secret/data/billing/stripe?n={i}")
+                page.goto(server.addr + "/ui/#/audit")
+                page.get_by_role("button", name="Verify and record").click()
+                page.get_by_role("table", name="Chains (one per writer)").wait_for()
+                shoot(page, "audit-verify")
                 page.goto(server.addr + "/ui/#/status")
                 page.get_by_role("heading", name="Metrics").wait_for()
                 shoot(page, "status")

@@ -22,6 +22,15 @@ Storage layout (all behind the barrier): ``core/audit`` the device table (with e
 device's random 32-byte HMAC salt), ``core/audit-signing-key`` the server's Ed25519
 checkpoint key (generated on first use), ``core/audit-chain/<device uuid>`` each device's
 chain head, written after every checkpoint once the device's sink was synced.
+
+Several writers (HA: the active and its performance standbys, each worker process):
+every process opens the enabled devices itself and writes its own hash chain (its own
+chain id). Only a *writer* broker (the active, or a server without HA) changes storage: it
+enables and disables devices, generates the signing key, and saves and continues the chain
+heads. A standby starts its broker ``read_only``: it reads the table (so the per-device
+HMAC salts, and ``sys/audit-hash`` answers, are the active's), reads the signing key,
+starts a fresh chain of its own on every device, writes nothing behind the barrier, and
+follows table changes with :meth:`AuditBroker.reload`.
 """
 
 from __future__ import annotations
@@ -39,11 +48,12 @@ import orjson
 
 from strongroom.audit.chain import ChainState, Signer
 from strongroom.audit.devices import Device, DeviceConfig, DeviceEnv, FileDevice, build_device
-from strongroom.audit.devices._base import _describe
+from strongroom.audit.devices._base import _describe, host_of, writer_id
 from strongroom.audit.entry import AuditAuth, AuditEvent, MountInfo, entry_time
 from strongroom.audit.hashing import SALT_SIZE, Salt
 from strongroom.clock import Clock, SystemClock
 from strongroom.errors import (
+    Fenced,
     InternalError,
     InvalidRequest,
     PermissionDenied,
@@ -107,6 +117,8 @@ class AuditBroker:
         self._persisting: dict[str, asyncio.Task[None]] = {}
         self._persist_again: set[str] = set()
         self.refused = 0
+        self.read_only = False
+        self.started = False
         self._env = DeviceEnv(
             clock=self._clock, signer=self._current_signer, on_checkpoint=self._schedule_persist
         )
@@ -123,32 +135,75 @@ class AuditBroker:
             self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
 
     # ----- lifecycle -------------------------------------------------------------------
-    async def start(self, storage: Storage) -> None:
-        """At unseal: load the table and open every device (a device that cannot open is
-        logged and retried on each write: it is not dropped)."""
+    async def start(self, storage: Storage, *, read_only: bool = False) -> None:
+        """At unseal (or an HA role change): load the table and open every device (a device
+        that cannot open is logged and retried on each write: it is not dropped).
+
+        ``read_only`` (an HA standby): nothing is written behind the barrier; every device
+        starts a new chain of this process's own instead of continuing the saved head,
+        which belongs to the active's chain.
+        """
         async with self._lock:
             self._storage = storage
-            raw = await storage.get(TABLE_KEY)
-            rows = orjson.loads(raw)["entries"] if raw else []
-            configs = [DeviceConfig.from_json(row) for row in rows]
-            if configs:
+            self.read_only = read_only
+            self.started = True
+            for config in await self._load_table(storage):
+                await self._open_device(config)
+            self._recompute()
+            self._ensure_ticker()
+
+    async def _load_table(self, storage: Storage) -> list[DeviceConfig]:
+        raw = await storage.get(TABLE_KEY)
+        rows = orjson.loads(raw)["entries"] if raw else []
+        configs = [DeviceConfig.from_json(row) for row in rows]
+        if configs:
+            try:
                 await self._ensure_signer()
-            for config in configs:
-                self._configs[config.path] = config
-                try:
-                    device = build_device(config, self._env, audit_directory=self.audit_directory)
-                except InvalidRequest as exc:
-                    log.error("audit device %s cannot be used: %s", config.path, exc)
-                    continue
-                if device.common.log_raw:
-                    log.warning(LOG_RAW_WARNING, config.path)
-                saved = await storage.get(CHAIN_PREFIX + config.uuid)
-                state = ChainState.from_json(orjson.loads(saved)) if saved else None
-                try:
-                    await device.open(state)
-                except Exception as exc:
-                    log.error("audit device %s could not open: %s", config.path, _describe(exc))
-                self._devices[config.path] = device
+            except StrongroomError as exc:  # a standby that cannot read it: checkpoints fail
+                log.error("audit signing key not available: %s", _describe(exc))
+        return configs
+
+    async def _open_device(self, config: DeviceConfig) -> None:
+        self._configs[config.path] = config
+        try:
+            device = build_device(config, self._env, audit_directory=self.audit_directory)
+        except InvalidRequest as exc:
+            log.error("audit device %s cannot be used: %s", config.path, exc)
+            return
+        if device.common.log_raw:
+            log.warning(LOG_RAW_WARNING, config.path)
+        state = None
+        if not self.read_only:
+            saved = await self._require_storage().get(CHAIN_PREFIX + config.uuid)
+            state = ChainState.from_json(orjson.loads(saved)) if saved else None
+        if state is not None and state.chain_id and host_of(state.chain_id) != host_of(writer_id()):
+            # the saved head is another host's chain, in that host's file: a new active on
+            # another node starts a chain of its own rather than fork that one
+            state = None
+        try:
+            await device.open(state)
+        except Exception as exc:
+            log.error("audit device %s could not open: %s", config.path, _describe(exc))
+        self._devices[config.path] = device
+
+    async def reload(self) -> None:
+        """An HA standby follows the active's table (the change feed saw ``core/audit``
+        change): devices enabled since open with a chain of this process's own, devices
+        disabled close (after a final checkpoint), the others carry on untouched."""
+        async with self._lock:
+            storage = self._require_storage()
+            wanted = {config.path: config for config in await self._load_table(storage)}
+            for path, config in list(self._configs.items()):
+                if wanted.get(path, None) is None or wanted[path].uuid != config.uuid:
+                    del self._configs[path]
+                    device = self._devices.pop(path, None)
+                    if device is not None:
+                        await device.close()
+                    log.info("audit device %s closed (disabled on the active)", path)
+            for path, config in wanted.items():
+                if path not in self._configs:
+                    await self._open_device(config)
+                    log.info("audit device %s opened (enabled on the active)", path)
             self._recompute()
             self._ensure_ticker()
 
@@ -175,6 +230,7 @@ class AuditBroker:
             self._configs.clear()
             self._storage = None
             self._signer = None
+            self.started = False
 
     async def _tick_loop(self) -> None:
         while True:
@@ -326,6 +382,9 @@ class AuditBroker:
             raw = await storage.get(SIGNING_KEY)
             if raw is not None:
                 signer = Signer.from_private_bytes(base64.b64decode(orjson.loads(raw)["ed25519"]))
+            elif self.read_only:
+                # a standby cannot create it: the request goes to the active, which does
+                raise Fenced("the audit signing key is not stored yet: the active creates it")
             else:
                 signer = Signer.generate()
                 record = {
@@ -370,6 +429,8 @@ class AuditBroker:
         if snapshot is None or storage is None or device.path not in self._configs:
             return
         await device.sync()  # the lines the state vouches for are on disk first
+        if self.read_only:
+            return  # a standby's chain is its own: no saved head (it cannot write anyway)
         await storage.put(CHAIN_PREFIX + device.config.uuid, orjson.dumps(snapshot.to_json()))
 
     # ----- recording -------------------------------------------------------------------

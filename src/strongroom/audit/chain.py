@@ -156,7 +156,9 @@ class ChainState:
 
     ``pending`` holds the SHA-256 digests of the lines written since the last checkpoint
     (or link), oldest first; ``range_start`` is the seq of the first of them. ``offset`` is
-    the file size after the head line (file devices), where tail recovery starts reading.
+    the file offset just after the head line (file devices: exact even when other writers
+    append to the same file), where tail recovery starts reading; ``file_id`` names that
+    file (device and inode), so an offset is never applied to another file.
     """
 
     seq: int = 0
@@ -165,6 +167,7 @@ class ChainState:
     pending: list[bytes] = field(default_factory=list)
     offset: int = 0
     chain_id: str = ""
+    file_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
         raw: dict[str, Any] = {
@@ -176,6 +179,8 @@ class ChainState:
         }
         if self.chain_id:
             raw["chain"] = self.chain_id
+        if self.file_id:
+            raw["file"] = self.file_id
         return raw
 
     @classmethod
@@ -187,6 +192,7 @@ class ChainState:
             pending=[bytes.fromhex(d) for d in raw.get("pending", ())],
             offset=int(raw.get("offset", 0)),
             chain_id=str(raw.get("chain", "")),
+            file_id=str(raw.get("file", "")),
         )
 
     def copy(self) -> ChainState:
@@ -197,6 +203,7 @@ class ChainState:
             list(self.pending),
             self.offset,
             self.chain_id,
+            self.file_id,
         )
 
 

@@ -25,6 +25,14 @@ unsealed with the key shares, as in Vault; once unsealed it runs :class:`Cluster
   ``stale_bound``; if not it catches up inline, and if the feed cannot be read it refuses
   to serve locally (it redirects to the active, or answers 503).
 
+- **Forwarding.** What a standby must not serve goes to the active over the cluster
+  address recorded in the lock (core/forwarding.py): the workers' Unix sockets, or
+  ``https://`` between nodes with mutual TLS pinned to the cluster CA that the first active
+  generated and keeps behind the barrier (core/cluster_tls.py). With clustering disabled,
+  or no cluster address known, the standby answers Vault's 307 to the active's API address.
+- **Echoes.** Every standby echoes to the active every ``echo_interval``; the active keeps
+  the nodes it heard from for ``sys/ha-status`` (core/cluster_registry.py).
+
 What a standby serves locally and what goes to the active is decided in
 :func:`must_go_to_active` (reads of mounts that never write on read) and by core's road
 (a token with a use count is always spent on the active).
@@ -35,18 +43,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime
 import logging
 import os
 import secrets
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from strongroom.core.forwarding import FORWARDED, Forwarder, forwardable
+import orjson
+
+from strongroom.core.cluster_registry import NodeEcho, Registry, node_json
+from strongroom.core.cluster_tls import ClusterTLS, load_cluster_tls
+from strongroom.core.forwarding import FORWARDED, Forwarder
 from strongroom.errors import Standby, StandbyRedirect, StrongroomError
-from strongroom.logical import Operation, Request, Response
+from strongroom.logical import Operation, Request, Response, Storage
 from strongroom.storage.ha import ChangeFeed, FeedGap, HABackend, LockHolder
 
 __all__ = [
@@ -130,12 +144,17 @@ class HASettings:
     retry_interval: float = 0.25
     stale_bound: float = 0.1
     feed_poll: float = 0.05
+    disable_clustering: bool = False  # Vault's key: no forwarding between nodes (307)
+    echo_interval: float = 2.0  # standbys echo to the active; forgotten after 5 missed
+    version: str = ""
 
     def __post_init__(self) -> None:
         if self.lock_ttl <= 0 or self.renew_interval <= 0 or self.retry_interval <= 0:
             raise ValueError("HA intervals must be positive")
         if self.renew_interval * 2 > self.lock_ttl:
             raise ValueError("the lock must be renewed at least twice per TTL")
+        if self.echo_interval <= 0:
+            raise ValueError("the echo interval must be positive")
 
 
 class InvalidationTarget(Protocol):
@@ -187,7 +206,13 @@ class Cluster:
         self._catching_up: asyncio.Lock = asyncio.Lock()
         self._stepped_down_at = 0.0
         self.transitions = 0  # promotions and demotions, for tests and sys/ha-status
-        self._forwarder = Forwarder()
+        # the cluster CA behind the barrier (core sets ``secure_storage`` to its barrier)
+        self.secure_storage: Storage | None = None
+        self.tls: ClusterTLS | None = None
+        self._tls_tried = 0.0
+        self._forwarder = Forwarder(self._client_tls, clustering=not settings.disable_clustering)
+        self.registry = Registry(forget_after=settings.echo_interval * 5)
+        self._echoer: asyncio.Task[None] | None = None
 
     # ----- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -198,22 +223,27 @@ class Cluster:
         self.applied_index = await self.feed.current_index()
         self._heard = time.monotonic()
         await self.target.become_standby()
-        self._follower = asyncio.get_running_loop().create_task(self._follow())
-        self._task = asyncio.get_running_loop().create_task(self._elect())
+        await self._load_tls(create=False)
+        loop = asyncio.get_running_loop()
+        self._follower = loop.create_task(self._follow())
+        self._task = loop.create_task(self._elect())
+        self._echoer = loop.create_task(self._echo())
 
     async def stop(self) -> None:
         """At seal or shutdown, first: stop electing and following (an active node keeps
         its term for its final writes); then core seals, then :meth:`resign`."""
-        for task in (self._task, self._follower):
+        for task in (self._task, self._follower, self._echoer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._task = self._follower = None
+        self._task = self._follower = self._echoer = None
 
     async def resign(self) -> None:
         """Fence ourselves and give up the lock, so another node takes over now."""
         await self._forwarder.close()
+        self.tls = None  # sealed: the cluster listener refuses every handshake
+        self.registry.clear()
         self.backend.fence(None)
         term, self.term, self.active = self.term, None, False
         if term is not None:
@@ -258,7 +288,7 @@ class Cluster:
         return (
             leader is not None
             and leader.node_id != self.node_id
-            and forwardable(leader.cluster_addr)
+            and await self._reachable(leader.cluster_addr)
         )
 
     async def send_to_active(self, request: Request) -> Response:
@@ -268,9 +298,98 @@ class Cluster:
             raise Standby("this node is no longer the active node; retry")
         leader = await self.leader()
         if leader is not None and leader.node_id != self.node_id:
-            if forwardable(leader.cluster_addr):
+            if await self._reachable(leader.cluster_addr):
                 return await self._forwarder.forward(leader.cluster_addr, request)
         raise await self.redirect()
+
+    # ----- the cluster channel ---------------------------------------------------------
+    def _client_tls(self) -> ssl.SSLContext | None:
+        return None if self.tls is None else self.tls.client_context
+
+    async def _reachable(self, cluster_addr: str) -> bool:
+        if (
+            self.tls is None
+            and cluster_addr.startswith("https://")
+            and not self.settings.disable_clustering
+        ):
+            await self._load_tls(create=False)  # the active may have made it since
+        return self._forwarder.reachable(cluster_addr)
+
+    async def _load_tls(self, *, create: bool) -> None:
+        """Load (the active: create at first) the cluster CA and this node's leaf. A standby
+        that finds none yet tries again at most once a second, when it needs it."""
+        if self.secure_storage is None or self.settings.disable_clustering:
+            return
+        if not create and time.monotonic() - self._tls_tried < 1.0:
+            return
+        self._tls_tried = time.monotonic()
+        try:
+            tls = await load_cluster_tls(self.secure_storage, self.node_id, create=create)
+        except Exception as exc:
+            log.warning("cluster TLS: could not load the cluster CA: %s", type(exc).__name__)
+            return
+        if tls is not None:
+            self.tls = tls
+
+    def echo_payload(self) -> dict[str, str]:
+        settings = self.settings
+        return {
+            "node_id": settings.node_id,
+            "hostname": socket.gethostname(),
+            "api_address": settings.api_addr,
+            "cluster_address": settings.cluster_addr,
+            "version": settings.version,
+        }
+
+    async def _echo(self) -> None:
+        """A standby's heartbeat to the active, for its sys/ha-status."""
+        while True:
+            await asyncio.sleep(self.settings.echo_interval)
+            try:
+                if self.active:
+                    continue
+                leader = await self.leader()
+                if leader is None or leader.node_id == self.node_id:
+                    continue
+                if await self._reachable(leader.cluster_addr):
+                    await self._forwarder.echo(leader.cluster_addr, self.echo_payload())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("standby: echo to the active failed: %s", type(exc).__name__)
+
+    async def ha_status(self, request: Request) -> list[dict[str, object]]:
+        """``sys/ha-status``'s nodes: the active answers from what it heard; a standby asks
+        the active when it can reach it, else lists the active and itself."""
+        if not self.active and not FORWARDED.get() and await self.can_forward():
+            leader = await self.leader()
+            if leader is not None:
+                answer = await self._forwarder.forward(leader.cluster_addr, request)
+                if answer.status == 200 and answer.raw_body:
+                    nodes = orjson.loads(answer.raw_body).get("data", {}).get("nodes")
+                    if isinstance(nodes, list):
+                        return nodes
+        payload = self.echo_payload()
+        me = NodeEcho(
+            node_id=self.node_id,
+            hostname=payload["hostname"],
+            api_addr=self.settings.api_addr,
+            cluster_addr=self.settings.cluster_addr,
+            version=self.settings.version,
+            last_echo=None if self.active else datetime.datetime.now(datetime.UTC),
+        )
+        if self.active:
+            nodes = [node_json(me, True)]
+            return nodes + [node_json(node, False) for node in self.registry.nodes(self.node_id)]
+        leader = await self.leader()
+        listed: list[dict[str, object]] = []
+        if leader is not None and leader.node_id != self.node_id:
+            hostname = leader.node_id.rsplit("-", 2)[0]
+            active = NodeEcho(
+                leader.node_id, hostname, leader.api_addr, leader.cluster_addr, "", None
+            )
+            listed.append(node_json(active, True))
+        return [*listed, node_json(me, False)]
 
     async def redirect(self) -> StrongroomError:
         """The error that sends a request to the active node (Vault's 307 to its
@@ -362,7 +481,9 @@ class Cluster:
             await self._catch_up()  # everything the former active wrote is applied
             self.active = True
             self.transitions += 1
+            self.registry.clear()  # as Vault: the peers heard from since becoming active
             await self.target.become_active()
+            await self._load_tls(create=True)  # the first active makes the cluster CA
         except Exception as exc:
             log.error("promotion to active failed: %s; standing by", type(exc).__name__)
             await self._demote()

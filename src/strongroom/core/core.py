@@ -22,6 +22,7 @@ from strongroom.audit import AuditAuth, AuditBroker, MountInfo
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
 from strongroom.core.acl import ACL
+from strongroom.core.activity import ActivityLog
 from strongroom.core.cluster import Cluster
 from strongroom.core.identity import IdentityStore, OIDCProvider, build_identity_backend, normalise
 from strongroom.core.leases import LeaseEntry, LeaseManager
@@ -146,7 +147,6 @@ class _Unsealed:
     sweeper: asyncio.Task[None] | None = None
     by_uuid: dict[str, MountEntry] = field(default_factory=dict)
     active: bool = True  # False on an HA standby: loaded read-only, no leader duties
-    audit_configured: bool = False  # (standby) audit devices exist: serve nothing locally
 
 
 class RequestMemos:
@@ -202,6 +202,8 @@ class Core:
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
         self.cors_config: CorsConfig = CorsConfig()
         self.quotas = QuotaManager()  # sys/quotas/*, loaded at unseal
+        # client counts (sys/internal/counters/activity*), noted by the request road
+        self.activity = ActivityLog(View(barrier, "sys/counters/"), self.clock)
         self.telemetry = Telemetry()  # wiring replaces it with the config's settings
         self.telemetry.mount_of = self.mount_of_http_path
         self.in_flight = InFlight()  # filled by the HTTP edge (sys/in-flight-req)
@@ -289,6 +291,7 @@ class Core:
         """Take part in an HA cluster (before the first unseal); ``cache`` is the ciphertext
         cache the change feed invalidates."""
         self.cluster = cluster
+        cluster.secure_storage = self.barrier  # the cluster CA lives behind the barrier
         self._physical_cache = cache
 
     async def after_unseal(self) -> None:
@@ -339,8 +342,13 @@ class Core:
             if self.barrier.sealed:
                 return
             self._switching = True  # requests wait (core/handling.py) until routes are whole
+            state = self._state
+            # a standby rebuilding its routes (mount change, feed gap) keeps auditing into
+            # the chains it has open; a role change starts over (the active continues the
+            # saved chain heads, a standby starts chains of its own)
+            keep_audit = not active and state is not None and not state.active
             try:
-                await self._pre_seal(sealing=False)
+                await self._pre_seal(sealing=False, keep_audit=keep_audit)
                 if self._physical_cache is not None:  # anything cached before may be stale
                     self._physical_cache.invalidate_all()
                 await self.barrier.reload_keyring()
@@ -361,12 +369,14 @@ class Core:
         state = self._state
         if state is None or state.active:
             return
-        mount_tables = keyring = policies = identity = api_config = False
+        mount_tables = keyring = policies = identity = api_config = audit = False
         token_keys: list[str] = []
         by_mount: dict[str, list[str]] = {}
         for key in keys:
-            if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY, AUDIT_TABLE_KEY):
+            if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY):
                 mount_tables = True
+            elif key == AUDIT_TABLE_KEY:
+                audit = True
             elif key == KEYRING_KEY:
                 keyring = True
             elif key in (
@@ -389,7 +399,9 @@ class Core:
             await self.barrier.reload_keyring()
         if api_config:
             await self._load_api_config()
-        if mount_tables:  # a mount enabled, disabled, moved or tuned; audit devices changed
+        if audit:  # a device enabled or disabled on the active: open or close ours
+            await self.audit.reload()
+        if mount_tables:  # a mount enabled, disabled, moved or tuned
             await self._reload_mounts(state)
         if token_keys:  # only those tokens' entries (memos are per entry object: no clear)
             state.tokens.forget_keys(token_keys)
@@ -434,7 +446,6 @@ class Core:
                     for entry in (*(new for _, new in changes.rebuilt), *changes.added):
                         await self._activate(entry, initialize=False)
                 state.mounts, state.auth_mounts = mounts, auth
-                state.audit_configured = await self.barrier.get(AUDIT_TABLE_KEY) is not None
             finally:
                 self._switching = False
 
@@ -506,7 +517,8 @@ class Core:
     async def _post_unseal(self, *, active: bool = True) -> None:
         """Load everything behind the barrier. ``active=False`` (an HA standby) writes
         nothing and starts no leader duty: no defaults, no lease manager, no token sweep,
-        no backend ``initialize``, no audit devices."""
+        no backend ``initialize``; it opens the audit devices read-only (chains of its own,
+        nothing stored: audit/broker.py)."""
         await self._load_api_config()
         raw_cluster = await self.barrier.get(_CLUSTER_KEY)
         cluster = orjson.loads(raw_cluster) if raw_cluster else {"id": "", "name": ""}
@@ -577,8 +589,10 @@ class Core:
                 await leases.restore()
                 leases.start()
                 await self.audit.start(self.barrier)
+            elif self.audit.started:  # a standby's route rebuild: the devices stay open
+                await self.audit.reload()
             else:
-                state.audit_configured = await self.barrier.get(AUDIT_TABLE_KEY) is not None
+                await self.audit.start(self.barrier, read_only=True)
         except BaseException:
             self._state = None
             self.router.clear()
@@ -593,13 +607,14 @@ class Core:
             len(self.router.routes()),
         )
 
-    async def _pre_seal(self, *, sealing: bool = True) -> None:
+    async def _pre_seal(self, *, sealing: bool = True, keep_audit: bool = False) -> None:
         state = self._state
         if state is None:
             return
         self._state = None
-        # Final checkpoints and chain state go behind the barrier while it is still open.
-        await self.audit.stop()
+        if not keep_audit:
+            # Final checkpoints and chain state go behind the barrier while it is still open.
+            await self.audit.stop()
         await state.leases.stop()
         if state.sweeper is not None:
             state.sweeper.cancel()
@@ -888,6 +903,11 @@ class Core:
                     for start in range(0, len(keys), 500):
                         batch = keys[start : start + 500]
                         await route.storage.transaction([StorageOp(k) for k in batch])
+
+    def mount_of_path(self, path: str) -> tuple[str, str]:
+        """(mount path, accessor) of the mount that owns ``path`` (``("", "")`` if none)."""
+        found = self.router.match(path)
+        return (found[0].mount_point, found[0].entry.accessor) if found else ("", "")
 
     async def reload_backends(self, paths: Sequence[str]) -> list[str]:
         """Rebuild the backends mounted at ``paths`` (``secret/``, ``auth/userpass/``) from

@@ -141,6 +141,8 @@ async def _audited_road(core: Core, request: Request, path: str) -> Response | N
     trail = Trail(core.audit, request)
     try:
         response = await _road(core, request, path, trail)
+    except _UseOnActive:
+        raise  # nothing recorded yet: the active audits the request it is sent
     except Exception as exc:
         await trail.failed(exc)
         raise
@@ -172,6 +174,12 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         if trail is not None:
             trail.auth = audit_auth(core, entry)
         _check_token_binding(core, entry, request)
+        if state.active and core.activity.enabled():  # client counts: one set lookup
+            noted = core.activity.note(
+                entry.entity_id, entry.policies, entry.path, core.mount_of_path
+            )
+            if noted is not None:
+                await noted
         acl = await core.acl_for(entry)
         if route is not None:
             backend_request = _backend_request(core, route, relative, request, entry)
@@ -193,15 +201,18 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         raise NotFound(f"no handler for route {path!r}. route entry not found.")
     if backend_request is None:
         backend_request = _backend_request(core, route, relative, request, entry)
+    if entry is not None and entry.num_uses > 0:
+        cluster = core.cluster
+        if cluster is not None and not cluster.active:
+            # use counts are spent on the active alone, which audits the request: this
+            # standby records nothing for it
+            raise _UseOnActive()
     if trail is not None:
         # Recorded before the backend runs and before a limited-use token is spent: if no
         # audit device can record it, the request is refused here and has no effect.
         await trail.record_request()
     last_use = None
     if entry is not None and entry.num_uses > 0:
-        cluster = core.cluster
-        if cluster is not None and not cluster.active:
-            raise _UseOnActive()  # use counts are spent on the active alone
         last_use = await state.tokens.use(entry)
     try:
         response = await route.backend.handle(backend_request)
@@ -248,9 +259,9 @@ class _UseOnActive(Exception):
 
 async def _must_go_to_active(core: Core, cluster: Cluster, request: Request, path: str) -> bool:
     """On an HA standby: whatever must run on the active (every write, login, token
-    creation, lease work, any read of a mount that may write on read, everything while
-    audit devices are enabled: standbys keep no audit chain of their own yet) goes there;
-    the rest is served here once every committed change is applied."""
+    creation, lease work, any read of a mount that may write on read) goes there, and is
+    audited there only; the rest is served here once every committed change is applied,
+    and audited here, into this process's own chain (failing closed as on the active)."""
     if path == "sys/seal":
         return False  # sealing seals the node asked (and, for workers, its siblings)
     # first: every committed change applied (a new mount must be routed, a revoked token
@@ -261,7 +272,7 @@ async def _must_go_to_active(core: Core, cluster: Cluster, request: Request, pat
     found = core.router.match(path)
     mount_type = found[0].entry.type if found else None
     relative = found[1] if found else ""
-    if core.state.audit_configured or must_go_to_active(request.operation, mount_type, relative):
+    if must_go_to_active(request.operation, mount_type, relative):
         return True
     wanted = request.headers.get("x-vault-index")
     index = decode_index(wanted) if wanted else None

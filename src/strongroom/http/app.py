@@ -70,9 +70,10 @@ _FORWARDED_HEADERS = frozenset(
         # HA consistency (core/cluster.py)
         b"x-vault-index",
         b"x-vault-inconsistent",
-        # the client's address on a request a standby forwarded (trusted only on the
-        # workers' private cluster socket: server/run.py)
+        # the client's address and certificate on a request a standby forwarded (trusted
+        # only on cluster listeners: server/cluster_listener.py)
         b"x-strongroom-forwarded-for",
+        b"x-strongroom-forwarded-client-cert",
     }
 )
 

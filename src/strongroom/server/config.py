@@ -9,12 +9,15 @@ Supported, with Vault's names and defaults (website/content/docs/configuration/)
   ``max_request_duration`` (90s) and the ``http_*_timeout`` durations; and our own bounds
   on a request's head, ``http_max_header_bytes`` (1 MiB, Go's default, which Vault keeps),
   ``http_max_header_count`` (100 fields) and ``http_max_request_line_bytes`` (64 KiB);
+  ``cluster_address`` (where the HA cluster listener binds; docs/ha.md);
 - exactly one ``storage "sqlite" { path }``, ``storage "inmem" {}`` or ``storage "postgresql"
   { connection_url, table, ha_enabled, ha_table, max_parallel, max_idle_connections }``
   (``backend`` is its legacy name) with our own ``skip_create_table`` and ``retry_timeout``
-  (see docs/storage.md);
-- ``api_addr``, ``cluster_addr``, ``default_lease_ttl``/``max_lease_ttl`` (768h each),
-  ``default_max_request_duration``, ``ui``, ``log_level``, ``pid_file``, and our own
+  (see docs/storage.md); with ``ha_enabled``, ``ha_lock_ttl``, ``ha_renew_interval`` and our
+  ``ha_echo_interval`` (docs/ha.md);
+- ``api_addr``, ``cluster_addr``, ``disable_clustering``, ``default_lease_ttl``/
+  ``max_lease_ttl`` (768h each), ``default_max_request_duration``, ``ui``, ``log_level``,
+  ``pid_file``, and our own
   ``audit_directory`` and ``automated_snapshots { directory, interval, retain, file_prefix }``
   (scheduled snapshots, see docs/storage.md).
 
@@ -96,6 +99,7 @@ _TOP_KEYS = frozenset(
         "seal",
         "telemetry",
         "log_format",
+        "disable_clustering",
     }
 )
 # Vault settings with no meaning here: accepted so Vault files load, reported as warnings
@@ -107,7 +111,6 @@ _TOP_IGNORED = frozenset(
         "cluster_name",
         "detect_deadlocks",
         "disable_cache",
-        "disable_clustering",
         "disable_mlock",
         "disable_performance_standby",
         "disable_printable_check",
@@ -161,13 +164,13 @@ _LISTENER_KEYS = frozenset(
         "http_max_header_count",
         "http_max_request_line_bytes",
         "telemetry",
+        "cluster_address",
     }
 )
 _LISTENER_IGNORED = frozenset(
     {
         "agent_api",
         "chroot_namespace",
-        "cluster_address",
         "cors",
         "custom_response_headers",
         "disable_replication_status_endpoints",
@@ -192,7 +195,7 @@ _LISTENER_IGNORED = frozenset(
     }
 )
 # keys Vault accepts inside any storage stanza (HA and clustering leftovers)
-_HA_KEYS = ("ha_enabled", "ha_lock_ttl", "ha_renew_interval")
+_HA_KEYS = ("ha_enabled", "ha_lock_ttl", "ha_renew_interval", "ha_echo_interval")
 _STORAGE_IGNORED = frozenset({"redirect_addr", "cluster_addr", "disable_clustering"})
 _STORAGE_TYPES = ("inmem", "postgresql", "sqlite")
 
@@ -227,6 +230,8 @@ class ListenerConfig:
     http_max_request_line_bytes: int = 64 * 1024
     # telemetry { unauthenticated_metrics_access = true }: sys/metrics without a token
     unauthenticated_metrics_access: bool = False
+    # where the HA cluster listener binds ("": the host and port of cluster_addr)
+    cluster_address: str = ""
 
     @property
     def host(self) -> str:
@@ -275,6 +280,8 @@ class ServerConfig:
     prometheus_retention_time: int = 24 * 3600
     disable_hostname: bool = False
     workers: int = 1  # worker processes sharing the listeners ("auto": one per CPU)
+    # Vault's key: no request forwarding between HA nodes (standbys answer 307)
+    disable_clustering: bool = False
     warnings: tuple[str, ...] = ()
 
 
@@ -498,6 +505,7 @@ class _Parser:
             prometheus_retention_time=telemetry[0],
             disable_hostname=telemetry[1],
             workers=parse_workers(self._single(top, "workers"), "workers"),
+            disable_clustering=self._flag(top, "disable_clustering"),
             warnings=tuple(self._warnings),
         )
 
@@ -578,9 +586,22 @@ class _Parser:
             http_max_header_count=positive("http_max_header_count", 100),
             http_max_request_line_bytes=positive("http_max_request_line_bytes", 64 * 1024),
             unauthenticated_metrics_access=self._listener_telemetry(body, where),
+            cluster_address=self._cluster_address(body, where),
         )
         self._check_tls(listener, where)
         return listener
+
+    def _flag(self, top: _Top, key: str) -> bool:
+        value = self._single(top, key)
+        return False if value is None else bool(_convert(parse_bool, value, key))
+
+    @staticmethod
+    def _cluster_address(body: dict[str, Any], where: str) -> str:
+        if "cluster_address" not in body:
+            return ""
+        address = _convert(parse_str, body["cluster_address"], f"{where}: cluster_address")
+        _check_address(address.strip(), f"{where}: cluster_address")
+        return str(address).strip()
 
     def _listener_telemetry(self, body: dict[str, Any], where: str) -> bool:
         telemetry = self._stanza_body(body.get("telemetry"), f"{where}: telemetry")
@@ -649,11 +670,12 @@ class _Parser:
         raise ConfigError(f"{where}: unsupported storage type; supported: {supported}")
 
     def _ha_options(self, body: dict[str, Any], where: str) -> dict[str, Any]:
-        """``ha_enabled`` (bool), ``ha_lock_ttl`` and ``ha_renew_interval`` (durations)."""
+        """``ha_enabled`` (bool), ``ha_lock_ttl``, ``ha_renew_interval`` and our
+        ``ha_echo_interval`` (durations)."""
         options: dict[str, Any] = {}
         if "ha_enabled" in body:
             options["ha_enabled"] = _convert(parse_bool, body["ha_enabled"], f"{where}: ha_enabled")
-        for key in ("ha_lock_ttl", "ha_renew_interval"):
+        for key in ("ha_lock_ttl", "ha_renew_interval", "ha_echo_interval"):
             if key in body:
                 value = int(_convert(parse_duration, body[key], f"{where}: {key}"))
                 if value <= 0:

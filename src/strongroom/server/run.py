@@ -19,10 +19,14 @@ from typing import Any
 
 import uvicorn
 
-from strongroom.core.forwarding import FORWARDED
 from strongroom.core.telemetry import TelemetrySettings
 from strongroom.http import StrongroomApp
-from strongroom.logical import Request, Response
+from strongroom.server.cluster_listener import (
+    bind_cluster_listener,
+    cluster_address_of,
+    tls_cluster_config,
+    unix_cluster_config,
+)
 from strongroom.server.config import (
     ConfigError,
     ListenerConfig,
@@ -272,7 +276,10 @@ class _Server(uvicorn.Server):
 
 
 async def _serve(
-    assembly: Assembly, listeners: Sequence[ListenerConfig], worker: WorkerInfo | None = None
+    assembly: Assembly,
+    listeners: Sequence[ListenerConfig],
+    worker: WorkerInfo | None = None,
+    cluster_socket: socket.socket | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     siblings: SiblingKeys | None = None
@@ -289,8 +296,11 @@ async def _serve(
         if worker is not None:
             # the supervisor's listening sockets, and this worker's private cluster socket
             sockets = [[socket.socket(fileno=fd)] for fd in worker.fds]
-            servers.append(_Server(_cluster_config(assembly, worker)))
+            servers.append(_Server(unix_cluster_config(assembly, worker.socket_path)))
             sockets.append(None)
+        if cluster_socket is not None:  # HA between nodes: mutual TLS on cluster_addr
+            servers.append(_Server(tls_cluster_config(assembly)))
+            sockets.append([cluster_socket])
 
         def stop() -> None:
             for server in servers:
@@ -318,33 +328,6 @@ async def _serve(
         if siblings is not None:
             await siblings.close()
         await assembly.close()
-
-
-def _cluster_config(assembly: Assembly, worker: WorkerInfo) -> uvicorn.Config:
-    """The worker's private listener (a Unix socket in the supervisor's 0700 directory):
-    requests arriving there were forwarded by a sibling, and are never forwarded again."""
-    app = assembly.app
-
-    async def forwarded(request: Request) -> Response | None:
-        FORWARDED.set(True)
-        client = request.headers.get("x-strongroom-forwarded-for", "")
-        # a sibling's socket in our 0700 directory: its word on the client's address holds
-        request = replace(request, connection=replace(request.connection, remote_addr=client))
-        return await app.handler(request)
-
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(worker.socket_path)
-    private = StrongroomApp(forwarded, limits=app.limits, hooks=app.hooks)
-    return uvicorn.Config(
-        private,
-        uds=worker.socket_path,
-        loop="none",
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=5,
-    )
 
 
 def _dev_paths(args: _Args) -> tuple[str, str]:
@@ -434,10 +417,15 @@ async def _run_dev(args: _Args, worker: WorkerInfo | None = None) -> None:
 
 async def _run_config(config: ServerConfig, worker: WorkerInfo | None = None) -> None:
     options = dict(config.storage.options)
-    cluster_addr = config.cluster_addr
+    cluster_addr = cluster_address_of(config)
+    cluster_socket = None
     if worker is not None:
         options["ha_enabled"] = True  # workers are an HA cluster on one node
         cluster_addr = worker.cluster_addr
+    elif cluster_addr:
+        cluster_socket = bind_cluster_listener(config, cluster_addr)
+        if cluster_socket is None:
+            cluster_addr = ""  # not reachable: standbys redirect to this node
     assembly = await assemble(
         config.storage.type,
         options,
@@ -449,6 +437,7 @@ async def _run_config(config: ServerConfig, worker: WorkerInfo | None = None) ->
         snapshot_schedule=config.automated_snapshots,
         telemetry=TelemetrySettings(config.prometheus_retention_time, config.disable_hostname),
         ui=config.ui,
+        disable_clustering=config.disable_clustering,
     )
     if worker is not None:
 
@@ -463,7 +452,7 @@ async def _run_config(config: ServerConfig, worker: WorkerInfo | None = None) ->
         await _serve(assembly, config.listeners, worker)
         return
     with _pid_file(config.pid_file):
-        await _serve(assembly, config.listeners)
+        await _serve(assembly, config.listeners, cluster_socket=cluster_socket)
 
 
 @contextlib.contextmanager

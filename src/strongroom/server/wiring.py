@@ -85,10 +85,19 @@ def ha_enabled(options: dict[str, Any]) -> bool:
     return value is True or str(value).lower() in ("true", "1")
 
 
-def ha_settings(options: dict[str, Any], api_addr: str, cluster_addr: str) -> HASettings:
+def ha_settings(
+    options: dict[str, Any],
+    api_addr: str,
+    cluster_addr: str,
+    *,
+    disable_clustering: bool = False,
+    version: str = "",
+) -> HASettings:
     """The node's HA settings from the storage stanza: lock TTL (default 3 s: a dead
-    active is replaced within about 3.5 s) and renewal interval (default a quarter TTL)."""
+    active is replaced within about 3.5 s), renewal interval (default a quarter TTL) and
+    our ``ha_echo_interval`` (standbys' heartbeat to the active, default 2 s)."""
     ttl = float(options.get("ha_lock_ttl") or 3.0)
+    echo = float(options.get("ha_echo_interval") or 2.0)
     renew = float(options.get("ha_renew_interval") or ttl / 4)
     if renew * 2 > ttl:
         raise InvalidRequest("ha_renew_interval must be at most half of ha_lock_ttl")
@@ -99,6 +108,9 @@ def ha_settings(options: dict[str, Any], api_addr: str, cluster_addr: str) -> HA
         lock_ttl=ttl,
         renew_interval=renew,
         retry_interval=min(0.25, ttl / 8),
+        disable_clustering=disable_clustering,
+        echo_interval=echo,
+        version=version,
     )
 
 
@@ -117,6 +129,7 @@ async def assemble(
     snapshot_schedule: SnapshotSchedule | None = None,
     telemetry: TelemetrySettings | None = None,
     ui: bool = False,
+    disable_clustering: bool = False,
 ) -> Assembly:
     clock = clock or SystemClock()
     physical = await open_storage(storage_type, storage_options)
@@ -161,7 +174,13 @@ async def assemble(
         if not isinstance(physical, HABackend) or not isinstance(physical, ChangeFeed):
             await cached.close()
             raise InvalidRequest(f"storage {storage_type!r} does not support ha_enabled")
-        settings_ha = ha_settings(storage_options, api_addr, cluster_addr)
+        settings_ha = ha_settings(
+            storage_options,
+            api_addr,
+            cluster_addr,
+            disable_clustering=disable_clustering,
+            version=settings.version,
+        )
         core.enable_ha(Cluster(physical, physical, settings_ha, core), cached)
 
     core.telemetry = metrics

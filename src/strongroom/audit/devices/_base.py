@@ -41,6 +41,7 @@ __all__ = [
     "DeviceConfig",
     "DeviceEnv",
     "DeviceUnavailable",
+    "host_of",
     "new_chain_id",
     "parse_common",
     "writer_id",
@@ -82,6 +83,13 @@ def writer_id() -> str:
         host = socket.gethostname().replace('"', "").replace("\\", "")[:64] or "host"
         _writer = (pid, f"{host}-{pid}-{secrets.token_hex(4)}")
     return _writer[1]
+
+
+def host_of(chain_id: str) -> str:
+    """The host name in a chain id (``host-pid-nonce/N``); "" for a legacy chain."""
+    writer = chain_id.split("/", 1)[0]
+    parts = writer.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 else ""
 
 
 def new_chain_id() -> str:

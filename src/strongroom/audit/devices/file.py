@@ -43,7 +43,7 @@ from typing import ClassVar
 
 import orjson
 
-from strongroom.audit.chain import ENTRY_TYPES, ChainState, json_start
+from strongroom.audit.chain import ENTRY_TYPES, Chain, ChainState, StampedLine, json_start
 from strongroom.audit.devices._base import Device, DeviceConfig, DeviceEnv
 from strongroom.errors import InvalidRequest
 
@@ -163,6 +163,7 @@ class FileDevice(Device):
         self._audit_directory = os.path.realpath(audit_directory) if audit_directory else ""
         self._fd: int | None = None
         self._size = 0
+        self._end = 0  # the file offset just after our last line
         self._torn = False
 
     # ----- opening ---------------------------------------------------------------------
@@ -201,13 +202,26 @@ class FileDevice(Device):
                 os.fchmod(fd, self.mode)
             elif info.st_mode & 0o111:
                 raise InvalidRequest("the existing audit file is executable")
-            result = self._continue_chain(fd, size, state, recover)
+            file_id = f"{info.st_dev}:{info.st_ino}"
+            if state is not None and state.file_id and state.file_id != file_id and size:
+                # the saved head was written to another file (another node's, or the log
+                # was replaced): its offset means nothing here, so no tail is recovered
+                log.warning(
+                    "audit device %s: the chain state was recorded for another file; "
+                    "its unrecorded tail (if any) is not recovered",
+                    self.path,
+                )
+                result = (state, "restart", 0)
+            else:
+                result = self._continue_chain(fd, size, state, recover)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
         self._size = size
+        self._end = size
         result[0].offset = size
+        result[0].file_id = file_id
         return result
 
     def _check_opened(self, fd: int) -> None:
@@ -311,8 +325,15 @@ class FileDevice(Device):
                     self._torn = True  # the next line starts with a newline instead
             raise OSError(errno.ENOSPC, "short write to the audit file")
         self._size += written
+        # O_APPEND moved our offset to the end of this very line, whoever else appends
+        self._end = os.lseek(fd, 0, os.SEEK_CUR)
         self._torn = False
         return written
+
+    def _commit(self, chain: Chain, line: StampedLine, written: int) -> None:
+        super()._commit(chain, line, written)
+        if self._fd is not None and self._fd != 1:
+            chain.state.offset = self._end
 
     async def _close_sink(self) -> None:
         fd, self._fd = self._fd, None

@@ -44,6 +44,7 @@ class JWTConfig:
     oidc_client_secret: str = field(default="", repr=False)
     oidc_response_mode: str = ""
     oidc_response_types: tuple[str, ...] = ()
+    namespace_in_state: bool = True
 
     @property
     def algorithms(self) -> tuple[str, ...]:
@@ -76,6 +77,7 @@ class JWTConfig:
             "oidc_client_secret": self.oidc_client_secret,
             "oidc_response_mode": self.oidc_response_mode,
             "oidc_response_types": list(self.oidc_response_types),
+            "namespace_in_state": self.namespace_in_state,
         }
 
     @classmethod
@@ -95,11 +97,13 @@ class JWTConfig:
             oidc_client_secret=record.get("oidc_client_secret", ""),
             oidc_response_mode=record.get("oidc_response_mode", ""),
             oidc_response_types=tuple(record.get("oidc_response_types", ())),
+            namespace_in_state=record.get("namespace_in_state", True),
         )
 
     def describe(self) -> dict[str, Any]:
         record = self.to_record()
         del record["oidc_client_secret"]  # write-only, like Vault
+        record["provider_config"] = {}
         return record
 
 
@@ -116,6 +120,9 @@ class ConfigArgs:
     oidc_client_secret: str = field(default="", repr=False)
     oidc_response_mode: str = ""
     oidc_response_types: list[str] = field(default_factory=list)
+    # Vault Enterprise namespaces do not exist here: stored and shown, no effect
+    namespace_in_state: bool = True
+    provider_config: dict[str, Any] = field(default_factory=dict)
     jwks_url: str = ""
     jwks_ca_pem: str = ""
     jwt_validation_pubkeys: list[str] = field(default_factory=list)
@@ -171,6 +178,10 @@ class ConfigPaths:
             raise InvalidRequest(
                 "the 'id_token' response type (implicit flow) is not supported: use 'code'"
             )
+        if args.provider_config:
+            raise InvalidRequest(
+                "provider_config: provider-specific handling (Azure, Google, …) is not supported"
+            )
         if args.oidc_response_mode not in RESPONSE_MODES:
             raise InvalidRequest(f"invalid response_mode: {args.oidc_response_mode!r}")
         urls = ((source.jwks_url, "jwks_url"), (source.oidc_discovery_url, "oidc_discovery_url"))
@@ -200,6 +211,7 @@ class ConfigPaths:
             oidc_client_secret=args.oidc_client_secret,
             oidc_response_mode=args.oidc_response_mode,
             oidc_response_types=types,
+            namespace_in_state=args.namespace_in_state,
         )
         if config.oidc_flow and not (keys.endpoints.authorization and keys.endpoints.token):
             raise InvalidRequest(

@@ -93,6 +93,9 @@ class JWTRole:
     def describe(self) -> dict[str, Any]:
         record = self.to_record()
         del record["token"]
+        record["verbose_oidc_logging"] = False  # never on here (see the module docstring)
+        if not self.poll_interval:
+            del record["poll_interval"]  # Vault shows it only when set
         return {**record, **self.token.describe()}
 
     def login_auth(

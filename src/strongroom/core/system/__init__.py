@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from strongroom.core.system import (
+    activity,
     audit,
     audit_verify,
     cors,
@@ -104,6 +105,7 @@ _TABLES: tuple[Sequence[Endpoint[SysContext]], ...] = (
     snapshot.TABLE,
     plugin_reload.TABLE,
     server_info.TABLE,
+    activity.TABLE,
 )
 
 

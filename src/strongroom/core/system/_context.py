@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from strongroom.barrier import AESGCMBarrier
     from strongroom.clock import Clock
     from strongroom.core.acl import ACL
+    from strongroom.core.activity import ActivityLog
     from strongroom.core.cluster import Cluster
     from strongroom.core.identity import IdentityStore
     from strongroom.core.leases import LeaseManager
@@ -103,6 +104,8 @@ class SystemCore(Protocol):
     def active_time(self) -> float: ...
     @property
     def quotas(self) -> QuotaManager: ...
+    @property
+    def activity(self) -> ActivityLog: ...
     @property
     def telemetry(self) -> Telemetry: ...
     @property

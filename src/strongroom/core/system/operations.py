@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from dataclasses import replace
 
 from strongroom.core.system._context import SysContext
 from strongroom.framework import Endpoint, NoArgs
@@ -42,42 +42,22 @@ async def _key_status(ctx: SysContext, request: Request, args: NoArgs) -> Respon
 
 
 async def _ha_status(ctx: SysContext, request: Request, args: NoArgs) -> Response:
-    """Vault's sys/ha-status: the nodes this node knows of (the active, and itself:
-    nodes do not register with each other here). ``node_id`` is ours, not Vault's."""
+    """Vault's sys/ha-status: the active and the standbys it heard from (their echoes,
+    core/cluster_registry.py); a standby asks the active. ``node_id`` is ours."""
     cluster = ctx.core.cluster
     if cluster is None:
         return Response(data={"nodes": []})
-    leader = await cluster.leader()
-    nodes: list[dict[str, Any]] = []
-    if leader is not None:
-        nodes.append(_node(leader.node_id, leader.api_addr, leader.cluster_addr, True))
-    if leader is None or leader.node_id != cluster.node_id:
-        settings = cluster.settings
-        nodes.append(
-            _node(settings.node_id, settings.api_addr, settings.cluster_addr, cluster.active)
-        )
-    for node in nodes:
-        node["version"] = ctx.core.settings.version
-    return Response(data={"nodes": nodes})
+    whole = replace(request, path=request.mount_point + request.path)
+    return Response(data={"nodes": await cluster.ha_status(whole)})
 
 
-def _node(node_id: str, api_addr: str, cluster_addr: str, active: bool) -> dict[str, Any]:
-    return {
-        "hostname": node_id.rsplit("-", 2)[0],
-        "node_id": node_id,
-        "api_address": api_addr,
-        "cluster_address": cluster_addr,
-        "active_node": active,
-        "last_echo": None,
-        "redundancy_zone": "",
-        "upgrade_version": "",
-    }
+_update, _read = Operation.UPDATE, Operation.READ
 
 
 TABLE: list[Endpoint[SysContext]] = [
-    Endpoint(r"seal", {Operation.UPDATE: _seal}, synopsis="Seal the server"),
-    Endpoint(r"step-down", {Operation.UPDATE: _step_down}, synopsis="Give up active status"),
-    Endpoint(r"rotate", {Operation.UPDATE: _rotate}, synopsis="Rotate the barrier encryption key"),
-    Endpoint(r"key-status", {Operation.READ: _key_status}, synopsis="The barrier key's term"),
-    Endpoint(r"ha-status", {Operation.READ: _ha_status}, synopsis="The HA cluster's nodes"),
+    Endpoint(r"seal", {_update: _seal}, synopsis="Seal the server"),
+    Endpoint(r"step-down", {_update: _step_down}, synopsis="Give up active status"),
+    Endpoint(r"rotate", {_update: _rotate}, synopsis="Rotate the barrier encryption key"),
+    Endpoint(r"key-status", {_read: _key_status}, synopsis="The barrier key's term"),
+    Endpoint(r"ha-status", {_read: _ha_status}, synopsis="The HA cluster's nodes"),
 ]
