@@ -25,6 +25,7 @@ from strongroom.core.system import (
     plugins,
     policies,
     quotas,
+    raw,
     server_info,
     snapshot,
     specs,
@@ -111,7 +112,13 @@ _TABLES: tuple[Sequence[Endpoint[SysContext]], ...] = (
 
 def build_system_backend(core: SystemCore) -> FrameworkBackend:
     ctx = SysContext(core)
-    paths = [endpoint.bind(ctx) for table in _TABLES for endpoint in table]
+    settings = core.settings
+    tables = [
+        *((server_info.INSPECT_TABLE,) if settings.introspection_endpoint else ()),
+        *_TABLES,
+        *((raw.TABLE,) if settings.raw_storage_endpoint else ()),
+    ]
+    paths = [endpoint.bind(ctx) for table in tables for endpoint in table]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
         paths=paths,

@@ -11,11 +11,13 @@ only while unsealed, since the key lives behind the barrier; it is generated on 
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from strongroom.audit.logfiles import log_files, open_log
 from strongroom.audit.search import SearchQuery, parse_bound, search
 from strongroom.core.mounts import validate_mount_path
 from strongroom.core.system._context import SysContext
@@ -59,27 +61,34 @@ class SearchArgs:
     request_id: str = ""
     remote_address: str = ""
     limit: int = 100
+    rotated: bool = False  # the rotated files too (oldest first), as audit-verify reads them
 
 
 _SEARCH_LIMIT = 1000
 
 
 def _search_file(
-    file_path: str, prefix: bytes | None, query: SearchQuery, limit: int
+    file_path: str, prefix: bytes | None, query: SearchQuery, limit: int, rotated: bool
 ) -> dict[str, Any]:
     matches: list[dict[str, Any]] = []
     truncated = False
+    files = log_files(file_path)[0] if rotated else [file_path]
     try:
-        with open(file_path, "rb") as handle:
-            for number, line in search(handle, query, prefix=prefix):
-                if len(matches) >= limit:
-                    truncated = True
-                    break
-                start = line.find(b"{") if prefix is None else len(prefix)
-                matches.append({"line": number, "entry": orjson.loads(line[start:])})
-    except OSError as exc:
-        raise InvalidRequest(f"cannot read the audit file: {exc.strerror}") from None
-    return {"matches": matches, "truncated": truncated}
+        for name in files:
+            with ExitStack() as stack:
+                for number, line in search(open_log(name, stack), query, prefix=prefix):
+                    if len(matches) >= limit:
+                        truncated = True
+                        break
+                    start = line.find(b"{") if prefix is None else len(prefix)
+                    entry = orjson.loads(line[start:])
+                    matches.append({"file": name, "line": number, "entry": entry})
+            if truncated:
+                break
+    except (OSError, EOFError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise InvalidRequest(f"cannot read the audit file: {reason}") from None
+    return {"matches": matches, "truncated": truncated, "files": files}
 
 
 async def _list_devices(ctx: SysContext, request: Request, args: NoArgs) -> Response:
@@ -129,7 +138,9 @@ async def _search_log(ctx: SysContext, request: Request, args: SearchArgs) -> Re
         )
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
-    found = await asyncio.to_thread(_search_file, file_path, prefix, query, args.limit)
+    found = await asyncio.to_thread(
+        _search_file, file_path, prefix, query, args.limit, args.rotated
+    )
     return Response(data=found)
 
 
@@ -145,7 +156,8 @@ TABLE: list[Endpoint[SysContext]] = [
         description=(
             "Criteria (all that are set must hold): request_path (a trailing * is a "
             "prefix), operation, status (denied|error|ok), since/until, request_id, "
-            "remote_address; at most `limit` entries (default 100)."
+            "remote_address; at most `limit` entries (default 100); rotated: the "
+            "rotated files too, oldest first."
         ),
     ),
     Endpoint(

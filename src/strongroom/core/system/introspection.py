@@ -33,28 +33,21 @@ _MAX_IRREVOCABLE = 10_000
 class InFlight:
     """The requests the HTTP edge is serving right now (sys/in-flight-req).
 
-    ``start`` is on every request's path, so it only keeps the ASGI scope and the time;
-    the listing formats them when asked.
+    The edge writes ``live`` itself on every request (no call): the ASGI scope and the
+    ``time.perf_counter()`` reading it took anyway for request metrics, under the scope's
+    ``id``; the listing turns that into wall-clock time and formats it when asked.
     """
 
     def __init__(self) -> None:
-        self._requests: dict[int, tuple[float, Any]] = {}
-        self._next = 0
-
-    def start(self, scope: Any) -> int:
-        self._next += 1
-        self._requests[self._next] = (time.time(), scope)
-        return self._next
-
-    def done(self, key: int) -> None:
-        self._requests.pop(key, None)
+        self.live: dict[int, tuple[float, Any]] = {}
 
     def describe(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        for key, (started, scope) in list(self._requests.items()):
+        wall_offset = time.time() - time.perf_counter()
+        for key, (started, scope) in list(self.live.items()):
             client = scope.get("client") or ("", 0)
             out[str(key)] = {
-                "start_time": format_time(started),
+                "start_time": format_time(started + wall_offset),
                 "client_remote_address": f"{client[0]}:{client[1]}",
                 "request_path": scope.get("path", ""),
                 "request_method": scope.get("method", ""),

@@ -1,6 +1,8 @@
 """Small read-only sys/ endpoints a UI or client asks about the server: sys/experiments,
-sys/internal/ui/feature-flags (unauthenticated, as Vault), sys/internal/ui/version and
-sys/well-known[/:label].
+sys/internal/ui/feature-flags (unauthenticated, as Vault), sys/internal/ui/version,
+sys/well-known[/:label], sys/config/state/sanitized (the server configuration without
+secrets, built by server/config.py) and sys/internal/inspect/router/:tag (the mount table
+by tag; only with the config's ``introspection_endpoint``, or in dev mode, as Vault).
 
 There are no experiments to enable and no feature flags; nothing registers a
 ``/.well-known/`` label (in Vault only Enterprise's EST does), so the listing is empty and a
@@ -11,12 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from strongroom.core.system._context import SysContext
+from strongroom.core.system._context import SysContext, SystemCore
 from strongroom.errors import NotFound
 from strongroom.framework import Endpoint, NoArgs
 from strongroom.logical import Operation, Request, Response
 
-__all__ = ["TABLE", "UNAUTHENTICATED"]
+__all__ = ["INSPECT_TABLE", "TABLE", "UNAUTHENTICATED"]
 
 UNAUTHENTICATED = ("internal/ui/feature-flags",)
 
@@ -24,6 +26,30 @@ UNAUTHENTICATED = ("internal/ui/feature-flags",)
 @dataclass(frozen=True, slots=True)
 class LabelArgs:
     label: str
+
+
+@dataclass(frozen=True, slots=True)
+class TagArgs:
+    tag: str
+
+
+def _router_entries(core: SystemCore, tag: str) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for is_auth in (False, True):
+        for entry in core.mount_entries(is_auth=is_auth):
+            item: dict[str, object] = {
+                "accessor": entry.accessor,
+                "mount_namespace": "",
+                "mount_path": entry.path,
+                "mount_type": entry.type,
+                "uuid": entry.uuid,
+            }
+            if tag in ("root", "storage"):
+                item["storage_prefix"] = entry.storage_prefix
+                item["tainted"] = False
+            out.append(item)
+    key = {"root": "mount_path", "uuid": "uuid", "accessor": "accessor"}.get(tag, "storage_prefix")
+    return sorted(out, key=lambda item: str(item[key]))
 
 
 async def _experiments(ctx: SysContext, request: Request, args: NoArgs) -> Response:
@@ -48,10 +74,23 @@ async def _well_known_label(ctx: SysContext, request: Request, args: LabelArgs) 
     raise NotFound(f"no mount registered for label {args.label[:80]!r}")
 
 
+async def _sanitized(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data=dict(ctx.core.settings.sanitized_config))
+
+
+async def _inspect_router(ctx: SysContext, request: Request, args: TagArgs) -> Response:
+    return Response(data={args.tag: _router_entries(ctx.core, args.tag)})
+
+
 _op = Operation
 
 
 TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"config/state/sanitized",
+        {_op.READ: _sanitized},
+        synopsis="The server configuration, without secrets",
+    ),
     Endpoint(
         r"experiments", {_op.READ: _experiments}, synopsis="Available and enabled experiments"
     ),
@@ -72,4 +111,15 @@ TABLE: list[Endpoint[SysContext]] = [
         LabelArgs,
         synopsis="One registered /.well-known/ label",
     ),
+]
+
+
+# only with the config's introspection_endpoint (or in dev mode), as Vault
+INSPECT_TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"internal/inspect/router/(?P<tag>root|uuid|accessor|storage)",
+        {Operation.READ: _inspect_router},
+        TagArgs,
+        synopsis="The router's mount entries by tag",
+    )
 ]
