@@ -104,6 +104,9 @@ class CoreSettings:
     api_addr: str = ""
     cluster_addr: str = ""  # this node's address for its peers (HA)
     version: str = "1.17.0+strongroom"
+    raw_storage_endpoint: bool = False  # sys/raw/* exists (the config's key; dev: on)
+    introspection_endpoint: bool = False  # sys/internal/inspect/router/:tag (dev: on)
+    sanitized_config: Mapping[str, Any] = field(default_factory=dict)  # sys/config/state
 
 
 @dataclass(slots=True)

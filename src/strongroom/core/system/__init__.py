@@ -25,6 +25,7 @@ from strongroom.core.system.plugin_reload import plugin_reload_paths
 from strongroom.core.system.plugins import plugin_paths
 from strongroom.core.system.policies import policy_paths
 from strongroom.core.system.quotas import quota_paths
+from strongroom.core.system.raw import raw_paths
 from strongroom.core.system.server_info import UNAUTHENTICATED as INFO_UNAUTHENTICATED
 from strongroom.core.system.server_info import server_info_paths
 from strongroom.core.system.snapshot import snapshot_paths
@@ -107,6 +108,7 @@ def build_system_backend(core: Core) -> FrameworkBackend:
         *plugin_reload_paths(core),
         *server_info_paths(core),
         *activity_paths(core),
+        *(raw_paths(core) if core.settings.raw_storage_endpoint else []),
     ]
     return FrameworkBackend(
         kind=BackendKind.SECRET,

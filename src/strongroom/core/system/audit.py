@@ -11,11 +11,13 @@ only while unsealed, since the key lives behind the barrier; it is generated on 
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from strongroom.audit.logfiles import log_files, open_log
 from strongroom.audit.search import SearchQuery, parse_bound, search
 from strongroom.core.mounts import validate_mount_path
 from strongroom.errors import InvalidRequest
@@ -61,27 +63,34 @@ class SearchArgs:
     request_id: str = ""
     remote_address: str = ""
     limit: int = 100
+    rotated: bool = False  # the rotated files too (oldest first), as audit-verify reads them
 
 
 _SEARCH_LIMIT = 1000
 
 
 def _search_file(
-    file_path: str, prefix: bytes | None, query: SearchQuery, limit: int
+    file_path: str, prefix: bytes | None, query: SearchQuery, limit: int, rotated: bool
 ) -> dict[str, Any]:
     matches: list[dict[str, Any]] = []
     truncated = False
+    files = log_files(file_path)[0] if rotated else [file_path]
     try:
-        with open(file_path, "rb") as handle:
-            for number, line in search(handle, query, prefix=prefix):
-                if len(matches) >= limit:
-                    truncated = True
-                    break
-                start = line.find(b"{") if prefix is None else len(prefix)
-                matches.append({"line": number, "entry": orjson.loads(line[start:])})
-    except OSError as exc:
-        raise InvalidRequest(f"cannot read the audit file: {exc.strerror}") from None
-    return {"matches": matches, "truncated": truncated}
+        for name in files:
+            with ExitStack() as stack:
+                for number, line in search(open_log(name, stack), query, prefix=prefix):
+                    if len(matches) >= limit:
+                        truncated = True
+                        break
+                    start = line.find(b"{") if prefix is None else len(prefix)
+                    entry = orjson.loads(line[start:])
+                    matches.append({"file": name, "line": number, "entry": entry})
+            if truncated:
+                break
+    except (OSError, EOFError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise InvalidRequest(f"cannot read the audit file: {reason}") from None
+    return {"matches": matches, "truncated": truncated, "files": files}
 
 
 def audit_paths(core: Core) -> list[Path]:
@@ -127,7 +136,9 @@ def audit_paths(core: Core) -> list[Path]:
             )
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
-        found = await asyncio.to_thread(_search_file, file_path, prefix, query, args.limit)
+        found = await asyncio.to_thread(
+            _search_file, file_path, prefix, query, args.limit, args.rotated
+        )
         return Response(data=found)
 
     read, update, delete = Operation.READ, Operation.UPDATE, Operation.DELETE
@@ -140,7 +151,8 @@ def audit_paths(core: Core) -> list[Path]:
             description=(
                 "Criteria (all that are set must hold): request_path (a trailing * is a "
                 "prefix), operation, status (denied|error|ok), since/until, request_id, "
-                "remote_address; at most `limit` entries (default 100)."
+                "remote_address; at most `limit` entries (default 100); rotated: the "
+                "rotated files too, oldest first."
             ),
         ),
         Path(
