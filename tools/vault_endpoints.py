@@ -55,7 +55,6 @@ DOCS: tuple[str, ...] = (
     "secret/identity/lookup.mdx",
     "secret/identity/tokens.mdx",
     "secret/identity/oidc-provider.mdx",
-    "secret/identity/mfa/index.mdx",
     "secret/identity/mfa/totp.mdx",
     "secret/identity/mfa/login-enforcement.mdx",
     "secret/kv/kv-v1.mdx",

@@ -210,7 +210,7 @@ class Core:
         self.telemetry = Telemetry()  # wiring replaces it with the config's settings
         self.telemetry.mount_of = self.mount_of_http_path
         # requests observed so far are labelled with the mounts they reached
-        self.router.before_change = lambda: self.telemetry.flush_requests()
+        self.router.before_change = lambda: self.telemetry.routes_changing()
         self.in_flight = InFlight()  # filled by the HTTP edge (sys/in-flight-req)
         self.rotate_config = RotateConfig()  # sys/rotate/config, loaded at unseal
         # sys/config/auditing/request-headers: name → hmac, and the names http/ forwards

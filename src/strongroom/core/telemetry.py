@@ -4,8 +4,9 @@ Measured on the request road (cheap, per request): HTTP requests by method, moun
 status with a latency histogram (``strongroom_http_request_duration_seconds``), and the
 latency of physical storage operations (``strongroom_storage_operation_seconds``).
 A request's observation is one tuple appended to a batch; batches are folded into the
-histogram (mount lookup, bucket search) every ``_BATCH`` requests, at each scrape and
-before the mount table changes (so every request is labelled with the mount it reached).
+histogram every ``_BATCH`` requests, at each scrape and before the mount table changes (so
+every request is labelled with the mount it reached); the series of a (method, path,
+status) is remembered until the mount table changes.
 Computed at scrape time (never on the road): token and lease counts, the expiry backlog
 (leases past their expiry and not yet revoked), revocation and audit failures, seal state.
 
@@ -41,6 +42,7 @@ _REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 _STORAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5)
 _CHILD_LIMIT = 4096
 _BATCH = 256  # observations folded together (a scrape folds the rest)
+_PATH_LIMIT = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,8 @@ class Telemetry:
         self.requests: dict[tuple[str, str, int], _Series] = {}
         # observations not folded into ``requests`` yet: (method, path, status, seconds)
         self._pending: list[tuple[str, str, int, float]] = []
+        # (method, path, status) → its series: the mount lookup once per path (bounded)
+        self._by_path: dict[tuple[str, str, int], _Series] = {}
         self.storage = Histogram(
             "strongroom_storage_operation_seconds",
             "Physical storage operations by kind",
@@ -161,22 +165,38 @@ class Telemetry:
     def flush_requests(self) -> None:
         """Fold the pending observations into the per-(method, mount, status) histograms."""
         pending, self._pending = self._pending, []
-        requests = self.requests
-        mount_of = self.mount_of
-        mounts: dict[str, str] = {}  # one lookup per distinct path of the batch
+        by_path = self._by_path
+        first = _REQUEST_BUCKETS[0]
         for method, path, status, seconds in pending:
-            mount = mounts.get(path)
-            if mount is None:
-                mount = mounts[path] = mount_of(path) if path.startswith("/v1/") else ""
-            key = (method, mount, status)
-            series = requests.get(key)
+            key = (method, path, status)
+            series = by_path.get(key)
             if series is None:
-                if len(requests) >= _CHILD_LIMIT:
-                    key = (method, "other", status)  # bounded: odd paths cannot grow labels
-                series = requests.setdefault(key, _Series())
+                series = self._series_of(key)
             series.count += 1
             series.total += seconds
-            series.buckets[bisect.bisect_left(_REQUEST_BUCKETS, seconds)] += 1
+            if seconds <= first:  # most requests: no bucket search
+                series.buckets[0] += 1
+            else:
+                series.buckets[bisect.bisect_left(_REQUEST_BUCKETS, seconds)] += 1
+
+    def _series_of(self, key: tuple[str, str, int]) -> _Series:
+        method, path, status = key
+        mount = self.mount_of(path) if path.startswith("/v1/") else ""
+        label = (method, mount, status)
+        series = self.requests.get(label)
+        if series is None:
+            if len(self.requests) >= _CHILD_LIMIT:
+                label = (method, "other", status)  # bounded: odd paths cannot grow labels
+            series = self.requests.setdefault(label, _Series())
+        if len(self._by_path) < _PATH_LIMIT:  # past the bound: looked up each time
+            self._by_path[key] = series
+        return series
+
+    def routes_changing(self) -> None:
+        """The mount table is about to change: what was observed keeps the mounts it
+        reached, and paths are looked up again from now on."""
+        self.flush_requests()
+        self._by_path = {}
 
     def request_series(self) -> dict[tuple[str, str, int], _Series]:
         """The request histograms, every observation so far folded in."""
