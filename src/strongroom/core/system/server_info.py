@@ -1,8 +1,11 @@
 """Small read-only sys/ endpoints a UI or client asks about the server: sys/experiments,
 sys/internal/ui/feature-flags (unauthenticated, as Vault), sys/internal/ui/version,
 sys/well-known[/:label], sys/config/state/sanitized (the server configuration without
-secrets, built by server/config.py) and sys/internal/inspect/router/:tag (the mount table
-by tag; only with the config's ``introspection_endpoint``, or in dev mode, as Vault).
+secrets, built by server/config.py), sys/internal/inspect/router/:tag (the mount table
+by tag; only with the config's ``introspection_endpoint``, or in dev mode, as Vault),
+sys/mounts-all (unauthenticated: the mounts tuned ``listing_visibility = "unauth"``) and
+sys/activation-flags (no feature here is gated by a flag: both lists are empty, and
+activating a feature is refused).
 
 There are no experiments to enable and no feature flags; nothing registers a
 ``/.well-known/`` label (in Vault only Enterprise's EST does), so the listing is empty and a
@@ -14,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strongroom.core.system._context import SysContext, SystemCore
-from strongroom.errors import NotFound
+from strongroom.errors import InvalidRequest, NotFound
 from strongroom.framework import Endpoint, NoArgs
 from strongroom.logical import Operation, Request, Response
 
 __all__ = ["INSPECT_TABLE", "TABLE", "UNAUTHENTICATED"]
 
-UNAUTHENTICATED = ("internal/ui/feature-flags",)
+UNAUTHENTICATED = ("internal/ui/feature-flags", "mounts-all", "activation-flags")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,11 @@ class LabelArgs:
 @dataclass(frozen=True, slots=True)
 class TagArgs:
     tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureArgs:
+    feature: str
 
 
 def _router_entries(core: SystemCore, tag: str) -> list[dict[str, object]]:
@@ -82,6 +90,23 @@ async def _inspect_router(ctx: SysContext, request: Request, args: TagArgs) -> R
     return Response(data={args.tag: _router_entries(ctx.core, args.tag)})
 
 
+async def _mounts_all(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    out: dict[str, dict[str, dict[str, str]]] = {"auth": {}, "secret": {}}
+    for is_auth, kind in ((True, "auth"), (False, "secret")):
+        for entry in ctx.core.mount_entries(is_auth=is_auth):
+            if entry.config.listing_visibility == "unauth":
+                out[kind][entry.path] = {"description": entry.description, "type": entry.type}
+    return Response(data=out)
+
+
+async def _activation_flags(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data={"activated": [], "unactivated": []})
+
+
+async def _activate(ctx: SysContext, request: Request, args: FeatureArgs) -> Response:
+    raise InvalidRequest(f"unknown activation flag {args.feature[:80]!r}: none are gated here")
+
+
 _op = Operation
 
 
@@ -93,6 +118,22 @@ TABLE: list[Endpoint[SysContext]] = [
     ),
     Endpoint(
         r"experiments", {_op.READ: _experiments}, synopsis="Available and enabled experiments"
+    ),
+    Endpoint(
+        r"mounts-all",
+        {_op.READ: _mounts_all},
+        synopsis="Mounts listed to unauthenticated callers (listing_visibility unauth)",
+    ),
+    Endpoint(
+        r"activation-flags",
+        {_op.READ: _activation_flags},
+        synopsis="Features gated by one-time activation flags (none here)",
+    ),
+    Endpoint(
+        r"activation-flags/(?P<feature>[^/]+)/activate",
+        {_op.UPDATE: _activate},
+        FeatureArgs,
+        synopsis="Activate a gated feature (there are none)",
     ),
     Endpoint(
         r"internal/ui/feature-flags",
