@@ -220,6 +220,24 @@ def test_ha_status_and_per_writer_audit_chains_of_a_two_worker_server(
             options = {"file_path": str(log), "checkpoint_entries": "4"}
             enabled = http.put("/v1/sys/audit/shared", json={"type": "file", "options": options})
             assert enabled.status_code == 204, enabled.text
+        # a UI header written through either worker is sent by both (standbys reload it)
+        with httpx.Client(base_url=server.addr, timeout=30) as http:
+            http.headers["X-Vault-Token"] = root
+            put = http.post("/v1/sys/config/ui/headers/X-Site", json={"values": ["two-workers"]})
+            assert put.status_code == 204, put.text
+        deadline = time.monotonic() + 10
+        seen: dict[bool, set[str | None]] = {}
+        while time.monotonic() < deadline:
+            seen = {}
+            for _ in range(20):
+                # one connection, one worker: is it the active, and what does its /ui/ send
+                with httpx.Client(base_url=server.addr, timeout=30) as fresh:
+                    active = fresh.get("/v1/sys/leader").json()["is_self"]
+                    seen.setdefault(active, set()).add(fresh.get("/ui/").headers.get("x-site"))
+            if seen == {True: {"two-workers"}, False: {"two-workers"}}:
+                break
+            time.sleep(0.1)
+        assert seen == {True: {"two-workers"}, False: {"two-workers"}}, seen
         writers: set[str] = set()
         for i in range(200):  # fresh connections: the kernel hands them to either worker
             with httpx.Client(base_url=server.addr, timeout=30) as fresh:

@@ -13,16 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from strongroom.core.system._context import SysContext
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Path
+from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["raw_paths"]
+__all__ = ["TABLE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,62 +37,63 @@ def _check(args: RawArgs) -> None:
         raise InvalidRequest("compressed values are not supported")
 
 
-def raw_paths(core: Core) -> list[Path]:
-    barrier = core.barrier
+async def _read(ctx: SysContext, request: Request, args: RawArgs) -> Response | None:
+    _check(args)
+    if not args.path:
+        raise InvalidRequest("missing path")
+    value = await ctx.core.barrier.get(args.path)
+    if value is None:
+        return None
+    if args.encoding == "base64":
+        return Response(data={"value": base64.b64encode(value).decode()})
+    try:
+        return Response(data={"value": value.decode("utf-8")})
+    except UnicodeDecodeError:
+        raise InvalidRequest("the value is not UTF-8 text; read it with encoding=base64") from None
 
-    async def read(request: Request, args: RawArgs) -> Response | None:
-        _check(args)
-        if not args.path:
-            raise InvalidRequest("missing path")
-        value = await barrier.get(args.path)
-        if value is None:
-            return None
-        if args.encoding == "base64":
-            return Response(data={"value": base64.b64encode(value).decode()})
+
+async def _write(ctx: SysContext, request: Request, args: RawArgs) -> None:
+    _check(args)
+    if not args.path:
+        raise InvalidRequest("missing path")
+    if args.value is None:
+        raise InvalidRequest("missing value")
+    if args.encoding == "base64":
         try:
-            return Response(data={"value": value.decode("utf-8")})
-        except UnicodeDecodeError:
-            raise InvalidRequest(
-                "the value is not UTF-8 text; read it with encoding=base64"
-            ) from None
+            value = base64.b64decode(args.value, validate=True)
+        except binascii.Error:
+            raise InvalidRequest("value is not valid base64") from None
+    else:
+        value = args.value.encode("utf-8")
+    await ctx.core.barrier.put(args.path, value)
 
-    async def write(request: Request, args: RawArgs) -> None:
-        _check(args)
-        if not args.path:
-            raise InvalidRequest("missing path")
-        if args.value is None:
-            raise InvalidRequest("missing value")
-        if args.encoding == "base64":
-            try:
-                value = base64.b64decode(args.value, validate=True)
-            except binascii.Error:
-                raise InvalidRequest("value is not valid base64") from None
-        else:
-            value = args.value.encode("utf-8")
-        await barrier.put(args.path, value)
 
-    async def delete(request: Request, args: RawArgs) -> None:
-        if not args.path:
-            raise InvalidRequest("missing path")
-        await barrier.delete(args.path)
+async def _delete(ctx: SysContext, request: Request, args: RawArgs) -> None:
+    if not args.path:
+        raise InvalidRequest("missing path")
+    await ctx.core.barrier.delete(args.path)
 
-    async def listing(request: Request, args: RawArgs) -> Response | None:
-        keys = await barrier.list(args.path)
-        return Response(data={"keys": keys}) if keys else None
 
-    op = Operation
-    return [
-        Path(r"raw/?", {op.LIST: listing}, RawArgs, synopsis="Top-level raw storage keys"),
-        Path(
-            r"raw/(?P<path>.+)",
-            {
-                op.READ: read,
-                op.UPDATE: write,
-                op.CREATE: write,
-                op.DELETE: delete,
-                op.LIST: listing,
-            },
-            RawArgs,
-            synopsis="Raw (decrypted) storage entries (sudo)",
-        ),
-    ]
+async def _listing(ctx: SysContext, request: Request, args: RawArgs) -> Response | None:
+    keys = await ctx.core.barrier.list(args.path)
+    return Response(data={"keys": keys}) if keys else None
+
+
+_op = Operation
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(r"raw/?", {_op.LIST: _listing}, RawArgs, synopsis="Top-level raw storage keys"),
+    Endpoint(
+        r"raw/(?P<path>.+)",
+        {
+            _op.READ: _read,
+            _op.UPDATE: _write,
+            _op.CREATE: _write,
+            _op.DELETE: _delete,
+            _op.LIST: _listing,
+        },
+        RawArgs,
+        synopsis="Raw (decrypted) storage entries (sudo)",
+    ),
+]
