@@ -156,7 +156,7 @@ EXCLUDED: tuple[tuple[str, str], ...] = (
     (r"^/sys/policies/(rgp|egp)", "Sentinel policies: Vault Enterprise"),
     (r"^/sys/storage/raft/(?!snapshot)", "raft cluster membership: we have no raft"),
     (
-        r"unified-(crl|ocsp)|/certs/(unified-revoked|revocation-queue)",
+        r"unified-(delta-)?(crl|ocsp)|/certs/(unified-revoked|revocation-queue)",
         "cross-cluster PKI: replication",
     ),
     (r"external-policy", "PKI CIEPS: Vault Enterprise"),
