@@ -405,6 +405,14 @@ def test_form_post_goes_through_the_api_to_the_ui_callback(setup: Setup) -> None
     assert ok.status_code == 200, ok.text
     assert ok.json()["auth"]["metadata"]["email"] == USER["email"]
     _refused(setup.callback(**query), "Expired or missing")
+    # a refusal posted by the provider goes on to the UI's page, which shows it
+    denied = setup.anon.post(
+        f"/v1/auth/{mount}/oidc/callback",
+        content=urllib.parse.urlencode({"state": fields["state"], "error": "access_denied"}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert denied.status_code == 303, denied.text
+    assert denied.headers["location"].endswith(f"state={fields['state']}&error=access_denied")
     # a second post for a spent state is refused too
     again = setup.anon.post(
         f"/v1/auth/{mount}/oidc/callback",
