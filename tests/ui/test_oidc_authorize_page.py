@@ -249,10 +249,10 @@ def test_a_refusal_after_the_redirect_uri_is_accepted_goes_back_as_an_oauth_erro
     assert back["error"] == "access_denied" and back["state"] == state
     assert "code" not in back and "assignment" in back["error_description"]
 
-    # a request without the openid scope: invalid_scope, also sent back
+    # a request without the openid scope: invalid_request, also sent back
     page.goto(_authorize_url(dev_server, setup, _pkce()[1], scope="profile"))
     back = _back_at_the_app(page, setup)
-    assert back["error"] == "invalid_scope" and back["state"]
+    assert back["error"] == "invalid_request" and "openid" in back["error_description"]
 
 
 @pytest.mark.parametrize(
