@@ -160,6 +160,8 @@ async def _health(core: SystemCore, request: Request) -> Response:
         "cluster_name": cluster_name,
         "cluster_id": cluster_id,
     }
+    if sealed and core.seal_reason:  # ours: why the node sealed itself (docs/ha.md)
+        body["seal_reason"] = core.seal_reason
 
     def code(name: str, default: int) -> int:
         if name not in query:
