@@ -293,11 +293,19 @@ def test_authorize_refusals(
     assert error(_authorize(dev_server, setup, response_type="token"))[1] == (
         "unsupported_response_type"
     )
+    # Vault's codes for a bad client or redirect_uri, checked before anything else (the UI
+    # shows these rather than redirect), even when other parameters are wrong too
     assert error(_authorize(dev_server, setup, redirect_uri="https://evil.example/cb")) == (
         400,
         "invalid_redirect_uri",
     )
+    bad_uri = _authorize(dev_server, setup, redirect_uri="https://evil.example/cb", scope="x")
+    assert error(bad_uri) == (400, "invalid_redirect_uri")
     assert error(_authorize(dev_server, setup, client_id="unknown"))[1] == "invalid_client_id"
+    assert error(_authorize(dev_server, setup, client_id="", response_type="x")) == (
+        400,
+        "invalid_client_id",
+    )
     # the root token has no entity
     root = Setup(**{**setup.__dict__, "user_token": dev_server.root_token})
     assert error(_authorize(dev_server, root)) == (400, "access_denied")

@@ -480,23 +480,25 @@ class ProviderStore:
         token_issued: float,
         params: AuthorizeParams,
     ) -> dict[str, str]:
-        provider = await self._provider(name)
-        scopes = params.scope.split()
-        if "openid" not in scopes:
-            raise OAuthError("invalid_request", 'scope parameter must contain the "openid" value')
-        if params.response_type != "code":
-            raise OAuthError("unsupported_response_type", "unsupported response_type value")
+        # the client and its redirect_uri first (Vault's current order): until both are
+        # known good the UI's authorization page shows an error instead of redirecting
         if not params.client_id:
             raise OAuthError("invalid_client_id", "client_id parameter is required")
         client = await self.client_by_id(params.client_id)
         if client is None:
             raise OAuthError("invalid_client_id", "client with client_id not found")
-        if not provider.allows(client.client_id):
-            raise OAuthError("unauthorized_client", "client is not authorized to use the provider")
         if not params.redirect_uri:
             raise OAuthError("invalid_request", "redirect_uri parameter is required")
         if params.redirect_uri not in client.redirect_uris:
             raise OAuthError("invalid_redirect_uri", "redirect_uri is not allowed for the client")
+        provider = await self._provider(name)
+        if not provider.allows(client.client_id):
+            raise OAuthError("unauthorized_client", "client is not authorized to use the provider")
+        scopes = params.scope.split()
+        if "openid" not in scopes:
+            raise OAuthError("invalid_request", 'scope parameter must contain the "openid" value')
+        if params.response_type != "code":
+            raise OAuthError("unsupported_response_type", "unsupported response_type value")
         entity = self._identity.entity(entity_id) if entity_id else None
         if entity is None:
             raise OAuthError("access_denied", "identity entity must be associated with the request")
@@ -510,7 +512,7 @@ class ProviderStore:
             and params.max_age >= 0
             and now - token_issued > params.max_age
         ):
-            raise OAuthError("login_required", "the token's authentication is older than max_age")
+            raise OAuthError("max_age_violation", "active re-authentication is required by max_age")
         method = params.code_challenge_method or "plain"
         if params.code_challenge:
             if method not in ("plain", "S256"):
