@@ -7,7 +7,7 @@ import { accessRoutes } from './access.js';
 import { authRoutes } from './authmethods.js';
 import { identityRoutes } from './identity.js';
 import { statusRoutes, refreshStatusBar } from './status.js';
-import { startOidc } from './oidc.js';
+import { pendingReturn, startOidc, takeReturn } from './oidc.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -153,6 +153,7 @@ async function loginPage(view) {
   });
   const form = h('form', { class: 'card narrow', 'aria-labelledby': 'login-title' },
     h('h1', { id: 'login-title' }, 'Sign in'),
+    pendingReturn() ? h('p', { class: 'notice' }, 'Sign in to continue to the application that sent you here.') : null,
     field('Method', method).row, tokenRow, userRows, oidcRows,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Sign in')),
     message);
@@ -182,7 +183,9 @@ async function loginPage(view) {
       }
       pass.value = '';
       token.value = '';
-      go('#/secrets');
+      const back = takeReturn(); // an application's authorization request waits
+      if (back) location.replace(back);
+      else go('#/secrets');
     } catch (err) {
       replace(message, notice(errorText(err), 'error'));
     }
