@@ -201,6 +201,7 @@ class Cluster:
         self.applied_index = 0
         self._heard = 0.0  # monotonic time the feed last answered
         self._leader: LockHolder | None = None
+        self._leader_at = 0.0  # monotonic time ``_leader`` was read from the store
         self._task: asyncio.Task[None] | None = None
         self._follower: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Lock = asyncio.Lock()
@@ -276,15 +277,23 @@ class Cluster:
             )
         try:
             self._leader = await self.backend.holder()
+            self._leader_at = time.monotonic()
         except StrongroomError:
             pass
+        return self._leader
+
+    async def _current_leader(self) -> LockHolder | None:
+        """The leader as read within the last two retry intervals (a standby's election
+        loop reads it every interval), else read now: forwarding costs no query."""
+        if self.active or time.monotonic() - self._leader_at > self.settings.retry_interval * 2:
+            return await self.leader()
         return self._leader
 
     async def can_forward(self) -> bool:
         """Whether requests can be forwarded to an active node other than this one."""
         if FORWARDED.get() or self.active:
             return False
-        leader = await self.leader()
+        leader = await self._current_leader()
         return (
             leader is not None
             and leader.node_id != self.node_id
@@ -296,7 +305,7 @@ class Cluster:
         reach it that way, else Vault's 307 to its ``api_addr`` (raised)."""
         if FORWARDED.get():  # forwarded to us, and we are no longer active: never loop
             raise Standby("this node is no longer the active node; retry")
-        leader = await self.leader()
+        leader = await self._current_leader()
         if leader is not None and leader.node_id != self.node_id:
             if await self._reachable(leader.cluster_addr):
                 return await self._forwarder.forward(leader.cluster_addr, request)
@@ -437,6 +446,7 @@ class Cluster:
             try:
                 if not self.active:
                     if time.monotonic() - self._stepped_down_at < settings.lock_ttl:
+                        await self.leader()
                         await asyncio.sleep(settings.retry_interval)  # let another take it
                         continue
                     term = await self.backend.try_acquire(
