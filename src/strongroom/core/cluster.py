@@ -370,14 +370,16 @@ class Cluster:
     async def ha_status(self, request: Request) -> list[dict[str, object]]:
         """``sys/ha-status``'s nodes: the active answers from what it heard; a standby asks
         the active when it can reach it, else lists the active and itself."""
-        if not self.active and not FORWARDED.get() and await self.can_forward():
-            leader = await self.leader()
+        if not self.active and await self.can_forward():
+            leader = await self._current_leader()
             if leader is not None:
-                answer = await self._forwarder.forward(leader.cluster_addr, request)
-                if answer.status == 200 and answer.raw_body:
-                    nodes = orjson.loads(answer.raw_body).get("data", {}).get("nodes")
-                    if isinstance(nodes, list):
-                        return nodes
+                with contextlib.suppress(StrongroomError, ValueError, AttributeError):
+                    answer = await self._forwarder.forward(leader.cluster_addr, request)
+                    if answer.status == 200 and answer.raw_body:
+                        nodes = orjson.loads(answer.raw_body).get("data", {}).get("nodes")
+                        if isinstance(nodes, list):
+                            return nodes
+                # the active cannot be asked: what this node knows, below
         payload = self.echo_payload()
         me = NodeEcho(
             node_id=self.node_id,
