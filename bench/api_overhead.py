@@ -14,8 +14,10 @@ the best (lowest) server CPU per KV v2 read of each:
     python bench/api_overhead.py --seconds 8 --rounds 3 --baseline-src /tmp/base/src
 
 (to measure exactly the cost of metrics and quotas, make the baseline a copy of this
-tree's ``src/`` with the ``observe``/``cors`` hooks, the ``InstrumentedStorage`` wrapper
-and the ``core.quotas.active`` check taken out, and pass this tree's copy as ``--src``).
+tree's ``src/`` with the ``observe`` hook taken out, e.g. ``observe=None`` in
+``server/wiring.py``: no request metrics, no in-flight table, and no quota configured
+costs one boolean). ``--before-src`` adds the three settings of another tree (an earlier
+commit's ``src/``) to the same alternating rounds, as ``before …``.
 
 Figures are reported, never asserted.
 """
@@ -88,6 +90,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline-src", default="")
     parser.add_argument("--src", default="", help="this tree's src/ (default: the installed one)")
+    parser.add_argument("--before-src", default="", help="an earlier tree's src/ to compare")
     opts = parser.parse_args()
     settings: list[tuple[str, str | None, str]] = []
     if opts.baseline_src:
@@ -98,6 +101,12 @@ def main() -> int:
         ("metrics+quota", src, "quota"),
         ("+quota headers", src, "headers"),
     ]
+    if opts.before_src:
+        settings += [
+            ("before metrics", opts.before_src, ""),
+            ("before +quota", opts.before_src, "quota"),
+            ("before +headers", opts.before_src, "headers"),
+        ]
     best: dict[str, float] = {}
     for round_ in range(opts.rounds):
         print(f"round {round_ + 1}")

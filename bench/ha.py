@@ -8,6 +8,11 @@
 5. Memory (RSS) per worker after the read runs.
 6. KV v2 write on the active vs sent to the standby, which forwards it to the active over
    the cluster port (mutual TLS): req/s, latency, and CPU per request of both processes.
+
+``--audit``: only the KV v2 read runs, with a file audit device enabled, ``workers = 1``
+then ``workers = 2`` (``--rounds`` times, alternating): every worker audits what it serves
+into its own chain of the one file; the share of requests each writer's chain recorded is
+printed, and the file is checked with ``strongroom audit verify``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -152,29 +158,80 @@ def ceiling(workers: int, seconds: int) -> Result:
         proc.wait()
 
 
-def kv_read(workdir: Path, workers: int, seconds: int) -> tuple[Result, list[float]]:
-    proc, port = start(workdir, workers, workdir / f"w{workers}.db", ha=False)
+def kv_read(
+    workdir: Path, workers: int, seconds: int, audit_log: Path | None = None
+) -> tuple[Result, list[float]]:
+    tag = f"w{workers}-{time.monotonic_ns()}"
+    proc, port = start(workdir, workers, workdir / f"{tag}.db", ha=False)
     try:
         key, root = init(port)
         unseal(port, key)
         time.sleep(1.0)
         for _ in range(10):  # every worker unsealed
             assert not call(port, "GET", "/v1/sys/seal-status").json()["sealed"]
+        if audit_log is not None:
+            enabled = call(
+                port,
+                "PUT",
+                "/v1/sys/audit/file",
+                root,
+                json={"type": "file", "options": {"file_path": str(audit_log)}},
+            )
+            assert enabled.status_code == 204, enabled.text
         call(port, "POST", "/v1/sys/mounts/secret", root, json={"type": "kv-v2"})
         asyncio.run(load_secrets(f"http://127.0.0.1:{port}", root, 1000, "bench"))
         pids = children(proc.pid) if workers > 1 else [proc.pid]
         result = wrk_cpu(
-            f"KV v2 read, workers={workers}",
+            f"KV v2 read, workers={workers}" + (", audit" if audit_log else ""),
             f"http://127.0.0.1:{port}",
             LUA / "kv_read.lua",
             seconds,
             {"VAULT_TOKEN": root},
             pids,
         )
+        if audit_log is not None:
+            pem = workdir / f"{tag}.pem"
+            public = call(port, "GET", "/v1/sys/audit-public-key").json()["data"]
+            pem.write_text(public["public_key"])
+            audit_report(audit_log, pem)
         return result, [rss_mb(p) for p in pids]
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def audit_report(log: Path, pem: Path) -> None:
+    """Which writer's chain recorded the reads, and whether the file verifies."""
+    reads: dict[str, int] = {}
+    with log.open("rb") as lines:
+        for line in lines:
+            if b'"type":"request"' in line and b'"secret/data/bench/' in line:
+                entry = orjson.loads(line)
+                reads[entry["chain"]] = reads.get(entry["chain"], 0) + 1
+    total = sum(reads.values()) or 1
+    shares = ", ".join(f"{chain}: {n} ({n / total:.0%})" for chain, n in sorted(reads.items()))
+    print(f"{'':28} audited reads per writer chain: {shares}")
+    verify = subprocess.run(
+        [sys.executable, "-m", "strongroom.cli", "audit", "verify", f"-pubkey={pem}", str(log)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    last = (verify.stdout.strip().splitlines() or [verify.stderr.strip()])[-1]
+    print(f"{'':28} audit verify: exit {verify.returncode}: {last}")
+
+
+def audit_runs(workdir: Path, seconds: int, rounds: int) -> None:
+    for round_ in range(rounds):
+        for workers in (1, 2):
+            log = workdir / f"audit-r{round_}-w{workers}.log"
+            result, _ = kv_read(workdir, workers, seconds, log)
+            print(
+                f"{result.name:28} {result.rps:9.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+                f"p99 {result.p99_ms:6.2f} ms  cpu {result.cpu_us:6.0f} us/req  "
+                f"errors {result.errors}"
+            )
+            log.unlink()
 
 
 def ha_pair(workdir: Path, seconds: int, kills: int, lag_samples: int) -> None:
@@ -286,9 +343,16 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--lag-samples", type=int, default=100)
     parser.add_argument("--pair-only", action="store_true", help="skip the workers runs")
+    parser.add_argument(
+        "--audit", action="store_true", help="only KV reads with a file audit device"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="--audit: alternating rounds")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="strongroom-bench-ha-") as tmp:
         workdir = Path(tmp)
+        if opts.audit:
+            audit_runs(workdir, opts.seconds, opts.rounds)
+            return 0
         for workers in () if opts.pair_only else (1, 2):
             base = ceiling(workers, opts.seconds)
             result, rss = kv_read(workdir, workers, opts.seconds)

@@ -1,8 +1,15 @@
 """Per-request cost of the app without HTTP: drives the ASGI app in-process.
 
-``python bench/inprocess.py [--profile]`` prints µs per request for KV v2 read, token
-lookup-self and KV v2 write (SQLite, concurrency 32); with --profile, the top functions of
-the read path. Use it before and after touching the hot path.
+``python bench/inprocess.py [--profile] [--setting S ...]`` prints µs per request for KV v2
+read, token lookup-self and KV v2 write (SQLite, concurrency 32); with --profile, the top
+functions of the read path. Use it before and after touching the hot path.
+
+``--setting`` runs the reads in short alternating runs under each of ``bare`` (no request
+metrics, no in-flight table, no quota), ``metrics`` (as shipped, no quota), ``quota`` (a
+rate-limit quota on ``secret/`` that no run can exhaust) and ``headers`` (the same with
+``enable_rate_limit_response_headers``), and reports the median and best CPU time of each::
+
+    python bench/inprocess.py --setting bare metrics quota headers --rounds 40
 """
 
 from __future__ import annotations
@@ -10,7 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -21,10 +30,63 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import uvloop
 
+from strongroom.core.quotas import QuotaConfig, QuotaManager, RateLimitQuota
 from strongroom.server.wiring import assemble
 
+SETTINGS = ("bare", "metrics", "quota", "headers")
 
-async def main(profile: bool) -> None:
+
+def quota_managers() -> dict[str, QuotaManager]:
+    """One quota manager per setting, kept across runs (their caches stay warm, as in a
+    server whose quotas do not change)."""
+    managers = {}
+    for setting in SETTINGS:
+        manager = QuotaManager()
+        manager.load(
+            QuotaConfig(enable_rate_limit_response_headers=setting == "headers"),
+            [RateLimitQuota(name="bench", rate=1e12, path="secret/")]
+            if setting in ("quota", "headers")
+            else [],
+            [],
+        )
+        managers[setting] = manager
+    return managers
+
+
+def apply_setting(assembly: Any, shipped: Any, managers: dict[str, Any], setting: str) -> None:
+    """Put the app and core in one of ``SETTINGS``."""
+    assembly.app.hooks = (
+        dataclasses.replace(shipped, observe=None) if setting == "bare" else shipped
+    )
+    assembly.core.quotas = managers[setting]
+
+
+async def compare(assembly: Any, call: Any, paths: list[str], settings: list[str], rounds: int):
+    """Short alternating runs (so a noisy neighbour hits every setting alike): the median
+    and the best of ``rounds`` runs per setting, in CPU time of this thread (time spent
+    descheduled by the box's other jobs is not counted)."""
+    shipped, managers = assembly.app.hooks, quota_managers()
+    runs: dict[str, list[float]] = {setting: [] for setting in settings}
+    for _ in range(rounds):
+        for setting in settings:
+            apply_setting(assembly, shipped, managers, setting)
+            start = time.thread_time()
+            for path in paths:
+                await call("GET", path)
+            runs[setting].append((time.thread_time() - start) / len(paths) * 1e6)
+    apply_setting(assembly, shipped, managers, "metrics")
+    base = statistics.median(runs[settings[0]])
+    print(f"KV v2 read, {rounds} alternating runs of {len(paths)} requests per setting:")
+    for setting in settings:
+        median, best = statistics.median(runs[setting]), min(runs[setting])
+        extra = (median / base - 1) * 100
+        print(
+            f"  {setting:10} median {median:6.1f} us CPU/request  ({extra:+5.1f} % vs"
+            f" {settings[0]})  best {best:6.1f}"
+        )
+
+
+async def main(profile: bool, settings: list[str], rounds: int, profile_setting: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         assembly = await assemble("sqlite", {"path": f"{tmp}/db.sqlite"})
         core = assembly.core
@@ -61,6 +123,18 @@ async def main(profile: bool) -> None:
             assert await call("POST", f"/v1/secret/data/b{i}", body) == 200
         n = 2000
         reads = [f"/v1/secret/data/b{i % 100}" for i in range(n)]
+        if settings:
+            await compare(assembly, call, reads[:500], settings, rounds)
+            if profile:
+                apply_setting(assembly, assembly.app.hooks, quota_managers(), profile_setting)
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for path in reads * 3:
+                    await call("GET", path)
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            await assembly.close()
+            return
         for name, paths in (
             ("KV v2 read", reads),
             ("token lookup-self", ["/v1/auth/token/lookup-self"] * n),
@@ -98,4 +172,9 @@ async def main(profile: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profile", action="store_true")
-    uvloop.run(main(parser.parse_args().profile))  # the server's event loop
+    parser.add_argument("--setting", nargs="+", choices=SETTINGS, default=[])
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--profile-setting", choices=SETTINGS, default="headers")
+    opts = parser.parse_args()
+    # the server's event loop
+    uvloop.run(main(opts.profile, opts.setting, opts.rounds, opts.profile_setting))

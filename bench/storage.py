@@ -10,7 +10,8 @@ per request. Backends:
 * ``postgresql``: a throwaway local cluster (tests/pg.py's, but **durable**: fsync on,
   ``synchronous_commit = on``, full page writes), one server, ``ha_enabled = false``;
 * ``postgresql-ha``: the same with ``ha_enabled = true`` (one active node: every write also
-  checks the fence and appends to the change feed, whose row serialises commits).
+  checks the fence and appends to the change feed, whose row is held through each COMMIT;
+  concurrent writes are group-committed).
 
 The database's own CPU is reported separately for PostgreSQL (all its processes). Figures
 are reported, never asserted.

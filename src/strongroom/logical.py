@@ -192,6 +192,9 @@ class Response:
     secret: Secret | None = None
     warnings: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    # headers ready for the wire, added by core's road (rate-limit quotas): lower-case
+    # names, latin-1 bytes; the HTTP edge appends them as they are
+    wire_headers: tuple[tuple[bytes, bytes], ...] = ()
     status: int | None = None
     raw_body: bytes | None = None
     # a body sent as it is produced (sys/monitor), until it ends or the client goes away

@@ -216,6 +216,16 @@ GOOD_AUTH = """auto_auth {
             "set wrap_ttl on the sink instead",
         ),
         ('template {\n  contents = "x"\n  destination = "y"\n}\n', 1, 'need an "auto_auth"'),
+        (
+            GOOD_AUTH + 'api_proxy {\n  enforce_consistency = "sometimes"\n}\n',
+            7,
+            'enforce_consistency must be "always" or "never"',
+        ),
+        (
+            GOOD_AUTH + 'api_proxy {\n  when_inconsistent = "shrug"\n}\n',
+            7,
+            'when_inconsistent must be "fail", "retry" or "forward"',
+        ),
         ("", 1, "nothing to do"),
         (
             GOOD_AUTH.replace(
@@ -287,3 +297,28 @@ def test_heredoc_template_error_line(tmp_path: Path) -> None:
     error = _error(text, tmp_path)
     assert error.startswith(f"{tmp_path / 'agent.hcl'}:11: "), error
     assert 'function "nosuch" not defined' in error
+
+
+def test_consistency_settings_in_api_proxy_or_cache(tmp_path: Path) -> None:
+    listener = 'listener "tcp" {\n  address = "127.0.0.1:8100"\n  tls_disable = true\n}\n'
+    config = parse_agent_config(
+        listener
+        + 'api_proxy {\n  enforce_consistency = "always"\n  when_inconsistent = "fail"\n}\n',
+        "hcl",
+        str(tmp_path / "a.hcl"),
+    )
+    assert config.api_proxy is not None and not config.warnings
+    assert config.api_proxy.enforce_consistency == "always"
+    assert config.api_proxy.when_inconsistent == "fail"
+    # Vault's consistency page spells "forward" out; older configs put both under cache {}
+    config = parse_agent_config(
+        listener
+        + 'cache {\n  enforce_consistency = "always"\n'
+        + '  when_inconsistent = "forward-active-node"\n}\n',
+        "hcl",
+        str(tmp_path / "b.hcl"),
+    )
+    assert config.api_proxy is not None and config.api_proxy.when_inconsistent == "forward"
+    assert config.api_proxy.enforce_consistency == "always"
+    default = parse_agent_config(listener, "hcl", str(tmp_path / "c.hcl"))
+    assert default.api_proxy is None  # never, and a 412 retried within vault.retry

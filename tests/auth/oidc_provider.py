@@ -122,6 +122,8 @@ class Provider:
             location = redirect_uri + sep + urllib.parse.urlencode(params)
             return 302, {"Location": location}, b""
 
+        if self.tweaks.get("deny"):  # the person said no
+            return back({"error": "access_denied", "error_description": "The user said no"})
         if query.get("response_type") != "code":
             return back({"error": "unsupported_response_type"})
         if "openid" not in query.get("scope", "").split():

@@ -405,6 +405,14 @@ def test_form_post_goes_through_the_api_to_the_ui_callback(setup: Setup) -> None
     assert ok.status_code == 200, ok.text
     assert ok.json()["auth"]["metadata"]["email"] == USER["email"]
     _refused(setup.callback(**query), "Expired or missing")
+    # a refusal posted by the provider goes on to the UI's page, which shows it
+    denied = setup.anon.post(
+        f"/v1/auth/{mount}/oidc/callback",
+        content=urllib.parse.urlencode({"state": fields["state"], "error": "access_denied"}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert denied.status_code == 303, denied.text
+    assert denied.headers["location"].endswith(f"state={fields['state']}&error=access_denied")
     # a second post for a spent state is refused too
     again = setup.anon.post(
         f"/v1/auth/{mount}/oidc/callback",
@@ -454,6 +462,22 @@ def test_direct_callback_mode_and_poll(setup: Setup) -> None:
     assert done.json()["auth"]["metadata"]["email"] == USER["email"]
     again = setup.anon.post(poll, json={"state": data["state"], "client_nonce": "cli-nonce"})
     _refused(again, "Expired or missing")
+
+    # bursts of polls for one finished login: exactly one collects the token, 8 rounds
+    async def burst(state: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=setup.server.addr, timeout=30) as client:
+            body = {"state": state, "client_nonce": "cli-nonce"}
+            return list(await asyncio.gather(*(client.post(poll, json=body) for _ in range(6))))
+
+    for _ in range(8):
+        data = setup.auth_url(api_callback, client_nonce="cli-nonce").json()["data"]
+        assert httpx.get(data["auth_url"], follow_redirects=True, timeout=10).status_code == 200
+        answers = asyncio.run(burst(data["state"]))
+        winners = [a for a in answers if a.status_code == 200]
+        assert len(winners) == 1, [a.text for a in answers]
+        for loser in answers:
+            if loser is not winners[0]:
+                _refused(loser, "Expired or missing")
 
 
 def test_concurrent_callbacks_with_one_state_mint_one_token(setup: Setup) -> None:

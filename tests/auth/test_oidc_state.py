@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from strongroom.auth import jwt
+from strongroom.auth.jwt import _oidc_state
 from strongroom.auth.jwt._oidc import valid_redirect
 from strongroom.clock import FakeClock
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, RateLimited
 from strongroom.logical import Operation, Response
 from tests.auth.conftest import AuthCaller, MakeAuth
 from tests.auth.oidc_provider import Provider, run_provider
@@ -90,6 +91,27 @@ async def test_state_expires_after_ten_minutes_and_is_swept(
         assert response.auth.alias_name == "u1"
         assert response.auth.metadata == {"role": "web"}
         assert not [k for k in storage.data if "oidc/state/" in k]
+
+
+async def test_pending_logins_are_capped_per_mount(
+    make_auth: MakeAuth, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_oidc_state, "MAX_PENDING", 3)
+    with run_provider(user={"sub": "u1"}, redirect_uris=[REDIRECT], clock=clock.now) as provider:
+        caller = await _mount(make_auth, provider)
+        urls = [await _start(caller) for _ in range(3)]
+        with pytest.raises(RateLimited, match="too many OIDC logins are pending"):
+            await _start(caller)
+        # a finished login makes room
+        response = await _callback(caller, _authorize(urls[0]))
+        assert response is not None and response.auth is not None
+        await _start(caller)
+        with pytest.raises(RateLimited):
+            await _start(caller)
+        # expired ones are swept when the mount is full (at most every 10 s)
+        clock.advance(601)
+        await _start(caller)
+        await _start(caller)
 
 
 async def test_renewal_needs_the_role(make_auth: MakeAuth) -> None:

@@ -27,9 +27,9 @@ from tests.ha.test_workers import WORKERS_CONFIG, call, worker_pids
 from tests.serverproc import ServerProcess, free_port
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[HACluster]:
-    ha = HACluster(tmp_path)
+@pytest.fixture(params=[False], ids=["redirect"])
+def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[HACluster]:
+    ha = HACluster(tmp_path, clustering=request.param)
     try:
         ha.add_node()
         ha.add_node()
@@ -94,6 +94,7 @@ def enable_file_device(http: httpx.Client, log: Path, **options: str) -> None:
     assert answer.status_code == 204, answer.text
 
 
+@pytest.mark.parametrize("cluster", [False, True], ids=["redirect", "forward"], indirect=True)
 def test_a_standby_serves_reads_locally_and_audits_them_in_its_own_chain(
     cluster: HACluster, tmp_path: Path
 ) -> None:
@@ -111,12 +112,16 @@ def test_a_standby_serves_reads_locally_and_audits_them_in_its_own_chain(
             answer = http.get("/v1/secret/data/a")  # no redirect followed: served here
             assert answer.status_code == 200, answer.text
             assert answer.json()["data"]["data"] == {"v": "x"}
-        # a write sent to the standby is the active's (307): the standby records nothing
-        assert http.post("/v1/secret/data/b", json={"data": {"v": 1}}).status_code == 307
+        # a write sent to the standby is the active's (307, or forwarded over the cluster
+        # port): the active audits it, the standby records nothing
+        written = http.post("/v1/secret/data/b", json={"data": {"v": 1}})
+        assert written.status_code == (200 if cluster.clustering else 307), written.text
     mine = requests_by(log, standby.proc.pid, "secret/data/a")
     assert len(mine) == 20
     assert not requests_by(log, standby.proc.pid, "secret/data/b", "create")
     assert len(requests_by(log, active.proc.pid, "secret/data/a", "create")) == 1
+    forwarded = requests_by(log, active.proc.pid, "secret/data/b", "create")
+    assert len(forwarded) == (1 if cluster.clustering else 0)
     assert not requests_by(log, active.proc.pid, "secret/data/a")
     chains = {e["chain"] for e in entries(log)}
     assert len(chains) == 2

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.serverproc import ServerProcess, start_config_server
+from tests.serverproc import ServerProcess, start_config_server, start_dev_server
 
 
 def _families(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
@@ -101,5 +101,39 @@ def test_prometheus_off_with_zero_retention(tmp_path: Path) -> None:
         resp = server.http().get("/v1/sys/metrics", params={"format": "prometheus"})
         assert resp.status_code == 400 and "prometheus is not enabled" in resp.json()["errors"][0]
         assert server.http().get("/v1/sys/metrics").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_request_metrics_count_exactly_and_follow_mount_changes(tmp_path: Path) -> None:
+    """Request observations are batched; a scrape sees every request so far, each under
+    the mount it reached when it ran (a path answered before and after its mount exists
+    is counted under both)."""
+
+    server = start_dev_server(tmp_path)
+    try:
+        http = server.http(server.root_token)
+
+        def reads(mount: str, status: str) -> int:
+            samples = http.get("/v1/sys/metrics").json()["Samples"]
+            return sum(
+                int(s["Count"])
+                for s in samples
+                if s["Name"] == "http_request_duration_seconds"
+                and s["Labels"] == {"method": "GET", "mount": mount, "status": status}
+            )
+
+        for _ in range(7):  # fewer than a batch: the scrape folds them in
+            assert http.get("/v1/later/x").status_code in (400, 404)
+        before = http.get("/v1/later/x").status_code
+        assert reads("none", str(before)) == 8
+        assert http.post("/v1/sys/mounts/later", json={"type": "kv"}).status_code == 204
+        for _ in range(300):  # more than a batch
+            assert http.get("/v1/later/x").status_code == 404
+        assert reads("later/", "404") == 300
+        assert reads("none", str(before)) == 8
+        assert http.delete("/v1/sys/mounts/later").status_code == 204
+        assert http.get("/v1/later/x").status_code == before
+        assert reads("none", str(before)) == 9 and reads("later/", "404") == 300
     finally:
         server.stop()

@@ -160,12 +160,22 @@ def test_group_by_entity_gives_each_identity_its_bucket(server: ServerProcess) -
         assert codes == [404, 404, 429]
 
 
-@pytest.mark.parametrize("round_", range(10))
+@pytest.mark.parametrize("round_", range(16))
 def test_rate_limit_burst_admits_exactly_rate(round_: int, request: pytest.FixtureRequest) -> None:
+    """24 concurrent reads against a limit of 5 admit exactly 5; with the rate-limit
+    headers on (every other round) the admitted ones were counted down 4, 3, 2, 1, 0."""
     server: ServerProcess = request.getfixturevalue("shared_quota_server")
     http = server.http(server.root_token)
     name = f"burst{round_}"
-    http.post(f"/v1/sys/mounts/{name}", json={"type": "kv"})
+    headers_on = round_ % 2 == 1
+    assert http.post(f"/v1/sys/mounts/{name}", json={"type": "kv"}).status_code == 204
+    assert http.post(f"/v1/{name}/x", json={"k": "v"}).status_code == 204
+    assert (
+        http.post(
+            "/v1/sys/quotas/config", json={"enable_rate_limit_response_headers": headers_on}
+        ).status_code
+        == 204
+    )
     assert (
         http.post(
             f"/v1/sys/quotas/rate-limit/{name}",
@@ -174,13 +184,56 @@ def test_rate_limit_burst_admits_exactly_rate(round_: int, request: pytest.Fixtu
         == 204
     )
 
-    def hit(_: int) -> int:
+    def hit(_: int) -> tuple[int, str | None]:
         with server.http(server.root_token) as client:
-            return client.get(f"/v1/{name}/x").status_code
+            resp = client.get(f"/v1/{name}/x")
+            return resp.status_code, resp.headers.get("x-ratelimit-remaining")
 
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
-        codes = list(pool.map(hit, range(24)))
-    assert codes.count(429) == 19 and codes.count(404) == 5
+        answers = list(pool.map(hit, range(24)))
+    codes = [code for code, _ in answers]
+    assert codes.count(429) == 19 and codes.count(200) == 5
+    admitted = [left for code, left in answers if code == 200]
+    if headers_on:
+        assert sorted(str(left) for left in admitted) == ["0", "1", "2", "3", "4"]
+        assert {left for code, left in answers if code == 429} == {"0"}
+    else:
+        assert admitted == [None] * 5
+
+
+@pytest.mark.parametrize("round_", range(8))
+def test_rate_limit_burst_by_entity_admits_exactly_rate_each(
+    round_: int, request: pytest.FixtureRequest
+) -> None:
+    """group_by = "entity" (the asynchronous road): two identities fire 12 concurrent
+    reads each from one IP against a limit of 3; each gets exactly 3."""
+    server: ServerProcess = request.getfixturevalue("shared_quota_server")
+    http = server.http(server.root_token)
+    name = f"entity{round_}"
+    assert http.post(f"/v1/sys/mounts/{name}", json={"type": "kv"}).status_code == 204
+    assert (
+        http.post(
+            f"/v1/sys/quotas/rate-limit/{name}",
+            json={"rate": 3, "interval": "1h", "path": f"{name}/", "group_by": "entity"},
+        ).status_code
+        == 204
+    )
+    tokens = [
+        http.post("/v1/auth/token/create", json={"policies": ["root"]}).json()["auth"][
+            "client_token"
+        ]
+        for _ in range(2)
+    ]
+
+    def hit(i: int) -> tuple[int, int]:
+        with server.http(tokens[i % 2]) as client:
+            return i % 2, client.get(f"/v1/{name}/x").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(hit, range(24)))
+    for who in (0, 1):
+        codes = [code for whose, code in answers if whose == who]
+        assert codes.count(404) == 3 and codes.count(429) == 9, (who, codes)
 
 
 @pytest.fixture(scope="module")

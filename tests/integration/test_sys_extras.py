@@ -1,7 +1,7 @@
 """Small endpoints found missing by tests/parity, over HTTP: sys/rekey-recovery-key/*
 (Vault's Shamir-seal refusal), sys/plugins/reload/backend and /:type/:name, the database
 engine's reload/:plugin_name, sys/experiments, sys/internal/ui/feature-flags and /version,
-sys/well-known."""
+sys/well-known, sys/mounts-all, sys/seal-backend-status and sys/activation-flags."""
 
 from __future__ import annotations
 
@@ -132,3 +132,37 @@ def test_well_known_has_no_labels(dev_server: ServerProcess, root_client: hvac.C
         assert http.request("LIST", "/v1/sys/well-known").status_code == 404
         missing = http.get("/v1/sys/well-known/est/cacerts")
     assert missing.status_code == 404 and "est/cacerts" in missing.json()["errors"][0]
+
+
+def test_mounts_all_lists_unauth_visible_mounts(
+    dev_server: ServerProcess, root_client: hvac.Client
+) -> None:
+    path = f"shown-{_suffix()}"
+    root_client.sys.enable_secrets_engine("kv", path=path, description="shown to all")
+    try:
+        with dev_server.http() as anonymous:
+            before = anonymous.get("/v1/sys/mounts-all")
+            assert before.status_code == 200 and f"{path}/" not in before.json()["data"]["secret"]
+            root_client.sys.tune_mount_configuration(path, listing_visibility="unauth")
+            after = anonymous.get("/v1/sys/mounts-all").json()["data"]
+        assert after["secret"][f"{path}/"] == {"description": "shown to all", "type": "kv"}
+        assert "token/" not in after["auth"]
+    finally:
+        root_client.sys.disable_secrets_engine(path)
+
+
+def test_seal_backend_status_and_activation_flags(dev_server: ServerProcess) -> None:
+    with dev_server.http() as anonymous:
+        status = anonymous.get("/v1/sys/seal-backend-status")
+        assert status.status_code == 200
+        assert status.json() == {
+            "healthy": True,
+            "unhealthy_since": "",
+            "backends": [{"name": "shamir", "healthy": True}],
+        }
+        flags = anonymous.get("/v1/sys/activation-flags")
+        assert flags.json()["data"] == {"activated": [], "unactivated": []}
+        assert anonymous.put("/v1/sys/activation-flags/secrets-sync/activate").status_code == 403
+    with dev_server.http(dev_server.root_token) as http:
+        refused = http.put("/v1/sys/activation-flags/secrets-sync/activate")
+    assert refused.status_code == 400 and "secrets-sync" in refused.json()["errors"][0]

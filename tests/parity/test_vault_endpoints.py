@@ -31,7 +31,7 @@ from tests.serverproc import ServerProcess, start_dev_server
 LIST_FILE = Path(__file__).with_name("vault_endpoints.txt")
 
 # The routed share measured when this was last raised (a ratchet: never lower it).
-RATCHET = 0.988  # 539 of 545 (was 0.899, 490 of 545, at 3ae177e)
+RATCHET = 1.0  # 542 of 542 (was 482 of 542, 88.9 %, at 3ae177e)
 
 # Where the docs' example mounts live on our server (doc file → (doc prefix, our prefix)).
 REMOUNT = {"secret/kv/kv-v1.mdx": ("/secret/", "/kv1/")}

@@ -275,7 +275,8 @@ def test_inmem_storage() -> None:
 def test_ignored_vault_keys_warn_and_unknown_keys_fail() -> None:
     config = hcl(
         SQLITE
-        + 'disable_mlock = true\ncluster_name = "c"\nraw_storage_endpoint = true\n'
+        + 'disable_mlock = true\ncluster_name = "c"\nplugin_directory = "/p"\n'
+        + "raw_storage_endpoint = true\n"
         + 'listener "tcp" {\n tls_disable = true\n'
         + ' x_forwarded_for_authorized_addrs = "10.0.0.0/8"\n'
         + " tls_prefer_server_cipher_suites = true\n"
@@ -284,11 +285,13 @@ def test_ignored_vault_keys_warn_and_unknown_keys_fail() -> None:
     assert config.warnings == (
         '"disable_mlock" is not supported and is ignored',
         '"cluster_name" is not supported and is ignored',
-        '"raw_storage_endpoint" is not supported and is ignored',
+        '"plugin_directory" is not supported and is ignored',
         'listener "tcp": "x_forwarded_for_authorized_addrs" is not supported and is ignored',
         'listener "tcp": "tls_prefer_server_cipher_suites" is not supported and is ignored',
         'listener "tcp": "custom_response_headers" is not supported and is ignored',
     )
+    # sys/raw/* is supported: the key is read, not warned about
+    assert config.raw_storage_endpoint is True and config.introspection_endpoint is False
     with pytest.raises(ConfigError, match='unknown key "disable_mlok" at the top level'):
         hcl(SQLITE + PLAIN + "disable_mlok = true\n")
     with pytest.raises(ConfigError, match='listener "tcp": unknown key "tls_disabled"'):

@@ -24,7 +24,7 @@ from strongroom.storage import (
 )
 from tests.pg import PgCluster, PgUnavailable
 
-KINDS = ("memory", "sqlite", "sqlite_shared", "cached", "postgresql")
+KINDS = ("memory", "sqlite", "sqlite_shared", "cached", "postgresql", "postgresql_ha")
 
 _PG: list[PgCluster] = []
 _TABLES = itertools.count()
@@ -70,7 +70,7 @@ async def open_backend(kind: str, directory: Path) -> PhysicalStorage:
         return await SQLiteStorage.open(str(directory / "strongroom.db"), shared=True)
     if kind == "cached":
         return CachedStorage(MemoryStorage(), max_entries=64)
-    if kind == "postgresql":
+    if kind in ("postgresql", "postgresql_ha"):
         # one table per directory, so a reopen finds the same data
         marker = directory / "pg-table"
         if marker.exists():
@@ -79,7 +79,15 @@ async def open_backend(kind: str, directory: Path) -> PhysicalStorage:
             directory.mkdir(parents=True, exist_ok=True)
             table = fresh_table()
             marker.write_text(table)
-        return await open_pg(table)
+        if kind == "postgresql":
+            return await open_pg(table)
+        # HA: the active node's store (fenced with its term, writes group-committed and
+        # appended to the change feed)
+        storage = await open_pg(table, ha_enabled=True, ha_table=table + "_locks")
+        term = await storage.try_acquire("test-node", "", "", 60.0)
+        assert term is not None
+        storage.fence(term)
+        return storage
     raise AssertionError(kind)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from strongroom.errors import Fenced
+from strongroom.errors import Fenced, StorageConflict
 from strongroom.logical import StorageOp
 from strongroom.storage import PostgreSQLStorage
 from strongroom.storage.ha import ChangeFeed, FeedGap, HABackend
@@ -190,23 +190,35 @@ def test_the_change_feed_orders_every_write(run: Run) -> None:
             batch = await b.changes_since(0)
             assert batch.index == 2
             assert list(batch.keys) == ["k/1", "k/2", "k/3"]
-            # a burst from many connections: consecutive indexes, nothing lost
+            # a burst: group-committed (fewer indexes than writes), consecutive, nothing lost
             await asyncio.gather(*(a.put(f"burst/{i}", b"v") for i in range(30)))
-            assert await b.current_index() == 32
-            batch = await b.changes_since(2, limit=10)
-            assert batch.index == 12 and len(batch.keys) == 10
+            end = await b.current_index()
+            assert 2 < end < 32
+            seen: list[str] = []
+            index = 2
+            while index < end:
+                step = await b.changes_since(index, limit=1)
+                assert step.index == index + 1  # every index in turn, none skipped
+                seen += step.keys
+                index = step.index
+            assert sorted(seen) == sorted(f"burst/{i}" for i in range(30))
+            for i in range(30):  # one after the other: one index each
+                await a.put(f"seq/{i}", b"v")
+            assert await b.current_index() == end + 30
+            batch = await b.changes_since(end, limit=10)
+            assert batch.index == end + 10 and len(batch.keys) == 10
             rest = await b.changes_since(batch.index)
-            assert rest.index == 32
-            assert {*batch.keys, *rest.keys} == {f"burst/{i}" for i in range(30)}
-            empty = await b.changes_since(32)
-            assert empty.index == 32 and list(empty.keys) == []
+            assert rest.index == end + 30
+            assert {*batch.keys, *rest.keys} == {f"seq/{i}" for i in range(30)}
+            empty = await b.changes_since(end + 30)
+            assert empty.index == end + 30 and list(empty.keys) == []
             with pytest.raises(FeedGap) as gap:
-                await b.changes_since(99)  # ahead of the store: it was replaced
-            assert gap.value.index == 32
-            await a.trim_feed(20)
+                await b.changes_since(end + 99)  # ahead of the store: it was replaced
+            assert gap.value.index == end + 30
+            await a.trim_feed(end + 20)
             with pytest.raises(FeedGap):
-                await b.changes_since(5)
-            assert (await b.changes_since(20)).index == 32
+                await b.changes_since(end + 5)
+            assert (await b.changes_since(end + 20)).index == end + 30
         finally:
             await a.close()
             await b.close()
@@ -219,12 +231,15 @@ def test_the_feed_trims_itself(run: Run) -> None:
         a, b = await pair()
         try:
             a.feed_keep = 100
-            for chunk in range(0, 1100, 100):
-                await asyncio.gather(*(a.put(f"t/{i}", b"v") for i in range(chunk, chunk + 100)))
+            i = 0
+            while await a.current_index() < 1100:  # bursts, group-committed: ≥ 1 index each
+                await asyncio.gather(*(a.put(f"t/{i + j}", b"v") for j in range(4)))
+                i += 4
+            end = await a.current_index()
             await asyncio.sleep(0.2)  # the trim runs after the 1024th commit
             with pytest.raises(FeedGap):
                 await b.changes_since(10)
-            assert (await b.changes_since(1050)).index == 1100
+            assert (await b.changes_since(end - 50)).index == end
         finally:
             await a.close()
             await b.close()
@@ -249,6 +264,75 @@ def test_wait_wakes_on_another_nodes_commit(run: Run) -> None:
             start = time.monotonic()
             await b.wait(0, 5)  # already past: at once
             assert time.monotonic() - start < 1
+        finally:
+            await a.close()
+            await b.close()
+
+    run(scenario())
+
+
+def test_concurrent_writes_of_the_active_are_group_committed(run: Run) -> None:
+    """A burst of writes on the fenced active: committed in few transactions (one fence
+    check, one feed append and one flush each), every write's outcome its own: a failed
+    guard fails that write alone, the others land."""
+
+    async def scenario() -> None:
+        a, b = await pair(max_parallel=8)
+        try:
+            term = await a.try_acquire("a", "", "", 5)
+            assert term is not None
+            a.fence(term)
+            await a.put("cas", b"0")
+            commits = a.commits
+            writes = [a.put(f"g/{i}", b"v%d" % i) for i in range(20)]
+            # two compare-and-swaps from the same value: exactly one wins
+            cas = [
+                a.transaction([StorageOp("cas", b"0", check=True), StorageOp("cas", v)])
+                for v in (b"1", b"2")
+            ]
+            results = await asyncio.gather(*writes, *cas, return_exceptions=True)
+            assert results[:20] == [None] * 20
+            failed = [r for r in results[20:] if r is not None]
+            assert len(failed) == 1 and isinstance(failed[0], StorageConflict)
+            assert await b.get("cas") in (b"1", b"2")
+            for i in range(20):
+                assert await b.get(f"g/{i}") == b"v%d" % i
+            assert a.commits - commits < 22  # grouped (all 22 were queued at once: one group)
+            batch = await b.changes_since(0)
+            assert {f"g/{i}" for i in range(20)} <= set(batch.keys) and "cas" in batch.keys
+        finally:
+            await a.close()
+            await b.close()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_a_fenced_out_former_active_commits_no_group(run: Run, round_: int) -> None:
+    """A group of writes from a former active whose term is over: every one refused, none
+    lands, the feed does not move."""
+
+    async def scenario() -> None:
+        a, b = await pair(max_parallel=8)
+        try:
+            term_a = await a.try_acquire("a", "", "", 0.2)
+            assert term_a is not None
+            a.fence(term_a)
+            await a.put("k/0", b"a")
+            await asyncio.sleep(0.3)  # A's hold lapses
+            term_b = await b.try_acquire("b", "", "", 5)
+            assert term_b is not None
+            b.fence(term_b)
+            await b.put("k/0", b"b")
+            before = await b.current_index()
+            results = await asyncio.gather(
+                *(a.put(f"k/{i}", b"late") for i in range(16)), return_exceptions=True
+            )
+            assert all(isinstance(r, Fenced) for r in results), results
+            assert await b.get("k/0") == b"b"
+            for i in range(1, 16):
+                assert await b.get(f"k/{i}") is None
+            assert await b.current_index() == before
         finally:
             await a.close()
             await b.close()

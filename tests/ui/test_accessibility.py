@@ -1,6 +1,7 @@
 """Accessibility in a real browser: text contrast (WCAG 2.x AA) computed from the computed
 styles of every visible text on the main screens, in the light and the dark scheme, and
-keyboard-only use (tab order, focus ring, Enter to act, no focus trap)."""
+keyboard-only use (tab order, focus ring, Enter to act, no focus trap). On the way round the
+screens, every call to /v1 is checked to carry X-Vault-Token (no cookie, no token in a URL)."""
 
 from __future__ import annotations
 
@@ -134,6 +135,10 @@ SCREENS = [
 ]
 
 
+# what the app asks without a token: the sign-in screen and the status bar/panel
+PUBLIC_CALLS = {"sys/internal/ui/mounts", "sys/seal-status", "sys/leader"}
+
+
 def contrast_failures(page: Page) -> list[str]:
     return list(page.evaluate(CONTRAST))
 
@@ -144,6 +149,8 @@ def test_text_contrast_meets_wcag_aa_on_the_main_screens(
 ) -> None:
     ui = watched_page(browser, server.addr, color_scheme=scheme)
     page = ui.page
+    sent: list[tuple[str, dict[str, str]]] = []
+    page.on("request", lambda req: sent.append((req.url, req.headers)))
     try:
         page.goto(server.addr + "/ui/")
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -165,6 +172,15 @@ def test_text_contrast_meets_wcag_aa_on_the_main_screens(
         failures["deleted version"] = contrast_failures(page)
         bad = [f"{screen}: {failure}" for screen, found in failures.items() for failure in found]
         assert not bad, "\n".join(bad)
+        # on the way: every call to /v1 carries X-Vault-Token, but for the few that need
+        # none; no cookie, and the token never in a URL
+        calls = [(url, headers) for url, headers in sent if "/v1/" in url]
+        assert len(calls) > 30
+        for url, headers in calls:
+            assert server.root_token not in url and "cookie" not in headers, url
+            path = url.split("/v1/", 1)[1].split("?")[0]
+            if path not in PUBLIC_CALLS:
+                assert headers.get("x-vault-token") == server.root_token, url
         assert ui.problems() == []
     finally:
         page.context.close()

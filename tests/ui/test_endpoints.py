@@ -205,6 +205,17 @@ def test_audit_verify_per_chain_rotation_and_last_verified_checkpoint(
     report = http.post("/v1/sys/audit-verify/vb").json()["data"]
     assert report["verified"] is True, report
     assert report["files"] == [str(rotated), str(log)]
+    # search reads the rotated files too when asked (oldest first)
+    query = {"request_path": "secret/data/*", "operation": "create", "limit": 1000}
+    found = http.post("/v1/sys/audit-search/vb", json={**query, "rotated": True}).json()
+    paths = [(m["file"], m["entry"]["request"]["path"]) for m in found["data"]["matches"]]
+    assert found["data"]["files"] == [str(rotated), str(log)]
+    assert (str(rotated), "secret/data/first/0") in paths
+    assert (str(log), "secret/data/second/3") in paths
+    order = [found["data"]["files"].index(file) for file, _ in paths]
+    assert order == sorted(order)  # the rotated file's entries first
+    current = http.post("/v1/sys/audit-search/vb", json=query).json()["data"]
+    assert {m["file"] for m in current["matches"]} == {str(log)}
     # va's chain ended in the rotated file; vb's goes on across both
     assert sorted(c["files"] for c in report["chains"]) == [1, 2]
     later = {c["chain"]: c["last_verified"]["seq"] for c in report["chains"]}

@@ -116,6 +116,34 @@ def test_sign_in_through_the_provider(
     assert "code=" not in page.url
 
 
+def test_a_refusal_at_the_provider_is_shown(
+    ui: Watched, oidc: OIDCMount, dev_server: ServerProcess
+) -> None:
+    oidc.provider.tweaks = {"deny": True}
+    page = ui.page
+    page.goto(dev_server.addr + "/ui/")
+    page.get_by_label("Method").select_option(label=f"oidc ({oidc.mount}/)")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Sign-in failed")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("refused the sign-in: The user said no")
+    assert page.evaluate("sessionStorage.getItem('strongroom.token')") is None
+
+
+def test_a_redirect_uri_the_role_does_not_allow_is_explained(
+    ui: Watched, oidc: OIDCMount, dev_server: ServerProcess
+) -> None:
+    with dev_server.http(dev_server.root_token) as root:
+        role = {"allowed_redirect_uris": ["https://elsewhere.example/callback"]}
+        assert root.post(f"/v1/auth/{oidc.mount}/role/people", json=role).status_code == 204
+    page = ui.page
+    page.goto(dev_server.addr + "/ui/")
+    page.get_by_label("Method").select_option(label=f"oidc ({oidc.mount}/)")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("allowed_redirect_uris")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()  # still here
+    assert oidc.provider.authorize_requests == []
+
+
 def test_a_spent_or_forged_state_is_refused_by_the_server(
     ui: Watched, oidc: OIDCMount, dev_server: ServerProcess
 ) -> None:

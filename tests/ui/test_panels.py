@@ -1,16 +1,19 @@
 """The panels the first browser tests left out: lease renew and revoke-prefix (on real
 database credentials from a real PostgreSQL), transit rewrap, the HA status of a
-two-worker server, and the metrics summary (and its permission-denied state)."""
+two-worker server and the audit chains its two writers keep in one file, and the metrics
+summary (and its permission-denied state)."""
 
 from __future__ import annotations
 
 import base64
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from playwright.sync_api import Browser, expect
 from psycopg import sql
@@ -191,7 +194,9 @@ disable_mlock = true
 """
 
 
-def test_ha_status_of_a_two_worker_server(browser: Browser, tmp_path: Path) -> None:
+def test_ha_status_and_per_writer_audit_chains_of_a_two_worker_server(
+    browser: Browser, tmp_path: Path
+) -> None:
     port = free_port()
     config = tmp_path / "workers.hcl"
     config.write_text(WORKERS_CONFIG.format(db=tmp_path / "w.db", port=port))
@@ -204,12 +209,45 @@ def test_ha_status_of_a_two_worker_server(browser: Browser, tmp_path: Path) -> N
             assert http.put("/v1/sys/unseal", json={"key": key}).json()["sealed"] is False
             http.headers["X-Vault-Token"] = root
             known: dict[str, dict[str, object]] = {}
-            for _ in range(200):  # both workers registered (each echoes in turn)
+            deadline = time.monotonic() + 30
+            while len(known) < 2 and time.monotonic() < deadline:  # the standby echoes (2 s)
                 for node in http.get("/v1/sys/ha-status").json()["data"]["nodes"]:
                     known[str(node["node_id"])] = node
-                if len(known) == 2:
-                    break
+                time.sleep(0.1)
             assert len(known) == 2, known
+            # each worker audits locally into the shared file with its own chain
+            log = tmp_path / "audit.log"
+            options = {"file_path": str(log), "checkpoint_entries": "4"}
+            enabled = http.put("/v1/sys/audit/shared", json={"type": "file", "options": options})
+            assert enabled.status_code == 204, enabled.text
+        # a UI header written through either worker is sent by both (standbys reload it)
+        with httpx.Client(base_url=server.addr, timeout=30) as http:
+            http.headers["X-Vault-Token"] = root
+            put = http.post("/v1/sys/config/ui/headers/X-Site", json={"values": ["two-workers"]})
+            assert put.status_code == 204, put.text
+        deadline = time.monotonic() + 10
+        seen: dict[bool, set[str | None]] = {}
+        while time.monotonic() < deadline:
+            seen = {}
+            for _ in range(20):
+                # one connection, one worker: is it the active, and what does its /ui/ send
+                with httpx.Client(base_url=server.addr, timeout=30) as fresh:
+                    active = fresh.get("/v1/sys/leader").json()["is_self"]
+                    seen.setdefault(active, set()).add(fresh.get("/ui/").headers.get("x-site"))
+            if seen == {True: {"two-workers"}, False: {"two-workers"}}:
+                break
+            time.sleep(0.1)
+        assert seen == {True: {"two-workers"}, False: {"two-workers"}}, seen
+        writers: set[str] = set()
+        for i in range(200):  # fresh connections: the kernel hands them to either worker
+            with httpx.Client(base_url=server.addr, timeout=30) as fresh:
+                fresh.get("/v1/sys/seal-status", headers={"X-Vault-Token": root})
+            if i % 10 == 9:
+                lines = [orjson.loads(x) for x in log.read_bytes().splitlines() if x]
+                writers = {str(x["chain"]) for x in lines if "chain" in x}
+                if len(writers) >= 2:
+                    break
+        assert len(writers) >= 2, writers
         ui = watched_page(browser, server.addr)
         page = ui.page
         try:
@@ -227,6 +265,16 @@ def test_ha_status_of_a_two_worker_server(browser: Browser, tmp_path: Path) -> N
                 assert host == known[node_id]["hostname"]
                 assert address == known[node_id]["api_address"]
                 assert active == str(known[node_id]["active_node"]).lower()
+            # the audit screen verifies every writer's chain on its own
+            page.goto(f"{server.addr}/ui/#/audit")
+            page.locator("tr").filter(has_text="shared/").get_by_role(
+                "button", name="Verify", exact=True
+            ).click()
+            chains = page.get_by_role("table", name="Chains (one per writer)")
+            expect(page.locator("#verify-result")).to_contain_text("chains intact")
+            shown = set(chains.locator("tbody tr td:first-child").all_inner_texts())
+            assert writers <= shown, (writers, shown)
+            assert set(chains.locator("tbody td.state").all_inner_texts()) == {"intact"}
             assert ui.problems() == []
         finally:
             page.context.close()

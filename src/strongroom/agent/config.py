@@ -151,9 +151,24 @@ class ListenerConfig:
     require_request_header: bool = False
 
 
+# when_inconsistent values; Vault's consistency page also spells "forward" out in full
+_WHEN_INCONSISTENT = {
+    "fail": "fail",
+    "retry": "retry",
+    "forward": "forward",
+    "forward-active-node": "forward",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ApiProxyConfig:
     use_auto_auth_token: str = "false"  # noqa: S105 - "true" | "false" | "force", not a secret
+    # Vault's consistency headers: "always" sends the newest X-Vault-Index seen on a
+    # response with every proxied request ("never": none)
+    enforce_consistency: str = "never"
+    # a 412 (the server has not reached that index): "retry" (within vault.retry),
+    # "fail" (passed on at once), "forward" (X-Vault-Inconsistent: forward-active-node)
+    when_inconsistent: str = "retry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +329,7 @@ class _Reader:
             self.check_keys(
                 ("cache",),
                 cache_body,
-                {"use_auto_auth_token"},
+                {"use_auto_auth_token", "enforce_consistency", "when_inconsistent"},
                 {
                     "persist",
                     "cache_static_secrets",
@@ -322,9 +337,12 @@ class _Reader:
                     "static_secret_token_capability_refresh_interval",
                 },
             )
-            if "use_auto_auth_token" in cache_body and api_proxy is None:
+            # Vault's older place for these keys; an api_proxy block wins
+            older = ("use_auto_auth_token", "enforce_consistency", "when_inconsistent")
+            if api_proxy is None and any(key in cache_body for key in older):
                 api_proxy = ApiProxyConfig(
-                    self.auto_token(("cache", "use_auto_auth_token"), cache_body)
+                    self.auto_token(("cache", "use_auto_auth_token"), cache_body),
+                    *self.consistency(("cache",), cache_body),
                 )
         exec_config = self.exec(self.single(top, "exec"))
         env_templates = tuple(self.env_templates(top.get("env_template") or []))
@@ -802,9 +820,29 @@ class _Reader:
         keys = ("api_proxy",)
         body = self.body(keys, value)
         self.check_keys(
-            keys, body, {"use_auto_auth_token"}, {"enforce_consistency", "when_inconsistent"}
+            keys, body, {"use_auto_auth_token", "enforce_consistency", "when_inconsistent"}
         )
-        return ApiProxyConfig(self.auto_token((*keys, "use_auto_auth_token"), body))
+        return ApiProxyConfig(
+            self.auto_token((*keys, "use_auto_auth_token"), body), *self.consistency(keys, body)
+        )
+
+    def consistency(self, keys: tuple[str, ...], body: Mapping[str, Any]) -> tuple[str, str]:
+        """``enforce_consistency`` and ``when_inconsistent`` (of ``api_proxy``, or of
+        ``cache`` in older configs), checked as Vault does."""
+        enforce = str(body.get("enforce_consistency") or "never").strip().lower()
+        if enforce not in ("always", "never"):
+            raise self.error(
+                (*keys, "enforce_consistency"),
+                'enforce_consistency must be "always" or "never"',
+            )
+        when = str(body.get("when_inconsistent") or "retry").strip().lower()
+        when = _WHEN_INCONSISTENT.get(when, "")
+        if not when:
+            raise self.error(
+                (*keys, "when_inconsistent"),
+                'when_inconsistent must be "fail", "retry" or "forward"',
+            )
+        return enforce, when
 
     def exec(self, value: Any) -> ExecConfig | None:
         if value is None:

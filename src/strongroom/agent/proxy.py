@@ -3,6 +3,12 @@
 Every request to a listener is forwarded to the server. With ``use_auto_auth_token = true``
 a request without a token gets the agent's; with ``"force"`` every request does.
 
+With ``api_proxy { enforce_consistency = "always" }`` the newest ``X-Vault-Index`` seen on
+a response goes with every request (agent/consistency.py); ``when_inconsistent`` says what a
+412 does: ``"retry"`` (within ``vault.retry``), ``"fail"`` (passed on) or ``"forward"``
+(``X-Vault-Inconsistent: forward-active-node`` on every request). A standby's 307 to the
+active is followed once, as Vault's client does.
+
 With ``cache {}``, a response that carries a lease (``lease_id``) or a new token (``auth``)
 is kept, keyed by the method, path, query, body and token of the request, and identical
 requests are answered from it until the lease or token expires — Vault Agent's caching, so
@@ -35,6 +41,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .config import AgentConfig, ApiProxyConfig, ListenerConfig, VaultConfig
+from .consistency import IndexState, newest
 
 if TYPE_CHECKING:
     from .run import Agent
@@ -123,6 +130,7 @@ class ProxyApp:
         num_retries: int = 0,
         retry_wait: float = 1.0,
         server_name: str = "",
+        index: IndexState | None = None,
     ) -> None:
         self.extensions: dict[str, Any] = {"sni_hostname": server_name} if server_name else {}
         self.invalidate = invalidate
@@ -133,6 +141,9 @@ class ProxyApp:
         self.token = token
         self.cache = cache
         self.require_request_header = require_request_header
+        # api_proxy.enforce_consistency = "always": the newest X-Vault-Index seen
+        self.index = index if index is not None else IndexState()
+        self.enforce = api_proxy.enforce_consistency == "always"
 
     def __repr__(self) -> str:
         return f"ProxyApp(cache={self.cache is not None})"
@@ -168,6 +179,12 @@ class ProxyApp:
         forward.pop("authorization", None)
         if token:
             forward["x-vault-token"] = token
+        if self.enforce and self.index.value:
+            # the writes seen through the agent (or the client's own index, if newer)
+            own = forward.get("x-vault-index")
+            forward["x-vault-index"] = newest(self.index.value, own) if own else self.index.value
+        if self.api_proxy.when_inconsistent == "forward":
+            forward.setdefault("x-vault-inconsistent", "forward-active-node")
         key = ""
         leader: asyncio.Future[None] | None = None
         if self.cache is not None and method in ("GET", "POST", "PUT", "LIST"):
@@ -207,14 +224,19 @@ class ProxyApp:
         if method == "LIST":
             method, query = "GET", (query + "&" if query else "") + "list=true"
         # vault { retry { num_retries } }: an unreachable server, a 5xx other than 501 and a
-        # 412 are retried, 1 to 1.5 s apart, as Vault Agent's proxy does
+        # 412 (unless when_inconsistent = "fail") are retried, 1 to 1.5 s apart, as Vault
+        # Agent's proxy does; a standby's redirect to the active is followed once, as
+        # Vault's client does (never from https to http)
+        retry_412 = self.api_proxy.when_inconsistent != "fail"
+        url, params = path, query or None
         attempt = 0
+        redirected = False
         while True:
             try:
                 response = await self.upstream.request(
                     method,
-                    path,
-                    params=query or None,
+                    url,
+                    params=params,
                     content=body or None,
                     headers=forward,
                     extensions=self.extensions,
@@ -231,7 +253,15 @@ class ProxyApp:
                 await _reply(send, 502, {"errors": ["the agent could not reach the server"]})
                 return
             status = response.status_code
-            if (status == 412 or (status >= 500 and status != 501)) and (
+            if self.enforce:
+                self.index.observe(response.headers.get("x-vault-index", ""))
+            if status in (301, 302, 307) and not redirected:
+                location = _redirect_target(response)
+                if location is not None:
+                    redirected = True
+                    url, params = location, None
+                    continue
+            if ((status == 412 and retry_412) or (status >= 500 and status != 501)) and (
                 attempt < self.num_retries
             ):
                 attempt += 1
@@ -434,6 +464,7 @@ async def start_proxies(
     cache = LeaseCache() if config.cache else None
     agent.cache = cache
     api_proxy = config.api_proxy or ApiProxyConfig()
+    index = IndexState()  # one for all listeners: a write through any is seen by all
     running: list[RunningProxy] = []
     for listener in config.listeners:
         upstream = _upstream(vault)
@@ -446,6 +477,7 @@ async def start_proxies(
             agent._invalidate,
             vault.num_retries,
             server_name=vault.tls_server_name if vault.address.startswith("https") else "",
+            index=index,
         )
         server = _Server(_uvicorn_config(app, listener))
         task = asyncio.create_task(server.serve())
@@ -458,6 +490,20 @@ async def start_proxies(
         log.info("API proxy listening on %s", listener.address)
         running.append(RunningProxy(server, task, upstream))
     return running
+
+
+def _redirect_target(response: httpx.Response) -> str | None:
+    """Where a redirect points, if it may be followed (an absolute http(s) URL that does
+    not downgrade https to http)."""
+    location = response.headers.get("location", "")
+    if not location:
+        return None
+    target = response.request.url.join(location)
+    if target.scheme not in ("http", "https"):
+        return None
+    if response.request.url.scheme == "https" and target.scheme != "https":
+        return None
+    return str(target)
 
 
 def _uvicorn_config(app: ProxyApp, listener: ListenerConfig) -> uvicorn.Config:

@@ -44,6 +44,7 @@ __all__ = [
     "Recorded",
     "log_files",
     "merge_recorded",
+    "open_log",
     "verify_log",
 ]
 
@@ -146,7 +147,8 @@ def log_files(file_path: str) -> tuple[list[str], list[str]]:
     return [full for _, _, full in found] + [file_path], warnings
 
 
-def _open(path: str, stack: ExitStack) -> IO[bytes]:
+def open_log(path: str, stack: ExitStack) -> IO[bytes]:
+    """``path`` opened for reading (decompressed for ``.gz``, ``.bz2``, ``.xz``)."""
     opener = _OPENERS.get(os.path.splitext(path)[1], open)
     handle: IO[bytes] = stack.enter_context(opener(path, "rb"))
     return handle
@@ -231,7 +233,7 @@ def verify_log(
     with ExitStack() as stack:
         for path in files:
             try:
-                handle = _open(path, stack)
+                handle = open_log(path, stack)
             except OSError as exc:
                 if path == file_path:
                     raise

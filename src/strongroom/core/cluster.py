@@ -19,8 +19,9 @@ unsealed with the key shares, as in Vault; once unsealed it runs :class:`Cluster
 - **Standbys** are fenced with ``None`` (every write refused) and load the mount tables,
   policies, tokens and identity read-only. They follow the change feed: for each batch of
   changed storage keys they drop the ciphertext cache entries, then what was derived from
-  them (token cache, policy/ACL cache, identity, the keyring, mount tables: a mount or
-  audit table change rebuilds the standby's routes), and only then advance their applied
+  them (token cache, policy/ACL cache, identity, the keyring, mount tables: a mount
+  table change re-routes the standby's changed mounts; the audit table: the standby opens
+  and closes its own audit devices), and only then advance their applied
   index. A request served locally first checks the standby has heard from the feed within
   ``stale_bound``; if not it catches up inline, and if the feed cannot be read it refuses
   to serve locally (it redirects to the active, or answers 503).

@@ -104,6 +104,9 @@ class CoreSettings:
     api_addr: str = ""
     cluster_addr: str = ""  # this node's address for its peers (HA)
     version: str = "1.17.0+strongroom"
+    raw_storage_endpoint: bool = False  # sys/raw/* exists (the config's key; dev: on)
+    introspection_endpoint: bool = False  # sys/internal/inspect/router/:tag (dev: on)
+    sanitized_config: Mapping[str, Any] = field(default_factory=dict)  # sys/config/state
 
 
 @dataclass(slots=True)
@@ -206,6 +209,8 @@ class Core:
         self.activity = ActivityLog(View(barrier, "sys/counters/"), self.clock)
         self.telemetry = Telemetry()  # wiring replaces it with the config's settings
         self.telemetry.mount_of = self.mount_of_http_path
+        # requests observed so far are labelled with the mounts they reached
+        self.router.before_change = lambda: self.telemetry.routes_changing()
         self.in_flight = InFlight()  # filled by the HTTP edge (sys/in-flight-req)
         self.rotate_config = RotateConfig()  # sys/rotate/config, loaded at unseal
         # sys/config/auditing/request-headers: name → hmac, and the names http/ forwards

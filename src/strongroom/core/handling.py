@@ -117,9 +117,13 @@ _READS = frozenset({Operation.READ, Operation.LIST, Operation.HELP})
 
 
 async def _quota_road(core: Core, request: Request, path: str) -> Response | None:
-    if core.quotas.active:  # the only cost of quotas while none is configured
-        try:
-            return await core.quotas.guard(
+    quotas = core.quotas
+    if not quotas.active:  # the only cost of quotas while none is configured
+        return await _audited_road(core, request, path)
+    try:
+        headers = quotas.admit(request, path)  # rate limits by IP: no await, no allocation
+        if headers is None:  # role, entity or lease-count quotas: the general road
+            return await quotas.guard(
                 request,
                 path,
                 lease_count=core.lease_count_under,
@@ -127,12 +131,15 @@ async def _quota_road(core: Core, request: Request, path: str) -> Response | Non
                 proceed=lambda: _audited_road(core, request, path),
                 role_of=core.quota_role,
             )
-        except QuotaRefused as exc:
-            # Vault audits quota refusals only when enable_rate_limit_audit_logging is set
-            if core.quotas.config.enable_rate_limit_audit_logging and core.audit.enabled:
-                await Trail(core.audit, request).failed(exc)
-            raise
-    return await _audited_road(core, request, path)
+    except QuotaRefused as exc:
+        # Vault audits quota refusals only when enable_rate_limit_audit_logging is set
+        if quotas.config.enable_rate_limit_audit_logging and core.audit.enabled:
+            await Trail(core.audit, request).failed(exc)
+        raise
+    response = await _audited_road(core, request, path)
+    if headers and response is not None:
+        response.wire_headers += headers
+    return response
 
 
 async def _audited_road(core: Core, request: Request, path: str) -> Response | None:

@@ -38,7 +38,7 @@ from strongroom.framework import remember
 from strongroom.logical import Auth, Request, Response, Storage, StorageOp
 
 if TYPE_CHECKING:
-    from strongroom.core.core import Core
+    from strongroom.core.system._context import SystemCore
 
 __all__ = ["Gated", "complete", "gate"]
 
@@ -82,7 +82,9 @@ def _auth_from(record: Mapping[str, Any]) -> Auth:
     return Auth(**values)
 
 
-async def gate(core: Core, route: Route, relative: str, request: Request, auth: Auth) -> Gated:
+async def gate(
+    core: SystemCore, route: Route, relative: str, request: Request, auth: Auth
+) -> Gated:
     """Decide whether a login may mint its token now (see the module docstring)."""
     if route.mount_point == "sys/" and relative == VALIDATE_PATH:
         done = core.identity.mfa.completed.pop(id(auth), None)
@@ -202,7 +204,7 @@ def _parse_payload(raw: Any) -> dict[str, list[str]]:
     return payload
 
 
-async def complete(core: Core, request_id: str, raw_payload: Any) -> Auth:
+async def complete(core: SystemCore, request_id: str, raw_payload: Any) -> Auth:
     """``sys/mfa/validate``: check the codes of a pending login and consume it (once).
 
     Returns the Auth to mint; the gate of the same request mints it at the login path.
@@ -251,7 +253,7 @@ async def _max_attempts(store: MFAStore, pending: PendingLogin) -> int:
 
 
 async def _satisfy(
-    core: Core, mount_storage: Storage, pending: PendingLogin, payload: dict[str, list[str]]
+    core: SystemCore, mount_storage: Storage, pending: PendingLogin, payload: dict[str, list[str]]
 ) -> None:
     """Every enforcement needs one good code of one of its methods; else 403, counted."""
     store: MFAStore = core.identity.mfa
@@ -308,7 +310,7 @@ async def _lockout_config(mount_storage: Storage) -> tuple[int, float, float, bo
     )
 
 
-async def _locked(core: Core, mount_storage: Storage, alias: str, now: float) -> bool:
+async def _locked(core: SystemCore, mount_storage: Storage, alias: str, now: float) -> bool:
     if not alias:
         return False
     raw = await mount_storage.get(_LOCKOUT_PREFIX + alias)
@@ -316,7 +318,7 @@ async def _locked(core: Core, mount_storage: Storage, alias: str, now: float) ->
 
 
 async def _count_failure(
-    core: Core, mount_storage: Storage, pending: PendingLogin, now: float
+    core: SystemCore, mount_storage: Storage, pending: PendingLogin, now: float
 ) -> None:
     if not pending.alias_name:
         return

@@ -13,7 +13,12 @@ Lease counts: a request under a lease-count quota is refused with 429 once the l
 under its path (plus the requests already admitted and still running) reach
 ``max_leases``; admission and release happen in one place so a burst cannot overshoot.
 
-Cost: with no quota configured, the request road checks one boolean (``active``).
+Cost: with no quota configured, the request road checks one boolean (``active``). With
+rate limits only, :meth:`QuotaManager.admit` is synchronous: one dict hit for the path's
+quota (cached per path until a quota changes), one clock read, the client's bucket, and
+when response headers are on three pre-encoded header pairs (the limit's is built once
+per quota). Role quotas on a login, ``group_by = "entity"`` and lease-count quotas take
+the general, asynchronous road (:meth:`QuotaManager.guard`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -38,7 +43,6 @@ __all__ = [
     "QuotaManager",
     "QuotaRefused",
     "RateLimitQuota",
-    "Ticket",
 ]
 
 DEFAULT_EXEMPT_PATHS = (
@@ -57,7 +61,7 @@ class QuotaRefused(RateLimited):
     """A rate-limit or lease-count quota refused the request (before it ran)."""
 
 
-_BUCKET_LIMIT = 65536
+_BUCKET_LIMIT = 65536  # clients per rate-limit quota
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +87,6 @@ class RateLimitQuota:
     path: str = ""
     role: str = ""
     group_by: str = "ip"  # our addition: "ip" (Vault's behaviour) or "entity"
-
-    @property
-    def limit_header(self) -> str:
-        return f"{self.rate:g}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -144,16 +144,28 @@ class _Bucket:
     blocked_until: float = 0.0
 
 
-@dataclass(slots=True)
-class Ticket:
-    """What admission hands back: headers to add and a lease slot to give back."""
+Headers = tuple[tuple[bytes, bytes], ...]
+"""Response headers as the HTTP edge sends them: lower-case names, latin-1 bytes."""
 
-    headers: dict[str, str] = field(default_factory=dict)
-    lease_slot: str = ""
+
+class _Rate:
+    """A rate-limit quota as the road uses it: its client buckets and its limit header."""
+
+    __slots__ = ("buckets", "by_entity", "limit_header", "quota")
+
+    def __init__(self, quota: RateLimitQuota, buckets: dict[str, _Bucket]) -> None:
+        self.quota = quota
+        self.buckets = buckets  # client key → bucket (shared by every path the quota covers)
+        self.by_entity = quota.group_by == "entity"
+        self.limit_header = (b"x-ratelimit-limit", f"{quota.rate:g}".encode())
+
+
+_Match = tuple[_Rate | None, LeaseCountQuota | None]
+_NO_MATCH: _Match = (None, None)
 
 
 class QuotaManager:
-    """All quotas of one core. Reads (``admit``) use immutable snapshots; writes replace them."""
+    """All quotas of one core. Admission reads immutable snapshots; writes replace them."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -162,11 +174,13 @@ class QuotaManager:
         self.lease_counts: dict[str, LeaseCountQuota] = {}
         self.active = False
         self.role_quotas = False
-        self._rate_by_path: dict[tuple[str, str], RateLimitQuota | None] = {}
-        self._lease_by_path: dict[tuple[str, str], LeaseCountQuota | None] = {}
-        self._match: dict[tuple[str, str], tuple[RateLimitQuota | None, LeaseCountQuota | None]]
-        self._match = {}
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._headers_on = False
+        # the quotas a request path falls under, per path (role-less) and per (path, role)
+        self._by_path: dict[str, _Match] = {}
+        self._by_role: dict[tuple[str, str], _Match] = {}
+        # per rate-limit quota name: its clients' buckets (replaced with the quota)
+        self._buckets: dict[str, dict[str, _Bucket]] = {}
+        self._rates: dict[str, _Rate] = {}
         self._in_flight: dict[str, int] = {}
         self._lease_lock = asyncio.Lock()
         self.refused = 0
@@ -181,6 +195,7 @@ class QuotaManager:
         self.config = config
         self.rate_limits = {q.name: q for q in rate_limits}
         self.lease_counts = {q.name: q for q in lease_counts}
+        self._buckets = {}
         self._changed()
 
     def set_config(self, config: QuotaConfig) -> None:
@@ -189,7 +204,7 @@ class QuotaManager:
 
     def put_rate_limit(self, quota: RateLimitQuota) -> None:
         self.rate_limits = {**self.rate_limits, quota.name: quota}
-        self._buckets = {k: v for k, v in self._buckets.items() if k[0] != quota.name}
+        self._buckets = {k: v for k, v in self._buckets.items() if k != quota.name}
         self._changed()
 
     def put_lease_count(self, quota: LeaseCountQuota) -> None:
@@ -199,81 +214,116 @@ class QuotaManager:
     def delete(self, kind: str, name: str) -> None:
         if kind == "rate-limit":
             self.rate_limits = {k: v for k, v in self.rate_limits.items() if k != name}
-            self._buckets = {k: v for k, v in self._buckets.items() if k[0] != name}
+            self._buckets = {k: v for k, v in self._buckets.items() if k != name}
         else:
             self.lease_counts = {k: v for k, v in self.lease_counts.items() if k != name}
         self._changed()
 
     def _changed(self) -> None:
-        self._rate_by_path = {}
-        self._lease_by_path = {}
-        self._match = {}
+        self._by_path = {}
+        self._by_role = {}
+        self._rates = {}
+        self._headers_on = self.config.enable_rate_limit_response_headers
         self.active = bool(self.rate_limits or self.lease_counts)
         self.role_quotas = any(q.role for q in self.rate_limits.values()) or any(
             q.role for q in self.lease_counts.values()
         )
 
-    # ----- admission -------------------------------------------------------------------
-    def rate_quota_for(self, path: str, role: str) -> RateLimitQuota | None:
+    # ----- matching --------------------------------------------------------------------
+    def _match(self, path: str, role: str) -> _Match:
+        rate = None
+        if not self.exempt(path):
+            rate = _most_specific(list(self.rate_limits.values()), path, role)
+        lease = _most_specific(list(self.lease_counts.values()), path, role)
+        if rate is None:
+            return (None, lease) if lease is not None else _NO_MATCH
+        state = self._rates.get(rate.name)
+        if state is None or state.quota is not rate:
+            buckets = self._buckets.setdefault(rate.name, {})
+            state = self._rates[rate.name] = _Rate(rate, buckets)
+        return (state, lease)
+
+    def _match_for(self, path: str, role: str) -> _Match:
+        if not role:
+            match = self._by_path.get(path)
+            if match is None:
+                match = remember(self._by_path, path, self._match(path, ""), _MATCH_CACHE_LIMIT)
+            return match
         key = (path, role)
-        try:
-            return self._rate_by_path[key]
-        except KeyError:
-            found = None
-            if not self.exempt(path):
-                found = _most_specific(list(self.rate_limits.values()), path, role)
-            return remember(self._rate_by_path, key, found, _MATCH_CACHE_LIMIT)
-
-    def lease_quota_for(self, path: str, role: str) -> LeaseCountQuota | None:
-        key = (path, role)
-        try:
-            return self._lease_by_path[key]
-        except KeyError:
-            found = _most_specific(list(self.lease_counts.values()), path, role)
-            return remember(self._lease_by_path, key, found, _MATCH_CACHE_LIMIT)
-
-    def take(self, quota: RateLimitQuota, client: str, path: str) -> dict[str, str] | None:
-        """Spend one request from the client's bucket; the rate-limit headers to send.
-
-        Raises:
-            RateLimited: the bucket is empty (or the client is blocked).
-        """
-        now = self._clock()
-        key = (quota.name, client)
-        bucket = self._buckets.get(key)
-        if bucket is None or now >= bucket.reset:
-            bucket = _Bucket(tokens=quota.rate, reset=now + quota.interval)
-            if key not in self._buckets and len(self._buckets) >= _BUCKET_LIMIT:
-                self._evict(now)
-            self._buckets[key] = bucket
-        if bucket.blocked_until > now:
-            raise self._refuse(quota, path, 0, bucket.blocked_until - now)
-        if bucket.tokens < 1:
-            if quota.block_interval:
-                bucket.blocked_until = now + quota.block_interval
-                bucket.reset = max(bucket.reset, bucket.blocked_until)
-            raise self._refuse(quota, path, 0, bucket.reset - now)
-        bucket.tokens -= 1
-        if not self.config.enable_rate_limit_response_headers:
-            return None
-        return _headers(quota, int(bucket.tokens), bucket.reset - now)
-
-    def _evict(self, now: float) -> None:
-        stale = [k for k, b in self._buckets.items() if b.reset <= now and b.blocked_until <= now]
-        for k in stale:
-            del self._buckets[k]
-        while len(self._buckets) >= _BUCKET_LIMIT:  # all live: drop the oldest
-            del self._buckets[next(iter(self._buckets))]
-
-    def _refuse(self, quota: RateLimitQuota, path: str, left: int, wait: float) -> QuotaRefused:
-        self.refused += 1
-        headers = {"Retry-After": str(max(1, math.ceil(wait)))}
-        if self.config.enable_rate_limit_response_headers:
-            headers |= _headers(quota, left, wait)
-        return QuotaRefused(f'request path "{path}": rate limit quota exceeded', headers=headers)
+        match = self._by_role.get(key)
+        if match is None:
+            match = remember(self._by_role, key, self._match(path, role), _MATCH_CACHE_LIMIT)
+        return match
 
     def exempt(self, path: str) -> bool:
         return glob_match(self.config.rate_limit_exempt_paths, path)
+
+    # ----- admission -------------------------------------------------------------------
+    def admit(self, request: Request, path: str) -> Headers | None:
+        """The common case, synchronously: spend one request of the path's rate limit.
+
+        Returns the rate-limit headers to add to the response (``()`` when none), or None
+        when the request needs the general road (:meth:`guard`): a role quota on a login,
+        a quota grouped by entity, a lease-count quota. None spends nothing.
+
+        Raises:
+            QuotaRefused: the client's bucket is empty (or the client is blocked).
+        """
+        if self.role_quotas and path.startswith("auth/"):
+            return None
+        match = self._by_path.get(path)
+        if match is None:
+            match = self._match_for(path, "")
+        rate, lease = match
+        if lease is not None:
+            return None
+        if rate is None:
+            return ()
+        if rate.by_entity and request.client_token:
+            return None
+        return self.take(rate, request.connection.remote_addr, path)
+
+    def take(self, rate: _Rate, client: str, path: str) -> Headers:
+        """Spend one request from the client's bucket; the rate-limit headers to send.
+
+        Raises:
+            QuotaRefused: the bucket is empty (or the client is blocked).
+        """
+        now = self._clock()
+        buckets = rate.buckets
+        bucket = buckets.get(client)
+        if bucket is None or now >= bucket.reset:
+            quota = rate.quota
+            if bucket is None and len(buckets) >= _BUCKET_LIMIT:
+                _evict(buckets, now)
+            bucket = buckets[client] = _Bucket(tokens=quota.rate, reset=now + quota.interval)
+        if bucket.blocked_until > now:
+            raise self._refuse(rate, path, bucket.blocked_until - now)
+        if bucket.tokens < 1:
+            block = rate.quota.block_interval
+            if block:
+                bucket.blocked_until = now + block
+                bucket.reset = max(bucket.reset, bucket.blocked_until)
+            raise self._refuse(rate, path, bucket.reset - now)
+        bucket.tokens -= 1
+        if not self._headers_on:
+            return ()
+        left = int(bucket.tokens)
+        wait = bucket.reset - now
+        return (
+            rate.limit_header,
+            (b"x-ratelimit-remaining", b"%d" % (left if left > 0 else 0)),
+            (b"x-ratelimit-reset", b"%d" % (math.ceil(wait) if wait > 0 else 0)),
+        )
+
+    def _refuse(self, rate: _Rate, path: str, wait: float) -> QuotaRefused:
+        self.refused += 1
+        headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+        if self._headers_on:
+            headers["X-Ratelimit-Limit"] = rate.limit_header[1].decode()
+            headers["X-Ratelimit-Remaining"] = "0"
+            headers["X-Ratelimit-Reset"] = str(math.ceil(wait) if wait > 0 else 0)
+        return QuotaRefused(f'request path "{path}": rate limit quota exceeded', headers=headers)
 
     async def admit_lease(
         self, quota: LeaseCountQuota, path: str, count: Callable[[str], Awaitable[int]]
@@ -281,7 +331,7 @@ class QuotaManager:
         """Reserve one lease slot under ``quota`` (``count(prefix)`` counts stored leases).
 
         Raises:
-            RateLimited: the quota is full.
+            QuotaRefused: the quota is full.
         """
         async with self._lease_lock:
             stored = await count(quota.path)
@@ -301,10 +351,11 @@ class QuotaManager:
         proceed: Callable[[], Awaitable[Response | None]],
         role_of: Callable[[Request, str], Awaitable[str]] | None = None,
     ) -> Response | None:
-        """Run ``proceed`` under the request's quotas (called only while ``active``).
+        """Run ``proceed`` under the request's quotas: the general road, for what
+        :meth:`admit` hands over (role quotas on logins, entity grouping, lease counts).
 
         Raises:
-            RateLimited: a rate-limit or lease-count quota refused the request.
+            QuotaRefused: a rate-limit or lease-count quota refused the request.
         """
         role = ""
         if self.role_quotas and path.startswith("auth/"):
@@ -313,20 +364,11 @@ class QuotaManager:
             else:
                 raw = request.data.get("role")
                 role = raw if isinstance(raw, str) else ""
-        key = (path, role)
-        match = self._match.get(key)
-        if match is None:
-            match = remember(
-                self._match,
-                key,
-                (self.rate_quota_for(path, role), self.lease_quota_for(path, role)),
-                _MATCH_CACHE_LIMIT,
-            )
-        rate, lease = match
-        headers: dict[str, str] | None = None
+        rate, lease = self._match_for(path, role)
+        headers: Headers = ()
         if rate is not None:
             client = request.connection.remote_addr
-            if rate.group_by == "entity" and request.client_token:
+            if rate.by_entity and request.client_token:
                 client = "entity:" + await entity_of(request.client_token)
             headers = self.take(rate, client, path)
         if lease is None:
@@ -338,7 +380,7 @@ class QuotaManager:
             finally:
                 self.release_lease(slot)
         if headers and response is not None:
-            response.headers.update(headers)
+            response.wire_headers += headers
         return response
 
     def release_lease(self, name: str) -> None:
@@ -349,12 +391,12 @@ class QuotaManager:
             self._in_flight.pop(name, None)
 
 
-def _headers(quota: RateLimitQuota, left: int, wait: float) -> dict[str, str]:
-    return {
-        "X-Ratelimit-Limit": quota.limit_header,
-        "X-Ratelimit-Remaining": str(left if left > 0 else 0),
-        "X-Ratelimit-Reset": str(int(wait) + (wait % 1 > 0) if wait > 0 else 0),
-    }
+def _evict(buckets: dict[str, _Bucket], now: float) -> None:
+    stale = [k for k, b in buckets.items() if b.reset <= now and b.blocked_until <= now]
+    for k in stale:
+        del buckets[k]
+    while len(buckets) >= _BUCKET_LIMIT:  # all live: drop the oldest
+        del buckets[next(iter(buckets))]
 
 
 def encode_quota(quota: RateLimitQuota | LeaseCountQuota) -> bytes:

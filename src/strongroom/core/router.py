@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from strongroom.core.mounts import MountEntry
@@ -26,6 +27,10 @@ class Route:
 _MEMO_LIMIT = 8192
 
 
+def _nothing() -> None:
+    return None
+
+
 class Router:
     """Maps mount points ("secret/", "auth/token/") to routes.
 
@@ -37,16 +42,21 @@ class Router:
     def __init__(self) -> None:
         self._routes: dict[str, Route] = {}
         self._memo: dict[str, tuple[Route, str] | None] = {}
+        # called before the table changes (request metrics fold what they hold: telemetry)
+        self.before_change: Callable[[], None] = _nothing
 
     def mount(self, route: Route) -> None:
+        self.before_change()
         self._routes[route.mount_point] = route
         self._memo.clear()
 
     def unmount(self, mount_point: str) -> Route | None:
+        self.before_change()
         self._memo.clear()
         return self._routes.pop(mount_point, None)
 
     def clear(self) -> None:
+        self.before_change()
         self._routes.clear()
         self._memo.clear()
 

@@ -40,7 +40,7 @@ from strongroom.errors import CryptoError, InvalidRequest, Sealed
 from strongroom.storage.bulk import MIGRATION_LOCK, digest_of, entries, replace_all
 
 if TYPE_CHECKING:
-    from strongroom.core.core import Core
+    from strongroom.core.system._context import SystemCore
 
 __all__ = [
     "MAGIC",
@@ -74,12 +74,12 @@ class Snapshot:
         return f"Snapshot(cluster_id={self.cluster_id!r}, count={len(self.entries)})"
 
 
-def _physical(core: Core) -> Any:
+def _physical(core: SystemCore) -> Any:
     """The storage under the barrier (the read cache over the physical backend)."""
     return core.barrier.physical
 
 
-async def save_snapshot(core: Core) -> bytes:
+async def save_snapshot(core: SystemCore) -> bytes:
     """A snapshot of this node's whole store. Needs an unsealed core (for its cluster ID).
 
     Raises:
@@ -153,7 +153,7 @@ def _read_entries(data: bytes, offset: int) -> Iterator[tuple[str, bytes]]:
         offset += size
 
 
-async def restore_snapshot(core: Core, data: bytes, *, force: bool = False) -> bool:
+async def restore_snapshot(core: SystemCore, data: bytes, *, force: bool = False) -> bool:
     """Replace the whole store with a snapshot, then reload this node.
 
     Returns:
@@ -189,7 +189,7 @@ async def restore_snapshot(core: Core, data: bytes, *, force: bool = False) -> b
     return await reload_from_storage(core)
 
 
-async def reload_from_storage(core: Core) -> bool:
+async def reload_from_storage(core: SystemCore) -> bool:
     """Rebuild this node from storage that changed underneath it (a snapshot restore here,
     or, on another node, a change-feed gap): drop every cache, seal, and unseal again with
     the root key held in memory.
@@ -235,7 +235,7 @@ class SnapshotSchedule:
 class SnapshotScheduler:
     """Runs a :class:`SnapshotSchedule` for one core (skipping while it is sealed)."""
 
-    def __init__(self, core: Core, schedule: SnapshotSchedule) -> None:
+    def __init__(self, core: SystemCore, schedule: SnapshotSchedule) -> None:
         self._core = core
         self.schedule = schedule
         self._task: asyncio.Task[None] | None = None

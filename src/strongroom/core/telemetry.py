@@ -3,6 +3,10 @@
 Measured on the request road (cheap, per request): HTTP requests by method, mount and
 status with a latency histogram (``strongroom_http_request_duration_seconds``), and the
 latency of physical storage operations (``strongroom_storage_operation_seconds``).
+A request's observation is one tuple appended to a batch; batches are folded into the
+histogram every ``_BATCH`` requests, at each scrape and before the mount table changes (so
+every request is labelled with the mount it reached); the series of a (method, path,
+status) is remembered until the mount table changes.
 Computed at scrape time (never on the road): token and lease counts, the expiry backlog
 (leases past their expiry and not yet revoked), revocation and audit failures, seal state.
 
@@ -37,6 +41,8 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 _STORAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5)
 _CHILD_LIMIT = 4096
+_BATCH = 256  # observations folded together (a scrape folds the rest)
+_PATH_LIMIT = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +103,7 @@ class _RequestCollector:
             "HTTP requests by method, mount and status",
             labels=["method", "mount", "status", *host_labels],
         )
-        for (method, mount, status), series in sorted(self._telemetry.requests.items()):
+        for (method, mount, status), series in sorted(self._telemetry.request_series().items()):
             cumulative, buckets = 0, []
             for bound, hits in zip(
                 [*map(str, _REQUEST_BUCKETS), "+Inf"], series.buckets, strict=True
@@ -126,6 +132,10 @@ class Telemetry:
         # requests are counted by a plain accumulator (no lock: one event loop observes)
         # and handed to prometheus_client as a histogram family at scrape time
         self.requests: dict[tuple[str, str, int], _Series] = {}
+        # observations not folded into ``requests`` yet: (method, path, status, seconds)
+        self._pending: list[tuple[str, str, int, float]] = []
+        # (method, path, status) → its series: the mount lookup once per path (bounded)
+        self._by_path: dict[tuple[str, str, int], _Series] = {}
         self.storage = Histogram(
             "strongroom_storage_operation_seconds",
             "Physical storage operations by kind",
@@ -147,16 +157,51 @@ class Telemetry:
 
     # ----- on the road -----------------------------------------------------------------
     def observe_request(self, method: str, path: str, status: int, seconds: float) -> None:
+        pending = self._pending
+        pending.append((method, path, status, seconds))
+        if len(pending) >= _BATCH:
+            self.flush_requests()
+
+    def flush_requests(self) -> None:
+        """Fold the pending observations into the per-(method, mount, status) histograms."""
+        pending, self._pending = self._pending, []
+        by_path = self._by_path
+        first = _REQUEST_BUCKETS[0]
+        for method, path, status, seconds in pending:
+            key = (method, path, status)
+            series = by_path.get(key)
+            if series is None:
+                series = self._series_of(key)
+            series.count += 1
+            series.total += seconds
+            if seconds <= first:  # most requests: no bucket search
+                series.buckets[0] += 1
+            else:
+                series.buckets[bisect.bisect_left(_REQUEST_BUCKETS, seconds)] += 1
+
+    def _series_of(self, key: tuple[str, str, int]) -> _Series:
+        method, path, status = key
         mount = self.mount_of(path) if path.startswith("/v1/") else ""
-        key = (method, mount, status)
-        series = self.requests.get(key)
+        label = (method, mount, status)
+        series = self.requests.get(label)
         if series is None:
             if len(self.requests) >= _CHILD_LIMIT:
-                key = (method, "other", status)  # bounded: odd paths cannot grow labels
-            series = self.requests.setdefault(key, _Series())
-        series.count += 1
-        series.total += seconds
-        series.buckets[bisect.bisect_left(_REQUEST_BUCKETS, seconds)] += 1
+                label = (method, "other", status)  # bounded: odd paths cannot grow labels
+            series = self.requests.setdefault(label, _Series())
+        if len(self._by_path) < _PATH_LIMIT:  # past the bound: looked up each time
+            self._by_path[key] = series
+        return series
+
+    def routes_changing(self) -> None:
+        """The mount table is about to change: what was observed keeps the mounts it
+        reached, and paths are looked up again from now on."""
+        self.flush_requests()
+        self._by_path = {}
+
+    def request_series(self) -> dict[tuple[str, str, int], _Series]:
+        """The request histograms, every observation so far folded in."""
+        self.flush_requests()
+        return self.requests
 
     def observe_storage(self, op: str, seconds: float) -> None:
         child = self._storage_children.get(op)
@@ -172,7 +217,7 @@ class Telemetry:
     def samples(self) -> list[dict[str, Any]]:
         """The histograms in Vault's JSON ``Samples`` shape (count, sum, mean per label set)."""
         out: list[dict[str, Any]] = []
-        for (method, mount, status), series in sorted(self.requests.items()):
+        for (method, mount, status), series in sorted(self.request_series().items()):
             out.append(
                 {
                     "Name": "http_request_duration_seconds",

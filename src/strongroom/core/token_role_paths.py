@@ -7,10 +7,10 @@ from typing import Any
 
 from strongroom.core.token_roles import ROLE_FIELDS, TokenRoleStore, parse_role_update
 from strongroom.errors import InvalidRequest
-from strongroom.framework import NoArgs, Path
+from strongroom.framework import Endpoint, NoArgs
 from strongroom.logical import Operation, Request, Response
 
-__all__ = ["role_paths"]
+__all__ = ["ROLE_TABLE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,47 +44,50 @@ def _name(args: RoleArgs) -> str:
     return name
 
 
-def role_paths(roles: TokenRoleStore) -> list[Path]:
-    async def list_roles(request: Request, args: NoArgs) -> Response:
-        return Response(data={"keys": await roles.names()})
+async def _list_roles(roles: TokenRoleStore, request: Request, args: NoArgs) -> Response:
+    return Response(data={"keys": await roles.names()})
 
-    async def read_role(request: Request, args: RoleArgs) -> Response | None:
-        role = await roles.get(_name(args))
-        return Response(data=role.to_json()) if role is not None else None
 
-    async def write_role(request: Request, args: RoleArgs) -> None:
-        name = _name(args)
-        data = {key: getattr(args, key) for key in ROLE_FIELDS}
-        async with roles.locks.hold(name):
-            role = parse_role_update(name, await roles.get(name), data)
-            await roles.put(role)
+async def _read_role(roles: TokenRoleStore, request: Request, args: RoleArgs) -> Response | None:
+    role = await roles.get(_name(args))
+    return Response(data=role.to_json()) if role is not None else None
 
-    async def delete_role(request: Request, args: RoleArgs) -> None:
-        name = _name(args)
-        async with roles.locks.hold(name):
-            await roles.delete(name)
 
-    async def exists(request: Request, args: RoleArgs) -> bool:
-        return await roles.get(_name(args)) is not None
+async def _write_role(roles: TokenRoleStore, request: Request, args: RoleArgs) -> None:
+    name = _name(args)
+    data = {key: getattr(args, key) for key in ROLE_FIELDS}
+    async with roles.locks.hold(name):
+        role = parse_role_update(name, await roles.get(name), data)
+        await roles.put(role)
 
-    op = Operation
-    return [
-        Path(r"roles/?", {op.LIST: list_roles}, synopsis="List token roles"),
-        Path(
-            r"roles/(?P<role_name>[^/]+)",
-            {
-                op.READ: read_role,
-                op.CREATE: write_role,
-                op.UPDATE: write_role,
-                op.DELETE: delete_role,
-            },
-            RoleArgs,
-            existence_check=exists,
-            synopsis="Read, write or delete a token role",
-            description=(
-                "A token role lets a caller create tokens with the role's allowed policies "
-                "(not bounded by its own), as orphans, with a path suffix, period, explicit "
-                "max TTL, bound CIDRs and token type."
-            ),
+
+async def _delete_role(roles: TokenRoleStore, request: Request, args: RoleArgs) -> None:
+    name = _name(args)
+    async with roles.locks.hold(name):
+        await roles.delete(name)
+
+
+async def _exists(roles: TokenRoleStore, request: Request, args: RoleArgs) -> bool:
+    return await roles.get(_name(args)) is not None
+
+
+ROLE_TABLE: list[Endpoint[TokenRoleStore]] = [
+    Endpoint(r"roles/?", {Operation.LIST: _list_roles}, synopsis="List token roles"),
+    Endpoint(
+        r"roles/(?P<role_name>[^/]+)",
+        {
+            Operation.READ: _read_role,
+            Operation.CREATE: _write_role,
+            Operation.UPDATE: _write_role,
+            Operation.DELETE: _delete_role,
+        },
+        RoleArgs,
+        existence_check=_exists,
+        synopsis="Read, write or delete a token role",
+        description=(
+            "A token role lets a caller create tokens with the role's allowed policies "
+            "(not bounded by its own), as orphans, with a path suffix, period, explicit "
+            "max TTL, bound CIDRs and token type."
         ),
-    ]
+    ),
+]

@@ -5,7 +5,7 @@ from strongroom.framework._background import BackgroundJob
 from strongroom.framework._cidrs import remote_in
 from strongroom.framework._memo import memo_by_object, remember
 from strongroom.framework._nonces import nonce_bytes
-from strongroom.framework._path import ArgsBuilder, ExistenceCheck, Handler, NoArgs, Path
+from strongroom.framework._path import ArgsBuilder, Endpoint, ExistenceCheck, Handler, NoArgs, Path
 from strongroom.framework._storage import KEEP, KeyLocks, Swap, get_json, list_all, put_json, swap
 from strongroom.framework._times import format_time, format_time_ns
 from strongroom.framework._totp import (
@@ -33,6 +33,7 @@ __all__ = [
     "ArgsBuilder",
     "BackgroundJob",
     "Duration",
+    "Endpoint",
     "ExistenceCheck",
     "FrameworkBackend",
     "Handler",

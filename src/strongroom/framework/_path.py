@@ -28,12 +28,13 @@ Handlers are ``async def handler(request, args) -> Response | None``. The framew
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from strongroom.errors import InvalidRequest
 from strongroom.framework._types import (
@@ -47,10 +48,12 @@ from strongroom.framework._types import (
 )
 from strongroom.logical import Operation, Request, Response
 
-__all__ = ["ArgsBuilder", "ExistenceCheck", "Handler", "NoArgs", "Path"]
+__all__ = ["ArgsBuilder", "Endpoint", "ExistenceCheck", "Handler", "NoArgs", "Path"]
 
 Handler = Callable[[Request, Any], Awaitable[Response | None]]
 ExistenceCheck = Callable[[Request, Any], Awaitable[bool]]
+
+Owner = TypeVar("Owner")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,3 +172,38 @@ class Path:
             if value is not None:
                 values[key] = value
         return self.builder.build(values)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint(Generic[Owner]):
+    """An entry of a module-level path table whose handlers take their owner first.
+
+    Backends that serve other state than their storage view (sys/ over the core,
+    auth/token/ over the token store) declare their tables at module level with handlers
+    ``async def handler(owner, request, args)``; the backend binds the table to its owner
+    once, when it is built (:meth:`bind`), and dispatches the resulting :class:`Path`
+    entries like any other::
+
+        TABLE = [Endpoint(r"mounts", {Operation.READ: list_mounts}, synopsis="List mounts")]
+        paths = [endpoint.bind(context) for endpoint in TABLE]
+    """
+
+    pattern: str
+    operations: Mapping[Operation, Callable[[Owner, Request, Any], Awaitable[Response | None]]]
+    args: type[Any] = NoArgs
+    existence_check: Callable[[Owner, Request, Any], Awaitable[bool]] | None = None
+    synopsis: str = ""
+    description: str = ""
+    raw_body: bool = False
+
+    def bind(self, owner: Owner) -> Path:
+        check = self.existence_check
+        return Path(
+            pattern=self.pattern,
+            operations={op: functools.partial(h, owner) for op, h in self.operations.items()},
+            args=self.args,
+            existence_check=None if check is None else functools.partial(check, owner),
+            synopsis=self.synopsis,
+            description=self.description,
+            raw_body=self.raw_body,
+        )

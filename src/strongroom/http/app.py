@@ -13,10 +13,10 @@ import logging
 import math
 import os
 import random
-import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any, Protocol
 
 from strongroom.core.system.cors import CorsConfig
@@ -111,16 +111,18 @@ class StrongroomApp:
             if observe is None:
                 await self._http(scope, receive, send)
                 return
-            start = time.perf_counter()
+            # one clock read serves the in-flight table and the latency
+            start = perf_counter()
+            live = self.hooks.in_flight.live if self.hooks.in_flight is not None else {}
+            key = id(scope)  # unique while the request runs
+            live[key] = (start, scope)
             status = 500  # if _http itself fails, the server answers 500
-            in_flight = self.hooks.in_flight
-            key = in_flight.start(scope) if in_flight is not None else 0
             try:
                 status = await self._http(scope, receive, send)
             finally:
-                observe(scope["method"], scope["path"], status, time.perf_counter() - start)
-                if in_flight is not None:
-                    in_flight.done(key)
+                seconds = perf_counter() - start
+                del live[key]
+                observe(scope["method"], scope["path"], status, seconds)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -266,11 +268,13 @@ class StrongroomApp:
             if response is not None and response.stream is not None:
                 return await _stream(send, receive, response.stream, response.content_type, extra)
             status, payload = encode_response(response, operation, request_id)
-            if response is not None and response.headers:
-                extra += tuple(
-                    (k.lower().encode("latin-1"), v.encode("latin-1"))
-                    for k, v in response.headers.items()
-                )
+            if response is not None:
+                if response.headers:
+                    extra += tuple(
+                        (k.lower().encode("latin-1"), v.encode("latin-1"))
+                        for k, v in response.headers.items()
+                    )
+                extra += response.wire_headers
             if response is not None and response.raw_body is not None:
                 content_type = response.content_type.encode("latin-1")
                 return await _send(send, status, payload, head_only, content_type, extra=extra)
@@ -426,9 +430,8 @@ class AppHooks:
 
 
 class InFlightTable(Protocol):
-    def start(self, scope: Scope) -> int: ...
-
-    def done(self, key: int) -> None: ...
+    # id(scope) → (time.perf_counter() at the start, scope), written by the app
+    live: dict[int, tuple[float, Any]]
 
 
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # noqa: S311 (not a secret)

@@ -17,7 +17,8 @@ Supported, with Vault's names and defaults (website/content/docs/configuration/)
   ``ha_echo_interval`` (docs/ha.md);
 - ``api_addr``, ``cluster_addr``, ``disable_clustering``, ``default_lease_ttl``/
   ``max_lease_ttl`` (768h each), ``default_max_request_duration``, ``ui``, ``log_level``,
-  ``pid_file``, and our own
+  ``pid_file``, ``raw_storage_endpoint`` (sys/raw), ``introspection_endpoint``
+  (sys/internal/inspect), and our own
   ``audit_directory`` and ``automated_snapshots { directory, interval, retain, file_prefix }``
   (scheduled snapshots, see docs/storage.md).
 
@@ -58,6 +59,7 @@ __all__ = [
     "load_migration_config",
     "parse_config",
     "parse_workers",
+    "sanitized_config",
 ]
 
 _T = TypeVar("_T")
@@ -99,6 +101,8 @@ _TOP_KEYS = frozenset(
         "seal",
         "telemetry",
         "log_format",
+        "raw_storage_endpoint",
+        "introspection_endpoint",
         "disable_clustering",
     }
 )
@@ -124,7 +128,6 @@ _TOP_IGNORED = frozenset(
         "ha_backend",
         "ha_storage",
         "imprecise_lease_role_tracking",
-        "introspection_endpoint",
         "license_path",
         "log_file",
         "log_requests_level",
@@ -136,7 +139,6 @@ _TOP_IGNORED = frozenset(
         "plugin_file_uid",
         "plugin_tmpdir",
         "post_unseal_trace_directory",
-        "raw_storage_endpoint",
         "reporting",
         "sentinel",
         "service_registration",
@@ -280,6 +282,8 @@ class ServerConfig:
     prometheus_retention_time: int = 24 * 3600
     disable_hostname: bool = False
     workers: int = 1  # worker processes sharing the listeners ("auto": one per CPU)
+    raw_storage_endpoint: bool = False  # sys/raw/* (sudo): the decrypted storage
+    introspection_endpoint: bool = False  # sys/internal/inspect/router/:tag
     # Vault's key: no request forwarding between HA nodes (standbys answer 307)
     disable_clustering: bool = False
     warnings: tuple[str, ...] = ()
@@ -505,6 +509,8 @@ class _Parser:
             prometheus_retention_time=telemetry[0],
             disable_hostname=telemetry[1],
             workers=parse_workers(self._single(top, "workers"), "workers"),
+            raw_storage_endpoint=self._flag(top, "raw_storage_endpoint"),
+            introspection_endpoint=self._flag(top, "introspection_endpoint"),
             disable_clustering=self._flag(top, "disable_clustering"),
             warnings=tuple(self._warnings),
         )
@@ -824,3 +830,50 @@ def _check_address(address: str, where: str) -> None:
 
 def _nth(index: int, count: int) -> str:
     return f" #{index + 1}" if count > 1 else ""
+
+
+def sanitized_config(config: ServerConfig) -> dict[str, Any]:
+    """The configuration as ``sys/config/state/sanitized`` shows it (Vault's key names):
+    no storage options (a ``connection_url`` holds a password), listeners' settings only."""
+    listeners = []
+    for listener in config.listeners:
+        settings = {
+            name: getattr(listener, name)
+            for name in ListenerConfig.__dataclass_fields__
+            if name != "type"
+        }
+        listeners.append({"type": listener.type, "config": settings})
+    return {
+        "api_addr": config.api_addr,
+        "cache_size": 0,
+        "cluster_addr": config.cluster_addr,
+        "cluster_name": "",
+        "default_lease_ttl": config.default_lease_ttl,
+        "default_max_request_duration": max(
+            (listener.max_request_duration for listener in config.listeners), default=0
+        ),
+        "disable_cache": False,
+        "disable_clustering": config.disable_clustering,
+        "disable_mlock": True,
+        "enable_ui": config.ui,
+        "introspection_endpoint": config.introspection_endpoint,
+        "listeners": listeners,
+        "log_format": config.log_format,
+        "log_level": config.log_level,
+        "max_lease_ttl": config.max_lease_ttl,
+        "pid_file": config.pid_file,
+        "plugin_directory": "",
+        "raw_storage_endpoint": config.raw_storage_endpoint,
+        "seals": [{"disabled": False, "type": "shamir"}],
+        "storage": {
+            "type": config.storage.type,
+            "redirect_addr": config.api_addr,
+            "cluster_addr": config.cluster_addr,
+            "disable_clustering": config.disable_clustering,
+        },
+        "telemetry": {
+            "prometheus_retention_time": config.prometheus_retention_time,
+            "disable_hostname": config.disable_hostname,
+        },
+        "workers": config.workers,
+    }

@@ -31,8 +31,10 @@ from strongroom.server.config import (
     ConfigError,
     ListenerConfig,
     ServerConfig,
+    StorageConfig,
     load_config,
     parse_workers,
+    sanitized_config,
 )
 from strongroom.server.listener import HeadLimits, make_ssl_context, protocol_class
 from strongroom.server.siblings import SiblingKeys, read_secret
@@ -357,15 +359,27 @@ async def _run_dev(args: _Args, worker: WorkerInfo | None = None) -> None:
     options: dict[str, Any] = {"path": db}
     if worker is not None:
         options["ha_enabled"] = True
+    listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
+    # as Vault's dev mode: the raw storage and introspection endpoints are on
+    dev_config = ServerConfig(
+        listeners=(listener,),
+        storage=StorageConfig(type="sqlite"),
+        api_addr=f"http://{args.dev_listen_address}",
+        ui=True,
+        raw_storage_endpoint=True,
+        introspection_endpoint=True,
+    )
     assembly = await assemble(
         "sqlite",
         options,
-        api_addr=f"http://{args.dev_listen_address}",
+        api_addr=dev_config.api_addr,
         cluster_addr=worker.cluster_addr if worker is not None else "",
         ui=True,
+        raw_storage_endpoint=True,
+        introspection_endpoint=True,
+        sanitized_config=sanitized_config(dev_config),
     )
     core = assembly.core
-    listener = ListenerConfig(address=args.dev_listen_address, tls_disable=True)
     if worker is not None and (worker.index > 0 or await core.seal_manager.initialized()):
         # the other dev workers (and a restarted worker 0) unseal with the key worker 0
         # leaves in the dev directory (dev mode prints that key anyway: never for production)
@@ -439,6 +453,9 @@ async def _run_config(config: ServerConfig, worker: WorkerInfo | None = None) ->
         snapshot_schedule=config.automated_snapshots,
         telemetry=TelemetrySettings(config.prometheus_retention_time, config.disable_hostname),
         ui=config.ui,
+        raw_storage_endpoint=config.raw_storage_endpoint,
+        introspection_endpoint=config.introspection_endpoint,
+        sanitized_config=sanitized_config(config),
         disable_clustering=config.disable_clustering,
     )
     if worker is not None:

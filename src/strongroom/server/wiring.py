@@ -6,6 +6,7 @@ The only place where concrete classes meet. Tests and the dev server use it too.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +130,9 @@ async def assemble(
     snapshot_schedule: SnapshotSchedule | None = None,
     telemetry: TelemetrySettings | None = None,
     ui: bool = False,
+    raw_storage_endpoint: bool = False,
+    introspection_endpoint: bool = False,
+    sanitized_config: Mapping[str, Any] | None = None,
     disable_clustering: bool = False,
 ) -> Assembly:
     clock = clock or SystemClock()
@@ -160,6 +164,9 @@ async def assemble(
         storage_type=storage_type,
         api_addr=api_addr,
         cluster_addr=cluster_addr,
+        raw_storage_endpoint=raw_storage_endpoint,
+        introspection_endpoint=introspection_endpoint,
+        sanitized_config=dict(sanitized_config or {}),
     )
     audit = AuditBroker(audit_directory=audit_directory, clock=clock)
     core = Core(

@@ -34,7 +34,9 @@ updating the feed row (``<table>_feed``): ``last_idx + 1 WHERE term = <our term>
 appends ``(idx, keys)`` to ``<table>_changes`` and ``pg_notify``s; the row stays locked until
 COMMIT, so indexes become visible in order. Taking the lock writes the new term onto that
 row too, which waits for the writes in flight; a write that comes after re-checks the term
-on the new row version and fails with :class:`~strongroom.errors.Fenced`.
+on the new row version and fails with :class:`~strongroom.errors.Fenced`. Because the feed
+row is held through each COMMIT, concurrent writes of the active are group-committed (one
+transaction, a savepoint per write, one feed append and one flush): see :meth:`_write`.
 """
 
 from __future__ import annotations
@@ -109,6 +111,25 @@ _Writes = list[_Put]
 _Checks = list[tuple[str, str, bytes | None]]  # parent, name, expected value
 _Keys = list[str]
 
+_GROUP = 32  # most writes committed together (each its own savepoint: a subtransaction)
+
+
+@dataclass(slots=True)
+class _Queued:
+    """A write waiting for the group committer (HA: see :meth:`PostgreSQLStorage._write`)."""
+
+    writes: _Writes
+    checks: _Checks
+    keys: _Keys
+    done: asyncio.Future[None]
+
+
+_Group = list[_Queued]
+_Outcomes = list[BaseException | None]
+_Cursor = psycopg.AsyncCursor[TupleRow]
+_Guards = list[tuple[_Cursor, bytes | None]]  # a guard's SELECT … FOR UPDATE, expected value
+_Creates = list[_Cursor]  # an insert-only write's INSERT … ON CONFLICT DO NOTHING
+
 
 class PostgreSQLStorage:
     """A :class:`~strongroom.logical.Storage` on one PostgreSQL table; build it with
@@ -173,6 +194,9 @@ class PostgreSQLStorage:
         self._wakeup = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self.commits = 0
+        # HA group commit: writes waiting, and the task committing them
+        self._queue: list[_Queued] = []
+        self._committer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, connection_url: str, **options: Any) -> PostgreSQLStorage:
@@ -552,36 +576,119 @@ class PostgreSQLStorage:
         task.add_done_callback(_swallow)
         self._checking = task
 
-    async def _write(
-        self,
-        writes: _Writes,
-        checks: _Checks,
-        keys: _Keys,
-    ) -> None:
-        async def attempt(conn: _Conn) -> None:
-            committing = False
-            try:
-                index = await self._statements(conn, writes, checks, keys)
-                committing = True
-                await conn.execute("COMMIT")
-            except BaseException as exc:
-                if committing:
-                    if isinstance(exc, Exception) and _transient(exc):
-                        log.warning("PostgreSQL COMMIT outcome unknown: %s", _describe(exc))
-                        raise StorageUnavailable(
-                            "storage write outcome unknown: the PostgreSQL connection was"
-                            " lost during COMMIT; the write may or may not have been applied"
-                        ) from exc
-                    raise
-                if not conn.closed:
-                    with contextlib.suppress(psycopg.Error):
-                        await conn.execute("ROLLBACK")
-                raise
-            self.commits += 1
-            if index and index % _TRIM_EVERY == 0 and index > self.feed_keep:
-                self._trim_later(index - self.feed_keep)
+    async def _write(self, writes: _Writes, checks: _Checks, keys: _Keys) -> None:
+        """Commit one write. With the change feed on (HA), every write holds the feed row
+        from its feed append until its COMMIT returned (so indexes become visible in order,
+        and a taker's term waits for it: the fence), which would serialise the writes of
+        the active one WAL flush each; so concurrent writes are **group-committed**: one
+        task commits whatever is queued in one transaction, each write in its own
+        savepoint (a failed guard rolls back that write alone), with one feed append for
+        all of them, one fence check and one flush. Every write of a group gets the
+        group's outcome: committed, ``Fenced``, or ``StorageUnavailable`` (outcome unknown)."""
+        if not self._feed:
+            await self._with_retry(lambda conn: self._commit(conn, writes, checks, keys))
+            return
+        loop = asyncio.get_running_loop()
+        queued = _Queued(writes, checks, keys, loop.create_future())
+        self._queue.append(queued)
+        if self._committer is None:
+            self._committer = loop.create_task(self._commit_queued())
+        await queued.done
 
-        await self._with_retry(attempt)
+    async def _commit_queued(self) -> None:
+        group: _Group = []
+        try:
+            while self._queue:
+                group = [q for q in self._queue[:_GROUP] if not q.done.done()]
+                del self._queue[:_GROUP]
+                outcomes = await self._commit_outcomes(group)
+                for queued, outcome in zip(group, outcomes, strict=True):
+                    if queued.done.done():  # the writer was cancelled meanwhile
+                        continue
+                    if outcome is None:
+                        queued.done.set_result(None)
+                    else:
+                        queued.done.set_exception(outcome)
+        finally:
+            self._committer = None
+            for queued in [*group, *self._queue]:  # cancelled: fail these, never hang them
+                if not queued.done.done():
+                    queued.done.set_exception(StorageUnavailable("storage is closing"))
+            self._queue.clear()
+
+    async def _commit_outcomes(self, group: _Group) -> _Outcomes:
+        """Commit ``group``; each write's outcome (``None``: committed)."""
+        if not group:
+            return []
+        try:
+            if len(group) == 1:
+                one = group[0]
+                await self._with_retry(
+                    lambda conn: self._commit(conn, one.writes, one.checks, one.keys)
+                )
+                return [None]
+            return await self._with_retry(lambda conn: self._commit_group(conn, group))
+        except Exception as exc:
+            return [exc] * len(group)
+
+    async def _commit(self, conn: _Conn, writes: _Writes, checks: _Checks, keys: _Keys) -> None:
+        """One write in one transaction (BEGIN and every statement pipelined, then COMMIT)."""
+        await self._finish(conn, lambda: self._statements(conn, writes, checks, keys))
+
+    async def _commit_group(self, conn: _Conn, group: _Group) -> _Outcomes:
+        """Several writes in one transaction, each in a savepoint; then one feed append
+        (the fence) and one COMMIT. Returns each write's outcome (``None``: committed)."""
+        outcomes: _Outcomes = []
+
+        async def statements() -> int:
+            changed: dict[str, None] = {}
+            opening = ["BEGIN", "SAVEPOINT w"]
+            for queued in group:
+                try:
+                    await self._apply(conn, queued.writes, queued.checks, opening)
+                except (StorageConflict, psycopg.Error) as exc:
+                    if _transient(exc):
+                        raise
+                    await conn.execute("ROLLBACK TO SAVEPOINT w")
+                    outcomes.append(exc)
+                    opening = []  # the savepoint is still there, and empty again
+                    continue
+                outcomes.append(None)
+                changed.update(dict.fromkeys(queued.keys))
+                opening = ["RELEASE SAVEPOINT w", "SAVEPOINT w"]
+            if not changed:
+                return 0
+            async with conn.pipeline():
+                feed = await self._append_feed(conn, list(changed))
+            return await self._feed_index(feed)
+
+        await self._finish(conn, statements)
+        return outcomes
+
+    async def _finish(self, conn: _Conn, statements: Callable[[], Awaitable[int]]) -> None:
+        """Run ``statements`` (which BEGINs), then COMMIT; roll back on failure. A lost
+        COMMIT answer is reported as an unknown outcome, never retried."""
+        committing = False
+        try:
+            index = await statements()
+            committing = True
+            await conn.execute("COMMIT")
+        except BaseException as exc:
+            if committing:
+                if isinstance(exc, Exception) and _transient(exc):
+                    log.warning("PostgreSQL COMMIT outcome unknown: %s", _describe(exc))
+                    raise StorageUnavailable(
+                        "storage write outcome unknown: the PostgreSQL connection was"
+                        " lost during COMMIT; the write may or may not have been applied"
+                    ) from exc
+                raise
+            if not conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        if index and index % _TRIM_EVERY == 0 and index > self.feed_keep:
+            self._trim_later(index - self.feed_keep)
 
     async def _statements(
         self,
@@ -592,45 +699,73 @@ class PostgreSQLStorage:
     ) -> int:
         """BEGIN and every statement, pipelined; raises (after which we roll back) on a
         failed fence or guard. Returns the change-feed index taken (0: none)."""
-        sql = self.sql
+        feed = None
         async with conn.pipeline():
             await conn.execute("BEGIN")
             # with the feed on, the fence is checked on the feed row (below); without it
             # (fencing a plain backend), by a share lock on the lock row
-            fence = await conn.execute(sql.fence) if self._fenced and not self._feed else None
-            guards = [(await conn.execute(sql.lock_value, (p, n)), v) for p, n, v in checks]
-            creates = []
-            for write in writes:
-                if write.value is None:
-                    await conn.execute(sql.delete, (write.parent, write.name))
-                else:
-                    statement = sql.insert_new if write.insert_only else sql.upsert
-                    cur = await conn.execute(statement, (write.parent, write.name, write.value))
-                    if write.insert_only:
-                        creates.append(cur)
-            feed = None
+            fence = await conn.execute(self.sql.fence) if self._fenced and not self._feed else None
+            results = await self._queue_statements(conn, writes, checks)
             if self._feed and keys:
-                term = self._term if self._fenced else None
-                args = {"keys": keys, "channel": sql.channel, "term": term}
-                feed = await conn.execute(sql.append_feed, args)
+                feed = await self._append_feed(conn, keys)
         if fence is not None:
             row = await fence.fetchone()
             if row is None or int(row[0]) != self._term:
                 raise Fenced("this node's leadership term is no longer current: write refused")
-        for cur, expected in guards:
-            row = await cur.fetchone()
-            stored = None if row is None else bytes(row[0])
-            if stored != expected:
-                raise StorageConflict("storage guard failed: the value changed")
-        for cur in creates:
-            if cur.rowcount != 1:
-                raise StorageConflict("storage guard failed: the key was created meanwhile")
-        if feed is None:
-            return 0
+        await _check_results(*results)
+        return 0 if feed is None else await self._feed_index(feed)
+
+    async def _apply(
+        self, conn: _Conn, writes: _Writes, checks: _Checks, opening: Sequence[str]
+    ) -> None:
+        """``opening`` statements, then one write's guards and statements, pipelined; raises
+        StorageConflict on a failed guard."""
+        async with conn.pipeline():
+            for statement in opening:
+                await conn.execute(statement)
+            results = await self._queue_statements(conn, writes, checks)
+        await _check_results(*results)
+
+    async def _queue_statements(
+        self, conn: _Conn, writes: _Writes, checks: _Checks
+    ) -> tuple[_Guards, _Creates]:
+        sql = self.sql
+        guards = [(await conn.execute(sql.lock_value, (p, n)), v) for p, n, v in checks]
+        creates = []
+        for write in writes:
+            if write.value is None:
+                await conn.execute(sql.delete, (write.parent, write.name))
+            else:
+                statement = sql.insert_new if write.insert_only else sql.upsert
+                cur = await conn.execute(statement, (write.parent, write.name, write.value))
+                if write.insert_only:
+                    creates.append(cur)
+        return guards, creates
+
+    async def _append_feed(self, conn: _Conn, keys: _Keys) -> _Cursor:
+        term = self._term if self._fenced else None
+        args = {"keys": keys, "channel": self.sql.channel, "term": term}
+        return await conn.execute(self.sql.append_feed, args)
+
+    @staticmethod
+    async def _feed_index(feed: _Cursor) -> int:
         row = await feed.fetchone()
         if row is None:  # the feed row's term is not ours: another node took over
             raise Fenced("this node's leadership term is no longer current: write refused")
         return int(row[0])
+
+
+async def _check_results(
+    guards: list[tuple[_Cursor, bytes | None]], creates: list[_Cursor]
+) -> None:
+    for cur, expected in guards:
+        row = await cur.fetchone()
+        stored = None if row is None else bytes(row[0])
+        if stored != expected:
+            raise StorageConflict("storage guard failed: the value changed")
+    for cur in creates:
+        if cur.rowcount != 1:
+            raise StorageConflict("storage guard failed: the key was created meanwhile")
 
 
 # libpq settings we default (the URL may set its own): notice a dead peer within ~15 s

@@ -269,10 +269,15 @@ class OIDCFlow:
             raise _failed("Could not load configuration.")
         if config.oidc_response_mode != "form_post":
             raise UnsupportedOperation("unsupported operation")
-        if not args.code:
-            raise _failed("No code received (the implicit flow is not supported).")
-        await self.states.amend(storage, args.state, args.code)
-        query = urllib.parse.urlencode({"state": args.state, "code": NO_CODE})
+        if args.error or args.error_description:
+            # the provider refused: the UI's callback page tells the person why
+            error = args.error if _ERROR_CODE.fullmatch(args.error) else "error"
+            query = urllib.parse.urlencode({"state": args.state, "error": error})
+        else:
+            if not args.code:
+                raise _failed("No code received (the implicit flow is not supported).")
+            await self.states.amend(storage, args.state, args.code)
+            query = urllib.parse.urlencode({"state": args.state, "code": NO_CODE})
         location = f"/ui/vault/auth/{_ui_mount(request.mount_point)}/oidc/callback?{query}"
         return Response(
             status=303,

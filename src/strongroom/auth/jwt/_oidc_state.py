@@ -13,7 +13,10 @@ finds it gone. In ``direct`` callback mode the callback moves the record from ``
 ``exchanging`` and then to ``done`` with the login's result, which ``oidc/poll`` takes (and
 deletes) once.
 
-Records of abandoned logins are swept by ``auth_url`` at most once a minute per mount.
+Records of abandoned logins are swept by ``auth_url`` at most once a minute per mount. As
+``auth_url`` needs no token, a mount holds at most 10,000 pending logins (counted per process,
+from the last sweep on): past that ``auth_url`` answers 429 until logins finish or expire
+(a full mount sweeps again at most every 10 seconds to see whether room was made).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, RateLimited
 from strongroom.framework import KEEP, Swap, swap
 from strongroom.logical import Storage
 
@@ -41,6 +44,8 @@ __all__ = [
 STATE_PREFIX = "oidc/state/"
 STATE_TTL_SECONDS = 600.0
 SWEEP_EVERY_SECONDS = 60.0
+FULL_SWEEP_EVERY_SECONDS = 10.0
+MAX_PENDING = 10_000
 EXPIRED_STATE = "Vault login failed. Expired or missing OAuth state."
 
 PENDING = "pending"
@@ -80,12 +85,29 @@ def _key(state: str) -> str:
 class StateStore:
     """The mount's pending logins (see the module docstring)."""
 
-    def __init__(self, now: Callable[[], float]) -> None:
+    def __init__(self, now: Callable[[], float], max_pending: int | None = None) -> None:
         self._now = now
         self._swept_at = 0.0
+        self.max_pending = MAX_PENDING if max_pending is None else max_pending
+        self._pending = 0  # records this process knows of (the last sweep's count + created)
 
     async def create(self, storage: Storage, state: str, record: FlowState) -> None:
+        """Store a new pending login.
+
+        Raises:
+            RateLimited: the mount already holds ``max_pending`` of them.
+        """
+        if self._pending >= self.max_pending:
+            if self._now() - self._swept_at >= FULL_SWEEP_EVERY_SECONDS:
+                self._swept_at = 0.0
+                await self.sweep(storage)
+            if self._pending >= self.max_pending:
+                raise RateLimited(
+                    "too many OIDC logins are pending on this mount; try again later",
+                    headers={"Retry-After": str(int(FULL_SWEEP_EVERY_SECONDS))},
+                )
         await storage.put(_key(state), record.encode())
+        self._pending += 1
 
     def _live(self, raw: bytes | None) -> FlowState | None:
         if raw is None:
@@ -112,7 +134,10 @@ class StateStore:
                 return Swap(marked.encode(), record)
             return Swap(None, record)
 
-        return await swap(storage, _key(state), change)
+        taken = await swap(storage, _key(state), change)
+        if taken.callback_mode != "direct":
+            self._pending = max(0, self._pending - 1)
+        return taken
 
     async def amend(self, storage: Storage, state: str, code: str) -> FlowState:
         """``form_post``: keep the code the provider posted for the follow-up callback.
@@ -164,7 +189,9 @@ class StateStore:
                 raise InvalidRequest("authorization_pending")
             return Swap(None, record)
 
-        return await swap(storage, _key(state), change)
+        collected = await swap(storage, _key(state), change)
+        self._pending = max(0, self._pending - 1)
+        return collected
 
     async def sweep(self, storage: Storage) -> None:
         """Delete expired records (at most once a minute; each delete guarded)."""
@@ -172,13 +199,17 @@ class StateStore:
         if now - self._swept_at < SWEEP_EVERY_SECONDS:
             return
         self._swept_at = now
+        kept = 0
         for name in await storage.list(STATE_PREFIX):
             if name.endswith("/"):
                 continue
 
-            async def change(raw: bytes | None) -> Swap[None]:
-                if raw is None or FlowState.decode(raw).expires > now:
-                    return Swap(KEEP, None)
-                return Swap(None, None)
+            async def change(raw: bytes | None) -> Swap[bool]:
+                if raw is None:
+                    return Swap(KEEP, False)
+                if FlowState.decode(raw).expires > now:
+                    return Swap(KEEP, True)
+                return Swap(None, False)
 
-            await swap(storage, STATE_PREFIX + name, change)
+            kept += await swap(storage, STATE_PREFIX + name, change)
+        self._pending = kept

@@ -2,41 +2,41 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-from strongroom.core.system.activity import activity_paths
+from strongroom.core.system import (
+    activity,
+    audit,
+    audit_verify,
+    cors,
+    header_config,
+    introspection,
+    keys,
+    leases,
+    locked_users,
+    loggers,
+    metrics,
+    mfa,
+    monitor,
+    mounts,
+    operations,
+    password_policies,
+    plugin_reload,
+    plugins,
+    policies,
+    quotas,
+    raw,
+    server_info,
+    snapshot,
+    specs,
+    tools,
+    ui,
+    wrapping,
+)
+from strongroom.core.system._context import SysContext, SystemCore
 from strongroom.core.system.audit import UNAUTHENTICATED_PATHS as AUDIT_UNAUTHENTICATED
-from strongroom.core.system.audit import audit_paths
-from strongroom.core.system.audit_verify import audit_verify_paths
-from strongroom.core.system.cors import cors_paths
-from strongroom.core.system.header_config import header_config_paths
-from strongroom.core.system.introspection import introspection_paths
-from strongroom.core.system.keys import key_paths
-from strongroom.core.system.leases import lease_paths
-from strongroom.core.system.locked_users import locked_user_paths
-from strongroom.core.system.loggers import logger_paths
-from strongroom.core.system.metrics import metric_paths
-from strongroom.core.system.mfa import mfa_paths
-from strongroom.core.system.monitor import monitor_paths
-from strongroom.core.system.mounts import mount_paths
-from strongroom.core.system.operations import operation_paths
-from strongroom.core.system.password_policies import password_policy_paths
-from strongroom.core.system.plugin_reload import plugin_reload_paths
-from strongroom.core.system.plugins import plugin_paths
-from strongroom.core.system.policies import policy_paths
-from strongroom.core.system.quotas import quota_paths
-from strongroom.core.system.server_info import UNAUTHENTICATED as INFO_UNAUTHENTICATED
-from strongroom.core.system.server_info import server_info_paths
-from strongroom.core.system.snapshot import snapshot_paths
-from strongroom.core.system.specs import spec_paths
-from strongroom.core.system.tools import tool_paths
-from strongroom.core.system.ui import ui_paths
-from strongroom.core.system.wrapping import wrapping_paths
-from strongroom.framework import FrameworkBackend
+from strongroom.framework import Endpoint, FrameworkBackend
 from strongroom.logical import BackendKind
-
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
 
 __all__ = ["build_system_backend"]
 
@@ -75,39 +75,50 @@ UNAUTHENTICATED_PATHS = (
     "wrapping/lookup",
     "mfa/validate",
     *AUDIT_UNAUTHENTICATED,
-    *INFO_UNAUTHENTICATED,
+    *server_info.UNAUTHENTICATED,
 )
 
 
-def build_system_backend(core: Core) -> FrameworkBackend:
-    paths = [
-        *operation_paths(core),
-        *mount_paths(core),
-        *policy_paths(core),
-        *audit_paths(core),
-        *audit_verify_paths(core),
-        *lease_paths(core),
-        *wrapping_paths(core),
-        *locked_user_paths(core),
-        *metric_paths(core),
-        *password_policy_paths(core),
-        *tool_paths(core),
-        *cors_paths(core),
-        *quota_paths(core),
-        *introspection_paths(core),
-        *key_paths(core),
-        *logger_paths(core),
-        *plugin_paths(core),
-        *spec_paths(core),
-        *header_config_paths(core),
-        *ui_paths(core),
-        *monitor_paths(core),
-        *mfa_paths(core),
-        *snapshot_paths(core),
-        *plugin_reload_paths(core),
-        *server_info_paths(core),
-        *activity_paths(core),
+# the sys/ path tables, in matching order (the first pattern that matches wins)
+_TABLES: tuple[Sequence[Endpoint[SysContext]], ...] = (
+    operations.TABLE,
+    mounts.TABLE,
+    policies.TABLE,
+    audit.TABLE,
+    audit_verify.TABLE,
+    leases.TABLE,
+    wrapping.TABLE,
+    locked_users.TABLE,
+    metrics.TABLE,
+    password_policies.TABLE,
+    tools.TABLE,
+    cors.TABLE,
+    quotas.TABLE,
+    introspection.TABLE,
+    keys.TABLE,
+    loggers.TABLE,
+    plugins.TABLE,
+    specs.TABLE,
+    header_config.TABLE,
+    ui.TABLE,
+    monitor.TABLE,
+    mfa.TABLE,
+    snapshot.TABLE,
+    plugin_reload.TABLE,
+    server_info.TABLE,
+    activity.TABLE,
+)
+
+
+def build_system_backend(core: SystemCore) -> FrameworkBackend:
+    ctx = SysContext(core)
+    settings = core.settings
+    tables = [
+        *((server_info.INSPECT_TABLE,) if settings.introspection_endpoint else ()),
+        *_TABLES,
+        *((raw.TABLE,) if settings.raw_storage_endpoint else ()),
     ]
+    paths = [endpoint.bind(ctx) for table in tables for endpoint in table]
     return FrameworkBackend(
         kind=BackendKind.SECRET,
         paths=paths,

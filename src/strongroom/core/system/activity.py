@@ -11,19 +11,16 @@ import csv
 import datetime
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import orjson
 
 from strongroom.core.activity import month_start
+from strongroom.core.system._context import SysContext, SystemCore
 from strongroom.errors import InvalidRequest
-from strongroom.framework import NoArgs, Path
+from strongroom.framework import Endpoint, NoArgs
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["activity_paths"]
+__all__ = ["TABLE"]
 
 _EXPORT_FIELDS = (
     "client_id",
@@ -61,7 +58,7 @@ def _time(value: str, name: str) -> float:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)).timestamp()
 
 
-def _range(core: Core, args: RangeArgs) -> tuple[float, float]:
+def _range(core: SystemCore, args: RangeArgs) -> tuple[float, float]:
     end = _time(args.end_time, "end_time") if args.end_time else core.clock.now()
     if args.start_time:
         start = _time(args.start_time, "start_time")
@@ -74,70 +71,74 @@ def _range(core: Core, args: RangeArgs) -> tuple[float, float]:
     return start, end
 
 
-def activity_paths(core: Core) -> list[Path]:
-    log = core.activity
+async def _report(ctx: SysContext, request: Request, args: RangeArgs) -> Response:
+    start, end = _range(ctx.core, args)
+    return Response(data=await ctx.core.activity.report(start, end))
 
-    async def report(request: Request, args: RangeArgs) -> Response:
-        start, end = _range(core, args)
-        return Response(data=await log.report(start, end))
 
-    async def monthly(request: Request, args: NoArgs) -> Response:
-        return Response(data=await log.monthly())
+async def _monthly(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data=await ctx.core.activity.monthly())
 
-    async def export(request: Request, args: RangeArgs) -> Response:
-        if args.format not in ("json", "csv"):
-            raise InvalidRequest('format must be "json" or "csv"')
-        start, end = _range(core, args)
-        rows = [
-            {
-                "client_id": r.client_id,
-                "client_type": r.client_type,
-                "namespace_id": "root",
-                "namespace_path": "",
-                "mount_accessor": r.mount_accessor,
-                "mount_path": r.mount_path,
-                "timestamp": datetime.datetime.fromtimestamp(r.timestamp, datetime.UTC).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ"
-                ),
-            }
-            for r in await log.export(start, end)
-        ]
-        if args.format == "csv":
-            out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=_EXPORT_FIELDS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-            return Response(raw_body=out.getvalue().encode(), content_type="text/csv")
-        body = b"".join(orjson.dumps(row) + b"\n" for row in rows)
-        return Response(raw_body=body, content_type="application/json")
 
-    async def read_config(request: Request, args: ConfigArgs) -> Response:
-        return Response(data=log.describe(await log.config()))
-
-    async def write_config(request: Request, args: ConfigArgs) -> None:
-        enabled = {"default-enabled": "default", "default-disabled": "default"}.get(
-            args.enabled or "", args.enabled
-        )
-        await log.write_config(enabled, args.retention_months)
-
-    op = Operation
-    return [
-        Path(r"internal/counters/activity", {op.READ: report}, RangeArgs, synopsis="Clients"),
-        Path(
-            r"internal/counters/activity/monthly",
-            {op.READ: monthly},
-            synopsis="Clients this month",
-        ),
-        Path(
-            r"internal/counters/activity/export",
-            {op.READ: export},
-            RangeArgs,
-            synopsis="Client records (JSON lines or CSV)",
-        ),
-        Path(
-            r"internal/counters/config",
-            {op.READ: read_config, op.UPDATE: write_config},
-            ConfigArgs,
-            synopsis="Client counting settings",
-        ),
+async def _export(ctx: SysContext, request: Request, args: RangeArgs) -> Response:
+    if args.format not in ("json", "csv"):
+        raise InvalidRequest('format must be "json" or "csv"')
+    start, end = _range(ctx.core, args)
+    rows = [
+        {
+            "client_id": r.client_id,
+            "client_type": r.client_type,
+            "namespace_id": "root",
+            "namespace_path": "",
+            "mount_accessor": r.mount_accessor,
+            "mount_path": r.mount_path,
+            "timestamp": datetime.datetime.fromtimestamp(r.timestamp, datetime.UTC).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+        }
+        for r in await ctx.core.activity.export(start, end)
     ]
+    if args.format == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=_EXPORT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return Response(raw_body=out.getvalue().encode(), content_type="text/csv")
+    body = b"".join(orjson.dumps(row) + b"\n" for row in rows)
+    return Response(raw_body=body, content_type="application/json")
+
+
+async def _read_config(ctx: SysContext, request: Request, args: ConfigArgs) -> Response:
+    return Response(data=ctx.core.activity.describe(await ctx.core.activity.config()))
+
+
+async def _write_config(ctx: SysContext, request: Request, args: ConfigArgs) -> None:
+    enabled = {"default-enabled": "default", "default-disabled": "default"}.get(
+        args.enabled or "", args.enabled
+    )
+    await ctx.core.activity.write_config(enabled, args.retention_months)
+
+
+_op = Operation
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(r"internal/counters/activity", {_op.READ: _report}, RangeArgs, synopsis="Clients"),
+    Endpoint(
+        r"internal/counters/activity/monthly",
+        {_op.READ: _monthly},
+        synopsis="Clients this month",
+    ),
+    Endpoint(
+        r"internal/counters/activity/export",
+        {_op.READ: _export},
+        RangeArgs,
+        synopsis="Client records (JSON lines or CSV)",
+    ),
+    Endpoint(
+        r"internal/counters/config",
+        {_op.READ: _read_config, _op.UPDATE: _write_config},
+        ConfigArgs,
+        synopsis="Client counting settings",
+    ),
+]

@@ -11,21 +11,21 @@ only while unsealed, since the key lives behind the barrier; it is generated on 
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from strongroom.audit.logfiles import log_files, open_log
 from strongroom.audit.search import SearchQuery, parse_bound, search
 from strongroom.core.mounts import validate_mount_path
+from strongroom.core.system._context import SysContext
 from strongroom.errors import InvalidRequest
-from strongroom.framework import NoArgs, Path
+from strongroom.framework import Endpoint, NoArgs
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["UNAUTHENTICATED_PATHS", "audit_paths"]
+__all__ = ["TABLE", "UNAUTHENTICATED_PATHS"]
 
 UNAUTHENTICATED_PATHS = ("audit-public-key",)
 
@@ -61,120 +61,137 @@ class SearchArgs:
     request_id: str = ""
     remote_address: str = ""
     limit: int = 100
+    rotated: bool = False  # the rotated files too (oldest first), as audit-verify reads them
 
 
 _SEARCH_LIMIT = 1000
 
 
 def _search_file(
-    file_path: str, prefix: bytes | None, query: SearchQuery, limit: int
+    file_path: str, prefix: bytes | None, query: SearchQuery, limit: int, rotated: bool
 ) -> dict[str, Any]:
     matches: list[dict[str, Any]] = []
     truncated = False
+    files = log_files(file_path)[0] if rotated else [file_path]
     try:
-        with open(file_path, "rb") as handle:
-            for number, line in search(handle, query, prefix=prefix):
-                if len(matches) >= limit:
-                    truncated = True
-                    break
-                start = line.find(b"{") if prefix is None else len(prefix)
-                matches.append({"line": number, "entry": orjson.loads(line[start:])})
-    except OSError as exc:
-        raise InvalidRequest(f"cannot read the audit file: {exc.strerror}") from None
-    return {"matches": matches, "truncated": truncated}
+        for name in files:
+            with ExitStack() as stack:
+                for number, line in search(open_log(name, stack), query, prefix=prefix):
+                    if len(matches) >= limit:
+                        truncated = True
+                        break
+                    start = line.find(b"{") if prefix is None else len(prefix)
+                    entry = orjson.loads(line[start:])
+                    matches.append({"file": name, "line": number, "entry": entry})
+            if truncated:
+                break
+    except (OSError, EOFError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise InvalidRequest(f"cannot read the audit file: {reason}") from None
+    return {"matches": matches, "truncated": truncated, "files": files}
 
 
-def audit_paths(core: Core) -> list[Path]:
-    async def list_devices(request: Request, args: NoArgs) -> Response:
-        return Response(data=core.audit.describe())
+async def _list_devices(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data=ctx.core.audit.describe())
 
-    async def enable(request: Request, args: EnableArgs) -> None:
-        if not args.type:
-            raise InvalidRequest("type is required")
-        await core.audit.enable(
-            validate_mount_path(args.path),
-            args.type,
-            description=args.description,
-            options=args.options,
-            local=args.local,
+
+async def _enable(ctx: SysContext, request: Request, args: EnableArgs) -> None:
+    if not args.type:
+        raise InvalidRequest("type is required")
+    await ctx.core.audit.enable(
+        validate_mount_path(args.path),
+        args.type,
+        description=args.description,
+        options=args.options,
+        local=args.local,
+    )
+
+
+async def _disable(ctx: SysContext, request: Request, args: PathArgs) -> None:
+    await ctx.core.audit.disable(validate_mount_path(args.path))
+
+
+async def _audit_hash(ctx: SysContext, request: Request, args: HashArgs) -> Response:
+    if args.input is None:
+        raise InvalidRequest("the input parameter is required")
+    return Response(data={"hash": ctx.core.audit.hash(validate_mount_path(args.path), args.input)})
+
+
+async def _public_key(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    pem, key_id = await ctx.core.audit.public_key()
+    return Response(data={"public_key": pem, "key_id": key_id, "algorithm": "ed25519"})
+
+
+async def _search_log(ctx: SysContext, request: Request, args: SearchArgs) -> Response:
+    file_path, prefix = ctx.core.audit.log_file(validate_mount_path(args.path))
+    if not 1 <= args.limit <= _SEARCH_LIMIT:
+        raise InvalidRequest(f"limit must be between 1 and {_SEARCH_LIMIT}")
+    try:
+        query = SearchQuery(
+            path=args.request_path,
+            operation=args.operation.lower(),
+            status=args.status.lower(),
+            since=parse_bound(args.since),
+            until=parse_bound(args.until),
+            request_id=args.request_id,
+            remote_address=args.remote_address,
         )
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    found = await asyncio.to_thread(
+        _search_file, file_path, prefix, query, args.limit, args.rotated
+    )
+    return Response(data=found)
 
-    async def disable(request: Request, args: PathArgs) -> None:
-        await core.audit.disable(validate_mount_path(args.path))
 
-    async def audit_hash(request: Request, args: HashArgs) -> Response:
-        if args.input is None:
-            raise InvalidRequest("the input parameter is required")
-        return Response(data={"hash": core.audit.hash(validate_mount_path(args.path), args.input)})
+_read, _update, _delete = Operation.READ, Operation.UPDATE, Operation.DELETE
 
-    async def public_key(request: Request, args: NoArgs) -> Response:
-        pem, key_id = await core.audit.public_key()
-        return Response(data={"public_key": pem, "key_id": key_id, "algorithm": "ed25519"})
 
-    async def search_log(request: Request, args: SearchArgs) -> Response:
-        file_path, prefix = core.audit.log_file(validate_mount_path(args.path))
-        if not 1 <= args.limit <= _SEARCH_LIMIT:
-            raise InvalidRequest(f"limit must be between 1 and {_SEARCH_LIMIT}")
-        try:
-            query = SearchQuery(
-                path=args.request_path,
-                operation=args.operation.lower(),
-                status=args.status.lower(),
-                since=parse_bound(args.since),
-                until=parse_bound(args.until),
-                request_id=args.request_id,
-                remote_address=args.remote_address,
-            )
-        except ValueError as exc:
-            raise InvalidRequest(str(exc)) from None
-        found = await asyncio.to_thread(_search_file, file_path, prefix, query, args.limit)
-        return Response(data=found)
-
-    read, update, delete = Operation.READ, Operation.UPDATE, Operation.DELETE
-    return [
-        Path(
-            r"audit-search/(?P<path>.+)",
-            {update: search_log},
-            SearchArgs,
-            synopsis="Search a file audit device's log (sudo)",
-            description=(
-                "Criteria (all that are set must hold): request_path (a trailing * is a "
-                "prefix), operation, status (denied|error|ok), since/until, request_id, "
-                "remote_address; at most `limit` entries (default 100)."
-            ),
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"audit-search/(?P<path>.+)",
+        {_update: _search_log},
+        SearchArgs,
+        synopsis="Search a file audit device's log (sudo)",
+        description=(
+            "Criteria (all that are set must hold): request_path (a trailing * is a "
+            "prefix), operation, status (denied|error|ok), since/until, request_id, "
+            "remote_address; at most `limit` entries (default 100); rotated: the "
+            "rotated files too, oldest first."
         ),
-        Path(
-            r"audit",
-            {read: list_devices},
-            synopsis="List the enabled audit devices",
-            description="Path → type, description, options and local flag of each device.",
+    ),
+    Endpoint(
+        r"audit",
+        {_read: _list_devices},
+        synopsis="List the enabled audit devices",
+        description="Path → type, description, options and local flag of each device.",
+    ),
+    Endpoint(
+        r"audit/(?P<path>.+)",
+        {_update: _enable, _delete: _disable},
+        EnableArgs,
+        synopsis="Enable or disable an audit device",
+        description=(
+            "Types: file (file_path, mode), socket (address, socket_type, write_timeout), "
+            "syslog (facility, tag). Common options: format, prefix, log_raw, "
+            "hmac_accessor, elide_list_responses, checkpoint_entries, "
+            "checkpoint_interval, alert_denied_threshold, alert_window, alert_webhook."
         ),
-        Path(
-            r"audit/(?P<path>.+)",
-            {update: enable, delete: disable},
-            EnableArgs,
-            synopsis="Enable or disable an audit device",
-            description=(
-                "Types: file (file_path, mode), socket (address, socket_type, write_timeout), "
-                "syslog (facility, tag). Common options: format, prefix, log_raw, "
-                "hmac_accessor, elide_list_responses, checkpoint_entries, "
-                "checkpoint_interval, alert_denied_threshold, alert_window, alert_webhook."
-            ),
+    ),
+    Endpoint(
+        r"audit-hash/(?P<path>.+)",
+        {_update: _audit_hash},
+        HashArgs,
+        synopsis="HMAC a value with an audit device's salt",
+        description="Lets an operator find a known value in the log: {input} → {hash}.",
+    ),
+    Endpoint(
+        r"audit-public-key",
+        {_read: _public_key},
+        synopsis="The public key that signs audit checkpoints (no token needed)",
+        description=(
+            "PEM (Ed25519) and key_id of the key whose signatures audit checkpoints "
+            "carry; `strongroom audit verify` checks a log against it offline."
         ),
-        Path(
-            r"audit-hash/(?P<path>.+)",
-            {update: audit_hash},
-            HashArgs,
-            synopsis="HMAC a value with an audit device's salt",
-            description="Lets an operator find a known value in the log: {input} → {hash}.",
-        ),
-        Path(
-            r"audit-public-key",
-            {read: public_key},
-            synopsis="The public key that signs audit checkpoints (no token needed)",
-            description=(
-                "PEM (Ed25519) and key_id of the key whose signatures audit checkpoints "
-                "carry; `strongroom audit verify` checks a log against it offline."
-            ),
-        ),
-    ]
+    ),
+]

@@ -20,21 +20,19 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from strongroom.audit.chain import Finding, TailInfo, VerifyReport, key_id_of, load_public_key
 from strongroom.audit.logfiles import LogVerdict, Recorded, merge_recorded, verify_log
 from strongroom.core.mounts import validate_mount_path
+from strongroom.core.system._context import SysContext
 from strongroom.errors import InvalidRequest
-from strongroom.framework import KEEP, Path, Swap, swap
+from strongroom.framework import KEEP, Endpoint, Swap, swap
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["VERIFIED_PREFIX", "audit_verify_paths"]
+__all__ = ["TABLE", "VERIFIED_PREFIX"]
 
 VERIFIED_PREFIX = "core/audit-verified/"
 
@@ -105,71 +103,78 @@ def render(verdict: LogVerdict, recorded_now: bool) -> dict[str, Any]:
     }
 
 
-def audit_verify_paths(core: Core) -> list[Path]:
-    def key_of(path: str) -> str:
-        return VERIFIED_PREFIX + path.rstrip("/")
+def _key_of(path: str) -> str:
+    return VERIFIED_PREFIX + path.rstrip("/")
 
-    def decode(raw: bytes | None, file_path: str) -> dict[str, Recorded]:
-        if raw is None:
-            return {}
-        stored = orjson.loads(raw)
-        if stored.get("file") != file_path:
-            return {}  # made for another file: the device was re-enabled elsewhere
-        return {chain: Recorded.from_json(v) for chain, v in stored["chains"].items()}
 
-    async def run(args: VerifyArgs) -> tuple[str, str, LogVerdict]:
-        path = validate_mount_path(args.path)
-        file_path, prefix = core.audit.log_file(path)
-        pem, _ = await core.audit.public_key()
-        key = load_public_key(pem.encode())
-        recorded = decode(await core.barrier.get(key_of(path)), file_path)
-        try:
-            verdict = await asyncio.to_thread(
-                verify_log, file_path, prefix, {key_id_of(key): key}, recorded
-            )
-        except OSError as exc:
-            raise InvalidRequest(f"cannot read the audit file: {exc.strerror or exc}") from None
-        return path, file_path, verdict
+def _decode(raw: bytes | None, file_path: str) -> dict[str, Recorded]:
+    if raw is None:
+        return {}
+    stored = orjson.loads(raw)
+    if stored.get("file") != file_path:
+        return {}  # made for another file: the device was re-enabled elsewhere
+    return {chain: Recorded.from_json(v) for chain, v in stored["chains"].items()}
 
-    async def read(request: Request, args: VerifyArgs) -> Response:
-        _, _, verdict = await run(args)
+
+async def _run(ctx: SysContext, args: VerifyArgs) -> tuple[str, str, LogVerdict]:
+    path = validate_mount_path(args.path)
+    file_path, prefix = ctx.core.audit.log_file(path)
+    pem, _ = await ctx.core.audit.public_key()
+    key = load_public_key(pem.encode())
+    recorded = _decode(await ctx.core.barrier.get(_key_of(path)), file_path)
+    try:
+        verdict = await asyncio.to_thread(
+            verify_log, file_path, prefix, {key_id_of(key): key}, recorded
+        )
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read the audit file: {exc.strerror or exc}") from None
+    return path, file_path, verdict
+
+
+async def _read(ctx: SysContext, request: Request, args: VerifyArgs) -> Response:
+    _, _, verdict = await _run(ctx, args)
+    return Response(data=render(verdict, False))
+
+
+async def _record(ctx: SysContext, request: Request, args: VerifyArgs) -> Response:
+    path, file_path, verdict = await _run(ctx, args)
+    if not verdict.ok:
         return Response(data=render(verdict, False))
+    verified_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    async def record(request: Request, args: VerifyArgs) -> Response:
-        path, file_path, verdict = await run(args)
-        if not verdict.ok:
-            return Response(data=render(verdict, False))
-        verified_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    async def advance(raw: bytes | None) -> Swap[bool]:
+        merged = merge_recorded(_decode(raw, file_path), verdict, verified_at)
+        if merged == _decode(raw, file_path) and raw is not None:
+            return Swap(KEEP, True)
+        chains = {chain: kept.to_json() for chain, kept in merged.items()}
+        return Swap(orjson.dumps({"file": file_path, "chains": chains}), True)
 
-        async def advance(raw: bytes | None) -> Swap[bool]:
-            merged = merge_recorded(decode(raw, file_path), verdict, verified_at)
-            if merged == decode(raw, file_path) and raw is not None:
-                return Swap(KEEP, True)
-            chains = {chain: kept.to_json() for chain, kept in merged.items()}
-            return Swap(orjson.dumps({"file": file_path, "chains": chains}), True)
+    await swap(ctx.core.barrier, _key_of(path), advance)
+    # answer with what is now kept (another verify may have recorded a later one)
+    stored = _decode(await ctx.core.barrier.get(_key_of(path)), file_path)
+    for chain in verdict.chains:
+        chain.recorded = stored.get(chain.chain, chain.recorded)
+    return Response(data=render(verdict, True))
 
-        await swap(core.barrier, key_of(path), advance)
-        # answer with what is now kept (another verify may have recorded a later one)
-        stored = decode(await core.barrier.get(key_of(path)), file_path)
-        for chain in verdict.chains:
-            chain.recorded = stored.get(chain.chain, chain.recorded)
-        return Response(data=render(verdict, True))
 
-    async def forget(request: Request, args: VerifyArgs) -> None:
-        await core.barrier.delete(key_of(validate_mount_path(args.path)))
+async def _forget(ctx: SysContext, request: Request, args: VerifyArgs) -> None:
+    await ctx.core.barrier.delete(_key_of(validate_mount_path(args.path)))
 
-    op = Operation
-    return [
-        Path(
-            r"audit-verify/(?P<path>.+)",
-            {op.READ: read, op.UPDATE: record, op.CREATE: record, op.DELETE: forget},
-            VerifyArgs,
-            synopsis="Verify a file audit device's log, chain by chain (sudo)",
-            description=(
-                "The device's current file and its rotated files (oldest first), each "
-                "writer's chain on its own, held to the last verified checkpoint the server "
-                "keeps. POST records each chain's last checkpoint when all verified; DELETE "
-                "forgets them."
-            ),
+
+_op = Operation
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"audit-verify/(?P<path>.+)",
+        {_op.READ: _read, _op.UPDATE: _record, _op.CREATE: _record, _op.DELETE: _forget},
+        VerifyArgs,
+        synopsis="Verify a file audit device's log, chain by chain (sudo)",
+        description=(
+            "The device's current file and its rotated files (oldest first), each "
+            "writer's chain on its own, held to the last verified checkpoint the server "
+            "keeps. POST records each chain's last checkpoint when all verified; DELETE "
+            "forgets them."
         ),
-    ]
+    ),
+]

@@ -8,18 +8,16 @@ immutable :class:`CorsConfig` (replaced whole on write) and in storage at
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from strongroom.core.system._context import SysContext
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Path
+from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response, Storage
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["CORS_KEY", "DEFAULT_ALLOWED_HEADERS", "CorsConfig", "cors_paths", "load_cors"]
+__all__ = ["CORS_KEY", "DEFAULT_ALLOWED_HEADERS", "TABLE", "CorsConfig", "load_cors"]
 
 CORS_KEY = "core/cors-config"
 
@@ -82,40 +80,44 @@ class CorsArgs:
     allowed_headers: list[str] | None = None
 
 
-def cors_paths(core: Core) -> list[Path]:
-    async def read(request: Request, args: CorsArgs) -> Response:
-        return Response(data=core.cors_config.to_json())
+async def _read(ctx: SysContext, request: Request, args: CorsArgs) -> Response:
+    return Response(data=ctx.core.cors_config.to_json())
 
-    async def write(request: Request, args: CorsArgs) -> None:
-        origins = [o for o in (args.allowed_origins or []) if o]
-        if not origins:
-            raise InvalidRequest("at least one origin or the wildcard must be provided")
-        if "*" in origins and len(origins) > 1:
-            raise InvalidRequest(
-                "to allow all origins the '*' must be the only value for allowed_origins"
-            )
-        headers = list(DEFAULT_ALLOWED_HEADERS)
-        known = {h.lower() for h in headers}
-        for header in args.allowed_headers or []:
-            if header.lower() not in known:
-                headers.append(header)
-                known.add(header.lower())
-        config = CorsConfig(True, tuple(dict.fromkeys(origins)), tuple(headers))
-        await core.barrier.put(CORS_KEY, config.encode())
-        core.cors_config = config
 
-    async def delete(request: Request, args: CorsArgs) -> None:
-        await core.barrier.delete(CORS_KEY)
-        core.cors_config = CorsConfig()
-
-    op = Operation
-    return [
-        Path(
-            r"config/cors",
-            {op.READ: read, op.UPDATE: write, op.CREATE: write, op.DELETE: delete},
-            CorsArgs,
-            synopsis="Configure cross-origin requests (CORS)",
-            description="allowed_origins (a list, or '*' alone), allowed_headers (added to "
-            "Vault's standard ones). Disabled until written; DELETE disables it again.",
+async def _write(ctx: SysContext, request: Request, args: CorsArgs) -> None:
+    origins = [o for o in (args.allowed_origins or []) if o]
+    if not origins:
+        raise InvalidRequest("at least one origin or the wildcard must be provided")
+    if "*" in origins and len(origins) > 1:
+        raise InvalidRequest(
+            "to allow all origins the '*' must be the only value for allowed_origins"
         )
-    ]
+    headers = list(DEFAULT_ALLOWED_HEADERS)
+    known = {h.lower() for h in headers}
+    for header in args.allowed_headers or []:
+        if header.lower() not in known:
+            headers.append(header)
+            known.add(header.lower())
+    config = CorsConfig(True, tuple(dict.fromkeys(origins)), tuple(headers))
+    await ctx.core.barrier.put(CORS_KEY, config.encode())
+    ctx.core.cors_config = config
+
+
+async def _delete(ctx: SysContext, request: Request, args: CorsArgs) -> None:
+    await ctx.core.barrier.delete(CORS_KEY)
+    ctx.core.cors_config = CorsConfig()
+
+
+_op = Operation
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"config/cors",
+        {_op.READ: _read, _op.UPDATE: _write, _op.CREATE: _write, _op.DELETE: _delete},
+        CorsArgs,
+        synopsis="Configure cross-origin requests (CORS)",
+        description="allowed_origins (a list, or '*' alone), allowed_headers (added to "
+        "Vault's standard ones). Disabled until written; DELETE disables it again.",
+    )
+]

@@ -21,21 +21,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import orjson
 
+from strongroom.core.system._context import SysContext
 from strongroom.errors import InvalidRequest, NotFound
-from strongroom.framework import KEEP, KeyLocks, NoArgs, Path, Swap, swap
+from strongroom.framework import KEEP, Endpoint, NoArgs, Swap, swap
 from strongroom.logical import Operation, Request, Response, Storage
-
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
 
 __all__ = [
     "AUDITED_HEADERS_KEY",
+    "TABLE",
     "UI_HEADERS_KEY",
-    "header_config_paths",
     "load_audited_headers",
     "load_ui_headers",
     "ui_header_problem",
@@ -133,125 +130,138 @@ class UiHeaderArgs:
     multivalue: bool = False
 
 
-def header_config_paths(core: Core) -> list[Path]:
-    locks = KeyLocks()
+def _audited_name(args: HeaderArgs) -> str:
+    name = args.header.strip().lower()
+    if not name:
+        raise InvalidRequest("missing header name")
+    if name in _TOKEN_HEADERS:
+        # the token is audited (HMAC'd) in its own field; never as a header copy
+        raise InvalidRequest(f"{name} cannot be audited as a request header")
+    return name
 
-    def audited_name(args: HeaderArgs) -> str:
-        name = args.header.strip().lower()
-        if not name:
-            raise InvalidRequest("missing header name")
-        if name in _TOKEN_HEADERS:
-            # the token is audited (HMAC'd) in its own field; never as a header copy
-            raise InvalidRequest(f"{name} cannot be audited as a request header")
-        return name
 
-    async def list_audited(request: Request, args: NoArgs) -> Response:
-        headers = {name: {"hmac": hmac} for name, hmac in sorted(core.audited_headers.items())}
-        return Response(data={"headers": headers})
+async def _list_audited(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    headers = {name: {"hmac": hmac} for name, hmac in sorted(ctx.core.audited_headers.items())}
+    return Response(data={"headers": headers})
 
-    async def read_audited(request: Request, args: HeaderArgs) -> Response:
-        name = audited_name(args)
-        if name not in core.audited_headers:
-            raise InvalidRequest("Could not find header in config")
-        return Response(data={name: {"hmac": core.audited_headers[name]}})
 
-    async def save(headers: dict[str, bool]) -> None:
-        await core.barrier.put(AUDITED_HEADERS_KEY, orjson.dumps(headers))
-        core.set_audited_headers(headers)
+async def _read_audited(ctx: SysContext, request: Request, args: HeaderArgs) -> Response:
+    name = _audited_name(args)
+    if name not in ctx.core.audited_headers:
+        raise InvalidRequest("Could not find header in config")
+    return Response(data={name: {"hmac": ctx.core.audited_headers[name]}})
 
-    async def write_audited(request: Request, args: HeaderArgs) -> None:
-        name = audited_name(args)
-        async with locks.hold(AUDITED_HEADERS_KEY):
-            await save({**core.audited_headers, name: args.hmac})
 
-    async def delete_audited(request: Request, args: HeaderArgs) -> None:
-        name = audited_name(args)
-        async with locks.hold(AUDITED_HEADERS_KEY):
-            await save({k: v for k, v in core.audited_headers.items() if k != name})
+async def _save(ctx: SysContext, headers: dict[str, bool]) -> None:
+    await ctx.core.barrier.put(AUDITED_HEADERS_KEY, orjson.dumps(headers))
+    ctx.core.set_audited_headers(headers)
 
-    async def ui_headers() -> dict[str, list[str]]:
-        raw = await core.barrier.get(UI_HEADERS_KEY)
-        return {} if raw is None else dict(orjson.loads(raw))
 
-    def ui_name(args: UiHeaderArgs) -> str:
-        name = args.header.strip()
-        if not name:
-            raise InvalidRequest("missing header name")
-        if name.lower().startswith("x-vault-"):
-            raise InvalidRequest("X-Vault headers cannot be set")
-        return name
+async def _write_audited(ctx: SysContext, request: Request, args: HeaderArgs) -> None:
+    name = _audited_name(args)
+    async with ctx.header_locks.hold(AUDITED_HEADERS_KEY):
+        await _save(ctx, {**ctx.core.audited_headers, name: args.hmac})
 
-    def find_ui(headers: dict[str, list[str]], name: str) -> str:
-        """The stored spelling of ``name`` (header names are case-insensitive)."""
-        return next((k for k in headers if k.lower() == name.lower()), name)
 
-    async def list_ui(request: Request, args: NoArgs) -> Response:
-        return Response(data={"keys": sorted(await ui_headers())})
+async def _delete_audited(ctx: SysContext, request: Request, args: HeaderArgs) -> None:
+    name = _audited_name(args)
+    async with ctx.header_locks.hold(AUDITED_HEADERS_KEY):
+        await _save(ctx, {k: v for k, v in ctx.core.audited_headers.items() if k != name})
 
-    async def read_ui(request: Request, args: UiHeaderArgs) -> Response:
-        headers = await ui_headers()
-        values = headers.get(find_ui(headers, ui_name(args)))
-        if values is None:
-            raise NotFound()
-        if args.multivalue:
-            return Response(data={"values": values})
-        return Response(data={"value": values[0] if values else ""})
 
-    async def change_ui(name: str, values: list[str] | None) -> None:
-        """Set (or with ``values`` None remove) one UI header: a guarded read-modify-write,
-        so concurrent writers (tasks, workers, nodes) never lose one another's header."""
+async def _ui_headers(ctx: SysContext) -> dict[str, list[str]]:
+    raw = await ctx.core.barrier.get(UI_HEADERS_KEY)
+    return {} if raw is None else dict(orjson.loads(raw))
 
-        async def change(raw: bytes | None) -> Swap[dict[str, list[str]]]:
-            headers: dict[str, list[str]] = {} if raw is None else dict(orjson.loads(raw))
-            headers.pop(find_ui(headers, name), None)
-            if values is not None:
-                headers[name] = values
-            elif raw is None:
-                return Swap(KEEP, headers)
-            return Swap(orjson.dumps(headers), headers)
 
-        headers = await swap(core.barrier, UI_HEADERS_KEY, change)
-        core.ui_headers = _ui_header_lines(headers)
+def _ui_name(args: UiHeaderArgs) -> str:
+    name = args.header.strip()
+    if not name:
+        raise InvalidRequest("missing header name")
+    if name.lower().startswith("x-vault-"):
+        raise InvalidRequest("X-Vault headers cannot be set")
+    return name
 
-    async def write_ui(request: Request, args: UiHeaderArgs) -> None:
-        name = ui_name(args)
-        if not args.values:
-            raise InvalidRequest("missing values")
-        values = [str(v) for v in args.values]
-        problem = ui_header_problem(name, values)
-        if problem is not None:
-            raise InvalidRequest(problem)
-        await change_ui(name, values)
 
-    async def delete_ui(request: Request, args: UiHeaderArgs) -> None:
-        await change_ui(ui_name(args), None)
+def _find_ui(headers: dict[str, list[str]], name: str) -> str:
+    """The stored spelling of ``name`` (header names are case-insensitive)."""
+    return next((k for k in headers if k.lower() == name.lower()), name)
 
-    op = Operation
-    return [
-        Path(
-            r"config/auditing/request-headers/?",
-            {op.READ: list_audited, op.LIST: list_audited},
-            synopsis="The request headers copied into audit entries",
-        ),
-        Path(
-            r"config/auditing/request-headers/(?P<header>[^/]+)",
-            {
-                op.READ: read_audited,
-                op.UPDATE: write_audited,
-                op.CREATE: write_audited,
-                op.DELETE: delete_audited,
-            },
-            HeaderArgs,
-            synopsis="Audit one request header (hmac: HMAC its value)",
-        ),
-        Path(r"config/ui/headers/?", {op.LIST: list_ui}, synopsis="Custom UI response headers"),
-        Path(
-            r"config/ui/headers/(?P<header>[^/]+)",
-            {op.READ: read_ui, op.UPDATE: write_ui, op.CREATE: write_ui, op.DELETE: delete_ui},
-            UiHeaderArgs,
-            synopsis="One custom UI response header",
-            description="Sent on every /ui answer, one line per value. The server's own "
-            "security headers cannot be set; a Content-Security-Policy is sent in addition "
-            "to the built-in one (so it can only restrict).",
-        ),
-    ]
+
+async def _list_ui(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data={"keys": sorted(await _ui_headers(ctx))})
+
+
+async def _read_ui(ctx: SysContext, request: Request, args: UiHeaderArgs) -> Response:
+    headers = await _ui_headers(ctx)
+    values = headers.get(_find_ui(headers, _ui_name(args)))
+    if values is None:
+        raise NotFound()
+    if args.multivalue:
+        return Response(data={"values": values})
+    return Response(data={"value": values[0] if values else ""})
+
+
+async def _change_ui(ctx: SysContext, name: str, values: list[str] | None) -> None:
+    """Set (or with ``values`` None remove) one UI header: a guarded read-modify-write,
+    so concurrent writers (tasks, workers, nodes) never lose one another's header."""
+
+    async def change(raw: bytes | None) -> Swap[dict[str, list[str]]]:
+        headers: dict[str, list[str]] = {} if raw is None else dict(orjson.loads(raw))
+        headers.pop(_find_ui(headers, name), None)
+        if values is not None:
+            headers[name] = values
+        elif raw is None:
+            return Swap(KEEP, headers)
+        return Swap(orjson.dumps(headers), headers)
+
+    headers = await swap(ctx.core.barrier, UI_HEADERS_KEY, change)
+    ctx.core.ui_headers = _ui_header_lines(headers)
+
+
+async def _write_ui(ctx: SysContext, request: Request, args: UiHeaderArgs) -> None:
+    name = _ui_name(args)
+    if not args.values:
+        raise InvalidRequest("missing values")
+    values = [str(v) for v in args.values]
+    problem = ui_header_problem(name, values)
+    if problem is not None:
+        raise InvalidRequest(problem)
+    await _change_ui(ctx, name, values)
+
+
+async def _delete_ui(ctx: SysContext, request: Request, args: UiHeaderArgs) -> None:
+    await _change_ui(ctx, _ui_name(args), None)
+
+
+_op = Operation
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"config/auditing/request-headers/?",
+        {_op.READ: _list_audited, _op.LIST: _list_audited},
+        synopsis="The request headers copied into audit entries",
+    ),
+    Endpoint(
+        r"config/auditing/request-headers/(?P<header>[^/]+)",
+        {
+            _op.READ: _read_audited,
+            _op.UPDATE: _write_audited,
+            _op.CREATE: _write_audited,
+            _op.DELETE: _delete_audited,
+        },
+        HeaderArgs,
+        synopsis="Audit one request header (hmac: HMAC its value)",
+    ),
+    Endpoint(r"config/ui/headers/?", {_op.LIST: _list_ui}, synopsis="Custom UI response headers"),
+    Endpoint(
+        r"config/ui/headers/(?P<header>[^/]+)",
+        {_op.READ: _read_ui, _op.UPDATE: _write_ui, _op.CREATE: _write_ui, _op.DELETE: _delete_ui},
+        UiHeaderArgs,
+        synopsis="One custom UI response header",
+        description="Sent on every /ui answer, one line per value. The server's own "
+        "security headers cannot be set; a Content-Security-Policy is sent in addition "
+        "to the built-in one (so it can only restrict).",
+    ),
+]

@@ -9,21 +9,19 @@ import shutil
 import socket
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from strongroom import __version__
 from strongroom.barrier import View
 from strongroom.core.leases import LeaseEntry
+from strongroom.core.system._context import SysContext, SystemCore
 from strongroom.errors import InvalidRequest
-from strongroom.framework import NoArgs, Path, format_time, list_all
+from strongroom.framework import Endpoint, NoArgs, format_time, list_all
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["IRREVOCABLE_AFTER", "InFlight", "introspection_paths"]
+__all__ = ["IRREVOCABLE_AFTER", "TABLE", "InFlight"]
 
 _VERSIONS = "core/versions/"
 # Vault marks a lease irrevocable after its sixth failed revocation; ours keep being
@@ -35,28 +33,21 @@ _MAX_IRREVOCABLE = 10_000
 class InFlight:
     """The requests the HTTP edge is serving right now (sys/in-flight-req).
 
-    ``start`` is on every request's path, so it only keeps the ASGI scope and the time;
-    the listing formats them when asked.
+    The edge writes ``live`` itself on every request (no call): the ASGI scope and the
+    ``time.perf_counter()`` reading it took anyway for request metrics, under the scope's
+    ``id``; the listing turns that into wall-clock time and formats it when asked.
     """
 
     def __init__(self) -> None:
-        self._requests: dict[int, tuple[float, Any]] = {}
-        self._next = 0
-
-    def start(self, scope: Any) -> int:
-        self._next += 1
-        self._requests[self._next] = (time.time(), scope)
-        return self._next
-
-    def done(self, key: int) -> None:
-        self._requests.pop(key, None)
+        self.live: dict[int, tuple[float, Any]] = {}
 
     def describe(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        for key, (started, scope) in list(self._requests.items()):
+        wall_offset = time.time() - time.perf_counter()
+        for key, (started, scope) in list(self.live.items()):
             client = scope.get("client") or ("", 0)
             out[str(key)] = {
-                "start_time": format_time(started),
+                "start_time": format_time(started + wall_offset),
                 "client_remote_address": f"{client[0]}:{client[1]}",
                 "request_path": scope.get("path", ""),
                 "request_method": scope.get("method", ""),
@@ -71,7 +62,7 @@ class LeasesArgs:
     limit: str = ""
 
 
-async def _version_history(core: Core) -> dict[str, Any]:
+async def _version_history(core: SystemCore) -> dict[str, Any]:
     view = View(core.barrier, _VERSIONS)
     if await view.get(__version__) is None:  # first use of this version on this storage
         record = {"timestamp_installed": format_time(time.time())}
@@ -155,75 +146,83 @@ def _host_info() -> dict[str, Any]:
     }
 
 
-def introspection_paths(core: Core) -> list[Path]:
-    async def version_history(request: Request, args: NoArgs) -> Response:
-        return Response(data=await _version_history(core))
+async def _read_version_history(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data=await _version_history(ctx.core))
 
-    async def host_info(request: Request, args: NoArgs) -> Response:
-        return Response(data=_host_info())
 
-    async def in_flight(request: Request, args: NoArgs) -> Response:
-        # Vault answers the bare map of requests (no envelope)
-        return Response(data=core.in_flight.describe(), envelope=False)
+async def _read_host_info(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data=_host_info())
 
-    async def token_counter(request: Request, args: NoArgs) -> Response:
-        tokens = await list_all(View(core.barrier, "sys/token/"), "id/")
-        return Response(data={"counters": {"service_tokens": {"total": len(tokens)}}})
 
-    async def entity_counter(request: Request, args: NoArgs) -> Response:
-        total = len(core.identity.index.entities)
-        return Response(data={"counters": {"entities": {"total": total}}})
+async def _in_flight(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    # Vault answers the bare map of requests (no envelope)
+    return Response(data=ctx.core.in_flight.describe(), envelope=False)
 
-    async def request_counter(request: Request, args: NoArgs) -> Response:
-        raise InvalidRequest("The functionality has been removed on this path")
 
-    async def irrevocable(request: Request, args: LeasesArgs) -> Response | None:
-        if args.type.lower() != "irrevocable":
-            return None  # Vault: nothing but irrevocable leases can be listed here
-        limit = _MAX_IRREVOCABLE
-        if args.limit:
-            if args.limit.lower() == "none":
-                limit = 0
-            elif not args.limit.isdigit() or int(args.limit) < 1:
-                raise InvalidRequest("limit must be 'none' or a positive integer")
-            else:
-                limit = int(args.limit)
-        view = View(core.barrier, "sys/expire/")
-        found: list[tuple[float, str, dict[str, Any]]] = []
-        warnings: list[str] = []
-        for name in await list_all(view, "id/"):
-            raw = await view.get("id/" + name)
-            if raw is None:
-                continue
-            entry = LeaseEntry.decode(raw)
-            if entry.revoke_attempts < IRREVOCABLE_AFTER:
-                continue
-            if limit and len(found) >= limit:
-                warnings.append("some irrevocable leases were not returned: raise 'limit'")
-                break
-            mount = core.entry_by_uuid(entry.mount_uuid)
-            found.append(
-                (
-                    entry.expire_time,
-                    entry.lease_id,
-                    {
-                        "lease_id": entry.lease_id,
-                        "mount_id": mount.accessor if mount else "",
-                        "error": entry.last_revoke_error,
-                    },
-                )
+async def _token_counter(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    tokens = await list_all(View(ctx.core.barrier, "sys/token/"), "id/")
+    return Response(data={"counters": {"service_tokens": {"total": len(tokens)}}})
+
+
+async def _entity_counter(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    total = len(ctx.core.identity.index.entities)
+    return Response(data={"counters": {"entities": {"total": total}}})
+
+
+async def _request_counter(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    raise InvalidRequest("The functionality has been removed on this path")
+
+
+async def _irrevocable(ctx: SysContext, request: Request, args: LeasesArgs) -> Response | None:
+    if args.type.lower() != "irrevocable":
+        return None  # Vault: nothing but irrevocable leases can be listed here
+    limit = _MAX_IRREVOCABLE
+    if args.limit:
+        if args.limit.lower() == "none":
+            limit = 0
+        elif not args.limit.isdigit() or int(args.limit) < 1:
+            raise InvalidRequest("limit must be 'none' or a positive integer")
+        else:
+            limit = int(args.limit)
+    view = View(ctx.core.barrier, "sys/expire/")
+    found: list[tuple[float, str, dict[str, Any]]] = []
+    warnings: list[str] = []
+    for name in await list_all(view, "id/"):
+        raw = await view.get("id/" + name)
+        if raw is None:
+            continue
+        entry = LeaseEntry.decode(raw)
+        if entry.revoke_attempts < IRREVOCABLE_AFTER:
+            continue
+        if limit and len(found) >= limit:
+            warnings.append("some irrevocable leases were not returned: raise 'limit'")
+            break
+        mount = ctx.core.entry_by_uuid(entry.mount_uuid)
+        found.append(
+            (
+                entry.expire_time,
+                entry.lease_id,
+                {
+                    "lease_id": entry.lease_id,
+                    "mount_id": mount.accessor if mount else "",
+                    "error": entry.last_revoke_error,
+                },
             )
-        found.sort(key=lambda item: (item[0], item[1]))
-        leases = [item[2] for item in found]
-        return Response(data={"lease_count": len(leases), "leases": leases}, warnings=warnings)
+        )
+    found.sort(key=lambda item: (item[0], item[1]))
+    leases = [item[2] for item in found]
+    return Response(data={"lease_count": len(leases), "leases": leases}, warnings=warnings)
 
-    read, lst = Operation.READ, Operation.LIST
-    return [
-        Path(r"version-history/?", {lst: version_history, read: version_history}),
-        Path(r"host-info", {read: host_info}, synopsis="Information about the host"),
-        Path(r"in-flight-req", {read: in_flight}, synopsis="Requests being served now"),
-        Path(r"internal/counters/tokens", {read: token_counter}, synopsis="Token count"),
-        Path(r"internal/counters/entities", {read: entity_counter}, synopsis="Entity count"),
-        Path(r"internal/counters/requests", {read: request_counter}, synopsis="Removed"),
-        Path(r"leases", {read: irrevocable}, LeasesArgs, synopsis="Irrevocable leases"),
-    ]
+
+_read, _lst = Operation.READ, Operation.LIST
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(r"version-history/?", {_lst: _read_version_history, _read: _read_version_history}),
+    Endpoint(r"host-info", {_read: _read_host_info}, synopsis="Information about the host"),
+    Endpoint(r"in-flight-req", {_read: _in_flight}, synopsis="Requests being served now"),
+    Endpoint(r"internal/counters/tokens", {_read: _token_counter}, synopsis="Token count"),
+    Endpoint(r"internal/counters/entities", {_read: _entity_counter}, synopsis="Entity count"),
+    Endpoint(r"internal/counters/requests", {_read: _request_counter}, synopsis="Removed"),
+    Endpoint(r"leases", {_read: _irrevocable}, LeasesArgs, synopsis="Irrevocable leases"),
+]

@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from strongroom.core.system._context import SysContext, SystemCore
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Duration, NoArgs, Path
+from strongroom.framework import Duration, Endpoint, NoArgs
 from strongroom.logical import Operation, Request, Response, Storage
-
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
 
 __all__ = [
     "ROTATE_CONFIG_KEY",
+    "TABLE",
     "RotateConfig",
-    "key_paths",
     "load_rotate_config",
     "rotate_if_due",
     "rotation_due",
@@ -77,7 +75,7 @@ def rotation_due(config: RotateConfig, install_time: float, encryptions: int, no
     return encryptions >= config.max_operations
 
 
-async def rotate_if_due(core: Core) -> bool:
+async def rotate_if_due(core: SystemCore) -> bool:
     status = core.seal_manager.key_status()
     now = core.clock.now()
     if not rotation_due(core.rotate_config, status.install_time, status.encryptions, now):
@@ -94,46 +92,54 @@ class RotateConfigArgs:
     interval: Duration | None = None
 
 
-async def _rotate_config(core: Core) -> dict[str, Any]:
+async def _rotate_config(core: SystemCore) -> dict[str, Any]:
     return (await load_rotate_config(core.barrier)).to_json()
 
 
-def key_paths(core: Core) -> list[Path]:
-    async def read_rotate(request: Request, args: RotateConfigArgs) -> Response:
-        return Response(data=await _rotate_config(core))
+async def _read_rotate(ctx: SysContext, request: Request, args: RotateConfigArgs) -> Response:
+    return Response(data=await _rotate_config(ctx.core))
 
-    async def write_rotate(request: Request, args: RotateConfigArgs) -> None:
-        config = await _rotate_config(core)
-        if args.max_operations is not None:
-            if not MIN_OPERATIONS <= args.max_operations <= MAX_OPERATIONS:
-                raise InvalidRequest(
-                    f"max_operations must be in the range [{MIN_OPERATIONS},{MAX_OPERATIONS}]"
-                )
-            config["max_operations"] = args.max_operations
-        if args.interval is not None:
-            if args.interval and args.interval < MIN_INTERVAL:
-                raise InvalidRequest("interval must be greater or equal to 24h0m0s")
-            config["interval"] = int(args.interval)
-        if args.enabled is not None:
-            config["enabled"] = args.enabled
-        await core.barrier.put(ROTATE_CONFIG_KEY, orjson.dumps(config))
-        core.rotate_config = RotateConfig(**config)
 
-    async def read_backup(request: Request, args: NoArgs) -> Response:
-        raise InvalidRequest("no backed-up keys found")
+async def _write_rotate(ctx: SysContext, request: Request, args: RotateConfigArgs) -> None:
+    core = ctx.core
+    config = await _rotate_config(core)
+    if args.max_operations is not None:
+        if not MIN_OPERATIONS <= args.max_operations <= MAX_OPERATIONS:
+            raise InvalidRequest(
+                f"max_operations must be in the range [{MIN_OPERATIONS},{MAX_OPERATIONS}]"
+            )
+        config["max_operations"] = args.max_operations
+    if args.interval is not None:
+        if args.interval and args.interval < MIN_INTERVAL:
+            raise InvalidRequest("interval must be greater or equal to 24h0m0s")
+        config["interval"] = int(args.interval)
+    if args.enabled is not None:
+        config["enabled"] = args.enabled
+    await core.barrier.put(ROTATE_CONFIG_KEY, orjson.dumps(config))
+    core.rotate_config = RotateConfig(**config)
 
-    async def delete_backup(request: Request, args: NoArgs) -> None:
-        return None  # nothing is ever backed up (PGP-encrypted rekeys are refused)
 
-    op = Operation
-    backup = {op.READ: read_backup, op.DELETE: delete_backup}
-    return [
-        Path(
-            r"rotate/config",
-            {op.READ: read_rotate, op.UPDATE: write_rotate},
-            RotateConfigArgs,
-            synopsis="Automatic barrier key rotation settings",
-        ),
-        Path(r"rekey/backup", backup, synopsis="Backed-up unseal keys (never any)"),
-        Path(r"rekey-recovery-key/backup", backup, synopsis="Backed-up recovery keys (never any)"),
-    ]
+async def _read_backup(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    raise InvalidRequest("no backed-up keys found")
+
+
+async def _delete_backup(ctx: SysContext, request: Request, args: NoArgs) -> None:
+    return None  # nothing is ever backed up (PGP-encrypted rekeys are refused)
+
+
+_op = Operation
+
+
+_BACKUP = {_op.READ: _read_backup, _op.DELETE: _delete_backup}
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"rotate/config",
+        {_op.READ: _read_rotate, _op.UPDATE: _write_rotate},
+        RotateConfigArgs,
+        synopsis="Automatic barrier key rotation settings",
+    ),
+    Endpoint(r"rekey/backup", _BACKUP, synopsis="Backed-up unseal keys (never any)"),
+    Endpoint(r"rekey-recovery-key/backup", _BACKUP, synopsis="Backed-up recovery keys (never any)"),
+]

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from strongroom.core.system._context import SysContext
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Path
+from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["logger_paths"]
+__all__ = ["LOG_LEVELS", "TABLE"]
 
 _PREFIX = "strongroom."
-_LEVELS = {
+# Vault's level names (trace is debug here)
+LOG_LEVELS = {
     "trace": logging.DEBUG,
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -54,55 +52,63 @@ def _ours() -> dict[str, logging.Logger]:
 
 
 def _level(raw: str) -> int:
-    level = _LEVELS.get(raw.strip().lower())
+    level = LOG_LEVELS.get(raw.strip().lower())
     if level is None:
         raise InvalidRequest(f"invalid level provided: unknown log level: {raw[:20]}")
     return level
 
 
-def logger_paths(core: Core) -> list[Path]:
-    async def read_all(request: Request, args: LoggerArgs) -> Response:
-        return Response(
-            data={n: _NAMES.get(lg.getEffectiveLevel(), "info") for n, lg in _ours().items()}
-        )
+async def _read_all(ctx: SysContext, request: Request, args: LoggerArgs) -> Response:
+    return Response(
+        data={n: _NAMES.get(lg.getEffectiveLevel(), "info") for n, lg in _ours().items()}
+    )
 
-    async def write_all(request: Request, args: LoggerArgs) -> None:
-        level = _level(args.level)
-        for logger in _ours().values():
-            logger.setLevel(level)
 
-    async def reset_all(request: Request, args: LoggerArgs) -> None:
-        for logger in _ours().values():
-            logger.setLevel(logging.NOTSET)  # back to the root level set at start
+async def _write_all(ctx: SysContext, request: Request, args: LoggerArgs) -> None:
+    level = _level(args.level)
+    for logger in _ours().values():
+        logger.setLevel(level)
 
-    def one(args: LoggerArgs) -> logging.Logger:
-        logger = _ours().get(args.name)
-        if logger is None:
-            raise InvalidRequest(f'logger "{args.name[:60]}" not found')
-        return logger
 
-    async def read_one(request: Request, args: LoggerArgs) -> Response:
-        logger = one(args)
-        return Response(data={args.name: _NAMES.get(logger.getEffectiveLevel(), "info")})
+async def _reset_all(ctx: SysContext, request: Request, args: LoggerArgs) -> None:
+    for logger in _ours().values():
+        logger.setLevel(logging.NOTSET)  # back to the root level set at start
 
-    async def write_one(request: Request, args: LoggerArgs) -> None:
-        one(args).setLevel(_level(args.level))
 
-    async def reset_one(request: Request, args: LoggerArgs) -> None:
-        one(args).setLevel(logging.NOTSET)
+def _one(args: LoggerArgs) -> logging.Logger:
+    logger = _ours().get(args.name)
+    if logger is None:
+        raise InvalidRequest(f'logger "{args.name[:60]}" not found')
+    return logger
 
-    op = Operation
-    return [
-        Path(
-            r"loggers",
-            {op.READ: read_all, op.UPDATE: write_all, op.DELETE: reset_all},
-            LoggerArgs,
-            synopsis="Log levels of every logger",
-        ),
-        Path(
-            r"loggers/(?P<name>.+)",
-            {op.READ: read_one, op.UPDATE: write_one, op.DELETE: reset_one},
-            LoggerArgs,
-            synopsis="The log level of one logger",
-        ),
-    ]
+
+async def _read_one(ctx: SysContext, request: Request, args: LoggerArgs) -> Response:
+    logger = _one(args)
+    return Response(data={args.name: _NAMES.get(logger.getEffectiveLevel(), "info")})
+
+
+async def _write_one(ctx: SysContext, request: Request, args: LoggerArgs) -> None:
+    _one(args).setLevel(_level(args.level))
+
+
+async def _reset_one(ctx: SysContext, request: Request, args: LoggerArgs) -> None:
+    _one(args).setLevel(logging.NOTSET)
+
+
+_op = Operation
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"loggers",
+        {_op.READ: _read_all, _op.UPDATE: _write_all, _op.DELETE: _reset_all},
+        LoggerArgs,
+        synopsis="Log levels of every logger",
+    ),
+    Endpoint(
+        r"loggers/(?P<name>.+)",
+        {_op.READ: _read_one, _op.UPDATE: _write_one, _op.DELETE: _reset_one},
+        LoggerArgs,
+        synopsis="The log level of one logger",
+    ),
+]

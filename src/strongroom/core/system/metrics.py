@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from strongroom.barrier import View
+from strongroom.core.system._context import SysContext, SystemCore
 from strongroom.core.telemetry import PROMETHEUS_CONTENT_TYPE, Snapshot
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Path, format_time, list_all
+from strongroom.framework import Endpoint, format_time, list_all
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["collect", "metric_paths", "render_metrics"]
+__all__ = ["TABLE", "collect", "render_metrics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +26,7 @@ class MetricsArgs:
     format: str = ""
 
 
-async def collect(core: Core) -> Snapshot:
+async def collect(core: SystemCore) -> Snapshot:
     """Gauges and counters computed now (scrape time), never on the request road."""
     gauges: dict[str, float] = {"core.unsealed": 0.0 if core.sealed else 1.0}
     counters: dict[str, float] = {"quota.refused": float(core.quotas.refused)}
@@ -73,7 +71,7 @@ async def collect(core: Core) -> Snapshot:
     return snapshot
 
 
-async def render_metrics(core: Core, fmt: str) -> Response:
+async def render_metrics(core: SystemCore, fmt: str) -> Response:
     """The body of sys/metrics in ``fmt`` ("" or "json", or "prometheus").
 
     Raises:
@@ -104,8 +102,10 @@ async def render_metrics(core: Core, fmt: str) -> Response:
     return Response(data=body, envelope=False)
 
 
-def metric_paths(core: Core) -> list[Path]:
-    async def metrics(request: Request, args: MetricsArgs) -> Response:
-        return await render_metrics(core, args.format)
+async def _metrics(ctx: SysContext, request: Request, args: MetricsArgs) -> Response:
+    return await render_metrics(ctx.core, args.format)
 
-    return [Path(r"metrics", {Operation.READ: metrics}, MetricsArgs, synopsis="Server metrics")]
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(r"metrics", {Operation.READ: _metrics}, MetricsArgs, synopsis="Server metrics")
+]

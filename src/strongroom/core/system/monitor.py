@@ -14,25 +14,15 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from strongroom.core.system._context import SysContext
+from strongroom.core.system.loggers import LOG_LEVELS
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Path
+from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
+__all__ = ["TABLE"]
 
-__all__ = ["monitor_paths"]
-
-_LEVELS = {
-    "trace": logging.DEBUG,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-}
 _NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}
 _BACKLOG = 1000  # records queued for a slow reader before the oldest are dropped
 
@@ -76,34 +66,34 @@ class _StreamHandler(logging.Handler):
         self.queue.put_nowait(line)
 
 
-def monitor_paths(core: Core) -> list[Path]:
-    async def monitor(request: Request, args: MonitorArgs) -> Response:
-        level = _LEVELS.get(args.log_level.strip().lower())
-        if level is None:
-            raise InvalidRequest(f"unknown log level: {args.log_level[:20]}")
-        fmt = args.log_format.strip().lower() or "standard"
-        if fmt not in ("standard", "json"):
-            raise InvalidRequest(f'unknown log format "{fmt[:20]}": use "standard" or "json"')
-        handler = _StreamHandler(level, fmt, asyncio.get_running_loop())
-        target = logging.getLogger("strongroom")
-        target.addHandler(handler)
+async def _monitor(ctx: SysContext, request: Request, args: MonitorArgs) -> Response:
+    level = LOG_LEVELS.get(args.log_level.strip().lower())
+    if level is None:
+        raise InvalidRequest(f"unknown log level: {args.log_level[:20]}")
+    fmt = args.log_format.strip().lower() or "standard"
+    if fmt not in ("standard", "json"):
+        raise InvalidRequest(f'unknown log format "{fmt[:20]}": use "standard" or "json"')
+    handler = _StreamHandler(level, fmt, asyncio.get_running_loop())
+    target = logging.getLogger("strongroom")
+    target.addHandler(handler)
 
-        async def lines() -> AsyncIterator[bytes]:
-            try:
-                while True:
-                    yield await handler.queue.get()
-            finally:
-                target.removeHandler(handler)
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield await handler.queue.get()
+        finally:
+            target.removeHandler(handler)
 
-        return Response(stream=lines(), content_type="text/plain; charset=utf-8")
+    return Response(stream=lines(), content_type="text/plain; charset=utf-8")
 
-    return [
-        Path(
-            r"monitor",
-            {Operation.READ: monitor},
-            MonitorArgs,
-            synopsis="Stream the server's log",
-            description="log_level (trace, debug, info, warn, error), log_format (standard "
-            "or json). The stream lasts until the client disconnects.",
-        )
-    ]
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"monitor",
+        {Operation.READ: _monitor},
+        MonitorArgs,
+        synopsis="Stream the server's log",
+        description="log_level (trace, debug, info, warn, error), log_format (standard "
+        "or json). The stream lasts until the client disconnects.",
+    )
+]

@@ -10,16 +10,13 @@ answer carries Vault's ``reload_id`` (the request ID).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from strongroom.core.system._context import SysContext, SystemCore
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Path
+from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["plugin_reload_paths"]
+__all__ = ["TABLE"]
 
 _SCOPES = ("", "global")
 _KINDS = ("auth", "secret", "database", "unknown")
@@ -39,14 +36,13 @@ class ReloadPluginArgs:
     scope: str = ""
 
 
-def _mount_paths(core: Core, *, plugin: str, kinds: tuple[str, ...]) -> list[str]:
-    state = core.state
+def _mount_paths(core: SystemCore, *, plugin: str, kinds: tuple[str, ...]) -> list[str]:
     out = []
     if "secret" in kinds or "database" in kinds:
         wanted = "database" if kinds == ("database",) else plugin
-        out += [e.full_path for e in state.mounts.entries.values() if e.type == wanted]
+        out += [e.full_path for e in core.mount_entries(is_auth=False) if e.type == wanted]
     if "auth" in kinds:
-        out += [e.full_path for e in state.auth_mounts.entries.values() if e.type == plugin]
+        out += [e.full_path for e in core.mount_entries(is_auth=True) if e.type == plugin]
     return sorted(out)
 
 
@@ -59,48 +55,51 @@ def _answer(request: Request, reloaded: list[str], scope: str) -> Response:
     return Response(data={"reload_id": request.id}, warnings=warnings)
 
 
-def plugin_reload_paths(core: Core) -> list[Path]:
-    async def reload_backend(request: Request, args: ReloadBackendArgs) -> Response:
-        if args.scope not in _SCOPES:
-            raise InvalidRequest(f"invalid scope {args.scope[:40]!r}: empty or global")
-        if bool(args.plugin) == bool(args.mounts):
-            raise InvalidRequest("must specify exactly one of plugin or mounts")
-        if args.plugin:
-            paths = _mount_paths(core, plugin=args.plugin, kinds=("secret", "auth"))
-        else:
-            paths = []
-            for mount in args.mounts:
-                path = mount.strip("/") + "/"
-                if core.router.get(path) is None:
-                    raise InvalidRequest(f"mount {mount[:80]!r} not found")
-                paths.append(path)
-        return _answer(request, await core.reload_backends(paths), args.scope)
+async def _reload_backend(ctx: SysContext, request: Request, args: ReloadBackendArgs) -> Response:
+    core = ctx.core
+    if args.scope not in _SCOPES:
+        raise InvalidRequest(f"invalid scope {args.scope[:40]!r}: empty or global")
+    if bool(args.plugin) == bool(args.mounts):
+        raise InvalidRequest("must specify exactly one of plugin or mounts")
+    if args.plugin:
+        paths = _mount_paths(core, plugin=args.plugin, kinds=("secret", "auth"))
+    else:
+        paths = []
+        for mount in args.mounts:
+            path = mount.strip("/") + "/"
+            if core.router.get(path) is None:
+                raise InvalidRequest(f"mount {mount[:80]!r} not found")
+            paths.append(path)
+    return _answer(request, await core.reload_backends(paths), args.scope)
 
-    async def reload_plugin(request: Request, args: ReloadPluginArgs) -> Response:
-        if args.scope not in _SCOPES:
-            raise InvalidRequest(f"invalid scope {args.scope[:40]!r}: empty or global")
-        if args.type not in _KINDS:
-            raise InvalidRequest(f"invalid plugin type {args.type[:40]!r}")
-        if args.type == "database":
-            # the database engine's mounts run the (built-in) database plugins
-            known = args.name == "postgresql-database-plugin"
-            paths = _mount_paths(core, plugin=args.name, kinds=("database",)) if known else []
-        else:
-            kinds = ("secret", "auth") if args.type == "unknown" else (args.type,)
-            paths = _mount_paths(core, plugin=args.name, kinds=kinds)
-        return _answer(request, await core.reload_backends(paths), args.scope)
 
-    return [
-        Path(
-            r"plugins/reload/backend",
-            {Operation.UPDATE: reload_backend},
-            ReloadBackendArgs,
-            synopsis="Reload mounted backends by plugin name or by mount path",
-        ),
-        Path(
-            r"plugins/reload/(?P<type>[^/]+)/(?P<name>[^/]+)",
-            {Operation.UPDATE: reload_plugin},
-            ReloadPluginArgs,
-            synopsis="Reload every mount of a plugin",
-        ),
-    ]
+async def _reload_plugin(ctx: SysContext, request: Request, args: ReloadPluginArgs) -> Response:
+    core = ctx.core
+    if args.scope not in _SCOPES:
+        raise InvalidRequest(f"invalid scope {args.scope[:40]!r}: empty or global")
+    if args.type not in _KINDS:
+        raise InvalidRequest(f"invalid plugin type {args.type[:40]!r}")
+    if args.type == "database":
+        # the database engine's mounts run the (built-in) database plugins
+        known = args.name == "postgresql-database-plugin"
+        paths = _mount_paths(core, plugin=args.name, kinds=("database",)) if known else []
+    else:
+        kinds = ("secret", "auth") if args.type == "unknown" else (args.type,)
+        paths = _mount_paths(core, plugin=args.name, kinds=kinds)
+    return _answer(request, await core.reload_backends(paths), args.scope)
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"plugins/reload/backend",
+        {Operation.UPDATE: _reload_backend},
+        ReloadBackendArgs,
+        synopsis="Reload mounted backends by plugin name or by mount path",
+    ),
+    Endpoint(
+        r"plugins/reload/(?P<type>[^/]+)/(?P<name>[^/]+)",
+        {Operation.UPDATE: _reload_plugin},
+        ReloadPluginArgs,
+        synopsis="Reload every mount of a plugin",
+    ),
+]

@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from strongroom.core.system._context import SysContext
 from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.framework import NoArgs, Path
+from strongroom.framework import Endpoint, NoArgs
 from strongroom.logical import Operation, Request, Response
 
 if TYPE_CHECKING:
-    from strongroom.core.core import Core
     from strongroom.core.tokens import TokenEntry
 
-__all__ = ["policy_paths"]
+__all__ = ["TABLE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,100 +50,117 @@ def _policy_text(args: NameArgs) -> str:
     return raw
 
 
-def policy_paths(core: Core) -> list[Path]:
-    async def list_legacy(request: Request, args: NoArgs) -> Response:
-        names = await core.policies.names()
-        return Response(data={"keys": names, "policies": names})
+async def _list_legacy(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    names = await ctx.core.policies.names()
+    return Response(data={"keys": names, "policies": names})
 
-    async def list_acl(request: Request, args: NoArgs) -> Response:
-        return Response(data={"keys": await core.policies.names()}, data_only=True)
 
-    async def read_legacy(request: Request, args: NameArgs) -> Response | None:
-        text = await core.policies.text(args.name)
-        if text is None:
-            return None
-        name = args.name.strip().lower()
-        return Response(data={"name": name, "rules": text})
+async def _list_acl(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+    return Response(data={"keys": await ctx.core.policies.names()}, data_only=True)
 
-    async def read_acl(request: Request, args: NameArgs) -> Response | None:
-        text = await core.policies.text(args.name)
-        if text is None:
-            return None
-        return Response(data={"name": args.name.strip().lower(), "policy": text}, data_only=True)
 
-    async def write(request: Request, args: NameArgs) -> None:
-        await core.policies.put(args.name, _policy_text(args))
+async def _read_legacy(ctx: SysContext, request: Request, args: NameArgs) -> Response | None:
+    text = await ctx.core.policies.text(args.name)
+    if text is None:
+        return None
+    name = args.name.strip().lower()
+    return Response(data={"name": name, "rules": text})
 
-    async def delete(request: Request, args: NameArgs) -> None:
-        await core.policies.delete(args.name)
 
-    async def capabilities_of(entry: TokenEntry | None, paths: list[str]) -> Response:
-        if not paths:
-            raise InvalidRequest("missing paths")
-        data: dict[str, Any]
-        if entry is None:
-            data = {p: ["deny"] for p in paths}
-        else:
-            acl = await core.acl_for(entry)
-            data = {path: acl.capabilities(path.lstrip("/")) for path in paths}
-        if len(paths) == 1:
-            # Vault adds "capabilities" for one path only (the answer of the old ``path``);
-            # with several, each path is its own key
-            data["capabilities"] = data[paths[0]]
-        return Response(data=data)
+async def _read_acl(ctx: SysContext, request: Request, args: NameArgs) -> Response | None:
+    text = await ctx.core.policies.text(args.name)
+    if text is None:
+        return None
+    return Response(data={"name": args.name.strip().lower(), "policy": text}, data_only=True)
 
-    async def capabilities(request: Request, args: CapabilitiesArgs) -> Response:
-        if not args.token:
-            raise InvalidRequest("missing token")
-        entry = await core.tokens.lookup(args.token)
-        if entry is None:
-            raise InvalidRequest("invalid token")
-        return await capabilities_of(entry, args.paths or args.path)
 
-    async def capabilities_self(request: Request, args: CapabilitiesArgs) -> Response:
-        token = args.token or request.client_token
-        mine = token == request.client_token
-        entry = await core.tokens.lookup(token, in_last_use=mine) if token else None
-        if entry is None:
-            raise PermissionDenied()
-        return await capabilities_of(entry, args.paths or args.path)
+async def _write(ctx: SysContext, request: Request, args: NameArgs) -> None:
+    await ctx.core.policies.put(args.name, _policy_text(args))
 
-    async def capabilities_accessor(request: Request, args: CapabilitiesAccessorArgs) -> Response:
-        if not args.accessor:
-            raise InvalidRequest("missing accessor")
-        entry = await core.tokens.lookup_accessor(args.accessor)
-        if entry is None:
-            raise InvalidRequest("invalid accessor")
-        return await capabilities_of(entry, args.paths or args.path)
 
-    read, update, remove, lst = Operation.READ, Operation.UPDATE, Operation.DELETE, Operation.LIST
-    name = r"(?P<name>[^/]+)"
-    return [
-        Path(r"policy/?", {read: list_legacy, lst: list_legacy}, synopsis="List policies"),
-        Path(
-            r"policy/" + name,
-            {read: read_legacy, update: write, remove: delete},
-            NameArgs,
-            synopsis="Read, write or delete a policy",
-        ),
-        Path(r"policies/acl/?", {lst: list_acl, read: list_acl}, synopsis="List ACL policies"),
-        Path(
-            r"policies/acl/" + name,
-            {read: read_acl, update: write, remove: delete},
-            NameArgs,
-            synopsis="Read, write or delete an ACL policy",
-        ),
-        Path(r"capabilities", {update: capabilities}, CapabilitiesArgs, synopsis="A token's caps"),
-        Path(
-            r"capabilities-self",
-            {update: capabilities_self},
-            CapabilitiesArgs,
-            synopsis="The calling token's capabilities on paths",
-        ),
-        Path(
-            r"capabilities-accessor",
-            {update: capabilities_accessor},
-            CapabilitiesAccessorArgs,
-            synopsis="Capabilities of the token with this accessor",
-        ),
-    ]
+async def _delete(ctx: SysContext, request: Request, args: NameArgs) -> None:
+    await ctx.core.policies.delete(args.name)
+
+
+async def _capabilities_of(ctx: SysContext, entry: TokenEntry | None, paths: list[str]) -> Response:
+    if not paths:
+        raise InvalidRequest("missing paths")
+    data: dict[str, Any]
+    if entry is None:
+        data = {p: ["deny"] for p in paths}
+    else:
+        acl = await ctx.core.acl_for(entry)
+        data = {path: acl.capabilities(path.lstrip("/")) for path in paths}
+    if len(paths) == 1:
+        # Vault adds "capabilities" for one path only (the answer of the old ``path``);
+        # with several, each path is its own key
+        data["capabilities"] = data[paths[0]]
+    return Response(data=data)
+
+
+async def _capabilities(ctx: SysContext, request: Request, args: CapabilitiesArgs) -> Response:
+    if not args.token:
+        raise InvalidRequest("missing token")
+    entry = await ctx.core.tokens.lookup(args.token)
+    if entry is None:
+        raise InvalidRequest("invalid token")
+    return await _capabilities_of(ctx, entry, args.paths or args.path)
+
+
+async def _capabilities_self(ctx: SysContext, request: Request, args: CapabilitiesArgs) -> Response:
+    token = args.token or request.client_token
+    mine = token == request.client_token
+    entry = await ctx.core.tokens.lookup(token, in_last_use=mine) if token else None
+    if entry is None:
+        raise PermissionDenied()
+    return await _capabilities_of(ctx, entry, args.paths or args.path)
+
+
+async def _capabilities_accessor(
+    ctx: SysContext, request: Request, args: CapabilitiesAccessorArgs
+) -> Response:
+    if not args.accessor:
+        raise InvalidRequest("missing accessor")
+    entry = await ctx.core.tokens.lookup_accessor(args.accessor)
+    if entry is None:
+        raise InvalidRequest("invalid accessor")
+    return await _capabilities_of(ctx, entry, args.paths or args.path)
+
+
+_read, _update, _remove, _lst = Operation.READ, Operation.UPDATE, Operation.DELETE, Operation.LIST
+
+
+_NAME = r"(?P<name>[^/]+)"
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(r"policy/?", {_read: _list_legacy, _lst: _list_legacy}, synopsis="List policies"),
+    Endpoint(
+        r"policy/" + _NAME,
+        {_read: _read_legacy, _update: _write, _remove: _delete},
+        NameArgs,
+        synopsis="Read, write or delete a policy",
+    ),
+    Endpoint(r"policies/acl/?", {_lst: _list_acl, _read: _list_acl}, synopsis="List ACL policies"),
+    Endpoint(
+        r"policies/acl/" + _NAME,
+        {_read: _read_acl, _update: _write, _remove: _delete},
+        NameArgs,
+        synopsis="Read, write or delete an ACL policy",
+    ),
+    Endpoint(
+        r"capabilities", {_update: _capabilities}, CapabilitiesArgs, synopsis="A token's caps"
+    ),
+    Endpoint(
+        r"capabilities-self",
+        {_update: _capabilities_self},
+        CapabilitiesArgs,
+        synopsis="The calling token's capabilities on paths",
+    ),
+    Endpoint(
+        r"capabilities-accessor",
+        {_update: _capabilities_accessor},
+        CapabilitiesAccessorArgs,
+        synopsis="Capabilities of the token with this accessor",
+    ),
+]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import orjson
 
@@ -19,14 +20,15 @@ from strongroom.core.quotas import (
     decode_rate_limit,
     encode_quota,
 )
+from strongroom.core.system._context import SysContext
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Duration, ExistenceCheck, Handler, KeyLocks, NoArgs, Path
+from strongroom.framework import Duration, Endpoint, NoArgs
 from strongroom.logical import Operation, Request, Response, Storage
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
+__all__ = ["TABLE", "load_quotas"]
 
-__all__ = ["load_quotas", "quota_paths"]
+Handler = Callable[[SysContext, Request, Any], Awaitable[Response | None]]
+ExistenceCheck = Callable[[SysContext, Request, Any], Awaitable[bool]]
 
 _PREFIX = "sys/quotas/"
 _CONFIG_KEY = "config"
@@ -72,162 +74,167 @@ class QuotaArgs:
     type: str | None = None
 
 
-def quota_paths(core: Core) -> list[Path]:
-    locks = KeyLocks()
-    view = _view(core.barrier)
-
-    def check_scope(path: str, role: str) -> str:
-        """A quota's path must name an existing mount (or be empty: global)."""
-        path = path.strip().lstrip("/")
-        if not path:
-            if role:
-                raise InvalidRequest("role can only be set with a path to an auth mount")
-            return ""
-        found = core.router.match(path if path.endswith("/") else path + "/")
-        if found is None:
-            found = core.router.match(path)
-        if found is None:
-            raise InvalidRequest(f'invalid mount path "{path}"')
-        route = found[0]
-        if role and not route.mount_point.startswith("auth/"):
+def _check_scope(ctx: SysContext, path: str, role: str) -> str:
+    """A quota's path must name an existing mount (or be empty: global)."""
+    path = path.strip().lstrip("/")
+    if not path:
+        if role:
             raise InvalidRequest("role can only be set with a path to an auth mount")
-        if role and path.rstrip("/") != route.mount_point.rstrip("/"):
-            raise InvalidRequest("role quotas apply to a whole auth mount: give its path")
-        return path
+        return ""
+    found = ctx.core.router.match(path if path.endswith("/") else path + "/")
+    if found is None:
+        found = ctx.core.router.match(path)
+    if found is None:
+        raise InvalidRequest(f'invalid mount path "{path}"')
+    route = found[0]
+    if role and not route.mount_point.startswith("auth/"):
+        raise InvalidRequest("role can only be set with a path to an auth mount")
+    if role and path.rstrip("/") != route.mount_point.rstrip("/"):
+        raise InvalidRequest("role quotas apply to a whole auth mount: give its path")
+    return path
 
-    async def read_config(request: Request, args: ConfigArgs) -> Response:
-        return Response(data=core.quotas.config.to_json())
 
-    async def write_config(request: Request, args: ConfigArgs) -> None:
-        async with locks.hold(_CONFIG_KEY):
-            current = core.quotas.config
-            config = QuotaConfig(
-                rate_limit_exempt_paths=(
-                    current.rate_limit_exempt_paths
-                    if args.rate_limit_exempt_paths is None
-                    else tuple(p.lstrip("/") for p in args.rate_limit_exempt_paths)
-                ),
-                enable_rate_limit_audit_logging=(
-                    current.enable_rate_limit_audit_logging
-                    if args.enable_rate_limit_audit_logging is None
-                    else args.enable_rate_limit_audit_logging
-                ),
-                enable_rate_limit_response_headers=(
-                    current.enable_rate_limit_response_headers
-                    if args.enable_rate_limit_response_headers is None
-                    else args.enable_rate_limit_response_headers
-                ),
-            )
-            await view.put(_CONFIG_KEY, orjson.dumps(config.to_json()))
-            core.quotas.set_config(config)
+async def _read_config(ctx: SysContext, request: Request, args: ConfigArgs) -> Response:
+    return Response(data=ctx.core.quotas.config.to_json())
 
-    def table_of(kind: str) -> dict[str, RateLimitQuota] | dict[str, LeaseCountQuota]:
-        return core.quotas.rate_limits if kind == "rate-limit" else core.quotas.lease_counts
 
-    def handlers(kind: str) -> tuple[dict[Operation, Handler], ExistenceCheck]:
-        async def read(request: Request, args: QuotaArgs) -> Response | None:
-            quota = table_of(kind).get(args.name)
-            return None if quota is None else Response(data=quota.to_json())
-
-        async def write(request: Request, args: QuotaArgs) -> None:
-            name = args.name.strip()
-            if not name:
-                raise InvalidRequest("missing quota name")
-            async with locks.hold(kind + "/" + name):
-                if kind == "rate-limit":
-                    old = core.quotas.rate_limits.get(name)
-                    rate = args.rate if args.rate is not None else (old.rate if old else 0.0)
-                    if not math.isfinite(rate) or rate <= 0:
-                        raise InvalidRequest("'rate' is invalid")
-                    interval = (
-                        int(args.interval)
-                        if args.interval is not None
-                        else (old.interval if old else 1)
-                    )
-                    if interval < 1:
-                        raise InvalidRequest("'interval' must be at least one second")
-                    group_by = args.group_by or (old.group_by if old else "ip")
-                    if group_by not in ("ip", "entity"):
-                        raise InvalidRequest("'group_by' must be 'ip' or 'entity'")
-                    role = args.role if args.role is not None else (old.role if old else "")
-                    path = args.path if args.path is not None else (old.path if old else "")
-                    quota: RateLimitQuota | LeaseCountQuota = RateLimitQuota(
-                        name=name,
-                        rate=rate,
-                        interval=interval,
-                        block_interval=int(args.block_interval)
-                        if args.block_interval is not None
-                        else (old.block_interval if old else 0),
-                        path=check_scope(path, role),
-                        role=role,
-                        group_by=group_by,
-                    )
-                else:
-                    prior = core.quotas.lease_counts.get(name)
-                    max_leases = (
-                        args.max_leases
-                        if args.max_leases is not None
-                        else (prior.max_leases if prior else 0)
-                    )
-                    if max_leases <= 0:
-                        raise InvalidRequest("'max_leases' must be a positive number")
-                    role = args.role if args.role is not None else (prior.role if prior else "")
-                    path = args.path if args.path is not None else (prior.path if prior else "")
-                    quota = LeaseCountQuota(
-                        name=name, max_leases=max_leases, path=check_scope(path, role), role=role
-                    )
-                await view.put(f"{kind}/{name}", encode_quota(quota))
-                if isinstance(quota, RateLimitQuota):
-                    core.quotas.put_rate_limit(quota)
-                else:
-                    core.quotas.put_lease_count(quota)
-
-        async def delete(request: Request, args: QuotaArgs) -> None:
-            async with locks.hold(kind + "/" + args.name):
-                await view.delete(f"{kind}/{args.name}")
-                core.quotas.delete(kind, args.name)
-
-        async def exists(request: Request, args: QuotaArgs) -> bool:
-            return args.name in table_of(kind)
-
-        ops: dict[Operation, Handler] = {
-            Operation.READ: read,
-            Operation.CREATE: write,
-            Operation.UPDATE: write,
-            Operation.DELETE: delete,
-        }
-        return ops, exists
-
-    def listing(kind: str) -> Handler:
-        async def list_quotas(request: Request, args: NoArgs) -> Response:
-            return Response(data={"keys": sorted(table_of(kind))})
-
-        return list_quotas
-
-    paths = [
-        Path(
-            r"quotas/config",
-            {Operation.READ: read_config, Operation.UPDATE: write_config},
-            ConfigArgs,
-            synopsis="Quota settings: exempt paths, response headers",
+async def _write_config(ctx: SysContext, request: Request, args: ConfigArgs) -> None:
+    async with ctx.quota_locks.hold(_CONFIG_KEY):
+        current = ctx.core.quotas.config
+        config = QuotaConfig(
+            rate_limit_exempt_paths=(
+                current.rate_limit_exempt_paths
+                if args.rate_limit_exempt_paths is None
+                else tuple(p.lstrip("/") for p in args.rate_limit_exempt_paths)
+            ),
+            enable_rate_limit_audit_logging=(
+                current.enable_rate_limit_audit_logging
+                if args.enable_rate_limit_audit_logging is None
+                else args.enable_rate_limit_audit_logging
+            ),
+            enable_rate_limit_response_headers=(
+                current.enable_rate_limit_response_headers
+                if args.enable_rate_limit_response_headers is None
+                else args.enable_rate_limit_response_headers
+            ),
         )
+        await _view(ctx.core.barrier).put(_CONFIG_KEY, orjson.dumps(config.to_json()))
+        ctx.core.quotas.set_config(config)
+
+
+def _table_of(ctx: SysContext, kind: str) -> dict[str, RateLimitQuota] | dict[str, LeaseCountQuota]:
+    return ctx.core.quotas.rate_limits if kind == "rate-limit" else ctx.core.quotas.lease_counts
+
+
+def _handlers(kind: str) -> tuple[dict[Operation, Handler], ExistenceCheck]:
+    async def read(ctx: SysContext, request: Request, args: QuotaArgs) -> Response | None:
+        quota = _table_of(ctx, kind).get(args.name)
+        return None if quota is None else Response(data=quota.to_json())
+
+    async def write(ctx: SysContext, request: Request, args: QuotaArgs) -> None:
+        core = ctx.core
+        name = args.name.strip()
+        if not name:
+            raise InvalidRequest("missing quota name")
+        async with ctx.quota_locks.hold(kind + "/" + name):
+            if kind == "rate-limit":
+                old = core.quotas.rate_limits.get(name)
+                rate = args.rate if args.rate is not None else (old.rate if old else 0.0)
+                if not math.isfinite(rate) or rate <= 0:
+                    raise InvalidRequest("'rate' is invalid")
+                interval = (
+                    int(args.interval)
+                    if args.interval is not None
+                    else (old.interval if old else 1)
+                )
+                if interval < 1:
+                    raise InvalidRequest("'interval' must be at least one second")
+                group_by = args.group_by or (old.group_by if old else "ip")
+                if group_by not in ("ip", "entity"):
+                    raise InvalidRequest("'group_by' must be 'ip' or 'entity'")
+                role = args.role if args.role is not None else (old.role if old else "")
+                path = args.path if args.path is not None else (old.path if old else "")
+                quota: RateLimitQuota | LeaseCountQuota = RateLimitQuota(
+                    name=name,
+                    rate=rate,
+                    interval=interval,
+                    block_interval=int(args.block_interval)
+                    if args.block_interval is not None
+                    else (old.block_interval if old else 0),
+                    path=_check_scope(ctx, path, role),
+                    role=role,
+                    group_by=group_by,
+                )
+            else:
+                prior = core.quotas.lease_counts.get(name)
+                max_leases = (
+                    args.max_leases
+                    if args.max_leases is not None
+                    else (prior.max_leases if prior else 0)
+                )
+                if max_leases <= 0:
+                    raise InvalidRequest("'max_leases' must be a positive number")
+                role = args.role if args.role is not None else (prior.role if prior else "")
+                path = args.path if args.path is not None else (prior.path if prior else "")
+                quota = LeaseCountQuota(
+                    name=name, max_leases=max_leases, path=_check_scope(ctx, path, role), role=role
+                )
+            await _view(core.barrier).put(f"{kind}/{name}", encode_quota(quota))
+            if isinstance(quota, RateLimitQuota):
+                core.quotas.put_rate_limit(quota)
+            else:
+                core.quotas.put_lease_count(quota)
+
+    async def delete(ctx: SysContext, request: Request, args: QuotaArgs) -> None:
+        async with ctx.quota_locks.hold(kind + "/" + args.name):
+            await _view(ctx.core.barrier).delete(f"{kind}/{args.name}")
+            ctx.core.quotas.delete(kind, args.name)
+
+    async def exists(ctx: SysContext, request: Request, args: QuotaArgs) -> bool:
+        return args.name in _table_of(ctx, kind)
+
+    ops: dict[Operation, Handler] = {
+        Operation.READ: read,
+        Operation.CREATE: write,
+        Operation.UPDATE: write,
+        Operation.DELETE: delete,
+    }
+    return ops, exists
+
+
+def _listing(kind: str) -> Handler:
+    async def list_quotas(ctx: SysContext, request: Request, args: NoArgs) -> Response:
+        return Response(data={"keys": sorted(_table_of(ctx, kind))})
+
+    return list_quotas
+
+
+def _quota_table(kind: str) -> list[Endpoint[SysContext]]:
+    ops, exists = _handlers(kind)
+    return [
+        Endpoint(
+            rf"quotas/{kind}/?",
+            {Operation.LIST: _listing(kind)},
+            synopsis=f"List {kind} quotas",
+        ),
+        Endpoint(
+            rf"quotas/{kind}/(?P<name>[^/]+)",
+            ops,
+            QuotaArgs,
+            existence_check=exists,
+            synopsis=f"Read, write or delete a {kind} quota",
+            description="path: '' (global), a mount, or a path below a mount; role: "
+            "one role of an auth mount (its logins only).",
+        ),
     ]
-    for kind in _KINDS:
-        ops, exists = handlers(kind)
-        paths += [
-            Path(
-                rf"quotas/{kind}/?",
-                {Operation.LIST: listing(kind)},
-                synopsis=f"List {kind} quotas",
-            ),
-            Path(
-                rf"quotas/{kind}/(?P<name>[^/]+)",
-                ops,
-                QuotaArgs,
-                existence_check=exists,
-                synopsis=f"Read, write or delete a {kind} quota",
-                description="path: '' (global), a mount, or a path below a mount; role: "
-                "one role of an auth mount (its logins only).",
-            ),
-        ]
-    return paths
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"quotas/config",
+        {Operation.READ: _read_config, Operation.UPDATE: _write_config},
+        ConfigArgs,
+        synopsis="Quota settings: exempt paths, response headers",
+    ),
+    *(endpoint for kind in _KINDS for endpoint in _quota_table(kind)),
+]

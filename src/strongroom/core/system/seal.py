@@ -12,16 +12,17 @@ import binascii
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from strongroom.core.system._context import caller_acl
 from strongroom.errors import InvalidRequest, PermissionDenied, Sealed, UnsupportedOperation
 from strongroom.framework import format_time, parse_bool, parse_int
 from strongroom.logical import Operation, Request, Response
 
 if TYPE_CHECKING:
-    from strongroom.core.core import Core
+    from strongroom.core.system._context import SystemCore
 
 __all__ = ["SEAL_OPERATIONS", "decode_key_share"]
 
-SealOp = Callable[["Core", Request], Awaitable[Response | None]]
+SealOp = Callable[["SystemCore", Request], Awaitable[Response | None]]
 
 
 def decode_key_share(value: Any) -> bytes:
@@ -47,18 +48,15 @@ def _ops(*allowed: Operation) -> Callable[[Request], None]:
     return check
 
 
-async def _require_authorized(core: Core, request: Request) -> None:
+async def _require_authorized(core: SystemCore, request: Request) -> None:
     if core.sealed:
         raise Sealed()
-    entry = await core.tokens.lookup(request.client_token) if request.client_token else None
-    if entry is None:
-        raise PermissionDenied()
-    acl = await core.acl_for(entry)
+    acl = await caller_acl(core, request)
     if not acl.check(Operation.DELETE, request.path, None).allowed:
         raise PermissionDenied()
 
 
-async def seal_status_json(core: Core) -> dict[str, Any]:
+async def seal_status_json(core: SystemCore) -> dict[str, Any]:
     initialized = await core.seal_manager.initialized()
     config = await core.seal_manager.seal_config() if initialized else None
     progress = core.seal_manager.unseal_progress()
@@ -83,7 +81,7 @@ async def seal_status_json(core: Core) -> dict[str, Any]:
     return out
 
 
-async def _seal_status(core: Core, request: Request) -> Response:
+async def _seal_status(core: SystemCore, request: Request) -> Response:
     _ops(Operation.READ)(request)
     return _bare(await seal_status_json(core))
 
@@ -93,7 +91,7 @@ def _bare(data: dict[str, Any], status: int | None = None) -> Response:
     return Response(data=data, envelope=False, status=status)
 
 
-async def _init(core: Core, request: Request) -> Response:
+async def _init(core: SystemCore, request: Request) -> Response:
     if request.operation is Operation.READ:
         return _bare({"initialized": await core.seal_manager.initialized()})
     _ops(Operation.UPDATE, Operation.CREATE)(request)
@@ -114,7 +112,7 @@ async def _init(core: Core, request: Request) -> Response:
     )
 
 
-async def _unseal(core: Core, request: Request) -> Response:
+async def _unseal(core: SystemCore, request: Request) -> Response:
     _ops(Operation.UPDATE, Operation.CREATE)(request)
     manager = core.seal_manager
     if not await manager.initialized():
@@ -138,7 +136,7 @@ async def _unseal(core: Core, request: Request) -> Response:
     return _bare(await seal_status_json(core))
 
 
-async def _health(core: Core, request: Request) -> Response:
+async def _health(core: SystemCore, request: Request) -> Response:
     _ops(Operation.READ)(request)
     query = request.query
     initialized = await core.seal_manager.initialized()
@@ -182,7 +180,7 @@ async def _health(core: Core, request: Request) -> Response:
     return _bare((body), status=status)
 
 
-async def _leader(core: Core, request: Request) -> Response:
+async def _leader(core: SystemCore, request: Request) -> Response:
     _ops(Operation.READ)(request)
     if core.sealed:
         raise Sealed()
@@ -220,7 +218,7 @@ def _flag(query: Mapping[str, str], name: str) -> bool:
     return value == "" or parse_bool(value, name)
 
 
-async def _generate_root_attempt(core: Core, request: Request) -> Response | None:
+async def _generate_root_attempt(core: SystemCore, request: Request) -> Response | None:
     manager = core.seal_manager
     if request.operation is Operation.READ:
         return _bare(manager.generate_root_status().to_json())
@@ -237,7 +235,7 @@ async def _generate_root_attempt(core: Core, request: Request) -> Response | Non
     return _bare(status.to_json())
 
 
-async def _generate_root_update(core: Core, request: Request) -> Response:
+async def _generate_root_update(core: SystemCore, request: Request) -> Response:
     _ops(Operation.UPDATE, Operation.CREATE)(request)
     if core.sealed:
         raise Sealed()
@@ -247,7 +245,7 @@ async def _generate_root_update(core: Core, request: Request) -> Response:
     return _bare(status.to_json())
 
 
-async def _rekey_init(core: Core, request: Request) -> Response | None:
+async def _rekey_init(core: SystemCore, request: Request) -> Response | None:
     manager = core.seal_manager
     if request.operation is Operation.READ:
         return _bare(manager.rekey_status().to_json())
@@ -269,7 +267,7 @@ async def _rekey_init(core: Core, request: Request) -> Response | None:
     return _bare(status.to_json())
 
 
-async def _rekey_update(core: Core, request: Request) -> Response:
+async def _rekey_update(core: SystemCore, request: Request) -> Response:
     _ops(Operation.UPDATE, Operation.CREATE)(request)
     if core.sealed:
         raise Sealed()
@@ -278,7 +276,7 @@ async def _rekey_update(core: Core, request: Request) -> Response:
     return _bare(result.to_json())
 
 
-async def _rekey_verify(core: Core, request: Request) -> Response | None:
+async def _rekey_verify(core: SystemCore, request: Request) -> Response | None:
     manager = core.seal_manager
     if request.operation is Operation.READ:
         return _bare(manager.rekey_verify_status().to_json())
@@ -293,10 +291,18 @@ async def _rekey_verify(core: Core, request: Request) -> Response | None:
     return _bare(result.to_json())
 
 
-async def _rekey_recovery(core: Core, request: Request) -> Response:
+async def _rekey_recovery(core: SystemCore, request: Request) -> Response:
     # Recovery keys exist only with an auto-unseal seal; this server has the Shamir seal
     # only, where Vault answers the same refusal.
     raise InvalidRequest("recovery rekeying not supported")
+
+
+async def _seal_backend_status(core: SystemCore, request: Request) -> Response:
+    # one seal, Shamir's, which cannot become unhealthy (Vault's seal HA has several)
+    _ops(Operation.READ)(request)
+    return _bare(
+        {"healthy": True, "unhealthy_since": "", "backends": [{"name": "shamir", "healthy": True}]}
+    )
 
 
 SEAL_OPERATIONS: dict[str, SealOp] = {
@@ -310,6 +316,7 @@ SEAL_OPERATIONS: dict[str, SealOp] = {
     "sys/rekey/init": _rekey_init,
     "sys/rekey/update": _rekey_update,
     "sys/rekey/verify": _rekey_verify,
+    "sys/seal-backend-status": _seal_backend_status,
     "sys/rekey-recovery-key/init": _rekey_recovery,
     "sys/rekey-recovery-key/update": _rekey_recovery,
     "sys/rekey-recovery-key/verify": _rekey_recovery,

@@ -13,17 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from strongroom.core.snapshots import restore_snapshot, save_snapshot
+from strongroom.core.system._context import SysContext
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Path
+from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["snapshot_paths"]
+__all__ = ["TABLE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,35 +38,39 @@ def _body(args: SnapshotArgs) -> bytes:
         raise InvalidRequest("the request body must be a snapshot file") from None
 
 
-def snapshot_paths(core: Core) -> list[Path]:
-    async def save(request: Request, args: SnapshotArgs) -> Response:
-        data = await save_snapshot(core)
-        return Response(raw_body=data, status=200, content_type="application/octet-stream")
+async def _save(ctx: SysContext, request: Request, args: SnapshotArgs) -> Response:
+    data = await save_snapshot(ctx.core)
+    return Response(raw_body=data, status=200, content_type="application/octet-stream")
 
-    async def restore(request: Request, args: SnapshotArgs) -> None:
-        await restore_snapshot(core, _body(args), force=args.force)
 
-    async def restore_force(request: Request, args: SnapshotArgs) -> None:
-        await restore_snapshot(core, _body(args), force=True)
+async def _restore(ctx: SysContext, request: Request, args: SnapshotArgs) -> None:
+    await restore_snapshot(ctx.core, _body(args), force=args.force)
 
-    read, update, create = Operation.READ, Operation.UPDATE, Operation.CREATE
-    return [
-        Path(
-            r"storage/snapshot",
-            {read: save, update: restore, create: restore},
-            SnapshotArgs,
-            synopsis="Save (GET) or restore (POST) a snapshot of all storage",
-        ),
-        Path(
-            r"storage/raft/snapshot",
-            {read: save, update: restore, create: restore},
-            SnapshotArgs,
-            synopsis="Vault's raft snapshot path: save (GET) or restore (POST)",
-        ),
-        Path(
-            r"storage/raft/snapshot-force",
-            {update: restore_force, create: restore_force},
-            SnapshotArgs,
-            synopsis="Restore a snapshot, even one from another cluster",
-        ),
-    ]
+
+async def _restore_force(ctx: SysContext, request: Request, args: SnapshotArgs) -> None:
+    await restore_snapshot(ctx.core, _body(args), force=True)
+
+
+_read, _update, _create = Operation.READ, Operation.UPDATE, Operation.CREATE
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"storage/snapshot",
+        {_read: _save, _update: _restore, _create: _restore},
+        SnapshotArgs,
+        synopsis="Save (GET) or restore (POST) a snapshot of all storage",
+    ),
+    Endpoint(
+        r"storage/raft/snapshot",
+        {_read: _save, _update: _restore, _create: _restore},
+        SnapshotArgs,
+        synopsis="Vault's raft snapshot path: save (GET) or restore (POST)",
+    ),
+    Endpoint(
+        r"storage/raft/snapshot-force",
+        {_update: _restore_force, _create: _restore_force},
+        SnapshotArgs,
+        synopsis="Restore a snapshot, even one from another cluster",
+    ),
+]

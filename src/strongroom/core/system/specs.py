@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from strongroom import __version__
 from strongroom.core.openapi import MountSpec, build_document
-from strongroom.errors import PermissionDenied
-from strongroom.framework import Path
+from strongroom.core.system._context import SysContext, SystemCore, caller_acl
+from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["spec_paths"]
+__all__ = ["TABLE"]
 
 # the sys/ operations served before the router (core/system/seal.py): not in a path table
 _SEAL_PATHS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -37,7 +34,7 @@ class SpecArgs:
     generic_mount_paths: bool = False
 
 
-def mount_specs(core: Core) -> list[MountSpec]:
+def mount_specs(core: SystemCore) -> list[MountSpec]:
     specs = []
     for route in core.router.routes():
         paths = getattr(route.backend, "paths", None)
@@ -56,26 +53,24 @@ def mount_specs(core: Core) -> list[MountSpec]:
     return specs
 
 
-def spec_paths(core: Core) -> list[Path]:
-    async def openapi(request: Request, args: SpecArgs) -> Response:
-        entry = await core.tokens.lookup(request.client_token) if request.client_token else None
-        if entry is None:
-            raise PermissionDenied()
-        acl = await core.acl_for(entry)
+async def _openapi(ctx: SysContext, request: Request, args: SpecArgs) -> Response:
+    core = ctx.core
+    acl = await caller_acl(core, request)
 
-        def visible(path: str) -> bool:
-            return acl.capabilities(path) != ["deny"]
+    def visible(path: str) -> bool:
+        return acl.capabilities(path) != ["deny"]
 
-        document: dict[str, Any] = build_document(mount_specs(core), __version__, visible)
-        return Response(data=document, envelope=False)
+    document: dict[str, Any] = build_document(mount_specs(core), __version__, visible)
+    return Response(data=document, envelope=False)
 
-    return [
-        Path(
-            r"internal/specs/openapi",
-            {Operation.READ: openapi},
-            SpecArgs,
-            synopsis="The OpenAPI document of this server's API",
-            description="Generated from every mounted backend's path table; a token sees "
-            "the paths its policies allow something on.",
-        )
-    ]
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"internal/specs/openapi",
+        {Operation.READ: _openapi},
+        SpecArgs,
+        synopsis="The OpenAPI document of this server's API",
+        description="Generated from every mounted backend's path table; a token sees "
+        "the paths its policies allow something on.",
+    )
+]

@@ -7,17 +7,14 @@ import binascii
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from strongroom.core.system._context import SysContext
 from strongroom.errors import InvalidRequest
-from strongroom.framework import Path
+from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 from strongroom.seal.otp import decode_root_token
 
-if TYPE_CHECKING:
-    from strongroom.core.core import Core
-
-__all__ = ["tool_paths"]
+__all__ = ["TABLE"]
 
 _MAX_RANDOM_BYTES = 128 * 1024
 _SOURCES = ("platform", "seal", "all")
@@ -64,76 +61,81 @@ def _encode(raw: bytes, fmt: str) -> str:
     raise InvalidRequest(f'unsupported encoding format "{fmt}"; must be "hex" or "base64"')
 
 
-def tool_paths(core: Core) -> list[Path]:
-    async def random(request: Request, args: RandomArgs) -> Response:
-        count = args.bytes
-        if args.url_bytes:
-            if not args.url_bytes.isdigit():
-                raise InvalidRequest(f"error parsing url-set byte count: {args.url_bytes[:20]!r}")
-            count = int(args.url_bytes)
-        source = args.url_source or args.source
-        if source not in _SOURCES:
-            raise InvalidRequest(
-                f'unsupported entropy source "{source[:40]}"; must be "platform" or "seal", '
-                'or "all"'
-            )
-        if count < 1:
-            raise InvalidRequest("'bytes' cannot be less than 1")
-        if count > _MAX_RANDOM_BYTES:
-            raise InvalidRequest(f"'bytes' should be less than {_MAX_RANDOM_BYTES}")
-        fmt = args.format
-        _encode(b"", fmt)  # refuse an unknown format before drawing
-        # The Shamir seal has no entropy source of its own: "seal" and "all" use the OS
-        # CSPRNG, which is what "platform" is (Vault warns the same way).
-        warnings = (
-            ["no seal/entropy augmentation available, using platform entropy source"]
-            if source == "seal"
-            else []
+async def _random(ctx: SysContext, request: Request, args: RandomArgs) -> Response:
+    count = args.bytes
+    if args.url_bytes:
+        if not args.url_bytes.isdigit():
+            raise InvalidRequest(f"error parsing url-set byte count: {args.url_bytes[:20]!r}")
+        count = int(args.url_bytes)
+    source = args.url_source or args.source
+    if source not in _SOURCES:
+        raise InvalidRequest(
+            f'unsupported entropy source "{source[:40]}"; must be "platform" or "seal", or "all"'
         )
-        return Response(data={"random_bytes": _encode(os.urandom(count), fmt)}, warnings=warnings)
+    if count < 1:
+        raise InvalidRequest("'bytes' cannot be less than 1")
+    if count > _MAX_RANDOM_BYTES:
+        raise InvalidRequest(f"'bytes' should be less than {_MAX_RANDOM_BYTES}")
+    fmt = args.format
+    _encode(b"", fmt)  # refuse an unknown format before drawing
+    # The Shamir seal has no entropy source of its own: "seal" and "all" use the OS
+    # CSPRNG, which is what "platform" is (Vault warns the same way).
+    warnings = (
+        ["no seal/entropy augmentation available, using platform entropy source"]
+        if source == "seal"
+        else []
+    )
+    return Response(data={"random_bytes": _encode(os.urandom(count), fmt)}, warnings=warnings)
 
-    async def hash_input(request: Request, args: HashArgs) -> Response:
-        algorithm = args.url_algorithm or args.algorithm
-        digest = _HASHES.get(algorithm)
-        if digest is None:
-            raise InvalidRequest(f"unsupported algorithm {algorithm[:40]}")
-        if args.format not in ("hex", "base64"):
-            raise InvalidRequest(
-                f"unsupported encoding format {args.format[:20]}; must be hex or base64"
-            )
-        try:
-            data = base64.b64decode(args.input, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequest("unable to decode input as base64") from None
-        return Response(data={"sum": _encode(digest(data).digest(), args.format)})
 
-    async def decode_token(request: Request, args: DecodeTokenArgs) -> Response:
-        if not args.encoded_token:
-            raise InvalidRequest("encoded_token is required")
-        if not args.otp:
-            raise InvalidRequest("otp is required")
-        return Response(data={"token": decode_root_token(args.encoded_token, args.otp)})
+async def _hash_input(ctx: SysContext, request: Request, args: HashArgs) -> Response:
+    algorithm = args.url_algorithm or args.algorithm
+    digest = _HASHES.get(algorithm)
+    if digest is None:
+        raise InvalidRequest(f"unsupported algorithm {algorithm[:40]}")
+    if args.format not in ("hex", "base64"):
+        raise InvalidRequest(
+            f"unsupported encoding format {args.format[:20]}; must be hex or base64"
+        )
+    try:
+        data = base64.b64decode(args.input, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("unable to decode input as base64") from None
+    return Response(data={"sum": _encode(digest(data).digest(), args.format)})
 
-    update = Operation.UPDATE
-    source = r"(?P<url_source>platform|seal|all|[^/0-9][^/]*)"
-    return [
-        Path(
-            r"tools/random(?:/" + source + r")?(?:/(?P<url_bytes>[^/]+))?",
-            {update: random},
-            RandomArgs,
-            synopsis="Random bytes",
-            description="Bytes from the OS CSPRNG, base64 or hex.",
-        ),
-        Path(
-            r"tools/hash(?:/(?P<url_algorithm>[^/]+))?",
-            {update: hash_input},
-            HashArgs,
-            synopsis="Hash data (SHA-2, SHA-3)",
-        ),
-        Path(
-            r"decode-token",
-            {update: decode_token},
-            DecodeTokenArgs,
-            synopsis="Decode an encoded root token with its OTP",
-        ),
-    ]
+
+async def _decode_token(ctx: SysContext, request: Request, args: DecodeTokenArgs) -> Response:
+    if not args.encoded_token:
+        raise InvalidRequest("encoded_token is required")
+    if not args.otp:
+        raise InvalidRequest("otp is required")
+    return Response(data={"token": decode_root_token(args.encoded_token, args.otp)})
+
+
+_update = Operation.UPDATE
+
+
+_SOURCE = r"(?P<url_source>platform|seal|all|[^/0-9][^/]*)"
+
+
+TABLE: list[Endpoint[SysContext]] = [
+    Endpoint(
+        r"tools/random(?:/" + _SOURCE + r")?(?:/(?P<url_bytes>[^/]+))?",
+        {_update: _random},
+        RandomArgs,
+        synopsis="Random bytes",
+        description="Bytes from the OS CSPRNG, base64 or hex.",
+    ),
+    Endpoint(
+        r"tools/hash(?:/(?P<url_algorithm>[^/]+))?",
+        {_update: _hash_input},
+        HashArgs,
+        synopsis="Hash data (SHA-2, SHA-3)",
+    ),
+    Endpoint(
+        r"decode-token",
+        {_update: _decode_token},
+        DecodeTokenArgs,
+        synopsis="Decode an encoded root token with its OTP",
+    ),
+]

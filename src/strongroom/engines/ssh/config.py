@@ -1,4 +1,6 @@
-"""config/ca (the signing key pair), public_key (unauthenticated) and config/zeroaddress."""
+"""config/ca (the signing key pair), public_key (unauthenticated), config/zeroaddress and
+tidy/dynamic-keys (Vault's cleanup of the host keys of the removed dynamic-key roles: an
+older mount's ``keys/`` entries are deleted; this engine never writes any)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from strongroom.logical import Operation, Request, Response, Storage
 __all__ = ["CAStore", "ConfigPaths"]
 
 _NOT_CONFIGURED = "keys haven't been configured yet"
+_HOST_KEYS = "keys/"  # where Vault's dynamic-key roles kept their host keys
 
 
 class CAStore:
@@ -94,6 +97,12 @@ class ConfigPaths:
                 },
                 synopsis="Roles that give OTPs for any IP address",
             ),
+            Path(
+                pattern=r"tidy/dynamic-keys",
+                args=NoArgs,
+                operations={Operation.DELETE: self.tidy_dynamic_keys},
+                synopsis="Remove host keys left by the removed dynamic-key roles",
+            ),
         ]
 
     async def public_key(self, request: Request, args: NoArgs) -> Response | None:
@@ -152,3 +161,13 @@ class ConfigPaths:
     async def delete_zero(self, request: Request, args: ZeroAddressArgs) -> Response | None:
         await storage_of(request).delete(ZEROADDRESS)
         return None
+
+    async def tidy_dynamic_keys(self, request: Request, args: NoArgs) -> Response:
+        storage = storage_of(request)
+        names = await storage.list(_HOST_KEYS)
+        removed = 0
+        for name in names:
+            if not name.endswith("/"):
+                await storage.delete(_HOST_KEYS + name)
+                removed += 1
+        return Response(data={"message": f"Removed {removed} of {len(names)} host keys."})

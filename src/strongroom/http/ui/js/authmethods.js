@@ -1,7 +1,7 @@
 // Auth methods: list, enable, disable, tune (sys/auth/:path/tune), and the users/roles of
 // every method we ship, edited through a form built from the server's OpenAPI document
 // (sys/internal/specs/openapi): one field per request-body property of the item's path.
-import { api, ApiError, list } from './api.js';
+import { api, ApiError, list, session } from './api.js';
 import { button, field, h, link, notice, replace, table } from './dom.js';
 import { errorText, go } from './app.js';
 
@@ -68,7 +68,8 @@ async function authPage(view) {
           }
         }, { class: 'small danger', 'aria-label': `Disable ${path}` }),
       ])));
-  const type = h('select', {}, ['userpass', 'approle', 'jwt', 'oidc', 'cert', 'kubernetes', 'ldap'].map((t) => h('option', { value: t }, t)));
+  // the methods this server ships (ldap is not built in: a mount of it made elsewhere is still listed)
+  const type = h('select', {}, ['userpass', 'approle', 'jwt', 'oidc', 'cert', 'kubernetes'].map((t) => h('option', { value: t }, t)));
   const path = h('input', { type: 'text', placeholder: 'defaults to the type' });
   const description = h('input', { type: 'text' });
   const form = h('form', { class: 'card narrow' }, h('h2', {}, 'Enable an auth method'), field('Type', type).row,
@@ -184,10 +185,25 @@ async function methodPage(view, path) {
 
 // The request-body properties of POST on `auth/<path>/<list>/{name}`, from the OpenAPI
 // document the server builds from its path tables (null when the token may not read it).
+// The document is ~300 KB: kept in this page's memory while the token and the auth methods
+// stay the same (enabling or disabling one, or another token, fetches it again).
+let specCache = null;
+
+async function openapi() {
+  const key = `${session.token}|${Object.keys((await api('GET', 'sys/auth')).data || {}).sort().join(',')}`;
+  if (!specCache || specCache.key !== key) specCache = { key, doc: api('GET', 'sys/internal/specs/openapi') };
+  try {
+    return await specCache.doc;
+  } catch (err) {
+    specCache = null;
+    throw err;
+  }
+}
+
 async function itemSchema(path, listSegment) {
   let doc;
   try {
-    doc = await api('GET', 'sys/internal/specs/openapi');
+    doc = await openapi();
   } catch (err) {
     if (err instanceof ApiError && (err.status === 403 || err.status === 404)) return null;
     throw err;

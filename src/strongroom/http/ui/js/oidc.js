@@ -21,9 +21,11 @@ export async function startOidc(path, role) {
   const resp = await api('POST', `auth/${mountName(path)}/oidc/auth_url`, body, { token: false });
   const authUrl = resp && resp.data && resp.data.auth_url;
   if (!authUrl) throw new Error('The server gave no authorization URL (check the role and its allowed_redirect_uris).');
-  const state = new URL(authUrl).searchParams.get('state') || '';
+  const target = new URL(authUrl);
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new Error('The authorization URL is not an http(s) address.');
+  const state = target.searchParams.get('state') || '';
   sessionStorage.setItem(PENDING, JSON.stringify({ mount: mountName(path), state }));
-  location.assign(authUrl);
+  location.assign(target.href);
 }
 
 // The callback page's half: check the state is the one this tab started, then let the

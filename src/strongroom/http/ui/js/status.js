@@ -156,23 +156,26 @@ function searchForm(files) {
   const status = h('select', {}, ['', 'ok', 'denied', 'error'].map((o) => h('option', { value: o }, o || 'any')));
   const since = h('input', { type: 'text', placeholder: '2h, 2026-01-31 or RFC 3339' });
   const out = h('div', { 'aria-live': 'polite', id: 'search-result' });
+  const rotated = h('input', { type: 'checkbox', id: 'search-rotated' });
   const form = h('form', { class: 'card' }, h('h2', {}, 'Search the log'), field('Device', device).row,
     field('Request path', path).row, field('Operation', op).row, field('Outcome', status).row, field('Since', since).row,
+    h('div', { class: 'field check' }, rotated, h('label', { for: 'search-rotated' }, 'Include rotated files')),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Search')), out);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     try {
       const r = (await api('POST', `sys/audit-search/${device.value}`, {
         request_path: path.value.trim(), operation: op.value, status: status.value, since: since.value.trim(), limit: 200,
+        rotated: rotated.checked,
       })).data;
-      const rows = r.matches.map(({ line, entry }) => {
+      const rows = r.matches.map(({ file, line, entry }) => {
         const req = entry.request || {};
-        return h('tr', {}, h('td', {}, String(line)), h('td', {}, entry.time || ''), h('td', {}, entry.type || ''),
+        return h('tr', {}, h('td', {}, `${(file || '').split('/').pop()}:${line}`), h('td', {}, entry.time || ''), h('td', {}, entry.type || ''),
           h('td', {}, req.operation || ''), h('td', {}, req.path || ''), h('td', {}, entry.error || ''),
           h('td', {}, req.remote_address || ''));
       });
       replace(out, h('p', {}, `${r.matches.length} entries${r.truncated ? ' (more not shown)' : ''}`),
-        rows.length ? table(['Line', 'Time', 'Type', 'Operation', 'Path', 'Error', 'Remote address'], rows) : null);
+        rows.length ? table(['File:line', 'Time', 'Type', 'Operation', 'Path', 'Error', 'Remote address'], rows) : null);
     } catch (err) {
       replace(out, notice(errorText(err), 'error'));
     }
