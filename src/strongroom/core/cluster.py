@@ -211,7 +211,7 @@ class Cluster:
         # the cluster CA behind the barrier (core sets ``secure_storage`` to its barrier)
         self.secure_storage: Storage | None = None
         self.tls: ClusterTLS | None = None
-        self._tls_tried = 0.0
+        self._tls_tried: int | None = None  # the applied index of the last failed load
         self._forwarder = Forwarder(self._client_tls, clustering=not settings.disable_clustering)
         self.registry = Registry(forget_after=settings.echo_interval * 5)
         self._echoer: asyncio.Task[None] | None = None
@@ -322,17 +322,19 @@ class Cluster:
             and cluster_addr.startswith("https://")
             and not self.settings.disable_clustering
         ):
-            await self._load_tls(create=False)  # the active may have made it since
+            # the active may have made the CA since: apply what it committed (which also
+            # drops a cached "absent"), and look again if anything was committed at all
+            with contextlib.suppress(StrongroomError):
+                await self._catch_up()
+            if self._tls_tried != self.applied_index:
+                await self._load_tls(create=False)
         return self._forwarder.reachable(cluster_addr)
 
     async def _load_tls(self, *, create: bool) -> None:
-        """Load (the active: create at first) the cluster CA and this node's leaf. A standby
-        that finds none yet tries again at most once a second, when it needs it."""
+        """Load (the active: create at first) the cluster CA and this node's leaf."""
         if self.secure_storage is None or self.settings.disable_clustering:
             return
-        if not create and time.monotonic() - self._tls_tried < 1.0:
-            return
-        self._tls_tried = time.monotonic()
+        self._tls_tried = self.applied_index
         try:
             tls = await load_cluster_tls(self.secure_storage, self.node_id, create=create)
         except Exception as exc:
@@ -477,6 +479,8 @@ class Cluster:
                 else:
                     if renewed:
                         last_renewed = time.monotonic()
+                        if self.tls is None:  # the CA could not be made at promotion
+                            await self._load_tls(create=True)
                 if not renewed:
                     log.warning("active: leadership lost (term %d); stepping down", term)
                     await self._demote()
@@ -492,11 +496,13 @@ class Cluster:
         self.term = term
         try:
             await self._catch_up()  # everything the former active wrote is applied
+            # the first active makes the cluster CA, before it answers as the active (so a
+            # standby that learns of it can forward to it at once)
+            await self._load_tls(create=True)
             self.active = True
             self.transitions += 1
             self.registry.clear()  # as Vault: the peers heard from since becoming active
             await self.target.become_active()
-            await self._load_tls(create=True)  # the first active makes the cluster CA
         except Exception as exc:
             log.error("promotion to active failed: %s; standing by", type(exc).__name__)
             await self._demote()
