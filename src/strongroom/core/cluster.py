@@ -319,6 +319,7 @@ class Cluster:
     async def _reachable(self, cluster_addr: str) -> bool:
         if (
             self.tls is None
+            and self._task is not None  # unsealed and running (a sealed node has no CA)
             and cluster_addr.startswith("https://")
             and not self.settings.disable_clustering
         ):
