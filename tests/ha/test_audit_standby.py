@@ -346,3 +346,51 @@ def test_a_killed_active_workers_chain_is_continued_by_its_successor(
     code, out = verify(tmp_path, public_key(server), log)
     assert code == 0, out
     assert f"OK: chain {killed_chain}:" in out
+
+
+def test_chains_survive_a_step_down_in_both_directions(cluster: HACluster, tmp_path: Path) -> None:
+    first, second = roles(cluster)
+    assert first.proc is not None and second.proc is not None
+    log = tmp_path / "audit.log"
+    with cluster.http(first) as http:
+        enable_file_device(http, log)
+        assert http.post("/v1/sys/mounts/secret", json={"type": "kv-v2"}).status_code == 204
+        assert http.post("/v1/secret/data/a", json={"data": {"v": 1}}).status_code == 200
+    for node in (first, second):
+        with cluster.http(node) as http:
+            assert http.get("/v1/secret/data/a").status_code == 200
+    with cluster.http(first) as http:
+        assert http.put("/v1/sys/step-down").status_code == 204
+    assert cluster.wait_active() is second
+    with cluster.http(second) as http:
+        assert http.post("/v1/secret/data/a", json={"data": {"v": 2}}).status_code == 200
+    for node in (first, second):
+        with cluster.http(node) as http:
+            answer = http.get("/v1/secret/data/a")
+            assert answer.status_code == 200 and answer.json()["data"]["data"] == {"v": 2}
+    found = entries(log)
+    reads = [e for e in found if e["type"] == "request" and e["request"]["operation"] == "read"]
+    first_chain, second_chain = reads[0]["chain"], reads[1]["chain"]
+    assert {writer_pid(reads[0]), writer_pid(reads[1])} == {first.proc.pid, second.proc.pid}
+    # afterwards: the former active audits as a standby, in a new chain of its own; the new
+    # active continues the former active's chain (a chain id names the process that
+    # started it), and closed its own standby chain with a checkpoint
+    later = reads[2:]
+    assert len(later) == 2
+    assert len({e["chain"] for e in later}) == 2
+    assert first_chain in {e["chain"] for e in later}
+    assert second_chain not in {e["chain"] for e in later}
+    update = next(
+        e
+        for e in found
+        if e["type"] == "request"
+        and e["request"]["operation"] == "update"
+        and e["request"]["path"] == "secret/data/a"
+    )
+    assert update["chain"] == first_chain
+    closed = [e for e in found if e["chain"] == second_chain]
+    assert closed[-1]["type"] == "checkpoint"
+    assert len({e["chain"] for e in found}) == 3
+    code, out = verify(tmp_path, public_key(second), log)
+    assert code == 0, out
+    assert out.count("OK: chain") == 3, out

@@ -16,6 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from openapi_spec_validator import validate
 
+from strongroom.core.system.seal import SEAL_OPERATIONS
 from tests.serverproc import ServerProcess, start_dev_server
 
 # paths that would end the fuzz run itself (seal the server, revoke its token) or are
@@ -84,6 +85,9 @@ def test_document_is_valid_openapi_from_every_path_table(server: ServerProcess) 
     listing = paths["/auth/token/roles"]["get"]["parameters"]
     assert any(p["name"] == "list" for p in listing)
     assert paths["/sys/seal-status"]["x-vault-unauthenticated"] is True
+    # every operation served before the router is described (core/system/seal.py)
+    for seal_path in SEAL_OPERATIONS:
+        assert "/" + seal_path in paths, seal_path
     assert paths["/sys/audit/{path}"].get("x-vault-sudo") is True
     # a token sees only what its policies allow
     http = server.http(server.root_token)

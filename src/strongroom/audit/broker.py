@@ -223,7 +223,12 @@ class AuditBroker:
                 await asyncio.gather(*self._persisting.values(), return_exceptions=True)
             for device in devices:
                 try:
-                    await self._persist_now(device)
+                    await self._persist_now(device, closed=True)
+                except Fenced:
+                    # a demoted active: its successor recovers the chain from the file
+                    log.info(
+                        "audit device %s: chain state not saved (no longer active)", device.path
+                    )
                 except Exception as exc:
                     log.error("audit device %s: chain state not saved: %s", device.path, exc)
             self._devices.clear()
@@ -423,8 +428,10 @@ class AuditBroker:
         finally:
             self._persisting.pop(key, None)
 
-    async def _persist_now(self, device: Device) -> None:
-        snapshot = device.snapshot()
+    async def _persist_now(self, device: Device, *, closed: bool = False) -> None:
+        # a closed device's head is its final checkpoint: saved, a restart has no tail to
+        # recover
+        snapshot = device.snapshot_any() if closed else device.snapshot()
         storage = self._storage
         if snapshot is None or storage is None or device.path not in self._configs:
             return

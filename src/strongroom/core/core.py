@@ -21,6 +21,7 @@ import orjson
 from strongroom.audit import AuditAuth, AuditBroker, MountInfo
 from strongroom.barrier import AESGCMBarrier, View
 from strongroom.clock import Clock, SystemClock
+from strongroom.core import standby
 from strongroom.core.acl import ACL
 from strongroom.core.activity import ActivityLog
 from strongroom.core.cluster import Cluster
@@ -33,7 +34,6 @@ from strongroom.core.mounts import (
     MountConfig,
     MountEntry,
     MountTable,
-    mount_changes,
     new_accessor,
     validate_mount_path,
 )
@@ -42,16 +42,13 @@ from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
-from strongroom.core.system.cors import CORS_KEY, CorsConfig, load_cors
+from strongroom.core.system.cors import CorsConfig, load_cors
 from strongroom.core.system.header_config import (
-    AUDITED_HEADERS_KEY,
-    UI_HEADERS_KEY,
     load_audited_headers,
     load_ui_headers,
 )
 from strongroom.core.system.introspection import InFlight
 from strongroom.core.system.keys import (
-    ROTATE_CONFIG_KEY,
     RotateConfig,
     load_rotate_config,
     rotate_if_due,
@@ -83,10 +80,10 @@ __all__ = ["Core", "CoreSettings", "RequestMemos"]
 
 log = logging.getLogger("strongroom.core")
 
-_CLUSTER_KEY = "core/cluster"
-AUDIT_TABLE_KEY = "core/audit"
-KEYRING_KEY = "core/keyring"
-_TOKEN_SALT_KEY = "core/token-salt"  # noqa: S105 (a storage key, not a secret)
+_CLUSTER_KEY = standby.CLUSTER_KEY
+AUDIT_TABLE_KEY = standby.AUDIT_TABLE_KEY
+KEYRING_KEY = standby.KEYRING_KEY
+_TOKEN_SALT_KEY = standby.TOKEN_SALT_KEY
 _SWEEP_INTERVAL = 1.0
 # Mount types core provides itself and that can be neither enabled twice nor disabled.
 _SINGLETON_TYPES = ("system", "token", "cubbyhole", "identity")
@@ -200,6 +197,10 @@ class Core:
         self._physical_cache: CachedStorage | None = None
         self._switching = False
         self._joining = False  # after_unseal is starting the cluster
+        self._background: set[asyncio.Task[None]] = set()
+        self._sealing = False  # a standby found a foreign keyring: sealed, seal under way
+        # why this node sealed itself, if it did (sys/health's seal_reason); "" otherwise
+        self.seal_reason = ""
         # workers: pass an unseal key share or a seal on to the sibling processes
         self.peer_relay: PeerRelay | None = None
         # read by http/ on every request: immutable, replaced whole (core/system/cors.py)
@@ -222,7 +223,7 @@ class Core:
     # ----- state ---------------------------------------------------------------------
     @property
     def sealed(self) -> bool:
-        return self._state is None
+        return self._state is None or self._sealing
 
     @property
     def state(self) -> _Unsealed:
@@ -301,6 +302,7 @@ class Core:
 
     async def after_unseal(self) -> None:
         """Called once the seal manager has unsealed the barrier."""
+        self.seal_reason = ""
         if self.cluster is not None:
             # two unseal paths may finish at once (a relayed share, a sibling's root key)
             if self._state is None and not self._joining:
@@ -362,97 +364,10 @@ class Core:
                 self._switching = False
 
     async def invalidate_all(self) -> None:
-        await self.become_standby()  # drops the whole ciphertext cache and reloads
+        await standby.invalidate_all(self)
 
     async def invalidate(self, keys: Sequence[str]) -> None:
-        """A standby drops what the active changed: the ciphertext cache first, then what
-        was derived from those keys."""
-        cache = self._physical_cache
-        if cache is not None:
-            for key in keys:
-                cache.invalidate(key)
-        state = self._state
-        if state is None or state.active:
-            return
-        mount_tables = keyring = policies = identity = api_config = audit = False
-        token_keys: list[str] = []
-        by_mount: dict[str, list[str]] = {}
-        for key in keys:
-            if key in (MOUNT_TABLE_KEY, AUTH_TABLE_KEY):
-                mount_tables = True
-            elif key == AUDIT_TABLE_KEY:
-                audit = True
-            elif key == KEYRING_KEY:
-                keyring = True
-            elif key in (
-                CORS_KEY,
-                AUDITED_HEADERS_KEY,
-                ROTATE_CONFIG_KEY,
-                UI_HEADERS_KEY,
-            ) or key.startswith("sys/quotas/"):
-                api_config = True  # CORS, audited headers, rate-limit and lease-count quotas
-            elif key.startswith("sys/token/"):
-                token_keys.append(key[len("sys/token/") :])
-            elif key.startswith("sys/policy/"):
-                policies = True
-            elif key.startswith("sys/identity/"):
-                identity = True
-            elif key.startswith(("logical/", "auth/")):
-                _, mount_uuid, rest = [*key.split("/", 2), "", ""][:3]
-                by_mount.setdefault(mount_uuid, []).append(rest)
-        if keyring:
-            await self.barrier.reload_keyring()
-        if api_config:
-            await self._load_api_config()
-        if audit:  # a device enabled or disabled on the active: open or close ours
-            await self.audit.reload()
-        if mount_tables:  # a mount enabled, disabled, moved or tuned
-            await self._reload_mounts(state)
-        if token_keys:  # only those tokens' entries (memos are per entry object: no clear)
-            state.tokens.forget_keys(token_keys)
-        if policies:
-            state.policies.invalidate()
-        if identity:
-            await state.identity.load()
-        for mount_uuid, relative in by_mount.items():
-            entry = state.by_uuid.get(mount_uuid)
-            route = self.router.get(entry.full_path) if entry is not None else None
-            hook = getattr(route.backend, "invalidate", None) if route is not None else None
-            if hook is not None:
-                for key in relative:
-                    hook(key)
-
-    async def _reload_mounts(self, state: _Unsealed) -> None:
-        """A standby applies a changed mount table: only the mounts that changed are
-        unmounted, rebuilt, moved or retuned; the others keep their backend."""
-        async with self._lock:
-            if self._state is not state:
-                return  # sealed or switched meanwhile: that reloaded everything
-            self._switching = True  # requests wait until the routes are whole again
-            try:
-                mounts = await MountTable.load(self.barrier, MOUNT_TABLE_KEY, is_auth=False)
-                auth = await MountTable.load(self.barrier, AUTH_TABLE_KEY, is_auth=True)
-                if mounts is None or auth is None:
-                    raise Standby("the mount tables are gone")
-                for old_table, new_table in ((state.mounts, mounts), (state.auth_mounts, auth)):
-                    changes = mount_changes(old_table, new_table)
-                    for entry in (*changes.removed, *(old for old, _ in changes.rebuilt)):
-                        state.by_uuid.pop(entry.uuid, None)
-                        route = self.router.unmount(entry.full_path)
-                        if route is not None:
-                            await route.backend.cleanup()
-                    for old, new in changes.updated:
-                        route = self.router.unmount(old.full_path)
-                        if route is not None:
-                            self.router.mount(
-                                Route(entry=new, backend=route.backend, storage=route.storage)
-                            )
-                        state.by_uuid[new.uuid] = new
-                    for entry in (*(new for _, new in changes.rebuilt), *changes.added):
-                        await self._activate(entry, initialize=False)
-                state.mounts, state.auth_mounts = mounts, auth
-            finally:
-                self._switching = False
+        await standby.invalidate(self, keys)
 
     async def mint_root_token(self) -> str:
         token, _ = await self.tokens.create(

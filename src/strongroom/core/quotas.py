@@ -195,7 +195,6 @@ class QuotaManager:
         self.config = config
         self.rate_limits = {q.name: q for q in rate_limits}
         self.lease_counts = {q.name: q for q in lease_counts}
-        self._buckets = {}
         self._changed()
 
     def set_config(self, config: QuotaConfig) -> None:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from strongroom.core.system._context import SystemCore
 
 __all__ = [
+    "FOREIGN_RESTORE",
     "MAGIC",
     "Snapshot",
     "SnapshotSchedule",
@@ -54,6 +55,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("strongroom.snapshots")
+
+FOREIGN_RESTORE = (
+    "the store was replaced by a snapshot whose keyring this node's root key cannot open"
+    " (another cluster's snapshot, restored with force): unseal with that cluster's keys"
+)
 
 MAGIC = b"STRONGROOM-SNAPSHOT 1\n"
 _LENGTH = struct.Struct(">I")
@@ -212,6 +218,7 @@ async def reload_from_storage(core: SystemCore) -> bool:
         await core.barrier.unseal(root_key)
     except (CryptoError, InvalidRequest):
         log.warning("the restored keyring does not open with this node's root key: sealed")
+        core.seal_reason = FOREIGN_RESTORE
         return False
     await core.after_unseal()
     return True

@@ -20,6 +20,9 @@ MANIFEST: dict[str, tuple[str, str]] = {
     "": ("index.html", "text/html; charset=utf-8"),
     # the OIDC sign-in's callback page, also served at /ui/vault/auth/<mount>/oidc/callback
     "oidc-callback.html": ("oidc-callback.html", "text/html; charset=utf-8"),
+    # Strongroom as an OIDC provider: the authorization endpoint's page, served at
+    # /ui/vault/identity/oidc/provider/<name>/authorize
+    "oidc-authorize.html": ("oidc-authorize.html", "text/html; charset=utf-8"),
     "app.css": ("app.css", "text/css; charset=utf-8"),
     "favicon.svg": ("favicon.svg", "image/svg+xml"),
     **{
@@ -36,6 +39,7 @@ MANIFEST: dict[str, tuple[str, str]] = {
             "status.js",
             "oidc.js",
             "oidc-callback.js",
+            "oidc-authorize.js",
         )
     },
 }
@@ -83,6 +87,8 @@ class StaticAnswer:
 _cache: dict[str, Asset] = {}
 # where an OIDC provider sends the browser back (mount paths: letters, digits, . _ - /)
 _OIDC_CALLBACK = re.compile(r"/ui/vault/auth/[A-Za-z0-9._\-]+(?:/[A-Za-z0-9._\-]+)*/oidc/callback")
+# the identity OIDC provider's authorization endpoint (provider names: letters, digits, . _ -)
+_OIDC_AUTHORIZE = re.compile(r"/ui/vault/identity/oidc/provider/[A-Za-z0-9._\-]+/authorize")
 
 
 def assets() -> dict[str, Asset]:
@@ -119,6 +125,8 @@ def serve(
         return _answer(405, [(b"allow", b"GET, HEAD")], b"", custom)
     if _OIDC_CALLBACK.fullmatch(path):
         path = "/ui/oidc-callback.html"  # Vault's UI path; the mount is read by the page
+    elif _OIDC_AUTHORIZE.fullmatch(path):
+        path = "/ui/oidc-authorize.html"  # Vault's UI path; the provider is read by the page
     asset = assets().get(path[len("/ui/") :]) if path.startswith("/ui/") else None
     if asset is None:
         plain = [(b"content-type", b"text/plain; charset=utf-8")]

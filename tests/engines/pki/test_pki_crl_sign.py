@@ -84,7 +84,11 @@ def test_resign_crls_combines_and_verifies(client: hvac.Client, mount: str) -> N
     with pytest.raises(hvac.exceptions.InvalidRequest, match="not signed by issuer"):
         write(client, f"{mount}/issuer/default/resign-crls", crl_number=44, crls=[foreign])
     with pytest.raises(hvac.exceptions.InvalidRequest, match="crl_number"):
-        write(client, f"{mount}/issuer/default/resign-crls", crls=[first])
+        write(client, f"{mount}/issuer/default/resign-crls", crl_number=-1, crls=[first])
+    # as Vault: crl_number defaults to 0, and no CRLs make an empty one
+    empty = _crl(write(client, f"{mount}/issuer/default/resign-crls")["crl"])
+    assert len(empty) == 0
+    assert empty.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 0
 
 
 def test_sign_revocation_list(client: hvac.Client, mount: str) -> None:

@@ -67,6 +67,7 @@ ALLOW_ALL: Final = "allow_all"
 _PREFIX: Final = "oidc_provider/"
 _BASE62: Final = string.ascii_letters + string.digits
 _PROVIDER_PATH: Final = "/v1/identity/oidc/provider/"
+_INVALID_GRANT: Final = "authorization grant is invalid or expired"
 
 
 class OAuthError(Exception):
@@ -223,7 +224,7 @@ class ProviderStore:
         users = [p.name for p in await self._providers() if name in p.scopes_supported]
         if users:
             raise InvalidRequest(
-                f"unable to delete scope {name!r} because it is currently referenced by "
+                f'unable to delete scope "{name}" because it is currently referenced by '
                 f"these providers: {', '.join(users)}"
             )
         await self.delete("scope", name)
@@ -246,13 +247,8 @@ class ProviderStore:
     ) -> None:
         if name == ALLOW_ALL:
             raise InvalidRequest(f'modification of assignment "{ALLOW_ALL}" not allowed')
+        # as Vault, IDs are not checked: an entity or group made later is covered then
         old = await self.assignment(name) or Assignment(name)
-        for entity_id in entity_ids or ():
-            if self._identity.entity(entity_id) is None:
-                raise InvalidRequest(f"entity {entity_id!r} does not exist")
-        for group_id in group_ids or ():
-            if self._identity.index.groups.get(group_id) is None:
-                raise InvalidRequest(f"group {group_id!r} does not exist")
         await self._put(
             "assignment",
             name,
@@ -269,7 +265,7 @@ class ProviderStore:
         users = [c.name for c in await self._clients() if name in c.assignments]
         if users:
             raise InvalidRequest(
-                f"unable to delete assignment {name!r} because it is currently referenced "
+                f'unable to delete assignment "{name}" because it is currently referenced '
                 f"by these clients: {', '.join(users)}"
             )
         await self.delete("assignment", name)
@@ -326,10 +322,10 @@ class ProviderStore:
             await self._tokens.ensure_default_key()
         named = await self._tokens.key(key_name)
         if named is None:
-            raise InvalidRequest(f"key {key_name!r} does not exist")
+            raise InvalidRequest(f'key "{key_name}" does not exist')
         for assignment in assignments or ():
             if await self.assignment(assignment) is None:
-                raise InvalidRequest(f"assignment {assignment!r} does not exist")
+                raise InvalidRequest(f'assignment "{assignment}" does not exist')
         for uri in redirect_uris or ():
             parts = urlsplit(uri)
             if not parts.scheme or not parts.netloc or parts.fragment:
@@ -361,7 +357,7 @@ class ProviderStore:
                 "a client's id_token_ttl cannot be longer than the verification_ttl of its key"
             )
         if not named.allows(client_id):
-            raise InvalidRequest(f"the key {key_name!r} does not allow this client's client_id")
+            raise InvalidRequest(f'the key "{key_name}" does not allow this client\'s client_id')
         await self._put("client", name, client)
 
     async def provider(self, name: str) -> ProviderRecord | None:
@@ -395,7 +391,7 @@ class ProviderStore:
         old = await self.provider(name) or ProviderRecord(name)
         for scope in scopes_supported or ():
             if await self.scope(scope) is None:
-                raise InvalidRequest(f"scope {scope!r} does not exist")
+                raise InvalidRequest(f'scope "{scope}" does not exist')
         await self._put(
             "provider",
             name,
@@ -421,7 +417,7 @@ class ProviderStore:
     async def _provider(self, name: str) -> ProviderRecord:
         provider = await self.provider(name)
         if provider is None:
-            raise OAuthError("invalid_request", f"provider {name!r} not found", 404)
+            raise OAuthError("invalid_request", "provider not found")
         return provider
 
     async def discovery(self, name: str) -> dict[str, Any]:
@@ -484,47 +480,45 @@ class ProviderStore:
         token_issued: float,
         params: AuthorizeParams,
     ) -> dict[str, str]:
-        provider = await self._provider(name)
-        scopes = params.scope.split()
-        if "openid" not in scopes:
-            raise OAuthError("invalid_scope", "the openid scope is required")
-        if params.response_type != "code":
-            raise OAuthError("unsupported_response_type", "the response_type must be code")
+        # the client and its redirect_uri first (Vault's current order): until both are
+        # known good the UI's authorization page shows an error instead of redirecting
         if not params.client_id:
-            raise OAuthError("invalid_request", "client_id parameter is required")
+            raise OAuthError("invalid_client_id", "client_id parameter is required")
         client = await self.client_by_id(params.client_id)
         if client is None:
-            raise OAuthError("invalid_client", "client with client_id not found")
-        if not provider.allows(client.client_id):
-            raise OAuthError("unauthorized_client", "client is not authorized to use the provider")
+            raise OAuthError("invalid_client_id", "client with client_id not found")
         if not params.redirect_uri:
             raise OAuthError("invalid_request", "redirect_uri parameter is required")
         if params.redirect_uri not in client.redirect_uris:
-            raise OAuthError("invalid_request", "redirect_uri is not allowed for the client")
+            raise OAuthError("invalid_redirect_uri", "redirect_uri is not allowed for the client")
+        provider = await self._provider(name)
+        if not provider.allows(client.client_id):
+            raise OAuthError("unauthorized_client", "client is not authorized to use the provider")
+        scopes = params.scope.split()
+        if "openid" not in scopes:
+            raise OAuthError("invalid_request", 'scope parameter must contain the "openid" value')
+        if params.response_type != "code":
+            raise OAuthError("unsupported_response_type", "unsupported response_type value")
         entity = self._identity.entity(entity_id) if entity_id else None
         if entity is None:
-            raise OAuthError(
-                "invalid_request", "identity entity must be associated with the request"
-            )
+            raise OAuthError("access_denied", "identity entity must be associated with the request")
         if entity.disabled:
-            raise OAuthError("access_denied", "identity entity is disabled", 403)
+            raise OAuthError("access_denied", "identity entity is disabled")
         if not await self._is_assigned(client, entity.id):
-            raise OAuthError(
-                "access_denied", "identity entity not authorized by client assignment", 403
-            )
+            raise OAuthError("access_denied", "identity entity not authorized by client assignment")
         now = self._clock.now()
         if (
             params.max_age is not None
             and params.max_age >= 0
             and now - token_issued > params.max_age
         ):
-            raise OAuthError("login_required", "the token's authentication is older than max_age")
+            raise OAuthError("max_age_violation", "active re-authentication is required by max_age")
         method = params.code_challenge_method or "plain"
         if params.code_challenge:
             if method not in ("plain", "S256"):
-                raise OAuthError("invalid_request", "invalid code_challenge_method: plain or S256")
+                raise OAuthError("invalid_request", "invalid code_challenge_method")
             if not 43 <= len(params.code_challenge) <= 128:
-                raise OAuthError("invalid_request", "invalid code_challenge: 43 to 128 characters")
+                raise OAuthError("invalid_request", "invalid code_challenge")
         elif client.client_type == "public":
             raise OAuthError("invalid_request", "PKCE is required for public clients")
         code = _random(32)
@@ -551,7 +545,7 @@ class ProviderStore:
     async def _client_auth(self, params: TokenParams, basic: tuple[str, str] | None) -> Client:
         client_id, secret = basic if basic else (params.client_id, params.client_secret)
         if not client_id:
-            raise OAuthError("invalid_client", "client failed to authenticate", 401)
+            raise OAuthError("invalid_request", "client_id parameter is required")
         client = await self.client_by_id(client_id)
         if client is None:
             raise OAuthError("invalid_client", "client failed to authenticate", 401)
@@ -565,17 +559,17 @@ class ProviderStore:
         key = f"{_PREFIX}code/{_hash(code)}"
         raw = await self._storage.get(key)
         if raw is None:
-            raise OAuthError("invalid_grant", "authorization code is invalid or expired")
+            raise OAuthError("invalid_grant", _INVALID_GRANT)
         try:
             # single use across processes: delete only if nobody redeemed it meanwhile
             await self._storage.transaction([StorageOp(key, raw, check=True), StorageOp(key, None)])
         except StorageConflict:
-            raise OAuthError("invalid_grant", "authorization code is invalid or expired") from None
+            raise OAuthError("invalid_grant", _INVALID_GRANT) from None
         doc = orjson.loads(raw)
         doc["scopes"] = tuple(doc["scopes"])
         record = _Code(**doc)
         if record.expires <= self._clock.now():
-            raise OAuthError("invalid_grant", "authorization code is invalid or expired")
+            raise OAuthError("invalid_grant", _INVALID_GRANT)
         return record
 
     async def token(
@@ -584,20 +578,20 @@ class ProviderStore:
         provider = await self._provider(name)
         client = await self._client_auth(params, basic)
         if not provider.allows(client.client_id):
-            raise OAuthError("unauthorized_client", "client is not authorized to use the provider")
+            raise OAuthError("invalid_client", "client is not authorized to use the provider", 401)
         if params.grant_type != "authorization_code":
-            raise OAuthError("unsupported_grant_type", "the grant_type must be authorization_code")
+            raise OAuthError(
+                "unsupported_grant_type", "unsupported grant_type or parameter is empty value"
+            )
         if not params.code:
             raise OAuthError("invalid_request", "code parameter is required")
         if not params.redirect_uri:
             raise OAuthError("invalid_request", "redirect_uri parameter is required")
         record = await self._redeem(params.code)
         if record.client_id != client.client_id or record.provider != name:
-            raise OAuthError("invalid_grant", "authorization code was not issued to the client")
+            raise OAuthError("invalid_grant", _INVALID_GRANT)
         if record.redirect_uri != params.redirect_uri:
-            raise OAuthError(
-                "invalid_grant", "redirect_uri does not match the authorization request"
-            )
+            raise OAuthError("invalid_grant", _INVALID_GRANT)
         if record.code_challenge:
             if not params.code_verifier:
                 raise OAuthError("invalid_request", "PKCE code_verifier is required")
@@ -608,7 +602,7 @@ class ProviderStore:
             if not hmac.compare_digest(derived.encode(), record.code_challenge.encode()):
                 raise OAuthError("invalid_grant", "failed to verify the PKCE code_verifier")
         elif params.code_verifier:
-            raise OAuthError("invalid_request", "code_verifier given without a code_challenge")
+            raise OAuthError("invalid_request", "unexpected code_verifier for token exchange")
         entity = self._identity.entity(record.entity_id)
         if entity is None or entity.disabled or not await self._is_assigned(client, entity.id):
             raise OAuthError("invalid_grant", "identity entity is no longer authorized")

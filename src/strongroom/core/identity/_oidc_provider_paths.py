@@ -252,7 +252,19 @@ class ProviderPaths:
         return None
 
     async def list_providers(self, request: Request, args: object) -> Response | None:
-        return keys_response(await self.store.provider_names())
+        names = await self.store.provider_names()
+        info = {}
+        for name in names:
+            provider = await self.store.provider(name)
+            if provider is not None:
+                info[name] = {
+                    "issuer": self.store.issuer_of(provider)
+                    if self.store_has_base(provider)
+                    else "",
+                    "allowed_client_ids": list(provider.allowed_client_ids),
+                    "scopes_supported": list(provider.scopes_supported),
+                }
+        return keys_response(names, info)
 
     # -- the flow --------------------------------------------------------------------------
     async def discovery(self, request: Request, args: NameArgs) -> Response | None:

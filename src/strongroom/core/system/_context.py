@@ -85,6 +85,8 @@ class SystemCore(Protocol):
     cors_config: CorsConfig
     rotate_config: RotateConfig
     ui_headers: tuple[tuple[bytes, bytes], ...]
+    # why the node sealed itself ("" if it did not): sys/health's seal_reason
+    seal_reason: str
 
     @property
     def sealed(self) -> bool: ...

@@ -59,8 +59,10 @@ async def _reload_backend(ctx: SysContext, request: Request, args: ReloadBackend
     core = ctx.core
     if args.scope not in _SCOPES:
         raise InvalidRequest(f"invalid scope {args.scope[:40]!r}: empty or global")
-    if bool(args.plugin) == bool(args.mounts):
-        raise InvalidRequest("must specify exactly one of plugin or mounts")
+    if not args.plugin and not args.mounts:
+        raise InvalidRequest("plugin or mounts must be provided")
+    if args.plugin and args.mounts:
+        raise InvalidRequest("plugin and mounts cannot be set at the same time")
     if args.plugin:
         paths = _mount_paths(core, plugin=args.plugin, kinds=("secret", "auth"))
     else:
@@ -68,7 +70,7 @@ async def _reload_backend(ctx: SysContext, request: Request, args: ReloadBackend
         for mount in args.mounts:
             path = mount.strip("/") + "/"
             if core.router.get(path) is None:
-                raise InvalidRequest(f"mount {mount[:80]!r} not found")
+                raise InvalidRequest(f'cannot fetch mount entry on "{path[:80]}"')
             paths.append(path)
     return _answer(request, await core.reload_backends(paths), args.scope)
 

@@ -25,12 +25,18 @@ __all__ = ["TABLE"]
 @dataclass(frozen=True, slots=True)
 class RawArgs:
     path: str = ""
-    value: str | None = None
+    value: str = ""  # as Vault, an absent value writes an empty entry
     encoding: str = ""
     compression_type: str = ""
 
 
+# the seal records (Vault's protected paths): the barrier refuses them as well
+_PROTECTED = ("core/keyring", "core/root-key", "core/seal-config", "core/master")
+
+
 def _check(args: RawArgs) -> None:
+    if any(args.path == p or args.path.startswith(p + "/") for p in _PROTECTED):
+        raise InvalidRequest(f'cannot access "{args.path}"')
     if args.encoding not in ("", "base64"):
         raise InvalidRequest('encoding must be "base64" or empty')
     if args.compression_type:
@@ -56,8 +62,6 @@ async def _write(ctx: SysContext, request: Request, args: RawArgs) -> None:
     _check(args)
     if not args.path:
         raise InvalidRequest("missing path")
-    if args.value is None:
-        raise InvalidRequest("missing value")
     if args.encoding == "base64":
         try:
             value = base64.b64decode(args.value, validate=True)
@@ -69,6 +73,7 @@ async def _write(ctx: SysContext, request: Request, args: RawArgs) -> None:
 
 
 async def _delete(ctx: SysContext, request: Request, args: RawArgs) -> None:
+    _check(args)
     if not args.path:
         raise InvalidRequest("missing path")
     await ctx.core.barrier.delete(args.path)

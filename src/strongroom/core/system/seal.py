@@ -20,7 +20,7 @@ from strongroom.logical import Operation, Request, Response
 if TYPE_CHECKING:
     from strongroom.core.system._context import SystemCore
 
-__all__ = ["SEAL_OPERATIONS", "decode_key_share"]
+__all__ = ["SEAL_OPERATIONS", "SEAL_SPECS", "decode_key_share"]
 
 SealOp = Callable[["SystemCore", Request], Awaitable[Response | None]]
 
@@ -160,6 +160,8 @@ async def _health(core: SystemCore, request: Request) -> Response:
         "cluster_name": cluster_name,
         "cluster_id": cluster_id,
     }
+    if sealed and core.seal_reason:  # ours: why the node sealed itself (docs/ha.md)
+        body["seal_reason"] = core.seal_reason
 
     def code(name: str, default: int) -> int:
         if name not in query:
@@ -321,3 +323,24 @@ SEAL_OPERATIONS: dict[str, SealOp] = {
     "sys/rekey-recovery-key/update": _rekey_recovery,
     "sys/rekey-recovery-key/verify": _rekey_recovery,
 }
+
+# The OpenAPI document's entries for these paths (core/system/specs.py): (path below sys/,
+# HTTP methods, synopsis). Kept beside SEAL_OPERATIONS, which has no path table to describe.
+SEAL_SPECS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("init", ("get", "post"), "Initialize a new server, or read whether it is"),
+    ("seal-status", ("get",), "The seal status"),
+    ("unseal", ("post",), "Submit an unseal key share"),
+    ("health", ("get",), "Health of the node"),
+    ("leader", ("get",), "The active node"),
+    ("generate-root/attempt", ("get", "post", "delete"), "Root token generation"),
+    ("generate-root/update", ("post",), "Submit a key share for root generation"),
+    ("rekey/init", ("get", "post", "delete"), "Rekey the unseal keys"),
+    ("rekey/update", ("post",), "Submit a key share for the rekey"),
+    ("rekey/verify", ("get", "post", "delete"), "Verify the new unseal keys"),
+    ("seal-backend-status", ("get",), "The seal backends' health"),
+    ("rekey-recovery-key/init", ("get", "post", "delete"), "Rekey the recovery keys (none)"),
+    ("rekey-recovery-key/update", ("post",), "Submit a recovery key share (none)"),
+    ("rekey-recovery-key/verify", ("get", "post", "delete"), "Verify new recovery keys (none)"),
+)
+if {"sys/" + path for path, _, _ in SEAL_SPECS} != set(SEAL_OPERATIONS):
+    raise RuntimeError("SEAL_SPECS must describe every path of SEAL_OPERATIONS")

@@ -9,24 +9,11 @@ from typing import Any
 from strongroom import __version__
 from strongroom.core.openapi import MountSpec, build_document
 from strongroom.core.system._context import SysContext, SystemCore, caller_acl
+from strongroom.core.system.seal import SEAL_SPECS
 from strongroom.framework import Endpoint
 from strongroom.logical import Operation, Request, Response
 
 __all__ = ["TABLE"]
-
-# the sys/ operations served before the router (core/system/seal.py): not in a path table
-_SEAL_PATHS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("init", ("get", "post"), "Initialize a new server, or read whether it is"),
-    ("seal-status", ("get",), "The seal status"),
-    ("unseal", ("post",), "Submit an unseal key share"),
-    ("health", ("get",), "Health of the node"),
-    ("leader", ("get",), "The active node"),
-    ("generate-root/attempt", ("get", "post", "delete"), "Root token generation"),
-    ("generate-root/update", ("post",), "Submit a key share for root generation"),
-    ("rekey/init", ("get", "post", "delete"), "Rekey the unseal keys"),
-    ("rekey/update", ("post",), "Submit a key share for the rekey"),
-    ("rekey/verify", ("get", "post", "delete"), "Verify the new unseal keys"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +34,7 @@ def mount_specs(core: SystemCore) -> list[MountSpec]:
                 paths=tuple(paths),
                 unauthenticated=tuple(route.backend.unauthenticated_paths),
                 root_paths=tuple(route.backend.root_paths),
-                extra=_SEAL_PATHS if route.mount_point == "sys/" else (),
+                extra=SEAL_SPECS if route.mount_point == "sys/" else (),
             )
         )
     return specs

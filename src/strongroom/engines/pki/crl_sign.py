@@ -42,7 +42,7 @@ _RESERVED = frozenset(
 @dataclass(frozen=True, slots=True)
 class ResignArgs:
     issuer_ref: str
-    crl_number: int = -1
+    crl_number: int = 0
     next_update: Duration = Duration(72 * 3600)
     format: str = "pem"
     delta_crl_base_number: int = -1
@@ -52,7 +52,7 @@ class ResignArgs:
 @dataclass(frozen=True, slots=True)
 class SignListArgs:
     issuer_ref: str
-    crl_number: int = -1
+    crl_number: int = 0
     next_update: Duration = Duration(72 * 3600)
     format: str = "pem"
     delta_crl_base_number: int = -1
@@ -130,8 +130,6 @@ class CRLSignPaths:
     async def resign(self, request: Request, args: ResignArgs) -> Response:
         issuer, issuer_cert = await self._issuer(args.issuer_ref)
         _check_common(args.crl_number, args.format)
-        if not args.crls:
-            raise InvalidRequest("'crls' must contain at least one CRL")
         public = issuer_cert.public_key()
         revoked: dict[int, x509.RevokedCertificate] = {}
         for index, pem in enumerate(args.crls):
@@ -231,6 +229,6 @@ class CRLSignPaths:
 
 def _check_common(crl_number: int, fmt: str) -> None:
     if crl_number < 0:
-        raise InvalidRequest("'crl_number' is required and must be 0 or more")
+        raise InvalidRequest("'crl_number' must be a positive integer")
     if fmt not in ("pem", "der"):
         raise InvalidRequest("'format' must be pem or der")

@@ -16,12 +16,13 @@ export const session = {
 };
 
 export class ApiError extends Error {
-  constructor(status, errors, method, path) {
+  constructor(status, errors, method, path, body = null) {
     super(errors.length ? errors.join('; ') : `HTTP ${status}`);
     this.status = status;
     this.errors = errors;
     this.method = method;
     this.path = path;
+    this.body = body; // the parsed answer, for endpoints whose errors are not {"errors": [...]} (OAuth)
   }
 }
 
@@ -46,7 +47,7 @@ export async function api(method, path, body, { token = true } = {}) {
   }
   if (!resp.ok) {
     const errors = json && Array.isArray(json.errors) ? json.errors : [];
-    throw new ApiError(resp.status, errors, method, path);
+    throw new ApiError(resp.status, errors, method, path, json);
   }
   return json;
 }

@@ -3,7 +3,7 @@
 // sign-in, keeps the token in sessionStorage and goes on to the app.
 import { ApiError } from './api.js';
 import { h, link, replace } from './dom.js';
-import { finishOidc } from './oidc.js';
+import { finishOidc, takeReturn } from './oidc.js';
 
 const main = document.getElementById('main');
 const match = location.pathname.match(/^\/ui\/vault\/auth\/(.+)\/oidc\/callback$/);
@@ -15,7 +15,7 @@ async function complete() {
   try {
     if (!match) throw new Error('Not an OIDC callback address.');
     await finishOidc(decodeURIComponent(match[1]), params);
-    location.replace('/ui/#/secrets');
+    location.replace(takeReturn() || '/ui/#/secrets');
   } catch (err) {
     const message = err instanceof ApiError ? `Error ${err.status}: ${err.message}` : String(err.message || err);
     replace(main, h('div', { class: 'card narrow' },

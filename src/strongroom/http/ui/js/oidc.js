@@ -5,6 +5,33 @@
 import { api, session } from './api.js';
 
 const PENDING = 'strongroom.oidc.pending';
+// where to go after signing in: the OIDC provider's authorization page that sent us to sign in
+const RETURN = 'strongroom.return';
+const AUTHORIZE_PAGE = /^\/ui\/vault\/identity\/oidc\/provider\/[A-Za-z0-9._-]+\/authorize$/;
+
+export function rememberReturn(url) {
+  sessionStorage.setItem(RETURN, url);
+}
+
+export function pendingReturn() {
+  return Boolean(sessionStorage.getItem(RETURN));
+}
+
+// The address to go back to after a sign-in (once), or null: only ever this origin's
+// authorization page, whatever was stored.
+export function takeReturn() {
+  const value = sessionStorage.getItem(RETURN);
+  sessionStorage.removeItem(RETURN);
+  if (!value) return null;
+  let url;
+  try {
+    url = new URL(value, location.origin);
+  } catch {
+    return null;
+  }
+  if (url.origin !== location.origin || !AUTHORIZE_PAGE.test(url.pathname)) return null;
+  return url.pathname + url.search;
+}
 
 // "oidc/" or "team/oidc/" → "oidc" or "team/oidc"
 function mountName(path) {
