@@ -338,3 +338,35 @@ def test_a_fenced_out_former_active_commits_no_group(run: Run, round_: int) -> N
             await b.close()
 
     run(scenario())
+
+
+@pytest.mark.parametrize("then", ["stepped-down", "re-elected"])
+def test_a_write_commits_only_under_the_term_it_was_asked_for(run: Run, then: str) -> None:
+    """A write asked for under term T that reaches the database after this node was fenced
+    to ``None`` (stepped down) or to a newer term of its own (re-elected, its caches
+    reloaded) is refused: it may rest on reads made as T's holder."""
+
+    async def scenario() -> None:
+        a, b = await pair(max_parallel=4)
+        try:
+            term = await a.try_acquire("a", "", "", 5)
+            assert term is not None
+            a.fence(term)
+            await a.put("x", b"before")
+            again = None
+            if then == "re-elected":  # the lock taken again (a new term), not yet known
+                again = await a.try_acquire("a", "", "", 5)
+                assert again is not None and again > term
+            before = await b.current_index()
+            late = asyncio.ensure_future(a.put("x", b"late"))
+            await asyncio.sleep(0)  # the write is queued; the committer has not run yet
+            a.fence(again)  # stepped down (None), or re-elected under the new term
+            with pytest.raises(Fenced):
+                await late
+            assert await b.get("x") == b"before"
+            assert await b.current_index() == before
+        finally:
+            await a.close()
+            await b.close()
+
+    run(scenario())

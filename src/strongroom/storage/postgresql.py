@@ -121,6 +121,7 @@ class _Queued:
     writes: _Writes
     checks: _Checks
     keys: _Keys
+    term: int | None  # the fencing term when the write was asked for: it commits under it
     done: asyncio.Future[None]
 
 
@@ -586,10 +587,11 @@ class PostgreSQLStorage:
         all of them, one fence check and one flush. Every write of a group gets the
         group's outcome: committed, ``Fenced``, or ``StorageUnavailable`` (outcome unknown)."""
         if not self._feed:
-            await self._with_retry(lambda conn: self._commit(conn, writes, checks, keys))
+            term = self._term
+            await self._with_retry(lambda conn: self._commit(conn, writes, checks, keys, term))
             return
         loop = asyncio.get_running_loop()
-        queued = _Queued(writes, checks, keys, loop.create_future())
+        queued = _Queued(writes, checks, keys, self._term, loop.create_future())
         self._queue.append(queued)
         if self._committer is None:
             self._committer = loop.create_task(self._commit_queued())
@@ -617,25 +619,39 @@ class PostgreSQLStorage:
             self._queue.clear()
 
     async def _commit_outcomes(self, group: _Group) -> _Outcomes:
-        """Commit ``group``; each write's outcome (``None``: committed)."""
+        """Commit ``group``; each write's outcome (``None``: committed). A write asked for
+        under another term than the current one (the node stepped down, or took the lock
+        again, meanwhile) is refused: it may rest on what this node read as the old term's
+        holder, and commits only under the term it was asked for."""
+        term = self._term
+        if self._fenced:
+            stale = [q for q in group if q.term is None or q.term != term]
+            for queued in stale:
+                if not queued.done.done():
+                    queued.done.set_exception(
+                        Fenced("this node's leadership term is no longer current: write refused")
+                    )
+            group[:] = [q for q in group if q not in stale]
         if not group:
             return []
         try:
             if len(group) == 1:
                 one = group[0]
                 await self._with_retry(
-                    lambda conn: self._commit(conn, one.writes, one.checks, one.keys)
+                    lambda conn: self._commit(conn, one.writes, one.checks, one.keys, term)
                 )
                 return [None]
-            return await self._with_retry(lambda conn: self._commit_group(conn, group))
+            return await self._with_retry(lambda conn: self._commit_group(conn, group, term))
         except Exception as exc:
             return [exc] * len(group)
 
-    async def _commit(self, conn: _Conn, writes: _Writes, checks: _Checks, keys: _Keys) -> None:
+    async def _commit(
+        self, conn: _Conn, writes: _Writes, checks: _Checks, keys: _Keys, term: int | None
+    ) -> None:
         """One write in one transaction (BEGIN and every statement pipelined, then COMMIT)."""
-        await self._finish(conn, lambda: self._statements(conn, writes, checks, keys))
+        await self._finish(conn, lambda: self._statements(conn, writes, checks, keys, term))
 
-    async def _commit_group(self, conn: _Conn, group: _Group) -> _Outcomes:
+    async def _commit_group(self, conn: _Conn, group: _Group, term: int | None) -> _Outcomes:
         """Several writes in one transaction, each in a savepoint; then one feed append
         (the fence) and one COMMIT. Returns each write's outcome (``None``: committed)."""
         outcomes: _Outcomes = []
@@ -659,7 +675,7 @@ class PostgreSQLStorage:
             if not changed:
                 return 0
             async with conn.pipeline():
-                feed = await self._append_feed(conn, list(changed))
+                feed = await self._append_feed(conn, list(changed), term)
             return await self._feed_index(feed)
 
         await self._finish(conn, statements)
@@ -696,6 +712,7 @@ class PostgreSQLStorage:
         writes: _Writes,
         checks: _Checks,
         keys: _Keys,
+        term: int | None,
     ) -> int:
         """BEGIN and every statement, pipelined; raises (after which we roll back) on a
         failed fence or guard. Returns the change-feed index taken (0: none)."""
@@ -707,10 +724,10 @@ class PostgreSQLStorage:
             fence = await conn.execute(self.sql.fence) if self._fenced and not self._feed else None
             results = await self._queue_statements(conn, writes, checks)
             if self._feed and keys:
-                feed = await self._append_feed(conn, keys)
+                feed = await self._append_feed(conn, keys, term)
         if fence is not None:
             row = await fence.fetchone()
-            if row is None or int(row[0]) != self._term:
+            if row is None or term is None or int(row[0]) != term:
                 raise Fenced("this node's leadership term is no longer current: write refused")
         await _check_results(*results)
         return 0 if feed is None else await self._feed_index(feed)
@@ -742,9 +759,12 @@ class PostgreSQLStorage:
                     creates.append(cur)
         return guards, creates
 
-    async def _append_feed(self, conn: _Conn, keys: _Keys) -> _Cursor:
-        term = self._term if self._fenced else None
-        args = {"keys": keys, "channel": self.sql.channel, "term": term}
+    async def _append_feed(self, conn: _Conn, keys: _Keys, term: int | None) -> _Cursor:
+        """The feed append, conditional on ``term`` (the term the write was asked for, never
+        re-read here: a node fenced to ``None`` meanwhile must not send "no check")."""
+        if self._fenced and term is None:
+            raise Fenced("this node is not the active node: storage writes are fenced")
+        args = {"keys": keys, "channel": self.sql.channel, "term": term if self._fenced else None}
         return await conn.execute(self.sql.append_feed, args)
 
     @staticmethod
