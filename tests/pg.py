@@ -30,7 +30,7 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["PgCluster", "PgUnavailable", "find_bindir", "pg_cluster_fixture"]
+__all__ = ["PgCluster", "PgReplica", "PgUnavailable", "find_bindir", "pg_cluster_fixture"]
 
 SUPERUSER = "postgres"
 SUPERUSER_PASSWORD = "pg-test-superuser-pw"  # a test cluster on 127.0.0.1 only
@@ -240,6 +240,54 @@ class PgCluster:
     def _run(self, *cmd: str, check: bool) -> subprocess.CompletedProcess[str]:
         full = ["runuser", "-u", "postgres", "--", *cmd] if self._as_postgres else list(cmd)
         return subprocess.run(full, capture_output=True, text=True, check=check, timeout=120)
+
+
+class PgReplica(PgCluster):
+    """A streaming replica of ``primary`` (``pg_basebackup -R`` over the primary's trusted
+    unix socket), on its own port; :meth:`promote` makes it a primary (a failover)."""
+
+    def __init__(self, primary: PgCluster) -> None:
+        super().__init__(bindir=primary.bindir)
+        self.primary = primary
+
+    def _init(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="strongroom-pg-replica-"))
+        self.sockdir.mkdir()
+        if self._as_postgres:
+            entry = pwd.getpwnam("postgres")
+            for path in (self.root, self.sockdir):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        self.root.chmod(0o700)
+        result = self._run(
+            str(self.bindir / "pg_basebackup"),
+            "-D",
+            str(self.datadir),
+            "-h",
+            str(self.primary.sockdir),
+            "-p",
+            str(self.primary.port),
+            "-U",
+            self.primary.superuser,
+            "-R",  # standby.signal and primary_conninfo: start as a streaming replica
+            "-X",
+            "stream",
+            "--no-sync",
+            check=False,
+        )
+        if result.returncode != 0:
+            raise PgUnavailable(f"pg_basebackup failed:\n{result.stdout}{result.stderr}")
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        super()._wait_ready(timeout)
+        deadline = time.monotonic() + timeout
+        while not self.primary.query("SELECT 1 FROM pg_stat_replication WHERE state = 'streaming'"):
+            if time.monotonic() > deadline:
+                raise PgUnavailable(f"the replica is not streaming:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def promote(self) -> None:
+        """``pg_ctl promote``: from now on it accepts writes."""
+        self._pg_ctl("promote", "-w", "-t", "30", check=True)
 
 
 def pg_cluster_fixture() -> Iterator[PgCluster]:

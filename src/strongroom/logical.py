@@ -252,6 +252,9 @@ class Backend(Protocol):
     unauthenticated_paths: tuple[str, ...]
     # path patterns that need ``sudo`` as well as the usual capability
     root_paths: tuple[str, ...]
+    # "prefix/*" globs whose tail is one opaque value that may hold empty segments ("//"),
+    # read with GET only: the base64 OCSP request of RFC 6960 A.1 (core/handling.py)
+    opaque_paths: tuple[str, ...]
 
     async def handle(self, request: Request) -> Response | None: ...
 

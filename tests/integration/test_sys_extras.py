@@ -117,7 +117,7 @@ def test_server_info_endpoints(dev_server: ServerProcess, root_client: hvac.Clie
     assert root_client.read("sys/experiments")["data"] == {"available": [], "enabled": []}
     with dev_server.http() as anonymous:
         flags = anonymous.get("/v1/sys/internal/ui/feature-flags")
-        assert flags.status_code == 200 and flags.json() == {"feature_flags": []}
+        assert flags.status_code == 200 and flags.json() == {"feature_flags": None}
         assert anonymous.get("/v1/sys/internal/ui/version").status_code == 403
     # any token may read the version (the default policy allows it)
     token = root_client.auth.token.create(policies=["default"])["auth"]["client_token"]

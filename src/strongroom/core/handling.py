@@ -75,8 +75,48 @@ def validate_path(path: str) -> str:
     return path
 
 
+def _opaque_tail(core: Core, request: Request) -> bool:
+    """Whether a path refused by :func:`validate_path` is a GET of an opaque value.
+
+    An OCSP GET request is base64 in the path (RFC 6960 A.1), which may hold ``//``, and a
+    ``%2F`` arrives decoded. Empty segments are let through only in the tail under one of
+    the owning backend's ``opaque_paths`` globs; the mount and the glob's prefix must pass
+    :func:`validate_path`, and ``.``/``..`` segments and control characters are refused
+    everywhere, so the ACL and the backend read the same path.
+    """
+    path = request.path
+    if (
+        request.operation is not Operation.READ
+        or "//" not in path
+        or len(path) > _MAX_PATH
+        or _BAD_CHARS.search(path)
+    ):
+        return False
+    found = core.router.match(path)
+    if found is None:
+        return False
+    route, relative = found
+    for glob in route.backend.opaque_paths:
+        prefix = glob.removesuffix("*")
+        if not prefix.endswith("/") or not relative.startswith(prefix):
+            continue
+        tail = relative[len(prefix) :]
+        head = path[: len(path) - len(tail)]
+        try:
+            validate_path(head)
+        except InvalidPath:
+            return False
+        return tail.strip("/") != "" and all(s not in (".", "..") for s in tail.split("/"))
+    return False
+
+
 async def handle(core: Core, request: Request) -> Response | None:
-    path = validate_path(request.path)
+    try:
+        path = validate_path(request.path)
+    except InvalidPath:
+        if not _opaque_tail(core, request):
+            raise
+        path = request.path
     seal_op = SEAL_OPERATIONS.get(path)
     if seal_op is not None:
         if core.audit.enabled and path in AUDITED_SEAL_OPERATIONS:

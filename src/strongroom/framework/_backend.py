@@ -87,6 +87,7 @@ class FrameworkBackend:
         help: str = "",
         unauthenticated_paths: Sequence[str] = (),
         root_paths: Sequence[str] = (),
+        opaque_paths: Sequence[str] = (),
         initialize: Callable[[], Awaitable[None]] | None = None,
         cleanup: Callable[[], Awaitable[None]] | None = None,
         secrets: Mapping[str, SecretType] | None = None,
@@ -99,6 +100,7 @@ class FrameworkBackend:
         self.help = help
         self.unauthenticated_paths = tuple(unauthenticated_paths)
         self.root_paths = tuple(root_paths)
+        self.opaque_paths = tuple(opaque_paths)
         self._initialize = initialize
         self._cleanup = cleanup
         self.secrets = dict(secrets or {})

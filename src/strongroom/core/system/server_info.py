@@ -65,7 +65,9 @@ async def _experiments(ctx: SysContext, request: Request, args: NoArgs) -> Respo
 
 
 async def _feature_flags(ctx: SysContext, request: Request, args: NoArgs) -> Response:
-    return Response(data={"feature_flags": []}, envelope=False)
+    # Vault lists the flags set in its environment (only a cloud one exists); with none its
+    # answer is {"feature_flags": null} (its docs' sample spells the key "feature-flags")
+    return Response(data={"feature_flags": None}, envelope=False)
 
 
 async def _version(ctx: SysContext, request: Request, args: NoArgs) -> Response:

@@ -122,6 +122,8 @@ class PKIBackend(FrameworkBackend):
             paths=paths,
             help=_HELP,
             unauthenticated_paths=UNAUTHENTICATED_PATHS,
+            # GET ocsp/<base64>: the request's base64 may hold "//" (RFC 6960 A.1)
+            opaque_paths=("ocsp/*",),
             initialize=self._start,
             cleanup=self._stop,
             secrets={LEASE_TYPE: SecretType(revoke=self._revoke_lease)},
