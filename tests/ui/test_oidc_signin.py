@@ -6,12 +6,14 @@ violation fails the test; the only other origin the browser may reach is the pro
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from joserfc import jwt
 from playwright.sync_api import Browser, expect
 
 from tests.auth.oidc_provider import Provider, run_provider
@@ -35,14 +37,15 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def oidc(dev_server: ServerProcess) -> Iterator[OIDCMount]:
+def oidc(dev_server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[OIDCMount]:
+    kind = getattr(request, "param", "oidc")  # "jwt": the jwt method configured for OIDC
     mount = "sso-" + uuid.uuid4().hex[:6]
     callback = f"{dev_server.addr}/ui/vault/auth/{mount}/oidc/callback"
     with (
         run_provider(user=dict(USER), redirect_uris=[callback]) as provider,
         dev_server.http(dev_server.root_token) as root,
     ):
-        body = {"type": "oidc", "config": {"listing_visibility": "unauth"}}
+        body = {"type": kind, "config": {"listing_visibility": "unauth"}}
         assert root.post(f"/v1/sys/auth/{mount}", json=body).status_code == 204
         config = {
             "oidc_discovery_url": provider.url,
@@ -78,11 +81,13 @@ def ui(browser: Browser, dev_server: ServerProcess, oidc: OIDCMount) -> Iterator
         watched.page.context.close()
 
 
-def _sign_in_with_oidc(ui: Watched, oidc: OIDCMount, dev_server: ServerProcess) -> None:
+def _sign_in_with_oidc(
+    ui: Watched, oidc: OIDCMount, dev_server: ServerProcess, kind: str = "oidc"
+) -> None:
     page = ui.page
     page.goto(dev_server.addr + "/ui/")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.get_by_label("Method").select_option(label=f"oidc ({oidc.mount}/)")
+    page.get_by_label("Method").select_option(label=f"{kind} ({oidc.mount}/)")
     expect(page.get_by_label("Role")).to_be_visible()
     expect(page.get_by_label("Token")).to_be_hidden()
     page.get_by_role("button", name="Sign in").click()
@@ -181,3 +186,44 @@ def test_sign_in_with_form_post(ui: Watched, oidc: OIDCMount, dev_server: Server
     assert oidc.provider.authorize_requests[-1]["redirect_uri"] == api_callback
     assert oidc.provider.authorize_requests[-1]["response_mode"] == "form_post"
     expect(ui.page.locator("#who")).to_contain_text(f"{oidc.mount}-grace")
+
+
+@pytest.mark.parametrize("oidc", ["jwt"], indirect=True)
+def test_a_jwt_mount_offers_the_browser_flow_and_a_pasted_jwt(
+    ui: Watched, oidc: OIDCMount, dev_server: ServerProcess
+) -> None:
+    """A ``jwt`` mount with OIDC config is offered like an ``oidc`` one (as in Vault's UI),
+    with a JWT field besides: left empty, the browser goes to the provider."""
+    page = ui.page
+    page.goto(dev_server.addr + "/ui/")
+    page.get_by_label("Method").select_option(label=f"jwt ({oidc.mount}/)")
+    expect(page.get_by_label("JWT")).to_be_visible()
+    _sign_in_with_oidc(ui, oidc, dev_server, kind="jwt")
+    expect(page.locator("#who")).to_contain_text(f"{oidc.mount}-grace")
+    assert oidc.provider.authorize_requests[-1]["redirect_uri"] == oidc.callback
+
+    # a JWT pasted in logs in at auth/<mount>/login with the role given
+    with dev_server.http(dev_server.root_token) as root:
+        role = {
+            "role_type": "jwt",
+            "user_claim": "sub",
+            "bound_audiences": ["machines"],
+            "token_policies": ["dev"],
+        }
+        assert root.post(f"/v1/auth/{oidc.mount}/role/machines", json=role).status_code == 204
+    now = int(time.time())
+    claims = {"iss": oidc.provider.url, "sub": "robot", "aud": "machines", "iat": now}
+    token = jwt.encode(
+        {"alg": "RS256", "kid": oidc.provider.key.kid},
+        {**claims, "exp": now + 300},
+        oidc.provider.key,
+    )
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Method").select_option(label=f"jwt ({oidc.mount}/)")
+    page.get_by_label("Role").fill("machines")
+    page.get_by_label("JWT").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Secrets engines")).to_be_visible()
+    expect(page.locator("#who")).to_contain_text(f"{oidc.mount}-robot")
+    assert len(oidc.provider.authorize_requests) == 1  # no second trip to the provider

@@ -45,7 +45,9 @@ def test_enforcement_criteria_are_ored() -> None:
 
 
 async def test_secret_is_created_once_even_in_a_burst() -> None:
-    store = MFAStore(MemoryStorage())
+    storage = MemoryStorage()
+    await storage.put("entity/ent", b"{}")
+    store = MFAStore(storage)
     method = Method(id="m", issuer="Acme")
     created = await asyncio.gather(*(store.create_secret("ent", method) for _ in range(10)))
     assert sum(key is not None for key in created) == 1

@@ -130,7 +130,7 @@ def test_sshd_accepts_a_key_we_signed(
     signer = "ED25519" if ca == "ed25519" else "RSA"
     assert re.search(rf"Signing CA: {signer} SHA256:", text)
     if ca == "rsa":
-        assert "rsa-sha2-512" in text
+        assert "(using rsa-sha2-256)" in text  # Vault's default for an RSA CA
     valid = re.search(r"Valid: from (\S+) to (\S+)", text)
     assert valid is not None
     start = time.mktime(time.strptime(valid.group(1), "%Y-%m-%dT%H:%M:%S"))
@@ -139,6 +139,38 @@ def test_sshd_accepts_a_key_we_signed(
     assert before - 31 <= start <= before - 29 + 5
     key_id = re.search(r'Key ID: "([^"]+)"', text)
     assert key_id is not None and key_id.group(1).startswith("vault-root-")
+
+
+@pytest.mark.parametrize("signer", ["rsa-sha2-256", "rsa-sha2-512", "default"])
+def test_rsa_ca_algorithm_signer(
+    client: hvac.Client, mounts: dict[str, str], sshd: Sshd, tmp_path: Path, signer: str
+) -> None:
+    mp = mounts["rsa"]
+    role = f"signer-{signer}"
+    client.secrets.ssh.create_role(
+        role,
+        key_type="ca",
+        allow_user_certificates=True,
+        allowed_users=TEST_USER,
+        algorithm_signer=signer,
+        ttl="5m",
+        mount_point=mp,
+    )
+    assert client.read(f"{mp}/roles/{role}")["data"]["algorithm_signer"] == signer
+    key = keygen(tmp_path, "id")
+    reply = client.secrets.ssh.sign_ssh_key(
+        role,
+        public_key=key.with_suffix(".pub").read_text(),
+        valid_principals=TEST_USER,
+        mount_point=mp,
+    )
+    cert = key.parent / (key.name + "-cert.pub")
+    cert.write_text(reply["data"]["signed_key"])
+    used = "rsa-sha2-256" if signer == "default" else signer
+    assert f"(using {used})" in describe(cert)  # ssh-keygen verified the signature
+    result = sshd.ssh(key, cert, TEST_USER)
+    assert result.returncode == 0, result.stderr + sshd.log()
+    assert result.stdout.strip() == "strongroom-ok"
 
 
 def test_sshd_refuses_a_certificate_past_its_ttl(
@@ -218,14 +250,16 @@ def test_bad_input_is_400(client: hvac.Client, mounts: dict[str, str], tmp_path:
     with pytest.raises(hvac.exceptions.InvalidRequest) as info:
         ssh.create_role("bad", key_type="bogus", mount_point=mp)
     assert "invalid key type" in _error(info)
-    with pytest.raises(hvac.exceptions.InvalidRequest):
-        ssh.create_role(
-            "bad",
-            key_type="ca",
-            algorithm_signer="ssh-rsa",
-            mount_point=mp,
-            allow_user_certificates=True,
-        )
+    for signer in ("ssh-rsa", "rsa-sha2-384", "bogus"):
+        with pytest.raises(hvac.exceptions.InvalidRequest) as info:
+            ssh.create_role(
+                "bad",
+                key_type="ca",
+                algorithm_signer=signer,
+                mount_point=mp,
+                allow_user_certificates=True,
+            )
+        assert "algorithm_signer" in _error(info)
     assert client.read(f"{mp}/roles/bad") is None
 
 

@@ -38,6 +38,8 @@ _SECRET = "mfa/secret/"  # noqa: S105 (a storage prefix)
 _USED = "mfa/used/"
 _PENDING = "mfa/pending/"
 _FAILURES = "mfa/failures/"
+# the identity store's entity records, in the same view (_store.ENTITY_PREFIX)
+ENTITY_RECORD = "entity/"
 
 
 def _sha(text: str) -> str:
@@ -219,7 +221,13 @@ class MFAStore:
         )
 
     async def create_secret(self, entity_id: str, method: Method) -> TotpKey | None:
-        """A new secret for the entity; None if it already has one (Vault keeps the old)."""
+        """A new secret for the entity; None if it already has one (Vault keeps the old).
+
+        Written in one transaction guarded on the entity's record as read, so a secret can
+        never outlive its entity: if the entity is deleted first the guard fails and this
+        raises "entity not found"; if the secret commits first, the deletion's sweep
+        (:meth:`purge_entity`, run after the entity is gone) finds it.
+        """
         key = TotpKey.generate(
             method.key_size,
             issuer=method.issuer,
@@ -230,17 +238,37 @@ class MFAStore:
             skew=method.skew,
         )
         path = f"{_SECRET}{entity_id}/{method.id}"
-        try:
-            # created only if absent, also against a racing request on another node
-            await self._storage.transaction(
-                [
-                    StorageOp(path, None, check=True),
-                    StorageOp(path, orjson.dumps({"key": b32_secret(key.key)})),
-                ]
-            )
-        except StorageConflict:
-            return None
-        return key
+        record = orjson.dumps({"key": b32_secret(key.key)})
+        for _ in range(16):
+            entity = await self._storage.get(ENTITY_RECORD + entity_id)
+            if entity is None:
+                raise InvalidRequest("entity not found")
+            try:
+                # created only if absent and the entity still there, also against a racing
+                # request on another node
+                await self._storage.transaction(
+                    [
+                        StorageOp(ENTITY_RECORD + entity_id, entity, check=True),
+                        StorageOp(path, None, check=True),
+                        StorageOp(path, record),
+                    ]
+                )
+            except StorageConflict:
+                if await self._storage.get(path) is not None:
+                    return None
+                continue  # the entity changed (or went away) meanwhile: look again
+            return key
+        raise StorageConflict("entity kept changing; try again")
+
+    async def purge_entity(self, entity_id: str) -> None:
+        """Delete every TOTP secret and used-step record of an entity that is gone."""
+        ops = [
+            StorageOp(f"{prefix}{entity_id}/{name}")
+            for prefix in (_SECRET, _USED)
+            for name in await self._storage.list(f"{prefix}{entity_id}/")
+        ]
+        if ops:
+            await self._storage.transaction(ops)
 
     async def destroy_secret(self, entity_id: str, method_id: str) -> None:
         await self._storage.delete(f"{_SECRET}{entity_id}/{method_id}")

@@ -21,7 +21,7 @@ from typing import TypeVar
 from strongroom.clock import Clock
 from strongroom.core.identity import _changes as plan
 from strongroom.core.identity._index import Change, IdentityIndex
-from strongroom.core.identity._mfa import MFAStore
+from strongroom.core.identity._mfa import ENTITY_RECORD, MFAStore
 from strongroom.core.identity._records import (
     Entity,
     EntityAlias,
@@ -39,7 +39,7 @@ from strongroom.logical import Storage, StorageOp
 
 __all__ = ["IdentityStore"]
 
-ENTITY_PREFIX = "entity/"
+ENTITY_PREFIX = ENTITY_RECORD
 GROUP_PREFIX = "group/"
 _CACHE_LIMIT = 50_000
 _T = TypeVar("_T")
@@ -112,6 +112,11 @@ class IdentityStore:
         await self._storage.transaction(ops)
         self._index.apply(change)
         self._changed()
+        # Entities deleted or merged away take their login-MFA secrets with them. After
+        # the entity's record is gone, so a racing MFA generate either failed its guard on
+        # that record or committed before this sweep lists (MFAStore.create_secret).
+        for entity_id in change.drop_entities:
+            await self.mfa.purge_entity(entity_id)
 
     async def _run(self, planner: Callable[[IdentityIndex, float], tuple[Change, _T]]) -> _T:
         async with self._lock:

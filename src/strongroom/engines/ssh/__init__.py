@@ -7,10 +7,11 @@ Modules by path family: ``config`` (config/ca, public_key, config/zeroaddress), 
 
 Departures from Vault:
 
-- **RSA CA signatures are rsa-sha2-512** (the only RSA scheme ``cryptography``'s builder
-  uses). ``algorithm_signer`` accepts ``default`` and ``rsa-sha2-512``; ``rsa-sha2-256`` and
-  the SHA-1 ``ssh-rsa`` are refused with 400 (Vault's default is rsa-sha2-256; OpenSSH
-  accepts both SHA-2 schemes).
+- **RSA CA signatures**: a role's ``algorithm_signer`` picks ``rsa-sha2-256`` (also what
+  ``default`` means, as in Vault) or ``rsa-sha2-512``; the SHA-1 ``ssh-rsa`` is refused with
+  400 (Vault still accepts it when named; OpenSSH 8.8+ refuses such certificates).
+  ``cryptography``'s builder signs with rsa-sha2-512 only, so ``_keys.resign_rsa_certificate``
+  replaces the signature field for rsa-sha2-256. Ignored for ed25519/ECDSA CAs.
 - **Templates** (``allowed_users_template`` and the like) support ``{{identity.entity.id}}``
   only: engines see the caller's entity ID, not the whole entity. A role naming another
   selector is refused when written.

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from strongroom.errors import InvalidRequest
 
@@ -242,3 +242,37 @@ def check_key_lengths(allowed: Mapping[str, Sequence[int]], key: PublicKey) -> N
     raise InvalidRequest(
         f"public_key failed to meet the key requirements: key of type {family} is not allowed"
     )
+
+
+# What ``default`` means for an RSA CA (Vault's choice); the SHA-1 ``ssh-rsa`` is never made.
+RSA_SIGNERS = {"rsa-sha2-256": hashes.SHA256, "rsa-sha2-512": hashes.SHA512}
+DEFAULT_RSA_SIGNER = "rsa-sha2-256"
+
+
+def _ssh_string(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def resign_rsa_certificate(line: str, key: rsa.RSAPrivateKey, algorithm: str) -> str:
+    """An OpenSSH certificate line signed again by the same RSA CA key with ``algorithm``.
+
+    ``cryptography``'s builder signs RSA certificates with rsa-sha2-512 only. A certificate's
+    signature is its last field (PROTOCOL.certkeys), over every byte before it, so the
+    blob's head is kept and the signature field replaced: string(string(algorithm) ||
+    string(RSASSA-PKCS1-v1_5 signature)) (RFC 8332).
+    """
+    if algorithm == "rsa-sha2-512":
+        return line
+    kind, encoded, *_ = line.split()
+    blob = base64.b64decode(encoded)
+    modulus_bytes = (key.key_size + 7) // 8
+    field_len = 4 + 4 + len(b"rsa-sha2-512") + 4 + modulus_bytes
+    head, field = blob[:-field_len], blob[-field_len:]
+    expected = _ssh_string(b"rsa-sha2-512")
+    if int.from_bytes(field[:4], "big") != field_len - 4 or field[4 : 4 + len(expected)] != (
+        expected
+    ):
+        raise ValueError("unexpected certificate signature layout")
+    signature = key.sign(head, padding.PKCS1v15(), RSA_SIGNERS[algorithm]())
+    signed = head + _ssh_string(_ssh_string(algorithm.encode()) + _ssh_string(signature))
+    return f"{kind} {base64.b64encode(signed).decode('ascii')}"

@@ -26,7 +26,7 @@ from strongroom.logical import Operation, Request, Response
 __all__ = ["NAME", "RolesPaths"]
 
 NAME = r"(?P<name>\w(?:[\w.@-]*\w)?)"
-ALGORITHM_SIGNERS = ("", "default", "rsa-sha2-512")
+ALGORITHM_SIGNERS = ("", "default", "rsa-sha2-256", "rsa-sha2-512")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +92,8 @@ def _build_role(args: RoleArgs) -> Role:
         raise InvalidRequest("ttl should be shorter than max ttl")
     if args.algorithm_signer not in ALGORITHM_SIGNERS:
         raise InvalidRequest(
-            f"unsupported algorithm_signer {args.algorithm_signer!r}: this server signs RSA "
-            "certificates with rsa-sha2-512 only ('default' or 'rsa-sha2-512')"
+            f"unsupported algorithm_signer {args.algorithm_signer!r}: one of 'default', "
+            "'rsa-sha2-256' or 'rsa-sha2-512' (the SHA-1 'ssh-rsa' is refused)"
         )
     if args.allowed_users_template:
         check_template(args.allowed_users, "allowed_users")

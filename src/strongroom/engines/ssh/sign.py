@@ -12,18 +12,21 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import (
     SSHCertificateBuilder,
     SSHCertificateType,
 )
 
 from strongroom.engines.ssh._keys import (
+    DEFAULT_RSA_SIGNER,
     PublicKey,
     check_key_lengths,
     generate_key,
     parse_public_key,
     private_key_pem,
     public_key_hash,
+    resign_rsa_certificate,
 )
 from strongroom.engines.ssh._records import Role, load_role, render_template, storage_of
 from strongroom.engines.ssh.config import CAStore
@@ -154,10 +157,13 @@ class SignPaths:
         for name, value in sorted(contents["extensions"].items()):
             builder = builder.add_extension(name.encode(), value.encode())
         certificate = builder.sign(ca.private_key)
-        return {
-            "serial_number": f"{serial:x}",
-            "signed_key": certificate.public_bytes().decode("ascii") + "\n",
-        }
+        line = certificate.public_bytes().decode("ascii")
+        if isinstance(ca.private_key, rsa.RSAPrivateKey):
+            signer = role.algorithm_signer
+            if signer in ("", "default"):
+                signer = DEFAULT_RSA_SIGNER
+            line = resign_rsa_certificate(line, ca.private_key, signer)
+        return {"serial_number": f"{serial:x}", "signed_key": line + "\n"}
 
     def _contents(
         self,

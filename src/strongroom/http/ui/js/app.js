@@ -124,7 +124,7 @@ async function loginPage(view) {
     const resp = await api('GET', 'sys/internal/ui/mounts', undefined, { token: false });
     const auth = (resp && (resp.data || resp).auth) || {};
     methods = Object.entries(auth)
-      .filter(([, m]) => m.type === 'userpass' || m.type === 'ldap' || m.type === 'oidc')
+      .filter(([, m]) => ['userpass', 'ldap', 'oidc', 'jwt'].includes(m.type))
       .map(([path, m]) => ({ path, type: m.type, description: m.description || '' }));
   } catch {
     methods = [];
@@ -134,16 +134,20 @@ async function loginPage(view) {
   const token = h('input', { type: 'password', autocomplete: 'off', required: true });
   const user = h('input', { type: 'text', autocomplete: 'username' });
   const pass = h('input', { type: 'password', autocomplete: 'current-password' });
-  const tokenRow = h('div', {}, field('Token', token).row); // .field's display beats [hidden]
+  const tokenRow = h('div', {}, field('Token', token).row);
   const userRows = h('div', { hidden: true }, field('Username', user).row, field('Password', pass).row);
   // OIDC: a role (empty: the mount's default_role), then the browser goes to the provider
   const role = h('input', { type: 'text', autocomplete: 'off' });
-  const oidcRows = h('div', { hidden: true }, field('Role', role, 'Leave empty for the default role').row);
+  // a jwt mount (as Vault's UI): the browser flow when it has OIDC config, or a JWT pasted in
+  const jwt = h('input', { type: 'password', autocomplete: 'off' });
+  const jwtRow = h('div', { hidden: true }, field('JWT', jwt, 'Leave empty to sign in through the identity provider').row);
+  const oidcRows = h('div', { hidden: true }, field('Role', role, 'Leave empty for the default role').row, jwtRow);
   const typeOf = (path) => (methods.find((m) => m.path === path) || { type: 'token' }).type;
   const message = h('div', { 'aria-live': 'assertive' });
   method.addEventListener('change', () => {
     const isToken = method.value === 'token';
-    const isOidc = typeOf(method.value) === 'oidc';
+    const isOidc = ['oidc', 'jwt'].includes(typeOf(method.value));
+    jwtRow.hidden = typeOf(method.value) !== 'jwt';
     tokenRow.hidden = !isToken;
     userRows.hidden = isToken || isOidc;
     oidcRows.hidden = !isOidc;
@@ -162,11 +166,16 @@ async function loginPage(view) {
     replace(message);
     try {
       let clientToken = token.value.trim();
-      if (typeOf(method.value) === 'oidc') {
+      const kind = typeOf(method.value);
+      if (kind === 'jwt' && jwt.value.trim()) {
+        const body = { jwt: jwt.value.trim() };
+        if (role.value.trim()) body.role = role.value.trim();
+        const resp = await api('POST', `auth/${method.value}login`, body, { token: false });
+        clientToken = resp.auth.client_token;
+      } else if (kind === 'oidc' || kind === 'jwt') {
         await startOidc(method.value, role.value.trim()); // leaves the page
         return;
-      }
-      if (method.value !== 'token') {
+      } else if (method.value !== 'token') {
         const resp = await api('POST', `auth/${method.value}login/${encodeURIComponent(user.value)}`,
           { password: pass.value }, { token: false });
         clientToken = resp.auth.client_token;
@@ -183,6 +192,7 @@ async function loginPage(view) {
       }
       pass.value = '';
       token.value = '';
+      jwt.value = '';
       const back = takeReturn(); // an application's authorization request waits
       if (back) location.replace(back);
       else go('#/secrets');
