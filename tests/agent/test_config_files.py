@@ -106,7 +106,7 @@ def test_checks_span_files_and_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(AgentConfigError, match=r"20-bad\.hcl:3: unknown key \"adress\""):
         load_agent_config(str(bad.parent))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(AgentConfigError, match="no .hcl or .json configuration files"):
+    with pytest.raises(AgentConfigError, match=r"no \.hcl or \.json configuration files"):
         load_agent_config(str(tmp_path / "empty"))
     with pytest.raises(AgentConfigError, match="cannot read the configuration"):
         load_agent_config(str(tmp_path / "missing.hcl"))
