@@ -6,6 +6,8 @@
 3. Failover time over N kills: kill -9 the active, time until the other reports is_self.
 4. Invalidation lag: revoke a token on the active, time until a standby refuses it.
 5. Memory (RSS) per worker after the read runs.
+6. KV v2 write on the active vs sent to the standby, which forwards it to the active over
+   the cluster port (mutual TLS): req/s, latency, and CPU per request of both processes.
 
 ``--audit``: only the KV v2 read runs, with a file audit device enabled, ``workers = 1``
 then ``workers = 2`` (``--rounds`` times, alternating): every worker audits what it serves
@@ -51,6 +53,7 @@ listener "tcp" {{
   tls_disable = true
 }}
 api_addr = "http://127.0.0.1:{port}"
+cluster_addr = "https://127.0.0.1:{cluster_port}"
 workers = {workers}
 disable_mlock = true
 """
@@ -92,7 +95,13 @@ def start(workdir: Path, workers: int, db: Path, ha: bool) -> tuple[subprocess.P
     port = free_port()
     config = workdir / f"c{port}.hcl"
     config.write_text(
-        CONFIG.format(db=db, port=port, workers=workers, ha='ha_enabled = "true"' if ha else "")
+        CONFIG.format(
+            db=db,
+            port=port,
+            cluster_port=free_port(),
+            workers=workers,
+            ha='ha_enabled = "true"' if ha else "",
+        )
     )
     log = open(workdir / f"s{port}.log", "wb")
     proc = subprocess.Popen(
@@ -252,6 +261,20 @@ def ha_pair(workdir: Path, seconds: int, kills: int, lag_samples: int) -> None:
             print(
                 f"{r.name:28} {r.rps:9.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
                 f"p99 {r.p99_ms:6.2f} ms  cpu {r.cpu_us:6.0f} us/req  errors {r.errors}"
+            )
+        both = [procs[active].pid, procs[standby].pid]
+        for name, port in (("active", active), ("standby (forwarded)", standby)):
+            r = wrk_cpu(
+                f"KV v2 write, {name}",
+                f"http://127.0.0.1:{port}",
+                LUA / "kv_write.lua",
+                seconds,
+                env,
+                both,
+            )
+            print(
+                f"{r.name:34} {r.rps:7.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
+                f"p99 {r.p99_ms:6.2f} ms  cpu (both) {r.cpu_us:6.0f} us/req  errors {r.errors}"
             )
         lags: list[float] = []
         stale = 0  # answers from the standby that still accepted a revoked token

@@ -55,7 +55,7 @@ def test_login_with_token_validates_and_stores_it(
     result = cli("login", "hvs.typed", env=NO_ENV_TOKEN)
     assert result.code == 0, result.err
     assert server.last().headers["X-Vault-Token"] == "hvs.typed"
-    helper = home / ".strongroom-token"
+    helper = home / ".vault-token"
     assert helper.read_text() == "hvs.typed"
     assert _mode(helper) == 0o600
     assert "Success! You are now authenticated." in result.out
@@ -65,14 +65,14 @@ def test_login_with_token_validates_and_stores_it(
     assert ["token_policies", '["default" "ops"]'] in rows
     assert ["token_meta_team", "ops"] in rows
     assert result.err == ""
-    assert sorted(p.name for p in home.iterdir()) == [".strongroom-token"]
+    assert sorted(p.name for p in home.iterdir()) == [".vault-token"]
 
 
 def test_login_replaces_a_loose_helper_file_atomically(
     cli: Runner, server: FakeServer, home: Path
 ) -> None:
     server.on("GET", "auth/token/lookup-self", 200, LOOKUP)
-    helper = home / ".strongroom-token"
+    helper = home / ".vault-token"
     helper.write_text("old")
     helper.chmod(0o644)
     assert cli("login", "-", env=NO_ENV_TOKEN, stdin="hvs.typed\n").code == 0
@@ -85,7 +85,7 @@ def test_login_rejected_token_is_not_stored(cli: Runner, server: FakeServer, hom
     result = cli("login", "hvs.bad", env=NO_ENV_TOKEN)
     assert result.code == 2
     assert "hvs.bad" not in result.err
-    assert not (home / ".strongroom-token").exists()
+    assert not (home / ".vault-token").exists()
 
 
 def test_login_warns_when_an_env_token_takes_precedence(cli: Runner, server: FakeServer) -> None:
@@ -104,7 +104,7 @@ def test_login_userpass_posts_credentials_without_a_token(
     seen = server.last()
     assert seen.body == {"password": "pw"}
     assert "X-Vault-Token" not in seen.headers
-    assert (home / ".strongroom-token").read_text() == "hvs.from-login"
+    assert (home / ".vault-token").read_text() == "hvs.from-login"
     assert "token_meta_username    bob" in result.out
 
 
@@ -128,7 +128,7 @@ def test_login_no_store_and_no_print(cli: Runner, server: FakeServer, home: Path
     server.on("PUT", "auth/approle/login", 200, AUTH)
     result = cli("login", "-method=approle", "-no-store", "-no-print", "role_id=r")
     assert (result.code, result.out) == (0, "")
-    assert not (home / ".strongroom-token").exists()
+    assert not (home / ".vault-token").exists()
     assert "not stored" in result.err
     assert cli("login", "-method=userpass", "password=x").code == 1
 
@@ -137,12 +137,13 @@ def test_helper_token_is_used_by_later_commands(
     cli: Runner, server: FakeServer, home: Path
 ) -> None:
     server.on("GET", "secret/x", 200, secret({"a": "b"}))
-    (home / ".vault-token").write_text("hvs.vault-file\n")
-    cli("read", "secret/x", env=NO_ENV_TOKEN)
-    assert server.last().headers["X-Vault-Token"] == "hvs.vault-file"
+    # the file older Strongroom releases wrote, then Vault's helper file, which wins
     (home / ".strongroom-token").write_text("hvs.strongroom-file")
     cli("read", "secret/x", env=NO_ENV_TOKEN)
     assert server.last().headers["X-Vault-Token"] == "hvs.strongroom-file"
+    (home / ".vault-token").write_text("hvs.vault-file\n")
+    cli("read", "secret/x", env=NO_ENV_TOKEN)
+    assert server.last().headers["X-Vault-Token"] == "hvs.vault-file"
     cli("read", "secret/x", env={"STRONGROOM_TOKEN": "<unset>", "VAULT_TOKEN": "hvs.venv"})
     assert server.last().headers["X-Vault-Token"] == "hvs.venv"
     cli("read", "secret/x", env={"VAULT_TOKEN": "hvs.venv"})
@@ -199,7 +200,7 @@ def test_token_helper_functions(home: Path) -> None:
     env = {"HOME": str(home)}
     assert read_token_helper(env) == ""
     path = write_token_helper(env, "hvs.t")
-    assert path == home / ".strongroom-token"
+    assert path == home / ".vault-token"
     assert read_token_helper(env) == "hvs.t"
     assert read_token_helper({}) == ""
 

@@ -91,13 +91,13 @@ def test_status(cli: CLI) -> None:
 def test_login_stores_token_in_private_helper_file(
     dev_server: ServerProcess, cli: CLI, home: Path
 ) -> None:
-    helper = home / ".strongroom-token"
+    helper = home / ".vault-token"  # Vault's token helper file
     result = cli("login", dev_server.root_token, STRONGROOM_TOKEN="")
     assert result.code == 0, result
     assert "Success! You are now authenticated" in result.out
     assert stat.S_IMODE(helper.stat().st_mode) == 0o600
     assert helper.read_text().strip() == dev_server.root_token
-    assert [p.name for p in home.iterdir()] == [".strongroom-token"]  # no temp file left
+    assert [p.name for p in home.iterdir()] == [".vault-token"]  # no temp file left
     # later commands use the stored token
     assert cli("token", "lookup", "-field=policies", STRONGROOM_TOKEN="").ok().out == "[root]\n"
     # a bad token is refused and does not replace the stored one
@@ -111,17 +111,17 @@ def test_login_stores_token_in_private_helper_file(
     helper.unlink()
     cli("login", "-no-store", dev_server.root_token, STRONGROOM_TOKEN="").ok()
     assert not helper.exists()
-    # Vault's own helper file is read too
-    (home / ".vault-token").write_text(dev_server.root_token)
+    # the file older Strongroom releases wrote is read too
+    (home / ".strongroom-token").write_text(dev_server.root_token)
     assert cli("token", "lookup", "-field=policies", STRONGROOM_TOKEN="").ok().out == "[root]\n"
-    (home / ".vault-token").unlink()
+    (home / ".strongroom-token").unlink()
     missing = cli("token", "lookup", STRONGROOM_TOKEN="")
     assert missing.code == 2 and "403" in missing.err
 
 
 def test_login_token_from_stdin(dev_server: ServerProcess, cli: CLI, home: Path) -> None:
     cli("login", "-", stdin=dev_server.root_token + "\n", STRONGROOM_TOKEN="").ok()
-    assert (home / ".strongroom-token").read_text().strip() == dev_server.root_token
+    assert (home / ".vault-token").read_text().strip() == dev_server.root_token
 
 
 # -- kv ------------------------------------------------------------------------------------------

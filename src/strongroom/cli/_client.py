@@ -5,7 +5,7 @@ Everything here talks to the server through its public HTTP API (``/v1/…``), e
 
 Settings come from flags first, then ``STRONGROOM_*``, then ``VAULT_*`` environment variables.
 The token comes from ``STRONGROOM_TOKEN``, ``VAULT_TOKEN``, then the token helper files
-``~/.strongroom-token`` and ``~/.vault-token`` (``HOME`` taken from the injected environment).
+``~/.vault-token`` and ``~/.strongroom-token`` (``HOME`` taken from the injected environment).
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ __all__ = [
 
 DEFAULT_ADDRESS = "https://127.0.0.1:8200"
 # File names, not secrets.
-TOKEN_HELPER_FILE = ".strongroom-token"  # noqa: S105
-_LEGACY_TOKEN_HELPER_FILE = ".vault-token"  # noqa: S105
+# Vault's token helper file, shared with the vault and bao CLIs; the second is where older
+# Strongroom releases stored the token (still read)
+TOKEN_HELPER_FILE = ".vault-token"  # noqa: S105
+_LEGACY_TOKEN_HELPER_FILE = ".strongroom-token"  # noqa: S105
 _TRUE = frozenset({"1", "t", "true", "yes"})
 Params = Mapping[str, str | list[str]]
 
@@ -93,7 +95,7 @@ def _home(env: Mapping[str, str]) -> Path | None:
 
 
 def read_token_helper(env: Mapping[str, str]) -> str:
-    """The token stored by ``login``: ``~/.strongroom-token``, then ``~/.vault-token``."""
+    """The token stored by ``login``: ``~/.vault-token``, then ``~/.strongroom-token``."""
     home = _home(env)
     if home is None:
         return ""
@@ -108,7 +110,7 @@ def read_token_helper(env: Mapping[str, str]) -> str:
 
 
 def write_token_helper(env: Mapping[str, str], token: str) -> Path:
-    """Store ``token`` in ``~/.strongroom-token``, mode 0600, replaced atomically.
+    """Store ``token`` in ``~/.vault-token`` (Vault's token helper), mode 0600, replaced atomically.
 
     The temporary file is created 0600 before the token is written, so the token is never
     readable by others, not even for an instant; ``os.replace`` makes the switch atomic.

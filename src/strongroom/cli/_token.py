@@ -1,9 +1,11 @@
 """``login`` and ``token …``: authenticate, and manage tokens on ``auth/token/``.
 
-``login`` validates a token by looking it up (``auth/token/lookup-self``) or, for any other
-method, posts ``key=value`` credentials to ``auth/<path>/login`` (``…/login/<username>`` for
-the username/password methods), then stores the token with the token helper: the file
-``~/.strongroom-token``, written 0600 and atomically (see ``_client.write_token_helper``).
+``login`` validates a token by looking it up (``auth/token/lookup-self``), runs the OIDC
+browser login for ``-method=oidc`` (``_oidc.py``) or, for any other method, posts
+``key=value`` credentials to ``auth/<path>/login`` (``…/login/<username>`` for the
+username/password methods; ``role_id=… secret_id=…`` for approle), then stores the token
+with Vault's token helper: the file ``~/.vault-token``, written 0600 and atomically (see
+``_client.write_token_helper``).
 A token is printed only where Vault prints one: after ``login`` and ``token create``.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 from ._client import CommandError, env_value, remote, write_token_helper
 from ._command import FIELD_FLAG, Command, Context, expect_args, sanitize_path
 from ._flags import Flag, Options, UsageError, parse_data, parse_map
+from ._oidc import login_oidc
 from ._output import render
 
 __all__ = ["COMMANDS", "token_secret"]
@@ -92,6 +95,8 @@ def _login(ctx: Context, opts: Options, args: list[str]) -> int:
     mount = sanitize_path(opts.text("path") or method).strip("/")
     if method == "token":
         secret = _login_token(ctx, args)
+    elif method == "oidc":
+        secret = login_oidc(ctx, mount, args)
     else:
         secret = _login_method(ctx, method, mount, args)
     token = str(secret["auth"]["client_token"])
@@ -252,10 +257,18 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         "Authenticate locally",
         "Usage: strongroom login [options] [AUTH K=V...]\n\n"
         "  strongroom login TOKEN\n"
-        "  strongroom login -method=userpass username=NAME [password=…]",
+        "  strongroom login -method=userpass username=NAME [password=…]\n"
+        "  strongroom login -method=approle role_id=… secret_id=…\n"
+        "  strongroom login -method=oidc [-path=oidc] [role=NAME] [port=8250] [skip_browser=true]\n"
+        "      (listens on localhost:8250 for the provider's redirect to /oidc/callback;\n"
+        "      callbackmode=direct polls the server instead)",
         _login,
         (
-            Flag("method", default="token", help="Auth method type (token, userpass, …)."),
+            Flag(
+                "method",
+                default="token",
+                help="Auth method type (token, userpass, approle, oidc, …).",
+            ),
             Flag("path", help="Mount path of the auth method (default: the method name)."),
             Flag("no-store", "bool", help="Do not store the token in the token helper."),
             Flag("no-print", "bool", help="Print nothing on success."),

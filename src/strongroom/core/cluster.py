@@ -202,6 +202,7 @@ class Cluster:
         self.applied_index = 0
         self._heard = 0.0  # monotonic time the feed last answered
         self._leader: LockHolder | None = None
+        self._leader_at = 0.0  # monotonic time ``_leader`` was read from the store
         self._task: asyncio.Task[None] | None = None
         self._follower: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Lock = asyncio.Lock()
@@ -210,7 +211,7 @@ class Cluster:
         # the cluster CA behind the barrier (core sets ``secure_storage`` to its barrier)
         self.secure_storage: Storage | None = None
         self.tls: ClusterTLS | None = None
-        self._tls_tried = 0.0
+        self._tls_tried: int | None = None  # the applied index of the last failed load
         self._forwarder = Forwarder(self._client_tls, clustering=not settings.disable_clustering)
         self.registry = Registry(forget_after=settings.echo_interval * 5)
         self._echoer: asyncio.Task[None] | None = None
@@ -277,15 +278,23 @@ class Cluster:
             )
         try:
             self._leader = await self.backend.holder()
+            self._leader_at = time.monotonic()
         except StrongroomError:
             pass
+        return self._leader
+
+    async def _current_leader(self) -> LockHolder | None:
+        """The leader as read within the last two retry intervals (a standby's election
+        loop reads it every interval), else read now: forwarding costs no query."""
+        if self.active or time.monotonic() - self._leader_at > self.settings.retry_interval * 2:
+            return await self.leader()
         return self._leader
 
     async def can_forward(self) -> bool:
         """Whether requests can be forwarded to an active node other than this one."""
         if FORWARDED.get() or self.active:
             return False
-        leader = await self.leader()
+        leader = await self._current_leader()
         return (
             leader is not None
             and leader.node_id != self.node_id
@@ -297,7 +306,7 @@ class Cluster:
         reach it that way, else Vault's 307 to its ``api_addr`` (raised)."""
         if FORWARDED.get():  # forwarded to us, and we are no longer active: never loop
             raise Standby("this node is no longer the active node; retry")
-        leader = await self.leader()
+        leader = await self._current_leader()
         if leader is not None and leader.node_id != self.node_id:
             if await self._reachable(leader.cluster_addr):
                 return await self._forwarder.forward(leader.cluster_addr, request)
@@ -310,20 +319,23 @@ class Cluster:
     async def _reachable(self, cluster_addr: str) -> bool:
         if (
             self.tls is None
+            and self._task is not None  # unsealed and running (a sealed node has no CA)
             and cluster_addr.startswith("https://")
             and not self.settings.disable_clustering
         ):
-            await self._load_tls(create=False)  # the active may have made it since
+            # the active may have made the CA since: apply what it committed (which also
+            # drops a cached "absent"), and look again if anything was committed at all
+            with contextlib.suppress(StrongroomError):
+                await self._catch_up()
+            if self._tls_tried != self.applied_index:
+                await self._load_tls(create=False)
         return self._forwarder.reachable(cluster_addr)
 
     async def _load_tls(self, *, create: bool) -> None:
-        """Load (the active: create at first) the cluster CA and this node's leaf. A standby
-        that finds none yet tries again at most once a second, when it needs it."""
+        """Load (the active: create at first) the cluster CA and this node's leaf."""
         if self.secure_storage is None or self.settings.disable_clustering:
             return
-        if not create and time.monotonic() - self._tls_tried < 1.0:
-            return
-        self._tls_tried = time.monotonic()
+        self._tls_tried = self.applied_index
         try:
             tls = await load_cluster_tls(self.secure_storage, self.node_id, create=create)
         except Exception as exc:
@@ -362,14 +374,16 @@ class Cluster:
     async def ha_status(self, request: Request) -> list[dict[str, object]]:
         """``sys/ha-status``'s nodes: the active answers from what it heard; a standby asks
         the active when it can reach it, else lists the active and itself."""
-        if not self.active and not FORWARDED.get() and await self.can_forward():
-            leader = await self.leader()
+        if not self.active and await self.can_forward():
+            leader = await self._current_leader()
             if leader is not None:
-                answer = await self._forwarder.forward(leader.cluster_addr, request)
-                if answer.status == 200 and answer.raw_body:
-                    nodes = orjson.loads(answer.raw_body).get("data", {}).get("nodes")
-                    if isinstance(nodes, list):
-                        return nodes
+                with contextlib.suppress(StrongroomError, ValueError, AttributeError):
+                    answer = await self._forwarder.forward(leader.cluster_addr, request)
+                    if answer.status == 200 and answer.raw_body:
+                        nodes = orjson.loads(answer.raw_body).get("data", {}).get("nodes")
+                        if isinstance(nodes, list):
+                            return nodes
+                # the active cannot be asked: what this node knows, below
         payload = self.echo_payload()
         me = NodeEcho(
             node_id=self.node_id,
@@ -438,6 +452,7 @@ class Cluster:
             try:
                 if not self.active:
                     if time.monotonic() - self._stepped_down_at < settings.lock_ttl:
+                        await self.leader()
                         await asyncio.sleep(settings.retry_interval)  # let another take it
                         continue
                     term = await self.backend.try_acquire(
@@ -465,6 +480,8 @@ class Cluster:
                 else:
                     if renewed:
                         last_renewed = time.monotonic()
+                        if self.tls is None:  # the CA could not be made at promotion
+                            await self._load_tls(create=True)
                 if not renewed:
                     log.warning("active: leadership lost (term %d); stepping down", term)
                     await self._demote()
@@ -480,11 +497,13 @@ class Cluster:
         self.term = term
         try:
             await self._catch_up()  # everything the former active wrote is applied
+            # the first active makes the cluster CA, before it answers as the active (so a
+            # standby that learns of it can forward to it at once)
+            await self._load_tls(create=True)
             self.active = True
             self.transitions += 1
             self.registry.clear()  # as Vault: the peers heard from since becoming active
             await self.target.become_active()
-            await self._load_tls(create=True)  # the first active makes the cluster CA
         except Exception as exc:
             log.error("promotion to active failed: %s; standing by", type(exc).__name__)
             await self._demote()

@@ -58,6 +58,9 @@ _METHODS = {
     Operation.HELP: "GET",
 }
 _TIMEOUT = httpx.Timeout(90.0, connect=5.0)
+# every connection stays pooled (a TLS handshake costs far more than the request), idle
+# ones for less time than the cluster listener keeps them (75 s), so we close them first
+_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=512, keepalive_expiry=30)
 FORWARDED_FOR = "x-strongroom-forwarded-for"
 FORWARDED_CERT = "x-strongroom-forwarded-client-cert"
 ECHO_PATH = "/cluster/echo"  # served by cluster listeners only (server/cluster_listener.py)
@@ -164,11 +167,11 @@ class Forwarder:
         if client is None:
             if context is None:
                 path = cluster_addr[len("unix://") :]
-                transport = httpx.AsyncHTTPTransport(uds=path, retries=0)
+                transport = httpx.AsyncHTTPTransport(uds=path, retries=0, limits=_LIMITS)
                 base = "http://active"
             else:
                 # mutual TLS pinned to the cluster CA: our leaf as client certificate
-                transport = httpx.AsyncHTTPTransport(verify=context, retries=0)
+                transport = httpx.AsyncHTTPTransport(verify=context, retries=0, limits=_LIMITS)
                 base = cluster_addr.rstrip("/")
             client = httpx.AsyncClient(transport=transport, base_url=base, timeout=_TIMEOUT)
             self._retired.extend(self._clients.values())

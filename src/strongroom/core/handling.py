@@ -311,6 +311,13 @@ async def _must_go_to_active(core: Core, cluster: Cluster, request: Request, pat
     and audited here, into this process's own chain (failing closed as on the active)."""
     if path == "sys/seal":
         return False  # sealing seals the node asked (and, for workers, its siblings)
+    # What must go to the active by its operation and (known) mount goes there at once:
+    # sending a request to the active is right even on stale tables (it serves everything),
+    # so only serving here needs the standby to be up to date first. A path no mount
+    # matches yet may be a mount this standby has not applied: decided once caught up.
+    found = core.router.match(path)
+    if found and must_go_to_active(request.operation, found[0].entry.type, found[1]):
+        return True
     # first: every committed change applied (a new mount must be routed, a revoked token
     # or a tightened policy refused), then decide from the up-to-date tables
     await cluster.ensure_fresh()

@@ -202,8 +202,8 @@ def tls_cluster_config(assembly: Assembly) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         server_header=False,
-        # longer than the forwarder's pool keeps an idle connection (httpx: 5 s), so the
-        # client, never the server, closes it: no request races a closing connection
+        # longer than the forwarder's pool keeps an idle connection (30 s), so the client,
+        # never the server, closes it: no request races a closing connection
         timeout_keep_alive=_KEEP_ALIVE,
         timeout_graceful_shutdown=5,
     )
@@ -222,8 +222,8 @@ def unix_cluster_config(assembly: Assembly, path: str) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         server_header=False,
-        # longer than the forwarder's pool keeps an idle connection (httpx: 5 s), so the
-        # client, never the server, closes it: no request races a closing connection
+        # longer than the forwarder's pool keeps an idle connection (30 s), so the client,
+        # never the server, closes it: no request races a closing connection
         timeout_keep_alive=_KEEP_ALIVE,
         timeout_graceful_shutdown=5,
     )

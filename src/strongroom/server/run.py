@@ -173,6 +173,8 @@ def _setup_logging(level: str, log_format: str = "") -> logging.handlers.QueueLi
     listener = logging.handlers.QueueListener(records, stream)
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(records)]
+    # httpx logs every request's URL at INFO (the forwarder, OIDC discovery…): not ours
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _set_level(level)
     listener.start()
     return listener
