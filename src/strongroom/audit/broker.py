@@ -185,6 +185,28 @@ class AuditBroker:
         except Exception as exc:
             log.error("audit device %s could not open: %s", config.path, _describe(exc))
         self._devices[config.path] = device
+        if isinstance(device, FileDevice):
+            await self._adopt_dead(device)
+
+    async def _adopt_dead(self, device: FileDevice) -> None:
+        """Close the unsigned tails left in the device's file by this host's dead writers
+        (a worker or standby killed uncleanly), except the chain whose head is saved
+        behind the barrier: that one is the active's to continue (audit/adopt.py)."""
+        try:
+            saved = await self._require_storage().get(CHAIN_PREFIX + device.config.uuid)
+            owned = {str(orjson.loads(saved).get("chain", ""))} if saved else set()
+            for adopted in await device.adopt_dead(owned):
+                log.warning(
+                    "audit device %s: closed chain %s of a writer that died uncleanly: a "
+                    "checkpoint marks its last %d line(s) as recovered",
+                    device.path,
+                    adopted.chain,
+                    adopted.lines,
+                )
+        except Exception as exc:
+            log.error(
+                "audit device %s: dead writers' chains not closed: %s", device.path, _describe(exc)
+            )
 
     async def reload(self) -> None:
         """An HA standby follows the active's table (the change feed saw ``core/audit``

@@ -38,13 +38,14 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import ClassVar
 
 import orjson
 
+from strongroom.audit.adopt import Adopted, adopt_dead_chains
 from strongroom.audit.chain import ENTRY_TYPES, Chain, ChainState, StampedLine, json_start
-from strongroom.audit.devices._base import Device, DeviceConfig, DeviceEnv
+from strongroom.audit.devices._base import Device, DeviceConfig, DeviceEnv, host_of, writer_id
 from strongroom.errors import InvalidRequest
 
 __all__ = ["FileDevice", "check_mode", "resolve_file_path"]
@@ -295,6 +296,25 @@ class FileDevice(Device):
                 recovered,
             )
         return state, "restart", recovered
+
+    # ----- dead writers ------------------------------------------------------------------
+    async def adopt_dead(self, owned: Collection[str]) -> list[Adopted]:
+        """Close the unsigned tails of this host's dead writers' chains in this file
+        (audit/adopt.py); ``owned``: chain ids with a saved head (the active's)."""
+        fd = self._fd
+        if fd is None or fd == 1 or self.file_path in ("stdout", "discard") or not self.is_open:
+            return []
+        me = writer_id()
+        return await asyncio.to_thread(
+            adopt_dead_chains,
+            fd,
+            prefix=self.common.prefix,
+            host=host_of(f"{me}/0"),
+            me=me,
+            owned=frozenset(owned),
+            checkpoint=lambda chain, lines: self._checkpoint_entry(chain, recovered=lines),
+            settle=_settled_size,
+        )
 
     # ----- writing ---------------------------------------------------------------------
     async def _write(self, data: bytes) -> int:
