@@ -200,7 +200,7 @@ def test_code_flow_with_pkce_through_the_browser(
     _sign_in_with_userpass(page, setup)
     back = _back_at_the_app(page, setup)
     assert set(back) == {"code", "state"} and back["state"] == sent["state"]
-    # the browser's history holds no Strongroom address with the request any more
+    # the address to come back to after the sign-in was used once and forgotten
     assert page.evaluate("sessionStorage.getItem('strongroom.return')") is None
 
     # the relying party's half: the code and the verifier at the token endpoint
@@ -234,6 +234,12 @@ def test_code_flow_with_pkce_through_the_browser(
     back = _back_at_the_app(page, setup)
     assert back["state"] == dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["state"]
     assert len(setup.rp.received) == 2
+
+    # prompt=login: the application wants a fresh sign-in, even in this signed-in tab
+    page.goto(_authorize_url(dev_server, setup, _pkce()[1], prompt="login"))
+    _sign_in_with_userpass(page, setup)  # the sign-in screen is shown again
+    back = _back_at_the_app(page, setup)
+    assert "code" in back and len(setup.rp.received) == 3
 
 
 def test_a_refusal_after_the_redirect_uri_is_accepted_goes_back_as_an_oauth_error(
