@@ -134,6 +134,14 @@ def worker_dir(server: ServerProcess) -> Path:
     raise AssertionError("no worker directory")
 
 
+def _index_of(pid: int) -> int:
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        for arg in handle.read().split(b"\0"):
+            if arg.startswith(b"-worker-index="):
+                return int(arg.split(b"=", 1)[1])
+    return -1
+
+
 def at_worker(server: ServerProcess, index: int, path: str, token: str = "") -> httpx.Response:
     """A request to one given worker, over its private cluster socket."""
     transport = httpx.HTTPTransport(uds=str(worker_dir(server) / f"w{index}.sock"))
@@ -310,6 +318,25 @@ def test_dev_mode_with_two_workers(tmp_path: Path) -> None:
             assert read.status_code == 200 and read.json()["data"]["data"] == {"i": i}
         key_file = tmp_path / "dev" / "dev-unseal-key"
         assert key_file.stat().st_mode & 0o777 == 0o600
+        # worker 0 (the one that initialised) dies: its replacement does not initialise
+        # again, it rejoins unsealed and serves what was written
+        first = next(p for p in worker_pids(server) if _index_of(p) == 0)
+        os.kill(first, signal.SIGKILL)
+        wait_until(
+            lambda: len(worker_pids(server)) == 2 and first not in worker_pids(server),
+            what="restart",
+        )
+
+        def serving() -> bool:
+            try:
+                return all(
+                    at_worker(server, i, "/v1/secret/data/d3", root).status_code == 200
+                    for i in (0, 1)
+                )
+            except httpx.HTTPError:
+                return False
+
+        wait_until(serving, 20, "the restarted worker 0 serving")
     finally:
         server.stop()
 

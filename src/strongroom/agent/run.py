@@ -206,12 +206,9 @@ def run_agent(argv: Sequence[str], env: Mapping[str, str], err: TextIO) -> int:
         args = _parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    if len(args.config) > 1:
-        err.write("only one -config file is supported\n")
-        return 1
     try:
         if args.config:
-            config = load_agent_config(args.config[0])
+            config = load_agent_config(*args.config)
         elif env.get("VAULT_CONFIG"):
             # the injector's way: base64-encoded JSON in the environment, no file needed
             try:
