@@ -348,6 +348,10 @@ def test_a_killed_active_workers_chain_is_continued_by_its_successor(
     code, out = verify(tmp_path, public_key(server), log)
     assert code == 0, out
     assert f"OK: chain {killed_chain}:" in out
+    recovered = next(e for e in continued if e["type"] == "checkpoint" and e.get("recovered"))
+    # only lines read back unsigned from the file (a line pending in the saved head is not)
+    assert 0 < recovered["recovered"] <= recovered["entries"]
+    assert "stopped uncleanly" in server.log_path.read_text()
 
 
 def test_chains_survive_a_step_down_in_both_directions(cluster: HACluster, tmp_path: Path) -> None:
@@ -396,6 +400,15 @@ def test_chains_survive_a_step_down_in_both_directions(cluster: HACluster, tmp_p
     code, out = verify(tmp_path, public_key(second), log)
     assert code == 0, out
     assert out.count("OK: chain") == 3, out
+    # a clean hand-over: the demoted active signed its last lines (its final checkpoint
+    # precedes the new active's link in that chain), and the new active's log says so
+    continued = [e for e in found if e["chain"] == first_chain]
+    link = next(i for i, e in enumerate(continued) if e["type"] == "link" and e["seq"] > 1)
+    assert continued[link - 1]["type"] == "checkpoint"
+    assert not any(e.get("recovered") for e in continued)
+    new_active_log = second.log_path.read_text()
+    assert "its former writer wrote and signed after its last saved head" in new_active_log
+    assert "unclean" not in new_active_log
 
 
 def test_a_killed_standby_workers_tail_is_closed_by_the_restarted_worker(

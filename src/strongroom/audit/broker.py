@@ -247,9 +247,12 @@ class AuditBroker:
                 try:
                     await self._persist_now(device, closed=True)
                 except Fenced:
-                    # a demoted active: its successor recovers the chain from the file
+                    # a demoted active: its final checkpoint is in the file (written
+                    # before the lock was released); its successor continues from there
                     log.info(
-                        "audit device %s: chain state not saved (no longer active)", device.path
+                        "audit device %s: chain head not saved (no longer active); the final "
+                        "checkpoint is in the log, where the next active continues the chain",
+                        device.path,
                     )
                 except Exception as exc:
                     log.error("audit device %s: chain state not saved: %s", device.path, exc)

@@ -267,7 +267,7 @@ class FileDevice(Device):
         if size - state.offset > _RECOVERY_LIMIT:
             log.warning("audit device %s: too much unrecorded tail to recover", self.path)
             return state, "restart", 0
-        recovered = 0
+        read = unsigned = 0  # lines read back; of them, those no checkpoint covers
         for line, complete in _lines_from(fd, state.offset, size):
             start = json_start(line, None)
             if not complete or start < 0 or not _is_audit_line(line):
@@ -285,17 +285,30 @@ class FileDevice(Device):
             if entry["type"] == "checkpoint":
                 state.pending = []
                 state.range_start = state.seq + 1
+                unsigned = 0
             else:
                 state.pending.append(line_digest)
-            recovered += 1
-        if recovered:
+                unsigned += 1
+            read += 1
+        if unsigned:
             log.warning(
-                "audit device %s: recovered %d line(s) written after the last persisted "
-                "checkpoint (unclean stop); the next checkpoint marks them as recovered",
+                "audit device %s: recovered %d unsigned line(s) written after the last "
+                "checkpoint (the chain's former writer stopped uncleanly); a checkpoint "
+                "marks them as recovered",
                 self.path,
-                recovered,
+                unsigned,
             )
-        return state, "restart", recovered
+        elif read:
+            # a clean hand-over: the former writer (a demoted active, whose storage writes
+            # are fenced) signed its last lines with a final checkpoint but could not save
+            # its head; the chain continues from that checkpoint
+            log.info(
+                "audit device %s: continuing the chain after %d line(s) its former writer "
+                "wrote and signed after its last saved head",
+                self.path,
+                read,
+            )
+        return state, "restart", unsigned
 
     # ----- dead writers ------------------------------------------------------------------
     async def adopt_dead(self, owned: Collection[str]) -> list[Adopted]:
