@@ -296,3 +296,20 @@ def test_prompt_none_without_a_token_redirects_nowhere(
     expect(page.get_by_role("heading", name="Sign-in required")).to_be_visible()
     assert setup.rp.received == []
     assert page.evaluate("sessionStorage.getItem('strongroom.token')") is None
+
+
+def test_max_age_asks_for_a_fresh_sign_in_then_answers_login_required(
+    ui: Watched, dev_server: ServerProcess, setup: Setup
+) -> None:
+    """``max_age_violation``: the page signs the user in again; a sign-in that still does
+    not satisfy ``max_age`` (0 here: no sign-in can) goes back as ``login_required``."""
+    page = ui.page
+    page.goto(_authorize_url(dev_server, setup, _pkce()[1]))
+    _sign_in_with_userpass(page, setup)
+    assert "code" in _back_at_the_app(page, setup)
+    url = _authorize_url(dev_server, setup, _pkce()[1], max_age="0")
+    page.goto(url)
+    _sign_in_with_userpass(page, setup)  # the signed-in tab is asked to sign in again
+    back = _back_at_the_app(page, setup)
+    assert back["error"] == "login_required" and "code" not in back
+    assert back["state"] == dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["state"]
