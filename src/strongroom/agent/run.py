@@ -129,6 +129,7 @@ class Agent:
                     self._invalidate,
                     num_retries=self.vault.num_retries,
                     on_env=self.supervisor.update if self.supervisor is not None else None,
+                    once=config.exit_after_auth,
                 )
             if self.auth is not None:
                 tasks["auth"] = asyncio.create_task(self.auth.run())
