@@ -185,6 +185,28 @@ class AuditBroker:
         except Exception as exc:
             log.error("audit device %s could not open: %s", config.path, _describe(exc))
         self._devices[config.path] = device
+        if isinstance(device, FileDevice):
+            await self._adopt_dead(device)
+
+    async def _adopt_dead(self, device: FileDevice) -> None:
+        """Close the unsigned tails left in the device's file by this host's dead writers
+        (a worker or standby killed uncleanly), except the chain whose head is saved
+        behind the barrier: that one is the active's to continue (audit/adopt.py)."""
+        try:
+            saved = await self._require_storage().get(CHAIN_PREFIX + device.config.uuid)
+            owned = {str(orjson.loads(saved).get("chain", ""))} if saved else set()
+            for adopted in await device.adopt_dead(owned):
+                log.warning(
+                    "audit device %s: closed chain %s of a writer that died uncleanly: a "
+                    "checkpoint marks its last %d line(s) as recovered",
+                    device.path,
+                    adopted.chain,
+                    adopted.lines,
+                )
+        except Exception as exc:
+            log.error(
+                "audit device %s: dead writers' chains not closed: %s", device.path, _describe(exc)
+            )
 
     async def reload(self) -> None:
         """An HA standby follows the active's table (the change feed saw ``core/audit``
@@ -225,9 +247,12 @@ class AuditBroker:
                 try:
                     await self._persist_now(device, closed=True)
                 except Fenced:
-                    # a demoted active: its successor recovers the chain from the file
+                    # a demoted active: its final checkpoint is in the file (written
+                    # before the lock was released); its successor continues from there
                     log.info(
-                        "audit device %s: chain state not saved (no longer active)", device.path
+                        "audit device %s: chain head not saved (no longer active); the final "
+                        "checkpoint is in the log, where the next active continues the chain",
+                        device.path,
                     )
                 except Exception as exc:
                     log.error("audit device %s: chain state not saved: %s", device.path, exc)

@@ -40,6 +40,7 @@ from strongroom.core.mounts import (
 from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PREFIX
 from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
+from strongroom.core.policy import render_identity_template
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CorsConfig, load_cors
@@ -129,6 +130,13 @@ class _MountSystemView:
 
     async def generate_password(self, policy: str) -> str:
         return await self.core.password_policies().generate(policy)
+
+    def identity_template(self, text: str, entity_id: str) -> str | None:
+        if "{{" not in text:
+            return text
+        if not entity_id or self.core.sealed:
+            return None
+        return render_identity_template(text, self.core.identity.template_values(entity_id))
 
 
 @dataclass(slots=True)
