@@ -525,13 +525,13 @@ class _Reader:
             "create_dest_dirs",
             "backup",
             "exec",
+            "wait",
         }
         self.check_keys(
             keys,
             body,
             allowed,
             {
-                "wait",
                 "sandbox_path",
                 "function_denylist",
                 "function_blacklist",
@@ -584,7 +584,30 @@ class _Reader:
             create_dest_dirs=flag("create_dest_dirs", True),
             backup=flag("backup", False),
             line=self.line_of(keys, nth),
+            wait=self.wait((*keys, "wait"), body.get("wait"), nth),
         )
+
+    def wait(self, keys: tuple[str, ...], value: Any, nth: int = 0) -> Wait | None:
+        """consul-template's ``wait``: a block ``{ min = "5s" max = "20s" }`` or a string
+        ``"5s:20s"`` / ``"5s"``; without a max, it is four times the min (consul-template's
+        rule). A zero min turns the wait off."""
+        if value is None:
+            return None
+        if isinstance(value, list) and value:
+            value = value[-1]  # several wait blocks: the last wins, as consul-template
+        if isinstance(value, str):
+            first, _, second = value.partition(":")
+            value = {"min": first} if not second else {"min": first, "max": second}
+        if not isinstance(value, dict):
+            raise self.error(keys, 'wait must be a block { min = "5s" max = "20s" }', nth)
+        self.check_keys(keys, value, {"min", "max"}, nth=nth)
+        low = float(self.convert((*keys, "min"), parse_duration, value.get("min", 0), nth))
+        high = float(self.convert((*keys, "max"), parse_duration, value.get("max", 4 * low), nth))
+        if low <= 0:
+            return None
+        if high < low:
+            raise self.error(keys, "wait max must not be less than min", nth)
+        return Wait(low, high)
 
     def template_settings(self, value: Any) -> TemplateSettings:
         if value is None:
@@ -599,6 +622,7 @@ class _Reader:
                 "exit_on_retry_failure",
                 "max_connections_per_host",
                 "lease_renewal_threshold",
+                "wait",
             },
         )
         interval = self.convert(
@@ -625,6 +649,7 @@ class _Reader:
                 body.get("max_connections_per_host", 10),
             ),
             lease_renewal_threshold=threshold,
+            wait=self.wait((*keys, "wait"), body.get("wait")),
         )
 
     def listeners(self, values: list[Any]) -> Iterator[ListenerConfig]:
