@@ -158,3 +158,41 @@ def test_a_broken_or_unanchored_dead_chain_is_not_signed(tmp_path: Path, signer:
     log.write_bytes(b"".join(lines))
     assert adopt(log, signer) == []
     assert log.read_bytes() == b"".join(lines)
+
+
+def test_a_live_device_notices_a_writer_that_died_and_adopts_its_chain(
+    tmp_path: Path, signer: Signer
+) -> None:
+    """The periodic look (broker tick): only appended bytes are read; a writer that died
+    since triggers one adoption pass, and nothing more afterwards."""
+    import asyncio
+
+    from strongroom.audit.devices import DeviceConfig, DeviceEnv, FileDevice
+    from strongroom.clock import SystemClock
+
+    log = tmp_path / "audit.log"
+    env = DeviceEnv(clock=SystemClock(), signer=lambda: signer, on_checkpoint=lambda d: None)
+    config = DeviceConfig(
+        path="file/", type="file", uuid="u-1", salt=b"x" * 32, options={"file_path": str(log)}
+    )
+
+    async def scenario() -> None:
+        device = FileDevice(config, env)
+        await device.open(None)
+        assert await device.adopt_dead(()) == []
+        assert not await device.dead_writer_seen()
+        # another writer appends its chain and dies uncleanly
+        dead = f"{host()}-{dead_pid()}-0badc0de/1"
+        write_chain(log, signer, dead, 3)
+        assert await device.dead_writer_seen()
+        assert await device.adopt_dead(()) == [Adopted(dead, 4)]  # link + 3 entries
+        assert not await device.dead_writer_seen()  # settled: no second pass
+        await device.record(
+            {"time": format_time(time.time()), "type": "request", "seq": 0, "prev_hash": ""}
+        )
+        assert not await device.dead_writer_seen()
+        await device.close()
+
+    asyncio.run(scenario())
+    verifier = verify_later(log, signer)
+    assert all(c.report.ok for c in verifier.chains), [c.report.finding for c in verifier.chains]

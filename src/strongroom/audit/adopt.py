@@ -16,6 +16,9 @@ One rule decides who adopts what, so no chain is ever continued twice:
   itself (docs/audit.md "Several writers"); adopters never touch it;
 - any other chain is adoptable when its id names this host and a process id that is not
   alive (or this very process id under another writer nonce: a reused pid);
+- when: at every file device's open (a restarted worker or server, a role change), and
+  whenever :class:`DeadWatch` (every 30 s, over the bytes appended since its last look)
+  sees a writer of the file that died since;
 - adoption runs under an exclusive ``flock`` on the audit file itself (a new open file
   description, so it excludes other processes' adopters), and the file is read again
   under the lock: a chain another adopter has closed meanwhile ends in a checkpoint and
@@ -42,7 +45,7 @@ import orjson
 
 from strongroom.audit.chain import ENTRY_TYPES, Chain, ChainState, json_start
 
-__all__ = ["SCAN_LIMIT", "Adopted", "adopt_dead_chains", "writer_is_dead"]
+__all__ = ["SCAN_LIMIT", "Adopted", "DeadWatch", "adopt_dead_chains", "writer_is_dead"]
 
 log = logging.getLogger("strongroom.audit")
 
@@ -68,6 +71,53 @@ def writer_is_dead(chain_id: str, host: str, me: str) -> bool:
     except PermissionError:
         return False  # alive (another user's process)
     return False
+
+
+class DeadWatch:
+    """Which writers of a file may need adopting, followed cheaply between full scans: the
+    chain ids in the bytes appended since the last look (a substring search, no JSON), and
+    which of their writers died since. :meth:`due` says when a full adoption pass is worth
+    running; each dead writer triggers at most one."""
+
+    __slots__ = ("_live", "_settled", "offset")
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self._live: set[str] = set()  # chains seen whose writer was alive when last checked
+        self._settled: set[str] = set()  # dead writers' chains an adoption pass has seen
+
+    def look(self, fd: int, host: str, me: str) -> bool:
+        """Read what was appended since the last look (blocking: a worker thread); True
+        when a writer seen in the file has died since the last adoption pass."""
+        size = os.fstat(fd).st_size
+        if size < self.offset:
+            self.offset = 0  # truncated or replaced: start over
+        if size - self.offset > SCAN_LIMIT:
+            self.offset = size - SCAN_LIMIT  # older lines are past adopting anyway
+        position = self.offset
+        rest = b""
+        while position < size:
+            chunk = os.pread(fd, min(1 << 20, size - position), position)
+            if not chunk:
+                break
+            position += len(chunk)
+            rest += chunk
+            *whole, rest = rest.split(b"\n")
+            for line in whole:
+                marker = line.find(b'"chain":"')
+                if marker >= 0:
+                    end = line.find(b'"', marker + 9)
+                    chain = line[marker + 9 : end].decode("utf-8", "replace")
+                    if chain not in self._settled:
+                        self._live.add(chain)
+        self.offset = position - len(rest)
+        return any(writer_is_dead(chain, host, me) for chain in self._live)
+
+    def passed(self, host: str, me: str) -> None:
+        """A full adoption pass ran: the writers dead now need no further pass."""
+        dead = {chain for chain in self._live if writer_is_dead(chain, host, me)}
+        self._settled |= dead
+        self._live -= dead
 
 
 @dataclass(slots=True)

@@ -83,6 +83,7 @@ CHAIN_PREFIX = "core/audit-chain/"
 AUDIT_REQUEST_FAILED = "failed to audit request, cannot continue"
 AUDIT_RESPONSE_FAILED = "failed to audit response, cannot continue"
 _TICK = 1.0
+_ADOPT_EVERY = 30  # ticks between looks for writers that died (appended bytes only)
 
 Ticket = tuple[tuple[Device, dict[str, Any]], ...]
 """The devices that recorded a request entry, each with that entry: the response entry
@@ -188,6 +189,13 @@ class AuditBroker:
         if isinstance(device, FileDevice):
             await self._adopt_dead(device)
 
+    async def _dead_writer(self, device: FileDevice) -> bool:
+        try:
+            return await device.dead_writer_seen()
+        except OSError as exc:
+            log.error("audit device %s: looking for dead writers: %s", device.path, _describe(exc))
+            return False
+
     async def _adopt_dead(self, device: FileDevice) -> None:
         """Close the unsigned tails left in the device's file by this host's dead writers
         (a worker or standby killed uncleanly), except the chain whose head is saved
@@ -263,8 +271,14 @@ class AuditBroker:
             self.started = False
 
     async def _tick_loop(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(_TICK)
+            ticks += 1
+            if ticks % _ADOPT_EVERY == 0:
+                for device in list(self._devices.values()):
+                    if isinstance(device, FileDevice) and await self._dead_writer(device):
+                        await self._adopt_dead(device)
             for device in list(self._devices.values()):
                 try:
                     await device.tick()

@@ -43,7 +43,7 @@ from typing import ClassVar
 
 import orjson
 
-from strongroom.audit.adopt import Adopted, adopt_dead_chains
+from strongroom.audit.adopt import Adopted, DeadWatch, adopt_dead_chains
 from strongroom.audit.chain import ENTRY_TYPES, Chain, ChainState, StampedLine, json_start
 from strongroom.audit.devices._base import Device, DeviceConfig, DeviceEnv, host_of, writer_id
 from strongroom.errors import InvalidRequest
@@ -166,6 +166,7 @@ class FileDevice(Device):
         self._size = 0
         self._end = 0  # the file offset just after our last line
         self._torn = False
+        self._dead_watch = DeadWatch()
 
     # ----- opening ---------------------------------------------------------------------
     async def _open_sink(
@@ -318,7 +319,10 @@ class FileDevice(Device):
         if fd is None or fd == 1 or self.file_path in ("stdout", "discard") or not self.is_open:
             return []
         me = writer_id()
-        return await asyncio.to_thread(
+        watch = self._dead_watch
+        # everything up to here is seen by this pass: the watch follows what comes after
+        await asyncio.to_thread(watch.look, fd, host_of(f"{me}/0"), me)
+        adopted = await asyncio.to_thread(
             adopt_dead_chains,
             fd,
             prefix=self.common.prefix,
@@ -328,6 +332,17 @@ class FileDevice(Device):
             checkpoint=lambda chain, lines: self._checkpoint_entry(chain, recovered=lines),
             settle=_settled_size,
         )
+        watch.passed(host_of(f"{me}/0"), me)
+        return adopted
+
+    async def dead_writer_seen(self) -> bool:
+        """Whether a writer of this file died since the last adoption pass (cheap: reads
+        only the bytes appended since the last look)."""
+        fd = self._fd
+        if fd is None or fd == 1 or self.file_path in ("stdout", "discard") or not self.is_open:
+            return False
+        me = writer_id()
+        return await asyncio.to_thread(self._dead_watch.look, fd, host_of(f"{me}/0"), me)
 
     # ----- writing ---------------------------------------------------------------------
     async def _write(self, data: bytes) -> int:
