@@ -233,6 +233,13 @@ class SystemView(Protocol):
         """A password from the named password policy (raises NotFound if there is none)."""
         ...
 
+    def identity_template(self, text: str, entity_id: str) -> str | None:
+        """``text`` with its ``{{identity...}}`` placeholders filled for the entity, by the
+        ACL policy templating's values and rules (core/policy.py: Vault's selectors, a value
+        holding ``/``, ``*``, ``+`` or braces counts as missing); ``None`` if one cannot be
+        filled (no entity, a missing value). Text without placeholders comes back as is."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class BackendConfig:

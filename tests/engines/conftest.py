@@ -84,6 +84,15 @@ class FakeSystem:
     async def generate_password(self, policy: str) -> str:
         raise NotFound("policy does not exist")
 
+    def identity_template(self, text: str, entity_id: str) -> str | None:
+        # in-process engine tests have no identity store: only the entity ID is known
+        if "{{" not in text:
+            return text
+        if not entity_id:
+            return None
+        filled = text.replace("{{identity.entity.id}}", entity_id)
+        return None if "{{" in filled else filled
+
 
 @dataclasses.dataclass
 class Caller:

@@ -12,6 +12,7 @@ import io
 import os
 import resource
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import httpx
 import orjson
 import pytest
 
+from strongroom.audit.chain import Verifier, key_id_of, load_public_key
 from strongroom.cli.main import run
 from tests.ha.cluster import HACluster, wait_until
 from tests.ha.test_workers import WORKERS_CONFIG, call, worker_pids
@@ -346,6 +348,10 @@ def test_a_killed_active_workers_chain_is_continued_by_its_successor(
     code, out = verify(tmp_path, public_key(server), log)
     assert code == 0, out
     assert f"OK: chain {killed_chain}:" in out
+    recovered = next(e for e in continued if e["type"] == "checkpoint" and e.get("recovered"))
+    # only lines read back unsigned from the file (a line pending in the saved head is not)
+    assert 0 < recovered["recovered"] <= recovered["entries"]
+    assert "stopped uncleanly" in server.log_path.read_text()
 
 
 def test_chains_survive_a_step_down_in_both_directions(cluster: HACluster, tmp_path: Path) -> None:
@@ -394,3 +400,72 @@ def test_chains_survive_a_step_down_in_both_directions(cluster: HACluster, tmp_p
     code, out = verify(tmp_path, public_key(second), log)
     assert code == 0, out
     assert out.count("OK: chain") == 3, out
+    # a clean hand-over: the demoted active signed its last lines (its final checkpoint
+    # precedes the new active's link in that chain), and the new active's log says so
+    continued = [e for e in found if e["chain"] == first_chain]
+    link = next(i for i, e in enumerate(continued) if e["type"] == "link" and e["seq"] > 1)
+    assert continued[link - 1]["type"] == "checkpoint"
+    assert not any(e.get("recovered") for e in continued)
+    new_active_log = second.log_path.read_text()
+    assert "its former writer wrote and signed after its last saved head" in new_active_log
+    assert "unclean" not in new_active_log
+
+
+def test_a_killed_standby_workers_tail_is_closed_by_the_restarted_worker(
+    workers: ServerProcess, tmp_path: Path
+) -> None:
+    server, root = workers, workers.root_token
+    log = tmp_path / "audit.log"
+    with httpx.Client(base_url=server.addr, headers={"X-Vault-Token": root}, timeout=30) as http:
+        enable_file_device(http, log)  # a checkpoint every 1000 lines: reads stay unsigned
+    assert call(server, "POST", "/v1/sys/mounts/secret", root, json={"type": "kv-v2"}).is_success
+    assert call(server, "POST", "/v1/secret/data/a", root, json={"data": {"v": 1}}).is_success
+    nodes = call(server, "GET", "/v1/sys/ha-status", root).json()["data"]["nodes"]
+    active = int(next(n for n in nodes if n["active_node"])["node_id"].rsplit("-", 2)[1])
+    (standby,) = worker_pids(server) - {active}
+    wait_until(
+        lambda: (
+            call(server, "GET", "/v1/secret/data/a", root).status_code == 200
+            and any(writer_pid(e) == standby for e in entries(log) if e["type"] == "request")
+        ),
+        what="a read served by the standby worker",
+    )
+    dead_chain = next(e["chain"] for e in entries(log) if writer_pid(e) == standby)
+    tail = [e for e in entries(log) if e["chain"] == dead_chain]
+    assert tail[-1]["type"] != "checkpoint"
+    os.kill(standby, signal.SIGKILL)  # no final checkpoint: its tail is unsigned
+    wait_until(lambda: standby not in worker_pids(server) and len(worker_pids(server)) == 2)
+    assert call(server, "PUT", "/v1/sys/unseal", json={"key": server.unseal_key}).is_success
+    wait_until(
+        lambda: all(
+            not call(server, "GET", "/v1/sys/seal-status").json()["sealed"] for _ in range(10)
+        ),
+        what="every worker unsealed",
+    )
+    # the restarted worker opened the device and closed the dead chain, once
+    wait_until(
+        lambda: [e for e in entries(log) if e["chain"] == dead_chain][-1]["type"] == "checkpoint",
+        what="the dead chain closed",
+    )
+    closed = [e for e in entries(log) if e["chain"] == dead_chain]
+    assert closed[:-1] == tail
+    assert closed[-1]["recovered"] == len(tail)  # link and entries, none signed before
+    for _ in range(10):
+        assert call(server, "GET", "/v1/secret/data/a", root).status_code == 200
+    assert [e for e in entries(log) if e["chain"] == dead_chain] == closed  # no second close
+    pem = public_key(server)
+    code, out = verify(tmp_path, pem, log)
+    assert code == 0, out
+    assert f"OK: chain {dead_chain}:" in out, out
+    assert "recovered" in out, out
+    # an hour later the dead chain still verifies: no unsigned tail is left in it
+    verifier = Verifier(
+        {key_id_of(load_public_key(pem.encode())): load_public_key(pem.encode())},
+        now=time.time() + 3600,
+    )
+    with log.open("rb") as handle:
+        verifier.feed(str(log), handle)
+    verifier.finish()
+    assert {c.chain: c.report.ok for c in verifier.chains}[dead_chain]
+    killed_log = server.log_path.read_text()
+    assert f"closed chain {dead_chain} of a writer that died uncleanly" in killed_log

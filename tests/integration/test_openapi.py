@@ -82,6 +82,22 @@ def test_document_is_valid_openapi_from_every_path_table(server: ServerProcess) 
     assert {"get", "post", "delete"} <= set(roles)
     body = roles["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert {"allowed_policies", "orphan", "token_period"} <= set(body)
+    # typed (the role table keeps the values unparsed, but declares their types)
+    assert body["allowed_policies"] == {"type": "array", "items": {"type": "string"}, "default": []}
+    assert body["orphan"] == {"type": "boolean", "default": False}
+    assert body["renewable"] == {"type": "boolean", "default": True}
+    assert body["token_type"]["enum"] == [
+        "service",
+        "batch",
+        "default-service",
+        "default-batch",
+        "default",
+    ]
+    assert body["token_type"]["default"] == "default-service"
+    assert body["token_period"] == {"type": "string", "format": "duration"}
+    assert body["period"]["deprecated"] is True
+    assert body["token_num_uses"] == {"type": "integer", "default": 0}
+    assert all(schema.get("type") for schema in body.values()), body
     listing = paths["/auth/token/roles"]["get"]["parameters"]
     assert any(p["name"] == "list" for p in listing)
     assert paths["/sys/seal-status"]["x-vault-unauthenticated"] is True

@@ -200,7 +200,7 @@ def test_code_flow_with_pkce_through_the_browser(
     _sign_in_with_userpass(page, setup)
     back = _back_at_the_app(page, setup)
     assert set(back) == {"code", "state"} and back["state"] == sent["state"]
-    # the browser's history holds no Strongroom address with the request any more
+    # the address to come back to after the sign-in was used once and forgotten
     assert page.evaluate("sessionStorage.getItem('strongroom.return')") is None
 
     # the relying party's half: the code and the verifier at the token endpoint
@@ -234,6 +234,12 @@ def test_code_flow_with_pkce_through_the_browser(
     back = _back_at_the_app(page, setup)
     assert back["state"] == dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["state"]
     assert len(setup.rp.received) == 2
+
+    # prompt=login: the application wants a fresh sign-in, even in this signed-in tab
+    page.goto(_authorize_url(dev_server, setup, _pkce()[1], prompt="login"))
+    _sign_in_with_userpass(page, setup)  # the sign-in screen is shown again
+    back = _back_at_the_app(page, setup)
+    assert "code" in back and len(setup.rp.received) == 3
 
 
 def test_a_refusal_after_the_redirect_uri_is_accepted_goes_back_as_an_oauth_error(
@@ -290,3 +296,20 @@ def test_prompt_none_without_a_token_redirects_nowhere(
     expect(page.get_by_role("heading", name="Sign-in required")).to_be_visible()
     assert setup.rp.received == []
     assert page.evaluate("sessionStorage.getItem('strongroom.token')") is None
+
+
+def test_max_age_asks_for_a_fresh_sign_in_then_answers_login_required(
+    ui: Watched, dev_server: ServerProcess, setup: Setup
+) -> None:
+    """``max_age_violation``: the page signs the user in again; a sign-in that still does
+    not satisfy ``max_age`` (0 here: no sign-in can) goes back as ``login_required``."""
+    page = ui.page
+    page.goto(_authorize_url(dev_server, setup, _pkce()[1]))
+    _sign_in_with_userpass(page, setup)
+    assert "code" in _back_at_the_app(page, setup)
+    url = _authorize_url(dev_server, setup, _pkce()[1], max_age="0")
+    page.goto(url)
+    _sign_in_with_userpass(page, setup)  # the signed-in tab is asked to sign in again
+    back = _back_at_the_app(page, setup)
+    assert back["error"] == "login_required" and "code" not in back
+    assert back["state"] == dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["state"]

@@ -18,13 +18,29 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from strongroom.errors import InvalidRequest
 from strongroom.framework import parse_bool, parse_duration, parse_int, parse_str
 from strongroom.hclfile import HclSyntaxError, load_hcl, stanza_lines
 
+from .config_merge import Parts, assemble, config_files, merge
+from .config_model import (
+    _DEFAULT_ADDRESS,
+    AgentConfig,
+    AgentConfigError,
+    ApiProxyConfig,
+    AutoAuthConfig,
+    EnvTemplateConfig,
+    ExecConfig,
+    ListenerConfig,
+    MethodConfig,
+    SinkConfig,
+    TemplateConfig,
+    TemplateSettings,
+    VaultConfig,
+    Wait,
+)
 from .template import Template, TemplateSyntaxError, compile_template
 
 __all__ = [
@@ -40,115 +56,13 @@ __all__ = [
     "TemplateConfig",
     "TemplateSettings",
     "VaultConfig",
+    "Wait",
     "load_agent_config",
     "parse_agent_config",
 ]
 
 METHOD_TYPES = ("approle", "cert", "jwt", "kubernetes", "token_file")
 _LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "err", "error")
-
-
-class AgentConfigError(ValueError):
-    """The configuration cannot be used; the message is ``file:line: what is wrong``."""
-
-
-_DEFAULT_ADDRESS = "https://127.0.0.1:8200"
-
-
-@dataclass(frozen=True, slots=True)
-class VaultConfig:
-    address: str = _DEFAULT_ADDRESS
-    ca_cert: str = ""
-    ca_path: str = ""
-    client_cert: str = ""
-    client_key: str = ""
-    tls_skip_verify: bool = False
-    tls_server_name: str = ""
-    namespace: str = ""
-    num_retries: int = 12
-
-
-@dataclass(frozen=True, slots=True)
-class MethodConfig:
-    type: str
-    mount_path: str
-    config: Mapping[str, Any]
-    namespace: str = ""
-    wrap_ttl: int = 0
-    min_backoff: float = 1.0
-    max_backoff: float = 300.0
-    exit_on_err: bool = False
-    max_retries: int = 0  # consecutive failed logins before giving up; 0: never give up
-
-    def __repr__(self) -> str:
-        return f"MethodConfig(type={self.type!r}, mount_path={self.mount_path!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class SinkConfig:
-    type: str
-    path: str
-    mode: int = 0o640
-    wrap_ttl: int = 0
-    dh_type: str = ""
-    dh_path: str = ""
-    derive_key: bool = False
-    aad: str = ""
-    aad_env_var: str = ""
-
-    def __repr__(self) -> str:
-        return f"SinkConfig(type={self.type!r}, path={self.path!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class AutoAuthConfig:
-    method: MethodConfig
-    sinks: tuple[SinkConfig, ...] = ()
-    enable_reauth_on_new_credentials: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateConfig:
-    """One ``template {}`` (or, with ``destination`` empty, one ``env_template``)."""
-
-    template: Template
-    destination: str
-    source: str = ""
-    perms: int | None = None
-    command: tuple[str, ...] = ()
-    command_timeout: float = 30.0
-    error_on_missing_key: bool = False
-    create_dest_dirs: bool = True
-    backup: bool = False
-    line: int = 0
-
-    def __repr__(self) -> str:
-        return f"TemplateConfig(destination={self.destination!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class EnvTemplateConfig:
-    name: str
-    template: Template
-    error_on_missing_key: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateSettings:
-    static_secret_render_interval: float = 300.0
-    exit_on_retry_failure: bool = False
-    max_connections_per_host: int = 10
-    lease_renewal_threshold: float = 2 / 3
-
-
-@dataclass(frozen=True, slots=True)
-class ListenerConfig:
-    type: str = "tcp"
-    address: str = "127.0.0.1:8100"
-    tls_disable: bool = False
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    require_request_header: bool = False
 
 
 # when_inconsistent values; Vault's consistency page also spells "forward" out in full
@@ -158,43 +72,6 @@ _WHEN_INCONSISTENT = {
     "forward": "forward",
     "forward-active-node": "forward",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ApiProxyConfig:
-    use_auto_auth_token: str = "false"  # noqa: S105 - "true" | "false" | "force", not a secret
-    # Vault's consistency headers: "always" sends the newest X-Vault-Index seen on a
-    # response with every proxied request ("never": none)
-    enforce_consistency: str = "never"
-    # a 412 (the server has not reached that index): "retry" (within vault.retry),
-    # "fail" (passed on at once), "forward" (X-Vault-Inconsistent: forward-active-node)
-    when_inconsistent: str = "retry"
-
-
-@dataclass(frozen=True, slots=True)
-class ExecConfig:
-    command: tuple[str, ...]
-    restart_on_secret_changes: str = "always"  # noqa: S105 - "always" | "never"
-    restart_stop_signal: str = "SIGTERM"
-
-
-@dataclass(frozen=True, slots=True)
-class AgentConfig:
-    path: str = ""
-    vault: VaultConfig = field(default_factory=VaultConfig)
-    auto_auth: AutoAuthConfig | None = None
-    templates: tuple[TemplateConfig, ...] = ()
-    template_settings: TemplateSettings = field(default_factory=TemplateSettings)
-    listeners: tuple[ListenerConfig, ...] = ()
-    api_proxy: ApiProxyConfig | None = None
-    cache: bool = False
-    exec: ExecConfig | None = None
-    env_templates: tuple[EnvTemplateConfig, ...] = ()
-    pid_file: str = ""
-    exit_after_auth: bool = False
-    log_level: str = "info"
-    log_format: str = "standard"
-    warnings: tuple[str, ...] = ()
 
 
 _TOP = {
@@ -309,81 +186,81 @@ class _Reader:
 
     # -- the whole file ---------------------------------------------------------------------
 
-    def read(self, top: Mapping[str, list[Any]]) -> AgentConfig:
+    def read(self, top: Mapping[str, list[Any]]) -> Parts:
+        """Parse every block and setting this file has; checks that need the whole
+        configuration (several files may make one) come later, in :func:`.config_merge.assemble`."""
+        parts = Parts(self.path, self.warnings)
         for key in top:
             if key in _TOP_IGNORED:
                 self.warnings.append(f"{key} is not supported and is ignored")
             elif key not in _TOP:
                 raise self.error((key,), f'unknown block or setting "{key}"')
-        vault = self.vault(self.single(top, "vault"))
-        auto_auth = self.auto_auth(self.single(top, "auto_auth"))
-        templates = tuple(
-            self.template(value, nth) for nth, value in enumerate(_flatten(top.get("template")))
-        )
-        settings = self.template_settings(self.single(top, "template_config"))
-        listeners = tuple(self.listeners(top.get("listener") or []))
-        api_proxy = self.api_proxy(self.single(top, "api_proxy"))
+            else:
+                parts.where[key] = f"{self.path}:{self.line_of((key,))}"
+        found = parts.values
+        if "vault" in top:
+            found["vault"] = self.vault(self.single(top, "vault"))
+        if "auto_auth" in top:
+            found["auto_auth"] = self.auto_auth(self.single(top, "auto_auth"))
+        if "template" in top:
+            found["template"] = tuple(
+                self.template(value, nth) for nth, value in enumerate(_flatten(top["template"]))
+            )
+        if "template_config" in top:
+            found["template_config"] = self.template_settings(self.single(top, "template_config"))
+        if "listener" in top:
+            found["listener"] = tuple(self.listeners(top["listener"] or []))
+        if "api_proxy" in top:
+            found["api_proxy"] = self.api_proxy(self.single(top, "api_proxy"))
         cache_value = self.single(top, "cache")
         if cache_value is not None:
-            cache_body = self.body(("cache",), cache_value)
-            self.check_keys(
-                ("cache",),
-                cache_body,
-                {"use_auto_auth_token", "enforce_consistency", "when_inconsistent"},
-                {
-                    "persist",
-                    "cache_static_secrets",
-                    "disable_caching_dynamic_secrets",
-                    "static_secret_token_capability_refresh_interval",
-                },
+            found["cache"] = self.cache(cache_value)
+        if "exec" in top:
+            found["exec"] = self.exec(self.single(top, "exec"))
+        if "env_template" in top:
+            found["env_template"] = tuple(self.env_templates(top["env_template"] or []))
+        if "log_level" in top:
+            log_level = self.scalar(top, "log_level", parse_str, "info").lower()
+            if log_level not in _LOG_LEVELS:
+                raise self.error(("log_level",), f'unknown log_level "{log_level}"')
+            found["log_level"] = log_level
+        if "log_format" in top:
+            log_format = self.scalar(top, "log_format", parse_str, "standard")
+            if log_format not in ("standard", "json"):
+                raise self.error(("log_format",), 'log_format must be "standard" or "json"')
+            found["log_format"] = log_format
+        if "pid_file" in top:
+            found["pid_file"] = self.file_path(self.scalar(top, "pid_file", parse_str, ""))
+        if "exit_after_auth" in top:
+            found["exit_after_auth"] = self.scalar(top, "exit_after_auth", parse_bool, False)
+        return parts
+
+    def cache(self, value: Any) -> ApiProxyConfig | None:
+        """The ``cache`` block; returns the ``api_proxy`` settings it holds in Vault's
+        older place for them (None when it has none)."""
+        cache_body = self.body(("cache",), value)
+        if "persist" in cache_body:
+            raise self.error(
+                ("cache", "persist"),
+                'cache "persist" (a persistent cache, e.g. type "kubernetes") is not '
+                "supported: the agent's cache is in memory only",
             )
-            # Vault's older place for these keys; an api_proxy block wins
-            older = ("use_auto_auth_token", "enforce_consistency", "when_inconsistent")
-            if api_proxy is None and any(key in cache_body for key in older):
-                api_proxy = ApiProxyConfig(
-                    self.auto_token(("cache", "use_auto_auth_token"), cache_body),
-                    *self.consistency(("cache",), cache_body),
-                )
-        exec_config = self.exec(self.single(top, "exec"))
-        env_templates = tuple(self.env_templates(top.get("env_template") or []))
-        if env_templates and exec_config is None:
-            raise self.error(("env_template",), '"env_template" needs an "exec" block')
-        if exec_config is not None and not env_templates:
-            raise self.error(("exec",), '"exec" needs at least one "env_template" block')
-        if auto_auth is None and (templates or env_templates):
-            where = ("template",) if templates else ("env_template",)
-            raise self.error(where, 'templates need an "auto_auth" block to fetch secrets')
-        if auto_auth is None and not listeners:
-            raise AgentConfigError(
-                f'{self.path}:1: no "auto_auth" or "listener" block: the agent has nothing to do'
-            )
-        if cache_value is not None and not listeners:
-            raise self.error(("cache",), '"cache" needs a "listener" block')
-        auto_token = api_proxy.use_auto_auth_token if api_proxy is not None else "false"
-        if auto_token != "false" and not auto_auth:  # noqa: S105 - a setting, not a secret
-            raise self.error(("api_proxy",), 'use_auto_auth_token needs an "auto_auth" block')
-        log_level = self.scalar(top, "log_level", parse_str, "info").lower()
-        if log_level not in _LOG_LEVELS:
-            raise self.error(("log_level",), f'unknown log_level "{log_level}"')
-        log_format = self.scalar(top, "log_format", parse_str, "standard")
-        if log_format not in ("standard", "json"):
-            raise self.error(("log_format",), 'log_format must be "standard" or "json"')
-        return AgentConfig(
-            path=self.path,
-            vault=vault,
-            auto_auth=auto_auth,
-            templates=templates,
-            template_settings=settings,
-            listeners=listeners,
-            api_proxy=api_proxy,
-            cache=cache_value is not None,
-            exec=exec_config,
-            env_templates=env_templates,
-            pid_file=self.file_path(self.scalar(top, "pid_file", parse_str, "")),
-            exit_after_auth=self.scalar(top, "exit_after_auth", parse_bool, False),
-            log_level=log_level,
-            log_format=log_format,
-            warnings=tuple(self.warnings),
+        self.check_keys(
+            ("cache",),
+            cache_body,
+            {"use_auto_auth_token", "enforce_consistency", "when_inconsistent"},
+            {
+                "cache_static_secrets",
+                "disable_caching_dynamic_secrets",
+                "static_secret_token_capability_refresh_interval",
+            },
+        )
+        older = ("use_auto_auth_token", "enforce_consistency", "when_inconsistent")
+        if not any(key in cache_body for key in older):
+            return None
+        return ApiProxyConfig(
+            self.auto_token(("cache", "use_auto_auth_token"), cache_body),
+            *self.consistency(("cache",), cache_body),
         )
 
     def scalar(self, top: Mapping[str, list[Any]], key: str, parse: Any, default: Any) -> Any:
@@ -648,13 +525,13 @@ class _Reader:
             "create_dest_dirs",
             "backup",
             "exec",
+            "wait",
         }
         self.check_keys(
             keys,
             body,
             allowed,
             {
-                "wait",
                 "sandbox_path",
                 "function_denylist",
                 "function_blacklist",
@@ -707,7 +584,30 @@ class _Reader:
             create_dest_dirs=flag("create_dest_dirs", True),
             backup=flag("backup", False),
             line=self.line_of(keys, nth),
+            wait=self.wait((*keys, "wait"), body.get("wait"), nth),
         )
+
+    def wait(self, keys: tuple[str, ...], value: Any, nth: int = 0) -> Wait | None:
+        """consul-template's ``wait``: a block ``{ min = "5s" max = "20s" }`` or a string
+        ``"5s:20s"`` / ``"5s"``; without a max, it is four times the min (consul-template's
+        rule). A zero min turns the wait off."""
+        if value is None:
+            return None
+        if isinstance(value, list) and value:
+            value = value[-1]  # several wait blocks: the last wins, as consul-template
+        if isinstance(value, str):
+            first, _, second = value.partition(":")
+            value = {"min": first} if not second else {"min": first, "max": second}
+        if not isinstance(value, dict):
+            raise self.error(keys, 'wait must be a block { min = "5s" max = "20s" }', nth)
+        self.check_keys(keys, value, {"min", "max"}, nth=nth)
+        low = float(self.convert((*keys, "min"), parse_duration, value.get("min", 0), nth))
+        high = float(self.convert((*keys, "max"), parse_duration, value.get("max", 4 * low), nth))
+        if low <= 0:
+            return None
+        if high < low:
+            raise self.error(keys, "wait max must not be less than min", nth)
+        return Wait(low, high)
 
     def template_settings(self, value: Any) -> TemplateSettings:
         if value is None:
@@ -722,6 +622,7 @@ class _Reader:
                 "exit_on_retry_failure",
                 "max_connections_per_host",
                 "lease_renewal_threshold",
+                "wait",
             },
         )
         interval = self.convert(
@@ -748,6 +649,7 @@ class _Reader:
                 body.get("max_connections_per_host", 10),
             ),
             lease_renewal_threshold=threshold,
+            wait=self.wait((*keys, "wait"), body.get("wait")),
         )
 
     def listeners(self, values: list[Any]) -> Iterator[ListenerConfig]:
@@ -939,13 +841,7 @@ def _command(value: Any) -> tuple[str, ...]:
     return ("/bin/sh", "-c", str(value))
 
 
-def parse_agent_config(text: str, fmt: str = "hcl", path: str = "") -> AgentConfig:
-    """Parse agent configuration text.
-
-    Raises:
-        AgentConfigError: ``file:line: problem`` for syntax errors, unknown blocks or keys,
-            a missing auth method, a template that does not parse, an unusable value.
-    """
+def _read_text(text: str, fmt: str, path: str) -> Parts:
     reader = _Reader(path, text, fmt)
     if fmt == "json":
         try:
@@ -973,12 +869,40 @@ def parse_agent_config(text: str, fmt: str = "hcl", path: str = "") -> AgentConf
     return reader.read(top)
 
 
-def load_agent_config(path: str) -> AgentConfig:
-    """Read an agent configuration file (``.json`` is JSON, anything else HCL)."""
+def parse_agent_config(text: str, fmt: str = "hcl", path: str = "") -> AgentConfig:
+    """Parse agent configuration text.
+
+    Raises:
+        AgentConfigError: ``file:line: problem`` for syntax errors, unknown blocks or keys,
+            a missing auth method, a template that does not parse, an unusable value.
+    """
+    return assemble(_read_text(text, fmt, path))
+
+
+def _read_file(path: str) -> Parts:
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except OSError as exc:
         raise AgentConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
     fmt = "json" if path.endswith(".json") or text.lstrip().startswith("{") else "hcl"
-    return parse_agent_config(text, fmt, path)
+    return _read_text(text, fmt, path)
+
+
+def load_agent_config(*paths: str) -> AgentConfig:
+    """Read an agent configuration from one or more files or directories (``-config``
+    given several times), merged as Vault Agent merges them (:mod:`.config_merge`); the
+    checks that span blocks apply to the merged whole. ``.json`` files are JSON, others
+    HCL."""
+    if not paths:
+        raise AgentConfigError("no configuration file given")
+    parts: list[Parts] = []
+    for path in paths:
+        if os.path.isdir(path):
+            files = config_files(path)
+            if not files:
+                raise AgentConfigError(f"{path}: no .hcl or .json configuration files")
+            parts.extend(_read_file(name) for name in files)
+        else:
+            parts.append(_read_file(path))
+    return assemble(parts[0] if len(parts) == 1 else merge(parts))

@@ -161,6 +161,7 @@ class ProxyApp:
         method = str(scope["method"]).upper()
         path = str(scope["path"])
         query = scope.get("query_string", b"").decode("latin-1")
+        log.debug("received request: %s %s", method, path)
         if self.require_request_header and headers.get("x-vault-request") != "true":
             await _reply(send, 412, {"errors": ["missing 'X-Vault-Request' header"]})
             return
@@ -429,6 +430,26 @@ class RunningProxy:
     server: uvicorn.Server
     task: asyncio.Task[None]
     upstream: httpx.AsyncClient
+    listener: ListenerConfig | None = None
+
+    def reload_certificate(self) -> None:
+        """SIGHUP: read the listener's certificate and key files again; new connections get
+        them. A pair that does not load (unreadable, not matching) is refused whole and the
+        listener keeps the one it has.
+
+        Raises:
+            OSError, ssl.SSLError: the new pair could not be loaded.
+        """
+        listener = self.listener
+        live = self.server.config.ssl
+        if listener is None or listener.tls_disable or live is None:
+            return
+        # try the pair on a scratch context first: a failed load_cert_chain on the live one
+        # could leave it holding a new certificate with the old key
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            listener.tls_cert_file, listener.tls_key_file
+        )
+        live.load_cert_chain(listener.tls_cert_file, listener.tls_key_file)
 
     async def close(self) -> None:
         self.server.should_exit = True
@@ -488,7 +509,7 @@ async def start_proxies(
                 raise OSError(f"listener {listener.address} did not start")
             await asyncio.sleep(0.01)
         log.info("API proxy listening on %s", listener.address)
-        running.append(RunningProxy(server, task, upstream))
+        running.append(RunningProxy(server, task, upstream, listener))
     return running
 
 

@@ -16,9 +16,10 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from ._client import VaultClient, vault_settings
@@ -72,8 +73,17 @@ def _setup_logging(level: str, fmt: str, stream: TextIO) -> None:
 class Agent:
     """Everything one configuration runs. ``run()`` returns the exit code."""
 
-    def __init__(self, config: AgentConfig, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        env: Mapping[str, str],
+        reload: Callable[[], AgentConfig] | None = None,
+        fixed_level: str = "",
+    ) -> None:
         self.config = config
+        self.reload = reload  # reads the configuration again (SIGHUP)
+        self.fixed_level = fixed_level  # -log-level / VAULT_LOG_LEVEL: wins over the files
+        self._reloading: asyncio.Task[None] | None = None
         self.env = dict(env)
         self.vault = vault_settings(config.vault, env)
         self.client = VaultClient(self.vault, config.template_settings.max_connections_per_host)
@@ -101,6 +111,7 @@ class Agent:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self._sighup)
         if config.pid_file:
             with open(config.pid_file, "w", encoding="utf-8") as handle:
                 handle.write(str(os.getpid()))
@@ -118,6 +129,7 @@ class Agent:
                     self._invalidate,
                     num_retries=self.vault.num_retries,
                     on_env=self.supervisor.update if self.supervisor is not None else None,
+                    once=config.exit_after_auth,
                 )
             if self.auth is not None:
                 tasks["auth"] = asyncio.create_task(self.auth.run())
@@ -164,6 +176,8 @@ class Agent:
                     await task
             if self.supervisor is not None:
                 await self.supervisor.close()
+            if self._reloading is not None:
+                self._reloading.cancel()
             for proxy in self.proxies:
                 await proxy.close()
             await self.client.close()
@@ -172,6 +186,42 @@ class Agent:
             if config.pid_file:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(config.pid_file)
+
+    def _sighup(self) -> None:
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.get_running_loop().create_task(self.reload_now())
+
+    async def reload_now(self) -> None:
+        """SIGHUP, as Vault Agent: read the configuration files again and apply what can
+        change while running — the log level and the TLS certificates of the listeners
+        (read again from their files). Anything else takes effect at the next start. A
+        configuration that no longer loads is logged and the running one kept."""
+        log.info("caught SIGHUP: reloading the configuration")
+        if self.reload is not None:
+            try:
+                fresh = await asyncio.to_thread(self.reload)
+            except AgentConfigError as exc:
+                log.error("reloading the configuration failed, keeping the running one: %s", exc)
+                return
+            if not self.fixed_level:
+                logging.getLogger("strongroom.agent").setLevel(
+                    _LEVELS.get(fresh.log_level, logging.INFO)
+                )
+                log.info("log level: %s", fresh.log_level)
+        for proxy in self.proxies:
+            if proxy.listener is None or proxy.listener.tls_disable:
+                continue
+            try:
+                await asyncio.to_thread(proxy.reload_certificate)
+            except (OSError, ssl.SSLError) as exc:
+                log.error(
+                    "listener %s: the certificate could not be reloaded, keeping the old one: %s",
+                    proxy.listener.address,
+                    exc,
+                )
+            else:
+                log.info("listener %s: certificate reloaded", proxy.listener.address)
+        log.info("reload done")
 
     async def _templates(self, runner: TemplateRunner) -> None:
         if self.auth is not None:
@@ -206,26 +256,27 @@ def run_agent(argv: Sequence[str], env: Mapping[str, str], err: TextIO) -> int:
         args = _parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    if len(args.config) > 1:
-        err.write("only one -config file is supported\n")
+    if not args.config and not env.get("VAULT_CONFIG"):
+        err.write("a configuration is required: -config=FILE (or VAULT_CONFIG)\n")
         return 1
-    try:
+
+    def load() -> AgentConfig:
         if args.config:
-            config = load_agent_config(args.config[0])
-        elif env.get("VAULT_CONFIG"):
-            # the injector's way: base64-encoded JSON in the environment, no file needed
-            try:
-                text = base64.b64decode(env["VAULT_CONFIG"], validate=True).decode()
-            except ValueError:
-                raise AgentConfigError("$VAULT_CONFIG:1: not base64-encoded JSON") from None
-            config = parse_agent_config(text, "json", "$VAULT_CONFIG")
-        else:
-            err.write("a configuration is required: -config=FILE (or VAULT_CONFIG)\n")
-            return 1
+            return load_agent_config(*args.config)
+        # the injector's way: base64-encoded JSON in the environment, no file needed
+        try:
+            text = base64.b64decode(env["VAULT_CONFIG"], validate=True).decode()
+        except ValueError:
+            raise AgentConfigError("$VAULT_CONFIG:1: not base64-encoded JSON") from None
+        return parse_agent_config(text, "json", "$VAULT_CONFIG")
+
+    try:
+        config = load()
     except AgentConfigError as exc:
         err.write(f"error loading configuration: {exc}\n")
         return 1
-    level = args.log_level or env.get("VAULT_LOG_LEVEL", "") or config.log_level
+    fixed_level = args.log_level or env.get("VAULT_LOG_LEVEL", "")
+    level = fixed_level or config.log_level
     fmt = args.log_format or env.get("VAULT_LOG_FORMAT", "") or config.log_format
     _setup_logging(level.lower(), fmt, err)
     for warning in config.warnings:
@@ -236,7 +287,7 @@ def run_agent(argv: Sequence[str], env: Mapping[str, str], err: TextIO) -> int:
         config = replace(config, exit_after_auth=True)
 
     async def go() -> int:
-        return await Agent(config, env).run()
+        return await Agent(config, env, load, fixed_level).run()
 
     try:
         return asyncio.run(go())

@@ -32,7 +32,7 @@ from typing import Any
 from cryptography import x509
 
 from ._client import ServerError, ServerUnavailable, VaultClient
-from .config import EnvTemplateConfig, TemplateConfig, TemplateSettings
+from .config import EnvTemplateConfig, TemplateConfig, TemplateSettings, Wait
 from .sink import atomic_write
 from .template import Dependency, SecretValue, TemplateExecError
 
@@ -65,6 +65,12 @@ class _Fetched:
 class _Output:
     config: TemplateConfig
     content: str | None = field(default=None, repr=False)  # the destination's (secret) text
+    wait: Wait | None = None
+    # a render held back by ``wait``: its text, when the first change of the burst was
+    # seen, and when it is to be written
+    pending: str | None = field(default=None, repr=False)
+    pending_since: float = 0.0
+    pending_due: float = 0.0
 
 
 @dataclass
@@ -81,9 +87,13 @@ class TemplateRunner:
     cache: dict[Dependency, _Fetched] = field(default_factory=dict)
     renders: int = 0
     env: dict[str, str] | None = None
+    once: bool = False  # exit_after_auth: render once, at once (no wait)
 
     def __post_init__(self) -> None:
-        self.outputs = [_Output(config) for config in self.templates]
+        self.outputs = [
+            _Output(config, wait=None if self.once else (config.wait or self.settings.wait))
+            for config in self.templates
+        ]
         for output in self.outputs:
             try:
                 with open(output.config.destination, encoding="utf-8") as handle:
@@ -319,9 +329,42 @@ class TemplateRunner:
         return "complete"
 
     async def _write(self, files: dict[int, str]) -> None:
-        changed = [
-            (index, text) for index, text in files.items() if text != self.outputs[index].content
-        ]
+        """Write what changed; a template with a ``wait`` is held back (consul-template's
+        quiescence): written once its text has stayed the same for ``min``, and at most
+        ``max`` after the first change of the burst."""
+        now = time.monotonic()
+        changed: list[tuple[int, str]] = []
+        for index, text in files.items():
+            output = self.outputs[index]
+            if text == output.content:
+                output.pending = None  # changed back before it was written
+                continue
+            if output.wait is None:
+                changed.append((index, text))
+                continue
+            if output.pending is None:
+                output.pending_since = now
+                output.pending_due = now + output.wait.min
+            elif text != output.pending:  # one more change: the quiet period starts again
+                output.pending_due = min(
+                    now + output.wait.min, output.pending_since + output.wait.max
+                )
+            output.pending = text
+        changed.extend(self._due_pending(now))
+        await self._commit(changed)
+
+    def _due_pending(self, now: float) -> list[tuple[int, str]]:
+        due: list[tuple[int, str]] = []
+        for index, output in enumerate(self.outputs):
+            if output.pending is not None and output.pending_due <= now:
+                due.append((index, output.pending))
+                output.pending = None
+        return due
+
+    async def _flush_pending(self) -> None:
+        await self._commit(self._due_pending(time.monotonic()))
+
+    async def _commit(self, changed: list[tuple[int, str]]) -> None:
         if not changed:
             return
         # each write ends with an fsync: run them on threads, several at once
@@ -431,6 +474,7 @@ class TemplateRunner:
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
                 except TimeoutError:
                     pass
+                await self._flush_pending()
                 # secrets that are due are refreshed even while another template waits
                 # for its first fetch
                 changed = await self._refresh_due()
@@ -439,6 +483,9 @@ class TemplateRunner:
 
     def _next_wait(self, retry_soon: bool, failures: int) -> float:
         soonest: float = min((f.due for f in self.cache.values()), default=time.monotonic() + 3600)
+        for output in self.outputs:
+            if output.pending is not None:
+                soonest = min(soonest, output.pending_due)
         wait = max(float(soonest) - time.monotonic(), 0.0)
         if retry_soon:
             wait = min(wait, self.retry_base * 2.0 ** min(failures, 10), 60.0)

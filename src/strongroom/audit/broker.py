@@ -83,6 +83,7 @@ CHAIN_PREFIX = "core/audit-chain/"
 AUDIT_REQUEST_FAILED = "failed to audit request, cannot continue"
 AUDIT_RESPONSE_FAILED = "failed to audit response, cannot continue"
 _TICK = 1.0
+_ADOPT_EVERY = 30  # ticks between looks for writers that died (appended bytes only)
 
 Ticket = tuple[tuple[Device, dict[str, Any]], ...]
 """The devices that recorded a request entry, each with that entry: the response entry
@@ -185,6 +186,35 @@ class AuditBroker:
         except Exception as exc:
             log.error("audit device %s could not open: %s", config.path, _describe(exc))
         self._devices[config.path] = device
+        if isinstance(device, FileDevice):
+            await self._adopt_dead(device)
+
+    async def _dead_writer(self, device: FileDevice) -> bool:
+        try:
+            return await device.dead_writer_seen()
+        except OSError as exc:
+            log.error("audit device %s: looking for dead writers: %s", device.path, _describe(exc))
+            return False
+
+    async def _adopt_dead(self, device: FileDevice) -> None:
+        """Close the unsigned tails left in the device's file by this host's dead writers
+        (a worker or standby killed uncleanly), except the chain whose head is saved
+        behind the barrier: that one is the active's to continue (audit/adopt.py)."""
+        try:
+            saved = await self._require_storage().get(CHAIN_PREFIX + device.config.uuid)
+            owned = {str(orjson.loads(saved).get("chain", ""))} if saved else set()
+            for adopted in await device.adopt_dead(owned):
+                log.warning(
+                    "audit device %s: closed chain %s of a writer that died uncleanly: a "
+                    "checkpoint marks its last %d line(s) as recovered",
+                    device.path,
+                    adopted.chain,
+                    adopted.lines,
+                )
+        except Exception as exc:
+            log.error(
+                "audit device %s: dead writers' chains not closed: %s", device.path, _describe(exc)
+            )
 
     async def reload(self) -> None:
         """An HA standby follows the active's table (the change feed saw ``core/audit``
@@ -225,9 +255,12 @@ class AuditBroker:
                 try:
                     await self._persist_now(device, closed=True)
                 except Fenced:
-                    # a demoted active: its successor recovers the chain from the file
+                    # a demoted active: its final checkpoint is in the file (written
+                    # before the lock was released); its successor continues from there
                     log.info(
-                        "audit device %s: chain state not saved (no longer active)", device.path
+                        "audit device %s: chain head not saved (no longer active); the final "
+                        "checkpoint is in the log, where the next active continues the chain",
+                        device.path,
                     )
                 except Exception as exc:
                     log.error("audit device %s: chain state not saved: %s", device.path, exc)
@@ -238,8 +271,14 @@ class AuditBroker:
             self.started = False
 
     async def _tick_loop(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(_TICK)
+            ticks += 1
+            if ticks % _ADOPT_EVERY == 0:
+                for device in list(self._devices.values()):
+                    if isinstance(device, FileDevice) and await self._dead_writer(device):
+                        await self._adopt_dead(device)
             for device in list(self._devices.values()):
                 try:
                     await device.tick()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import queue
 import secrets
+import sys
 import threading
 import time
 import urllib.parse
@@ -179,6 +180,21 @@ def _poll(client: Client, mount: str, state: str, nonce: str, interval: float) -
     raise CommandError("Timed out waiting for response from provider", 2)
 
 
+def _open_browser(ctx: Context, url: str) -> None:
+    """Open ``url`` in a graphical browser; never a console one, which would take the terminal."""
+    graphical = sys.platform in ("darwin", "win32") or bool(
+        ctx.env.get("DISPLAY") or ctx.env.get("WAYLAND_DISPLAY")
+    )
+    opened = False
+    if graphical:
+        try:
+            opened = webbrowser.open(url)
+        except webbrowser.Error:
+            opened = False
+    if not opened:
+        ctx.warn("Could not open a browser: open the address above yourself.")
+
+
 def login_oidc(ctx: Context, mount: str, args: list[str]) -> dict[str, Any]:
     """Run the browser login against ``auth/<mount>/`` and return the login's answer."""
     config = _settings(parse_data(args, ctx.stdin))
@@ -224,10 +240,7 @@ def login_oidc(ctx: Context, mount: str, args: list[str]) -> dict[str, Any]:
             f"Complete the login via your OIDC provider. Launching browser to:\n\n    {auth_url}\n"
         )
         if not config["skip_browser"]:
-            try:
-                webbrowser.open(auth_url)
-            except webbrowser.Error:
-                ctx.warn("Could not open a browser: open the address above yourself.")
+            _open_browser(ctx, auth_url)
         ctx.warn("Waiting for OIDC authentication to complete...")
         if listener is not None:
             return listener.wait(TIMEOUT)

@@ -10,9 +10,17 @@ the token lookup; a client seen for the first time this month (UTC) is recorded 
 
 What costs per request: a month check and one set lookup (the clients seen this month in
 this process); only a first sighting writes. Records older than ``retention_months`` are
-dropped by :meth:`prune` (at the first record of each month). Departures from Vault: only
-the active node records (a standby's requests are not counted), a client is attributed to
-the mount that made its token, and the namespace is always the root one.
+dropped by :meth:`prune` (at the first record of each month).
+
+A performance standby (a separate node or a worker) counts the clients of the requests it
+serves too, but cannot write storage: a first sighting there goes to an outbox
+(:meth:`note` with ``relay``), which the standby's echo to the active carries over the
+cluster channel (:meth:`outgoing`, ``core/cluster.py``); the active stores what it
+receives (:meth:`receive`), once per client and month as for its own. An outbox the active
+could not take is kept for the next echo (at most :data:`MAX_OUTBOX` records; past that,
+sightings are dropped and counted in :attr:`ActivityLog.dropped`). Departures from Vault: a
+client is attributed to the mount that made its token, and the namespace is always the
+root one.
 """
 
 from __future__ import annotations
@@ -29,12 +37,14 @@ from strongroom.clock import Clock
 from strongroom.errors import InvalidRequest
 from strongroom.logical import Storage
 
-__all__ = ["ActivityLog", "ActivityRecord"]
+__all__ = ["ECHO_BATCH", "MAX_OUTBOX", "ActivityLog", "ActivityRecord"]
 
 _CONFIG: Final = "config"
 _PREFIX: Final = "activity/"
 _MAX_SEEN: Final = 1_000_000
 DEFAULT_RETENTION: Final = 48
+MAX_OUTBOX: Final = 10_000  # a standby's sightings waiting for the active
+ECHO_BATCH: Final = 400  # records per echo (~60 KiB)
 _ZERO = {
     "acme_clients": 0,
     "clients": 0,
@@ -112,6 +122,8 @@ class ActivityLog:
         self._month_to = 0.0
         self._seen: set[object] = set()
         self._prune_due = False
+        self._outbox: list[ActivityRecord] = []
+        self.dropped = 0
 
     # -- configuration ---------------------------------------------------------------------
     async def config(self) -> dict[str, Any]:
@@ -159,8 +171,11 @@ class ActivityLog:
         policies: tuple[str, ...],
         creation_path: str,
         mount_of: Callable[[str], tuple[str, str]],
+        *,
+        relay: bool = False,
     ) -> Awaitable[None] | None:
-        """Record the client of a request: None when it was already seen this month."""
+        """Record the client of a request: None when it was already seen this month, or
+        when ``relay`` (a standby): its first sighting then waits in the outbox."""
         key: object = entity_id or policies
         now = self._clock.now()
         if not self._month_from <= now < self._month_to:
@@ -177,7 +192,48 @@ class ActivityLog:
             client_id, kind = digest.hexdigest()[:36], "non-entity-token"
         mount_path, accessor = mount_of(creation_path)
         record = ActivityRecord(client_id, kind, mount_path, accessor, int(now))
+        if relay:
+            if len(self._outbox) < MAX_OUTBOX:
+                self._outbox.append(record)
+            else:
+                self.dropped += 1
+            return None
         return self._store(month, record)
+
+    # -- a standby's sightings, relayed to the active ---------------------------------------
+    def outgoing(self) -> list[dict[str, Any]]:
+        """Take up to :data:`ECHO_BATCH` waiting sightings for an echo (give them back with
+        :meth:`requeue` if it fails)."""
+        batch, self._outbox = self._outbox[:ECHO_BATCH], self._outbox[ECHO_BATCH:]
+        return [_record_json(record) for record in batch]
+
+    def requeue(self, records: list[dict[str, Any]]) -> None:
+        """Sightings an echo could not deliver, back at the head of the outbox."""
+        room = max(0, MAX_OUTBOX - len(self._outbox))
+        kept = [_record_of(raw) for raw in records[:room]]
+        self.dropped += len(records) - len(kept)
+        self._outbox = [r for r in kept if r is not None] + self._outbox
+
+    async def receive(self, records: object) -> None:
+        """The active stores sightings a standby relayed (each once per client and month).
+
+        Raises:
+            ValueError: ``records`` is not a list of activity records (nothing stored).
+        """
+        if not isinstance(records, list) or len(records) > ECHO_BATCH:
+            raise ValueError("activity: expected a list of records")
+        parsed = [_record_of(raw) for raw in records]
+        if any(record is None for record in parsed):
+            raise ValueError("activity: malformed record")
+        for record in parsed:
+            assert record is not None
+            await self._store(month_of(record.timestamp), record)
+
+    async def flush_outbox(self) -> None:
+        """A standby promoted to active stores what it had not relayed yet."""
+        waiting, self._outbox = self._outbox, []
+        for record in waiting:
+            await self._store(month_of(record.timestamp), record)
 
     def _roll(self, now: float) -> None:
         self._month = month_of(now)
@@ -194,18 +250,7 @@ class ActivityLog:
             await self.prune()
         key = f"{_PREFIX}{month}/{hashlib.sha256(record.client_id.encode()).hexdigest()}"
         if await self._storage.get(key) is None:  # first sighting this month on any node
-            await self._storage.put(
-                key,
-                orjson.dumps(
-                    {
-                        "client_id": record.client_id,
-                        "client_type": record.client_type,
-                        "mount_path": record.mount_path,
-                        "mount_accessor": record.mount_accessor,
-                        "timestamp": record.timestamp,
-                    }
-                ),
-            )
+            await self._storage.put(key, orjson.dumps(_record_json(record)))
 
     # -- queries ---------------------------------------------------------------------------
     async def month_records(self, month: str) -> list[ActivityRecord]:
@@ -287,6 +332,33 @@ class ActivityLog:
             if month < oldest:
                 for name in await self._storage.list(f"{_PREFIX}{month}/"):
                     await self._storage.delete(f"{_PREFIX}{month}/{name}")
+
+
+def _record_json(record: ActivityRecord) -> dict[str, Any]:
+    return {
+        "client_id": record.client_id,
+        "client_type": record.client_type,
+        "mount_path": record.mount_path,
+        "mount_accessor": record.mount_accessor,
+        "timestamp": record.timestamp,
+    }
+
+
+def _record_of(raw: object) -> ActivityRecord | None:
+    """A relayed record, checked field by field (None when malformed)."""
+    if not isinstance(raw, dict):
+        return None
+    texts = [raw.get(k) for k in ("client_id", "client_type", "mount_path", "mount_accessor")]
+    timestamp = raw.get("timestamp")
+    if not all(isinstance(t, str) and len(t) <= 1024 for t in texts):
+        return None
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool) or timestamp < 0:
+        return None
+    if raw["client_type"] not in ("entity", "non-entity-token") or not raw["client_id"]:
+        return None
+    return ActivityRecord(
+        raw["client_id"], raw["client_type"], raw["mount_path"], raw["mount_accessor"], timestamp
+    )
 
 
 def _rfc3339(when: datetime.datetime) -> str:

@@ -53,7 +53,7 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -183,6 +183,20 @@ def must_go_to_active(operation: Operation, mount_type: str | None, relative: st
     return mount_type is None or mount_type not in LOCAL_READ_TYPES
 
 
+class EchoRelay(Protocol):
+    """What a standby's echo carries besides its identity (core's client-count outbox,
+    ``core/activity.py``), and what the active does with it."""
+
+    def outgoing(self) -> list[dict[str, Any]]:
+        """Records to send with this echo (taken out of the outbox)."""
+
+    def requeue(self, records: list[dict[str, Any]]) -> None:
+        """Records an echo could not deliver."""
+
+    async def receive(self, records: object) -> None:
+        """On the active: store what a standby sent (ValueError: malformed)."""
+
+
 class Cluster:
     """One node's membership: election, leadership duties, following the change feed."""
 
@@ -215,6 +229,7 @@ class Cluster:
         self._forwarder = Forwarder(self._client_tls, clustering=not settings.disable_clustering)
         self.registry = Registry(forget_after=settings.echo_interval * 5)
         self._echoer: asyncio.Task[None] | None = None
+        self.relay: EchoRelay | None = None  # core's client counts ride on the echoes
 
     # ----- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -365,11 +380,24 @@ class Cluster:
                 if leader is None or leader.node_id == self.node_id:
                     continue
                 if await self._reachable(leader.cluster_addr):
-                    await self._forwarder.echo(leader.cluster_addr, self.echo_payload())
+                    await self._send_echo(leader.cluster_addr)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.debug("standby: echo to the active failed: %s", type(exc).__name__)
+
+    async def _send_echo(self, cluster_addr: str) -> None:
+        payload: dict[str, Any] = dict(self.echo_payload())
+        relay = self.relay
+        relayed = relay.outgoing() if relay is not None else []
+        if relayed:
+            payload["activity"] = relayed
+        delivered = False
+        try:
+            delivered = await self._forwarder.echo(cluster_addr, payload) == 204
+        finally:
+            if relayed and not delivered and relay is not None:
+                relay.requeue(relayed)  # kept for the next echo
 
     async def ha_status(self, request: Request) -> list[dict[str, object]]:
         """``sys/ha-status``'s nodes: the active answers from what it heard; a standby asks

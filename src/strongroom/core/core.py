@@ -40,6 +40,7 @@ from strongroom.core.mounts import (
 from strongroom.core.password_policy import STORAGE_PREFIX as PASSWORD_POLICY_PREFIX
 from strongroom.core.password_policy import PasswordPolicyStore
 from strongroom.core.policies import PolicyStore
+from strongroom.core.policy import render_identity_template
 from strongroom.core.quotas import QuotaManager
 from strongroom.core.router import Route, Router
 from strongroom.core.system.cors import CorsConfig, load_cors
@@ -59,7 +60,7 @@ from strongroom.core.token_backend import TokenBackendDeps, build_token_backend
 from strongroom.core.token_leases import TokenLeases
 from strongroom.core.token_roles import TokenRoleStore
 from strongroom.core.tokens import TokenEntry, TokenStore
-from strongroom.errors import InternalError, InvalidRequest, Sealed, Standby
+from strongroom.errors import InternalError, InvalidRequest, Sealed, Standby, StrongroomError
 from strongroom.framework import list_all
 from strongroom.logical import (
     Backend,
@@ -129,6 +130,13 @@ class _MountSystemView:
 
     async def generate_password(self, policy: str) -> str:
         return await self.core.password_policies().generate(policy)
+
+    def identity_template(self, text: str, entity_id: str) -> str | None:
+        if "{{" not in text:
+            return text
+        if not entity_id or self.core.sealed:
+            return None
+        return render_identity_template(text, self.core.identity.template_values(entity_id))
 
 
 @dataclass(slots=True)
@@ -298,6 +306,7 @@ class Core:
         cache the change feed invalidates."""
         self.cluster = cluster
         cluster.secure_storage = self.barrier  # the cluster CA lives behind the barrier
+        cluster.relay = self.activity  # a standby's client counts ride on its echoes
         self._physical_cache = cache
 
     async def after_unseal(self) -> None:
@@ -340,6 +349,10 @@ class Core:
 
     async def become_active(self) -> None:
         await self._switch(active=True)
+        try:
+            await self.activity.flush_outbox()  # client counts not yet relayed as a standby
+        except StrongroomError as exc:
+            log.warning("client counts not stored: %s", type(exc).__name__)
 
     async def become_standby(self) -> None:
         await self._switch(active=False)

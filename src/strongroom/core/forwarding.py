@@ -59,8 +59,9 @@ _METHODS = {
 }
 _TIMEOUT = httpx.Timeout(90.0, connect=5.0)
 # every connection stays pooled (a TLS handshake costs far more than the request), idle
-# ones for less time than the cluster listener keeps them (75 s), so we close them first
-_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=512, keepalive_expiry=30)
+# ones for less time than the cluster listener keeps them (75 s), so we close them first;
+# bounded, since the pool's bookkeeping looks at every pooled connection per request
+_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30)
 FORWARDED_FOR = "x-strongroom-forwarded-for"
 FORWARDED_CERT = "x-strongroom-forwarded-client-cert"
 ECHO_PATH = "/cluster/echo"  # served by cluster listeners only (server/cluster_listener.py)

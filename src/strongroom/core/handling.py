@@ -221,9 +221,13 @@ async def _road(core: Core, request: Request, path: str, trail: Trail | None) ->
         if trail is not None:
             trail.auth = audit_auth(core, entry)
         _check_token_binding(core, entry, request)
-        if state.active and core.activity.enabled():  # client counts: one set lookup
+        if core.activity.enabled():  # client counts: one set lookup (a standby relays)
             noted = core.activity.note(
-                entry.entity_id, entry.policies, entry.path, core.mount_of_path
+                entry.entity_id,
+                entry.policies,
+                entry.path,
+                core.mount_of_path,
+                relay=not state.active,
             )
             if noted is not None:
                 await noted

@@ -126,7 +126,9 @@ def _fields(args: type[Any]) -> Iterator[tuple[str, dict[str, Any], bool]]:
     hints = typing.get_type_hints(args)
     for f in dataclasses.fields(args):
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        yield f.name, _schema_for(hints[f.name]), required
+        # an args class may type a field it keeps unparsed (Any) through its metadata
+        declared = f.metadata.get("openapi")
+        yield f.name, dict(declared) if declared else _schema_for(hints[f.name]), required
 
 
 def _glob(patterns: Sequence[str], relative: str) -> bool:

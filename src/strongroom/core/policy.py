@@ -508,6 +508,16 @@ def _render_path(path: str, values: Mapping[str, str]) -> str | None:
     return None if missing else rendered
 
 
+def render_identity_template(text: str, identity_values: Mapping[str, str]) -> str | None:
+    """One string's ``{{identity...}}`` placeholders filled as a policy path's are (the same
+    selectors and the same refusal of values that could widen a match); ``None`` if any
+    cannot be filled. Engines reach it through ``SystemView.identity_template`` (SSH roles'
+    templated users and extensions, PKI roles' ``allowed_domains_template``)."""
+    if "{{" not in text:
+        return text
+    return _render_path(text, identity_values)
+
+
 def render_policy(policy_text: str, identity_values: Mapping[str, str]) -> str | None:
     """Fill the ``{{identity...}}`` placeholders of a templated policy.
 

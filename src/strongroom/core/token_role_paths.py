@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from strongroom.core.token_roles import ROLE_FIELDS, TokenRoleStore, parse_role_update
+from strongroom.core.token_roles import (
+    ROLE_FIELDS,
+    TOKEN_TYPES,
+    TokenRoleStore,
+    parse_role_update,
+)
 from strongroom.errors import InvalidRequest
 from strongroom.framework import Endpoint, NoArgs
 from strongroom.logical import Operation, Request, Response
@@ -13,28 +18,44 @@ from strongroom.logical import Operation, Request, Response
 __all__ = ["ROLE_TABLE"]
 
 
+_LIST: dict[str, Any] = {"type": "array", "items": {"type": "string"}, "default": []}
+_DURATION: dict[str, Any] = {"type": "string", "format": "duration"}
+
+
+def _api(schema: dict[str, Any], *, deprecated: bool = False) -> dict[str, Any]:
+    """A role field's type for OpenAPI, in the field's metadata (``core/openapi.py`` prefers
+    it to the annotation). The value itself stays as the request sent it (``None``: absent):
+    :func:`parse_role_update` parses it, keeping "absent" apart from "default" (a write
+    changes only the fields it names)."""
+    return {"openapi": {**schema, "deprecated": True} if deprecated else schema}
+
+
 @dataclass(frozen=True, slots=True)
 class RoleArgs:
     role_name: str
-    # the role's fields are parsed by parse_role_update from request.data, which keeps
-    # "absent" apart from "default" (a write changes only the fields it names)
-    allowed_policies: Any = None
-    disallowed_policies: Any = None
-    allowed_policies_glob: Any = None
-    disallowed_policies_glob: Any = None
-    allowed_entity_aliases: Any = None
-    orphan: Any = None
-    renewable: Any = None
-    path_suffix: Any = None
-    token_type: Any = None
-    period: Any = None
-    token_period: Any = None
-    explicit_max_ttl: Any = None
-    token_explicit_max_ttl: Any = None
-    bound_cidrs: Any = None
-    token_bound_cidrs: Any = None
-    token_no_default_policy: Any = None
-    token_num_uses: Any = None
+    allowed_policies: Any = field(default=None, metadata=_api(_LIST))
+    disallowed_policies: Any = field(default=None, metadata=_api(_LIST))
+    allowed_policies_glob: Any = field(default=None, metadata=_api(_LIST))
+    disallowed_policies_glob: Any = field(default=None, metadata=_api(_LIST))
+    allowed_entity_aliases: Any = field(default=None, metadata=_api(_LIST))
+    orphan: Any = field(default=None, metadata=_api({"type": "boolean", "default": False}))
+    renewable: Any = field(default=None, metadata=_api({"type": "boolean", "default": True}))
+    path_suffix: Any = field(default=None, metadata=_api({"type": "string", "default": ""}))
+    token_type: Any = field(
+        default=None,
+        metadata=_api({"type": "string", "enum": list(TOKEN_TYPES), "default": "default-service"}),
+    )
+    # period, explicit_max_ttl, bound_cidrs: Vault's deprecated names of the token_* fields
+    period: Any = field(default=None, metadata=_api(_DURATION, deprecated=True))
+    token_period: Any = field(default=None, metadata=_api(_DURATION))
+    explicit_max_ttl: Any = field(default=None, metadata=_api(_DURATION, deprecated=True))
+    token_explicit_max_ttl: Any = field(default=None, metadata=_api(_DURATION))
+    bound_cidrs: Any = field(default=None, metadata=_api(_LIST, deprecated=True))
+    token_bound_cidrs: Any = field(default=None, metadata=_api(_LIST))
+    token_no_default_policy: Any = field(
+        default=None, metadata=_api({"type": "boolean", "default": False})
+    )
+    token_num_uses: Any = field(default=None, metadata=_api({"type": "integer", "default": 0}))
 
 
 def _name(args: RoleArgs) -> str:

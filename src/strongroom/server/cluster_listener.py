@@ -37,6 +37,7 @@ import uvicorn
 
 from strongroom.core.cluster import Cluster
 from strongroom.core.forwarding import ECHO_PATH, FORWARDED, FORWARDED_CERT, FORWARDED_FOR
+from strongroom.errors import StrongroomError
 from strongroom.http import StrongroomApp
 from strongroom.logical import Connection, Request, Response
 from strongroom.server.config import ServerConfig
@@ -53,7 +54,7 @@ __all__ = [
 
 log = logging.getLogger("strongroom.server")
 
-_MAX_ECHO = 16 * 1024
+_MAX_ECHO = 256 * 1024  # an echo carries up to 400 client-count records
 _KEEP_ALIVE = 75
 
 
@@ -163,8 +164,12 @@ class ClusterApp:
                 if not isinstance(payload, dict):
                     raise ValueError("echo: expected an object")
                 cluster.registry.heard(payload)
+                if "activity" in payload and cluster.relay is not None:
+                    await cluster.relay.receive(payload["activity"])  # client counts
             except ValueError:
                 status = 400
+            except StrongroomError:
+                status = 503  # not stored (no longer active, sealed): the standby resends
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

@@ -502,13 +502,53 @@ def test_allowed_users_template(
             user.secrets.ssh.sign_ssh_key(
                 "templated", public_key=key, valid_principals="u-someone-else", mount_point=mp
             )
-        # a selector engines cannot answer is refused when the role is written
+        # Vault's other selectors, filled by the ACL templating: the entity's name and
+        # metadata, its alias on a mount (by accessor), default_user too
+        accessor = client.sys.list_auth_methods()["data"][f"{auth}/"]["accessor"]
+        client.write(f"identity/entity/id/{entity_id}", metadata={"unix": "zoe-ops"})
+        entity_name = client.read(f"identity/entity/id/{entity_id}")["data"]["name"]
+        client.write(
+            f"{mp}/roles/templated",
+            key_type="ca",
+            allow_user_certificates=True,
+            allowed_users=(
+                "n-{{identity.entity.name}},{{identity.entity.metadata.unix}},"
+                f"a-{{{{identity.entity.aliases.{accessor}.name}}}},"
+                "{{identity.entity.metadata.missing}}"
+            ),
+            allowed_users_template=True,
+            default_user=f"a-{{{{identity.entity.aliases.{accessor}.name}}}}",
+            default_user_template=True,
+        )
+        for principal in (f"n-{entity_name}", "zoe-ops", "a-zoe"):
+            signed = user.secrets.ssh.sign_ssh_key(
+                "templated", public_key=key, valid_principals=principal, mount_point=mp
+            )["data"]["signed_key"]
+            cert.write_text(signed)
+            assert principal in describe(cert)
+        signed = user.secrets.ssh.sign_ssh_key("templated", public_key=key, mount_point=mp)
+        cert.write_text(signed["data"]["signed_key"])
+        principals = re.search(r"Principals:\s*\n((?:\s{16}.*\n)+)", describe(cert))
+        assert principals is not None and principals.group(1).split() == ["a-zoe"]
+        # an unfilled placeholder allows nothing (not "" and not the literal text)
+        for refused in ("{{identity.entity.metadata.missing}}", "u-someone-else"):
+            with pytest.raises(hvac.exceptions.InvalidRequest):
+                user.secrets.ssh.sign_ssh_key(
+                    "templated", public_key=key, valid_principals=refused, mount_point=mp
+                )
+        # a value that could widen the match counts as missing
+        client.write(f"identity/entity/id/{entity_id}", metadata={"unix": "*"})
+        with pytest.raises(hvac.exceptions.InvalidRequest, match="not a valid value"):
+            user.secrets.ssh.sign_ssh_key(
+                "templated", public_key=key, valid_principals="*", mount_point=mp
+            )
+        # a selector that is not an identity one is refused when the role is written
         with pytest.raises(hvac.exceptions.InvalidRequest, match="not supported"):
             client.secrets.ssh.create_role(
                 "badtemplate",
                 key_type="ca",
                 allow_user_certificates=True,
-                allowed_users="{{identity.entity.name}}",
+                allowed_users="{{token.display_name}}",
                 allowed_users_template=True,
                 mount_point=mp,
             )

@@ -38,13 +38,14 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import ClassVar
 
 import orjson
 
+from strongroom.audit.adopt import Adopted, DeadWatch, adopt_dead_chains
 from strongroom.audit.chain import ENTRY_TYPES, Chain, ChainState, StampedLine, json_start
-from strongroom.audit.devices._base import Device, DeviceConfig, DeviceEnv
+from strongroom.audit.devices._base import Device, DeviceConfig, DeviceEnv, host_of, writer_id
 from strongroom.errors import InvalidRequest
 
 __all__ = ["FileDevice", "check_mode", "resolve_file_path"]
@@ -165,6 +166,7 @@ class FileDevice(Device):
         self._size = 0
         self._end = 0  # the file offset just after our last line
         self._torn = False
+        self._dead_watch = DeadWatch()
 
     # ----- opening ---------------------------------------------------------------------
     async def _open_sink(
@@ -266,7 +268,7 @@ class FileDevice(Device):
         if size - state.offset > _RECOVERY_LIMIT:
             log.warning("audit device %s: too much unrecorded tail to recover", self.path)
             return state, "restart", 0
-        recovered = 0
+        read = unsigned = 0  # lines read back; of them, those no checkpoint covers
         for line, complete in _lines_from(fd, state.offset, size):
             start = json_start(line, None)
             if not complete or start < 0 or not _is_audit_line(line):
@@ -284,17 +286,63 @@ class FileDevice(Device):
             if entry["type"] == "checkpoint":
                 state.pending = []
                 state.range_start = state.seq + 1
+                unsigned = 0
             else:
                 state.pending.append(line_digest)
-            recovered += 1
-        if recovered:
+                unsigned += 1
+            read += 1
+        if unsigned:
             log.warning(
-                "audit device %s: recovered %d line(s) written after the last persisted "
-                "checkpoint (unclean stop); the next checkpoint marks them as recovered",
+                "audit device %s: recovered %d unsigned line(s) written after the last "
+                "checkpoint (the chain's former writer stopped uncleanly); a checkpoint "
+                "marks them as recovered",
                 self.path,
-                recovered,
+                unsigned,
             )
-        return state, "restart", recovered
+        elif read:
+            # a clean hand-over: the former writer (a demoted active, whose storage writes
+            # are fenced) signed its last lines with a final checkpoint but could not save
+            # its head; the chain continues from that checkpoint
+            log.info(
+                "audit device %s: continuing the chain after %d line(s) its former writer "
+                "wrote and signed after its last saved head",
+                self.path,
+                read,
+            )
+        return state, "restart", unsigned
+
+    # ----- dead writers ------------------------------------------------------------------
+    async def adopt_dead(self, owned: Collection[str]) -> list[Adopted]:
+        """Close the unsigned tails of this host's dead writers' chains in this file
+        (audit/adopt.py); ``owned``: chain ids with a saved head (the active's)."""
+        fd = self._fd
+        if fd is None or fd == 1 or self.file_path in ("stdout", "discard") or not self.is_open:
+            return []
+        me = writer_id()
+        watch = self._dead_watch
+        # everything up to here is seen by this pass: the watch follows what comes after
+        await asyncio.to_thread(watch.look, fd, host_of(f"{me}/0"), me)
+        adopted = await asyncio.to_thread(
+            adopt_dead_chains,
+            fd,
+            prefix=self.common.prefix,
+            host=host_of(f"{me}/0"),
+            me=me,
+            owned=frozenset(owned),
+            checkpoint=lambda chain, lines: self._checkpoint_entry(chain, recovered=lines),
+            settle=_settled_size,
+        )
+        watch.passed(host_of(f"{me}/0"), me)
+        return adopted
+
+    async def dead_writer_seen(self) -> bool:
+        """Whether a writer of this file died since the last adoption pass (cheap: reads
+        only the bytes appended since the last look)."""
+        fd = self._fd
+        if fd is None or fd == 1 or self.file_path in ("stdout", "discard") or not self.is_open:
+            return False
+        me = writer_id()
+        return await asyncio.to_thread(self._dead_watch.look, fd, host_of(f"{me}/0"), me)
 
     # ----- writing ---------------------------------------------------------------------
     async def _write(self, data: bytes) -> int:

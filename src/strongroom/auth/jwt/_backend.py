@@ -75,7 +75,7 @@ class JWTLogin:
         config = await load_config(storage)
         if config is None:
             raise InvalidRequest("could not load configuration")
-        role_name = args.role or config.default_role
+        role_name = (args.role or config.default_role).lower()  # as Vault: case-insensitive
         if not role_name:
             raise InvalidRequest("missing role")
         role = await load_role(storage, role_name)

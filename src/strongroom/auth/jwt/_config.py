@@ -206,7 +206,7 @@ class ConfigPaths:
             source=source,
             bound_issuer=args.bound_issuer,
             jwt_supported_algs=algs,
-            default_role=args.default_role,
+            default_role=args.default_role.lower(),  # role names are lower case (Vault)
             oidc_client_id=args.oidc_client_id,
             oidc_client_secret=args.oidc_client_secret,
             oidc_response_mode=args.oidc_response_mode,

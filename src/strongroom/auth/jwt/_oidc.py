@@ -209,7 +209,7 @@ class OIDCFlow:
     async def auth_url(self, request: Request, args: AuthURLArgs) -> Response:
         storage = storage_of(request)
         config = await self._config(storage)
-        role_name = args.role or config.default_role
+        role_name = (args.role or config.default_role).lower()  # as Vault: case-insensitive
         if not role_name:
             raise InvalidRequest("missing role")
         role = await self._oidc_role(storage, role_name)

@@ -13,6 +13,10 @@ seconds); Vault's ``device`` mode is refused. ``max_age`` (seconds or a duration
 the provider and checked against the ID token's ``auth_time``.
 
 ``verbose_oidc_logging`` is refused: this server never logs tokens or claims.
+
+Role names are case-insensitive, as in Vault and OpenBao: stored, listed and reported (the
+token's ``role`` metadata) in lower case; ``role/MyRole``, a login's ``role`` and the
+config's ``default_role`` are lower-cased before use.
 """
 
 from __future__ import annotations
@@ -112,7 +116,7 @@ class JWTRole:
 
 
 async def load_role(storage: Storage, name: str) -> JWTRole | None:
-    record = await get_json(storage, ROLE_PREFIX + name)
+    record = await get_json(storage, ROLE_PREFIX + name.lower())
     return None if record is None else JWTRole.from_record(record)
 
 
@@ -142,7 +146,7 @@ class RoleArgs(TokenFieldArgs):
 def _role_name(raw: str) -> str:
     if _NAME.fullmatch(raw) is None or set(raw) == {"."}:
         raise InvalidRequest("name: letters, digits, '_', '-', '.' and '@' only")
-    return raw
+    return raw.lower()  # Vault's jwt method keeps role names in lower case
 
 
 def _validate(role: JWTRole) -> None:

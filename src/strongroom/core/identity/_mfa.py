@@ -260,13 +260,17 @@ class MFAStore:
             return key
         raise StorageConflict("entity kept changing; try again")
 
-    async def purge_entity(self, entity_id: str) -> None:
-        """Delete every TOTP secret and used-step record of an entity that is gone."""
-        ops = [
+    async def purge_ops(self, entity_id: str) -> list[StorageOp]:
+        """The deletions of every TOTP secret and used-step record the entity has now."""
+        return [
             StorageOp(f"{prefix}{entity_id}/{name}")
             for prefix in (_SECRET, _USED)
             for name in await self._storage.list(f"{prefix}{entity_id}/")
         ]
+
+    async def purge_entity(self, entity_id: str) -> None:
+        """Delete every TOTP secret and used-step record of an entity that is gone."""
+        ops = await self.purge_ops(entity_id)
         if ops:
             await self._storage.transaction(ops)
 

@@ -109,12 +109,15 @@ class IdentityStore:
         ops += [StorageOp(GROUP_PREFIX + group_id) for group_id in change.drop_groups]
         ops += [StorageOp(ENTITY_PREFIX + e.id, encode_entity(e)) for e in change.entities]
         ops += [StorageOp(GROUP_PREFIX + g.id, encode_group(g)) for g in change.groups]
+        for entity_id in change.drop_entities:  # their MFA secrets, in the same transaction
+            ops += await self.mfa.purge_ops(entity_id)
         await self._storage.transaction(ops)
         self._index.apply(change)
         self._changed()
-        # Entities deleted or merged away take their login-MFA secrets with them. After
-        # the entity's record is gone, so a racing MFA generate either failed its guard on
-        # that record or committed before this sweep lists (MFAStore.create_secret).
+        # Entities deleted or merged away take their login-MFA secrets with them (above, in
+        # the same transaction). Sweep again now the record is gone: a racing MFA generate
+        # either failed its guard on that record or committed before this listing
+        # (MFAStore.create_secret).
         for entity_id in change.drop_entities:
             await self.mfa.purge_entity(entity_id)
 

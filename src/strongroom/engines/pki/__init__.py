@@ -16,8 +16,11 @@ encodings (``_crypto``).
 
 Departures from Vault:
 
-- Managed keys (``kms`` types), Enterprise's unified CRLs / cross-cluster revocation and
-  identity templating in ``allowed_domains`` / ``allowed_uri_sans`` are refused or ignored.
+- Managed keys (``kms`` types) and Enterprise's unified CRLs / cross-cluster revocation are
+  refused or ignored. ``allowed_domains_template`` / ``allowed_uri_sans_template`` fill
+  Vault's identity selectors with core's ACL templating (``SystemView.identity_template``);
+  a value holding ``/``, ``*``, ``+`` or braces counts as missing, and an entry that cannot
+  be filled (e.g. for a token without an entity) allows nothing.
 - Issuers that share a key do not share a CRL: every issuer has its own CRL.
 - CRL rebuilds are serialised per mount and read the revocations inside that lock, so a
   higher CRL number never lists fewer revocations.

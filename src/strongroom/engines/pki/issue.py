@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,8 +131,31 @@ class IssuePaths:
             raise InvalidRequest(f"unknown role: {name}")
         return RoleArgs.from_json(raw)
 
+    def _for_caller(self, request: Request, role: RoleArgs) -> RoleArgs:
+        """``allowed_domains_template`` / ``allowed_uri_sans_template``: each entry with its
+        ``{{identity...}}`` placeholders filled for the caller's entity by core's ACL
+        templating; an entry that cannot be filled (no entity, a missing value, a value
+        with ``*``, ``/``...) allows nothing."""
+        if not role.allowed_domains_template and not role.allowed_uri_sans_template:
+            return role
+        entity_id = request.token.entity_id if request.token is not None else ""
+
+        def fill(entries: list[str]) -> list[str]:
+            filled = (self.store.system.identity_template(e, entity_id) for e in entries)
+            return [entry for entry in filled if entry]
+
+        return dataclasses.replace(
+            role,
+            allowed_domains=fill(role.allowed_domains)
+            if role.allowed_domains_template
+            else role.allowed_domains,
+            allowed_uri_sans=fill(role.allowed_uri_sans)
+            if role.allowed_uri_sans_template
+            else role.allowed_uri_sans,
+        )
+
     async def issue(self, request: Request, args: IssueArgs) -> Response:
-        role = await self._role(args.role)
+        role = self._for_caller(request, await self._role(args.role))
         if role.key_type == "any":
             raise InvalidRequest(
                 'role key type "any" not allowed for issuing certificates, only signing'
@@ -144,7 +168,7 @@ class IssuePaths:
         )
 
     async def sign(self, request: Request, args: IssueArgs) -> Response:
-        role = await self._role(args.role)
+        role = self._for_caller(request, await self._role(args.role))
         check_format(args.format)
         csr = load_csr(args.csr)
         public_key = _check_csr_key(role, csr)

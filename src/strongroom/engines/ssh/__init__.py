@@ -12,9 +12,12 @@ Departures from Vault:
   400 (Vault still accepts it when named; OpenSSH 8.8+ refuses such certificates).
   ``cryptography``'s builder signs with rsa-sha2-512 only, so ``_keys.resign_rsa_certificate``
   replaces the signature field for rsa-sha2-256. Ignored for ed25519/ECDSA CAs.
-- **Templates** (``allowed_users_template`` and the like) support ``{{identity.entity.id}}``
-  only: engines see the caller's entity ID, not the whole entity. A role naming another
-  selector is refused when written.
+- **Templates** (``allowed_users_template`` and the like) take Vault's identity selectors
+  (``{{identity.entity.id}}``, ``.name``, ``.metadata.<key>``, ``.aliases.<accessor>.name``,
+  ``identity.groups.names.<name>.id``...), filled by core's ACL policy templating through
+  ``SystemView.identity_template``; as in ACL templating, a value holding ``/``, ``*``, ``+``
+  or braces counts as missing, and an entry that cannot be filled allows nothing. A role
+  naming a non-identity selector is refused when written.
 - **Dynamic-key roles** (removed from Vault in 1.13) are refused; ``keys/`` is absent.
 - **Multiple issuers** (OpenBao's ``issuers/``) are not offered: one CA key per mount, and
   ``config/ca`` refuses to overwrite it, as Vault.

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from strongroom.errors import InternalError, InvalidRequest
-from strongroom.logical import Request, Storage
+from strongroom.logical import Request, Storage, SystemView
 
 __all__ = [
     "CA_KEY",
@@ -111,25 +111,20 @@ def parse_cidrs(text: str, name: str) -> list[ipaddress.IPv4Network | ipaddress.
     return out
 
 
-# Only what a backend can know of the caller: the entity ID. Other selectors would need
-# the whole entity, which core does not hand to engines (see the package docstring).
+# Placeholders are filled by core's ACL templating (SystemView.identity_template); a role
+# may name only identity selectors.
 _TEMPLATE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
-_SUPPORTED = frozenset({"identity.entity.id"})
 
 
 def check_template(text: str, what: str) -> None:
     for selector in _TEMPLATE.findall(text):
-        if selector not in _SUPPORTED:
+        if not selector.startswith(("identity.entity.", "identity.groups.")):
             raise InvalidRequest(
                 f"{what}: template selector {selector!r} is not supported "
-                "(only {{identity.entity.id}})"
+                "(identity.entity.* and identity.groups.* selectors)"
             )
 
 
-def render_template(text: str, entity_id: str) -> str | None:
-    """The template filled for the caller, or None when the caller has no entity."""
-    if not _TEMPLATE.search(text):
-        return text
-    if not entity_id:
-        return None
-    return _TEMPLATE.sub(lambda _m: entity_id, text)
+def render_template(system: SystemView, text: str, entity_id: str) -> str | None:
+    """The template filled for the caller, or None when a placeholder has no value."""
+    return system.identity_template(text, entity_id)

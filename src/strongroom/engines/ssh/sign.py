@@ -209,17 +209,21 @@ class SignPaths:
         if cert_type is SSHCertificateType.USER:
             default = role.default_user
             if role.default_user_template:
-                default = render_template(default, entity_id) or ""
+                default = render_template(self.system, default, entity_id) or ""
             allowed_text = role.allowed_users
             allowed = _split(allowed_text)
             if role.allowed_users_template:
-                allowed = [r for r in (render_template(a, entity_id) for a in allowed) if r]
+                allowed = [
+                    r for r in (render_template(self.system, a, entity_id) for a in allowed) if r
+                ]
         else:
             default = ""
             allowed_text = role.allowed_domains
             allowed = _split(allowed_text)
             if role.allowed_domains_template:
-                allowed = [r for r in (render_template(a, entity_id) for a in allowed) if r]
+                allowed = [
+                    r for r in (render_template(self.system, a, entity_id) for a in allowed) if r
+                ]
         requested = _split(args.valid_principals if args.valid_principals is not None else "")
         if not requested and default:
             requested = [default]
@@ -289,7 +293,7 @@ class SignPaths:
         if role.default_extensions_template:
             out = {}
             for name, value in role.default_extensions.items():
-                rendered = render_template(value, entity_id)
+                rendered = render_template(self.system, value, entity_id)
                 if rendered is not None:
                     out[name] = rendered
             return out
