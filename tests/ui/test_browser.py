@@ -403,7 +403,7 @@ def test_auth_method_enable_tune_roles_and_disable(ui: Watched, server: ServerPr
             "token",
             "token",
             "ci",
-            {"allowed_policies": "ci, default", "orphan": "true"},
+            {"allowed_policies": "ci, default", "orphan": True},
             {"allowed_policies": ["ci", "default"], "orphan": True},
         ),
     ],
