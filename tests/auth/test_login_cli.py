@@ -75,20 +75,30 @@ def _browser_login(
             if line.strip().startswith("http"):
                 found.set()
 
+    out: list[str] = []
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        out.append(proc.stdout.read())
+
+    # stderr has its own reader from the start: communicate() would race it for the lines
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
+    out_reader = threading.Thread(target=read_stdout, daemon=True)
+    out_reader.start()
     try:
         assert found.wait(20), "".join(lines)
         auth_url = next(line.strip() for line in lines if line.strip().startswith("http"))
         page = httpx.get(auth_url, follow_redirects=True, timeout=20)
         assert page.status_code == expect_page, page.text
-        stdout, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     reader.join(5)
-    return Run(proc.returncode, stdout, "".join(lines)), page
+    out_reader.join(5)
+    return Run(proc.returncode, "".join(out), "".join(lines)), page
 
 
 @pytest.fixture
