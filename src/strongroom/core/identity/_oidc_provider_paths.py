@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from strongroom.core.identity._oidc_provider import (
@@ -77,6 +77,9 @@ class ProviderArgs:
     scopes_supported: list[str] | None = None
 
 
+_P = TypeVar("_P", AuthorizeParams, TokenParams)
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorizeArgs:
     name: str
@@ -94,12 +97,17 @@ class AuthorizeArgs:
 @dataclass(frozen=True, slots=True)
 class TokenArgs:
     name: str
-    code: str = ""
+    code: str = field(default="", repr=False)
     grant_type: str = ""
     redirect_uri: str = ""
     client_id: str = ""
-    client_secret: str = ""
-    code_verifier: str = ""
+    client_secret: str = field(default="", repr=False)
+    code_verifier: str = field(default="", repr=False)
+
+
+def _params(kind: type[_P], args: object) -> _P:
+    """The store's parameter record from a path's args: the same fields, less the name."""
+    return kind(**{f.name: getattr(args, f.name) for f in fields(kind)})
 
 
 def _oauth(error: OAuthError, state: str = "") -> Response:
@@ -279,17 +287,7 @@ class ProviderPaths:
 
     async def authorize(self, request: Request, args: AuthorizeArgs) -> Response | None:
         token = request.token
-        params = AuthorizeParams(
-            scope=args.scope,
-            response_type=args.response_type,
-            client_id=args.client_id,
-            redirect_uri=args.redirect_uri,
-            state=args.state,
-            nonce=args.nonce,
-            max_age=args.max_age,
-            code_challenge=args.code_challenge,
-            code_challenge_method=args.code_challenge_method,
-        )
+        params = _params(AuthorizeParams, args)
         try:
             body = await self.store.authorize(
                 args.name,
@@ -302,14 +300,7 @@ class ProviderPaths:
         return Response(data=body, envelope=False)
 
     async def token(self, request: Request, args: TokenArgs) -> Response | None:
-        params = TokenParams(
-            code=args.code,
-            grant_type=args.grant_type,
-            redirect_uri=args.redirect_uri,
-            client_id=args.client_id,
-            client_secret=args.client_secret,
-            code_verifier=args.code_verifier,
-        )
+        params = _params(TokenParams, args)
         try:
             body = await self.store.token(args.name, params, _basic(request))
         except OAuthError as exc:
